@@ -1,0 +1,106 @@
+# Tessera -- build, run, test, install.
+#
+#   make run     install what is missing, build, serve on 127.0.0.1:$(PORT)
+#   make test    install what is missing, build, run every test
+#
+PREFIX	?= /usr/local
+DESTDIR	?=
+PORT	?= 8080
+SHAREDIR = $(PREFIX)/share/tessera
+
+PKGS	 = fcgi lua5.4 sqlite3 libsodium jansson
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+SAN_OPTS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=all
+SAN_FLAGS = $(if $(SANITIZE),$(SAN_OPTS))
+XCFLAGS	 = -std=c17 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) \
+	   -DTESSERA_SHAREDIR='"$(SHAREDIR)"' \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+XLDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+
+# Debian packages for building, serving and testing. "make deps" installs
+# the missing ones (root, or sudo).
+DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
+	    libsodium-dev libjansson-dev
+DEB_RUN   = lighttpd
+DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
+	    spawn-fcgi python3 curl sqlite3 procps
+SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+SRCS	 = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+OBJS	 = $(SRCS:.c=.o)
+HDRS	 = fcgi/tessera.h
+
+.PHONY: all deps deps-run deps-test run test install uninstall clean
+
+all: tessera
+
+tessera: fcgi/main.o fcgi/libtessera.a
+	$(CC) $(XLDFLAGS) -o $@ fcgi/main.o fcgi/libtessera.a $(LIBS)
+
+fcgi/libtessera.a: $(OBJS)
+	rm -f $@
+	ar rcs $@ $(OBJS)
+
+fcgi/%.o: fcgi/%.c $(HDRS)
+	$(CC) $(CFLAGS) $(XCFLAGS) -c -o $@ $<
+
+# Installs the listed Debian packages that are not installed yet.
+define install_missing
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+endef
+
+deps: deps-run deps-test
+
+deps-build:
+	$(call install_missing,$(DEB_BUILD))
+
+deps-run: deps-build
+	$(call install_missing,$(DEB_RUN))
+
+deps-test: deps-build
+	$(call install_missing,$(DEB_TEST))
+
+# The demo: lighttpd on 127.0.0.1:$(PORT) spawning tessera (bin-path),
+# scripts reloaded when edited. Ctrl-C stops everything.
+run: deps-run
+	@$(MAKE) --no-print-directory tessera
+	@mkdir -p var/run
+	@./tessera init --data var >/dev/null
+	@echo "Tessera: http://127.0.0.1:$(PORT)/  (Ctrl-C stops)"
+	@TESSERA_ROOT=$(CURDIR) TESSERA_BIN=$(CURDIR)/tessera \
+	 TESSERA_DATA=$(CURDIR)/var TESSERA_RUNDIR=$(CURDIR)/var/run \
+	 TESSERA_PORT=$(PORT) TESSERA_RELOAD=1 TESSERA_PROCS=2 \
+	 exec lighttpd -D -f conf/lighttpd.conf
+
+test: deps
+	@$(MAKE) --no-print-directory tessera tests-build
+	@tests/run
+
+tests-build: tessera
+	@$(MAKE) --no-print-directory -C tests/c CC="$(CC)" \
+	  SANITIZE="$(SANITIZE)"
+
+install: tessera
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)
+	install -m 0755 tessera $(DESTDIR)$(PREFIX)/bin/tessera
+	cp -R lua schema www conf $(DESTDIR)$(SHAREDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/tessera
+	rm -rf $(DESTDIR)$(SHAREDIR)
+
+clean:
+	rm -f tessera fcgi/*.o fcgi/libtessera.a
+	-$(MAKE) --no-print-directory -C tests/c clean

@@ -1,0 +1,406 @@
+/*
+ * cfg.c -- the configuration: a declared table of keys with types,
+ * defaults and bounds; a "key = value" file; TESSERA_<KEY> environment
+ * overrides that win over the file.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tessera.h"
+
+#ifndef TESSERA_SHAREDIR
+#define TESSERA_SHAREDIR "/usr/local/share/tessera"
+#endif
+
+struct cfg_key {
+	const char	*name;
+	enum cfg_type	 type;
+	size_t		 off;
+	const char	*def;
+	long long	 min, max;
+	int		 public;	/* readable from Lua as host.config */
+};
+
+#define S(k, d, pub)		{ #k, CFG_STR, offsetof(struct config, k), d, 0, 0, pub }
+#define I(k, d, lo, hi, pub)	{ #k, CFG_INT, offsetof(struct config, k), d, lo, hi, pub }
+#define B(k, d, pub)		{ #k, CFG_BOOL, offsetof(struct config, k), d, 0, 1, pub }
+
+/* Sorted by name. Documented in conf/tessera.conf. */
+static const struct cfg_key keys[] = {
+	S(api_mount, "/api", 1),
+	I(body_limit, "1048576", 1024, 1LL << 30, 1),
+	S(brand, "Kondado", 1),
+	I(busy_timeout_ms, "5000", 0, 600000, 0),
+	S(data_dir, "/var/lib/tessera", 0),
+	S(extra_routes, "", 1),
+	S(listen, "unix:/run/tessera/tessera.sock", 0),
+	B(log_requests, "1", 0),
+	I(login_max_failures, "5", 1, 1000000, 1),
+	I(login_window, "900", 1, 86400 * 30, 1),
+	S(lua_dir, "", 0),
+	I(lua_max_instructions, "50000000", 100000, 1LL << 40, 0),
+	I(lua_memory_mb, "64", 4, 4096, 0),
+	I(max_params, "1000", 1, 1000000, 0),
+	I(rate_limit_api_ip, "50", 0, 1000000000, 1),
+	I(rate_limit_api_key, "20", 0, 1000000000, 1),
+	I(rate_limit_webhook_ip, "200", 0, 1000000000, 1),
+	I(rate_limit_webhook_key, "100", 0, 1000000000, 1),
+	B(reload, "0", 1),
+	S(schema_dir, "", 0),
+	I(session_absolute, "43200", 60, 86400 * 365, 1),
+	I(session_idle, "1800", 60, 86400 * 365, 1),
+	I(shutdown_timeout, "10", 0, 3600, 0),
+	I(socket_mode, "0660", 0, 0777, 0),
+	I(workers, "4", 1, 256, 0),
+	S(www_dir, "", 0),
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct cfg_key *
+key_find(const char *name)
+{
+	size_t	 lo = 0, hi = NKEYS, mid;
+	int	 c;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if ((c = strcmp(name, keys[mid].name)) == 0)
+			return &keys[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* Parses val for k into the struct. Returns 0 or -1 with err. */
+static int
+key_set(struct config *c, const struct cfg_key *k, const char *val,
+    char *err, size_t errlen)
+{
+	char		*end, **sp, *dup;
+	long long	 n;
+
+	switch (k->type) {
+	case CFG_STR:
+		sp = (char **)((char *)c + k->off);
+		if ((dup = strdup(val)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		free(*sp);
+		*sp = dup;
+		return 0;
+	case CFG_BOOL:
+		if (!strcmp(val, "1") || !strcasecmp(val, "true") ||
+		    !strcasecmp(val, "yes") || !strcasecmp(val, "on"))
+			n = 1;
+		else if (!strcmp(val, "0") || !strcasecmp(val, "false") ||
+		    !strcasecmp(val, "no") || !strcasecmp(val, "off"))
+			n = 0;
+		else {
+			snprintf(err, errlen, "%s: expected true or false, "
+			    "got \"%s\"", k->name, val);
+			return -1;
+		}
+		*(int *)((char *)c + k->off) = (int)n;
+		return 0;
+	case CFG_INT:
+		errno = 0;
+		n = strtoll(val, &end, 0);
+		if (errno || end == val || *end != '\0' ||
+		    n < k->min || n > k->max) {
+			snprintf(err, errlen, "%s: expected a whole number "
+			    "from %lld to %lld, got \"%s\"", k->name,
+			    k->min, k->max, val);
+			return -1;
+		}
+		*(long long *)((char *)c + k->off) = n;
+		return 0;
+	}
+	return -1;
+}
+
+int
+cfg_set(struct config *c, const char *key, const char *val, char *err,
+    size_t errlen)
+{
+	const struct cfg_key *k;
+
+	if ((k = key_find(key)) == NULL) {
+		snprintf(err, errlen, "unknown configuration key \"%s\"", key);
+		return -1;
+	}
+	return key_set(c, k, val, err, errlen);
+}
+
+/* Trims leading and trailing white space in place; returns the start. */
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Reads "key = value" lines; '#' or ';' starts a comment line; a value
+ * may be wrapped in double quotes. Unknown keys are errors (typos). */
+static int
+cfg_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+	FILE	*f;
+	char	 line[4096], *k, *v, *eq, msg[256];
+	int	 lineno = 0, rc = 0;
+	size_t	 vl;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path,
+			    lineno);
+			rc = -1;
+			break;
+		}
+		k = trim(line);
+		if (*k == '\0' || *k == '#' || *k == ';')
+			continue;
+		if ((eq = strchr(k, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected key = value",
+			    path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		k = trim(k);
+		v = trim(eq + 1);
+		vl = strlen(v);
+		if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+			v[vl - 1] = '\0';
+			v++;
+		}
+		if (cfg_set(c, k, v, msg, sizeof(msg)) == -1) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Directory of the running binary into out, or "" . */
+static void
+exe_dir(char *out, size_t outlen)
+{
+	ssize_t	 n;
+	char	*slash;
+
+	n = readlink("/proc/self/exe", out, outlen - 1);
+	if (n <= 0) {
+		out[0] = '\0';
+		return;
+	}
+	out[n] = '\0';
+	if ((slash = strrchr(out, '/')) != NULL)
+		*slash = '\0';
+}
+
+static int
+is_file(const char *dir, const char *name)
+{
+	char		 p[PATH_MAX];
+	struct stat	 st;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, name) >= sizeof(p))
+		return 0;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Finds the tree the scripts come from: the binary's own directory when
+ * it is a source tree (built with make, not installed), else the current
+ * directory when it is one, else the installed share directory. */
+static void
+find_root(char *out, size_t outlen)
+{
+	char	 d[PATH_MAX];
+
+	exe_dir(d, sizeof(d));
+	if (d[0] && is_file(d, "lua/app.lua") &&
+	    is_file(d, "schema/queries.sql")) {
+		snprintf(out, outlen, "%s", d);
+		return;
+	}
+	if (getcwd(d, sizeof(d)) != NULL && is_file(d, "lua/app.lua") &&
+	    is_file(d, "schema/queries.sql")) {
+		snprintf(out, outlen, "%s", d);
+		return;
+	}
+	snprintf(out, outlen, "%s", TESSERA_SHAREDIR);
+}
+
+/* Sets *sp to root/sub when it is empty. */
+static int
+default_dir(char **sp, const char *root, const char *sub)
+{
+	char	 p[PATH_MAX], *dup;
+
+	if (*sp && **sp)
+		return 0;
+	snprintf(p, sizeof(p), "%s/%s", root, sub);
+	if ((dup = strdup(p)) == NULL)
+		return -1;
+	free(*sp);
+	*sp = dup;
+	return 0;
+}
+
+/* Makes *sp absolute against the current directory. */
+static int
+absolute(char **sp)
+{
+	char	 cwd[PATH_MAX], p[PATH_MAX * 2], *dup;
+
+	if (**sp == '/' || **sp == '\0')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -1;
+	snprintf(p, sizeof(p), "%s/%s", cwd, *sp);
+	if ((dup = strdup(p)) == NULL)
+		return -1;
+	free(*sp);
+	*sp = dup;
+	return 0;
+}
+
+int
+cfg_load(struct config *c, const char *path, const char *data_dir,
+    char *err, size_t errlen)
+{
+	size_t		 i, j;
+	char		 env[128], root[PATH_MAX], msg[256];
+	const char	*v;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NKEYS; i++)
+		if (key_set(c, &keys[i], keys[i].def, err, errlen) == -1)
+			return -1;
+	if (path == NULL || *path == '\0')
+		path = getenv("TESSERA_CONFIG");
+	if (path != NULL && *path != '\0') {
+		if ((c->path = strdup(path)) == NULL)
+			return -1;
+		if (cfg_file(c, path, err, errlen) == -1)
+			return -1;
+	}
+	for (i = 0; i < NKEYS; i++) {
+		memcpy(env, "TESSERA_", 8);
+		for (j = 0; keys[i].name[j] && j + 9 < sizeof(env); j++)
+			env[8 + j] = (char)toupper(
+			    (unsigned char)keys[i].name[j]);
+		env[8 + j] = '\0';
+		if ((v = getenv(env)) == NULL)
+			continue;
+		if (key_set(c, &keys[i], v, msg, sizeof(msg)) == -1) {
+			snprintf(err, errlen, "%s: %s", env, msg);
+			return -1;
+		}
+	}
+	if (data_dir == NULL || *data_dir == '\0')
+		data_dir = getenv("TESSERA_DATA");	/* the shortcut */
+	if (data_dir != NULL && *data_dir != '\0' &&
+	    cfg_set(c, "data_dir", data_dir, err, errlen) == -1)
+		return -1;
+	find_root(root, sizeof(root));
+	if (default_dir(&c->lua_dir, root, "lua") == -1 ||
+	    default_dir(&c->schema_dir, root, "schema") == -1 ||
+	    default_dir(&c->www_dir, root, "www") == -1 ||
+	    absolute(&c->data_dir) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (c->api_mount[0] != '/' ||
+	    (strlen(c->api_mount) > 1 &&
+	    c->api_mount[strlen(c->api_mount) - 1] == '/')) {
+		snprintf(err, errlen, "api_mount: must start with / and not "
+		    "end with /");
+		return -1;
+	}
+	return 0;
+}
+
+/* Prints the effective configuration in the file's own format. */
+void
+cfg_print(const struct config *c, FILE *f)
+{
+	size_t		 i;
+	const char	*base = (const char *)c;
+
+	if (c->path)
+		fprintf(f, "# from %s and the environment\n", c->path);
+	for (i = 0; i < NKEYS; i++) {
+		switch (keys[i].type) {
+		case CFG_STR:
+			fprintf(f, "%s = %s\n", keys[i].name,
+			    *(char *const *)(base + keys[i].off));
+			break;
+		case CFG_INT:
+			if (!strcmp(keys[i].name, "socket_mode"))
+				fprintf(f, "%s = 0%llo\n", keys[i].name,
+				    *(const long long *)(base + keys[i].off));
+			else
+				fprintf(f, "%s = %lld\n", keys[i].name,
+				    *(const long long *)(base + keys[i].off));
+			break;
+		case CFG_BOOL:
+			fprintf(f, "%s = %s\n", keys[i].name,
+			    *(const int *)(base + keys[i].off) ? "true" :
+			    "false");
+			break;
+		}
+	}
+}
+
+void
+cfg_each_public(const struct config *c,
+    void (*fn)(void *, const char *, enum cfg_type, const void *), void *arg)
+{
+	size_t	 i;
+	const char *v;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (!keys[i].public)
+			continue;
+		v = (const char *)c + keys[i].off;
+		fn(arg, keys[i].name, keys[i].type,
+		    keys[i].type == CFG_STR ? *(const char *const *)v : v);
+	}
+}
+
+void
+cfg_free(struct config *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (keys[i].type == CFG_STR)
+			free(*(char **)((char *)c + keys[i].off));
+	free(c->path);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,68 @@
+/*
+ * conn.c -- one interface over the two ways a request arrives: a FastCGI
+ * request (libfcgi streams) or the CGI environment with stdin/stdout.
+ */
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tessera.h"
+
+/* The named CGI/FastCGI parameter, or NULL. The pointer belongs to the
+ * connection and dies with it (FCGX_Finish_r): copy what you keep. */
+const char *
+conn_param(const struct conn *c, const char *name)
+{
+	return FCGX_GetParam(name, c->envp);
+}
+
+long
+conn_read(struct conn *c, char *p, size_t n)
+{
+	int	 got;
+
+	if (n > (size_t)1 << 30)
+		n = (size_t)1 << 30;
+	if (c->mem_out) {
+		if (n > c->mem_len - c->mem_off)
+			n = c->mem_len - c->mem_off;
+		memcpy(p, c->mem_body + c->mem_off, n);
+		c->mem_off += n;
+		return (long)n;
+	}
+	if (c->fcgx) {
+		got = FCGX_GetStr(p, (int)n, c->fcgx->in);
+		return got < 0 ? -1 : got;
+	}
+	got = (int)fread(p, 1, n, stdin);
+	return ferror(stdin) ? -1 : got;
+}
+
+/* Writes all n bytes. Returns 0, or -1 when the peer is gone (remembered
+ * in out_failed so the rest of the response is dropped quietly). */
+int
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (c->out_failed)
+		return -1;
+	if (c->mem_out)
+		return buf_add(c->mem_out, p, n);
+	if (c->fcgx) {
+		while (n > 0) {
+			int chunk = n > (1 << 30) ? (1 << 30) : (int)n;
+
+			if (FCGX_PutStr(p, chunk, c->fcgx->out) != chunk) {
+				c->out_failed = 1;
+				return -1;
+			}
+			p = (const char *)p + chunk;
+			n -= (size_t)chunk;
+		}
+		return 0;
+	}
+	if (fwrite(p, 1, n, stdout) != n) {
+		c->out_failed = 1;
+		return -1;
+	}
+	return 0;
+}

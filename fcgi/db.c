@@ -1,0 +1,463 @@
+/*
+ * db.c -- the SQLite layer: open with the house pragmas, apply numbered
+ * migrations once, prepare every named query once per worker.
+ *
+ * Named queries live in schema/queries.sql (and, for operators,
+ * schema/queries.d/NAME.sql) as
+ *
+ *	-- name: tokens_of_user
+ *	SELECT ... WHERE user_id = :user_id;
+ *
+ * one statement each. Lua runs them by name with bound parameters; no SQL
+ * is ever built from strings.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "tessera.h"
+
+/* Reads a whole file into a NUL-terminated malloc'd string the caller
+ * frees. NULL with err set on failure. */
+static char *
+slurp(const char *path, char *err, size_t errlen)
+{
+	FILE	*f;
+	char	*p = NULL;
+	long	 n;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    n < (1L << 24) && fseek(f, 0, SEEK_SET) == 0 &&
+	    (p = malloc((size_t)n + 1)) != NULL) {
+		if (fread(p, 1, (size_t)n, f) != (size_t)n) {
+			free(p);
+			p = NULL;
+		} else
+			p[n] = '\0';
+	}
+	if (p == NULL)
+		snprintf(err, errlen, "%s: cannot read", path);
+	fclose(f);
+	return p;
+}
+
+int
+db_exec_sql(struct db *db, const char *sql, char *err, size_t errlen)
+{
+	char	*msg = NULL;
+
+	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : "sqlite error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Matches "NNN_name.sql"; returns NNN or -1. */
+static int
+migration_version(const char *name)
+{
+	size_t	 n = strlen(name);
+
+	if (n < 9 || !isdigit((unsigned char)name[0]) ||
+	    !isdigit((unsigned char)name[1]) ||
+	    !isdigit((unsigned char)name[2]) || name[3] != '_' ||
+	    strcmp(name + n - 4, ".sql") != 0)
+		return -1;
+	return (name[0] - '0') * 100 + (name[1] - '0') * 10 + (name[2] - '0');
+}
+
+static int
+namecmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists dir's entries for which keep() is true, sorted; the caller frees
+ * each name and the array. Returns the count or -1. */
+static int
+list_dir(const char *dir, int (*keep)(const char *), char ***out)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		**v = NULL, **nv;
+	int		 n = 0;
+
+	*out = NULL;
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((e = readdir(d)) != NULL) {
+		if (!keep(e->d_name))
+			continue;
+		if ((nv = reallocarray(v, (size_t)n + 1, sizeof(*v))) == NULL)
+			break;
+		v = nv;
+		if ((v[n] = strdup(e->d_name)) == NULL)
+			break;
+		n++;
+	}
+	closedir(d);
+	qsort(v, (size_t)n, sizeof(*v), namecmp);
+	*out = v;
+	return n;
+}
+
+static int
+is_migration(const char *name)
+{
+	return migration_version(name) >= 0;
+}
+
+static void
+free_list(char **v, int n)
+{
+	while (n-- > 0)
+		free(v[n]);
+	free(v);
+}
+
+/* Applies, in one IMMEDIATE transaction, every migration file whose
+ * number is not yet in schema_migrations. Safe when several workers start
+ * at once: the second sees the first one's work. */
+static int
+migrate(struct db *db, const char *dir, char *err, size_t errlen)
+{
+	char		**files, path[PATH_MAX], *sql;
+	int		 n, i, v, rc = -1;
+	sqlite3_stmt	*st = NULL;
+	char		 msg[512];
+
+	if ((n = list_dir(dir, is_migration, &files)) < 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "%s: no migrations found", dir);
+		free_list(files, n);
+		return -1;
+	}
+	if (db_exec_sql(db, "BEGIN IMMEDIATE", err, errlen) == -1) {
+		free_list(files, n);
+		return -1;
+	}
+	if (db_exec_sql(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+	    "applied_at INTEGER NOT NULL) STRICT", err, errlen) == -1)
+		goto out;
+	if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM schema_migrations "
+	    "WHERE version = ?", -1, &st, NULL) != SQLITE_OK)
+		goto sqlerr;
+	for (i = 0; i < n; i++) {
+		v = migration_version(files[i]);
+		sqlite3_reset(st);
+		sqlite3_bind_int(st, 1, v);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if ((sql = slurp(path, err, errlen)) == NULL)
+			goto out;
+		if (db_exec_sql(db, sql, msg, sizeof(msg)) == -1) {
+			snprintf(err, errlen, "%s: %s", files[i], msg);
+			free(sql);
+			goto out;
+		}
+		free(sql);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (sqlite3_prepare_v2(db->h, "INSERT INTO schema_migrations "
+		    "(version, name, applied_at) VALUES (?, ?, ?)", -1, &st,
+		    NULL) != SQLITE_OK)
+			goto sqlerr;
+		sqlite3_bind_int(st, 1, v);
+		sqlite3_bind_text(st, 2, files[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto sqlerr;
+		sqlite3_finalize(st);
+		if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM schema_migrations "
+		    "WHERE version = ?", -1, &st, NULL) != SQLITE_OK)
+			goto sqlerr;
+		log_info("applied migration %s", files[i]);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (db_exec_sql(db, "COMMIT", err, errlen) == 0)
+		rc = 0;
+	goto out;
+sqlerr:
+	snprintf(err, errlen, "migrations: %s", sqlite3_errmsg(db->h));
+out:
+	sqlite3_finalize(st);
+	if (rc == -1)
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	free_list(files, n);
+	return rc;
+}
+
+static int
+valid_name(const char *s, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!islower((unsigned char)s[i]) &&
+		    !isdigit((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+int
+db_parse_queries(const char *text,
+    int (*fn)(void *, const char *, const char *, size_t), void *arg,
+    char *err, size_t errlen)
+{
+	const char	*p = text, *eol, *body = NULL, *next;
+	char		 name[65] = "";
+	const char	*tag = "-- name:";
+	size_t		 taglen = strlen(tag), nl;
+	int		 line = 1;
+
+	for (;;) {
+		next = strstr(p, tag);
+		while (next && next != text && next[-1] != '\n')
+			next = strstr(next + 1, tag);
+		if (body != NULL) {
+			size_t n = next ? (size_t)(next - body) : strlen(body);
+
+			if (fn(arg, name, body, n) == -1) {
+				snprintf(err, errlen, "query %s: rejected",
+				    name);
+				return -1;
+			}
+		} else {
+			/* Before the first tag: comments and space only. */
+			const char *q = text;
+
+			while (q < (next ? next : text + strlen(text))) {
+				while (*q == ' ' || *q == '\t' || *q == '\n' ||
+				    *q == '\r')
+					q++;
+				if (q >= (next ? next : text + strlen(text)))
+					break;
+				if (strncmp(q, "--", 2) != 0) {
+					snprintf(err, errlen, "SQL before the "
+					    "first \"-- name:\" line");
+					return -1;
+				}
+				q += strcspn(q, "\n");
+			}
+		}
+		if (next == NULL)
+			return 0;
+		for (; p < next; p++)
+			line += *p == '\n';
+		eol = next + strcspn(next, "\n");
+		p = next + taglen;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		nl = (size_t)(eol - p);
+		while (nl > 0 && (p[nl - 1] == ' ' || p[nl - 1] == '\t' ||
+		    p[nl - 1] == '\r'))
+			nl--;
+		if (!valid_name(p, nl)) {
+			snprintf(err, errlen, "line %d: query names are "
+			    "[a-z0-9_], 1 to 64 characters", line);
+			return -1;
+		}
+		memcpy(name, p, nl);
+		name[nl] = '\0';
+		body = eol;
+		p = eol;
+	}
+}
+
+static int
+querycmp(const void *a, const void *b)
+{
+	return strcmp(((const struct query *)a)->name,
+	    ((const struct query *)b)->name);
+}
+
+struct prep_ctx {
+	struct db	*db;
+	char		 msg[512];
+};
+
+/* Prepares one named query (persistent: it lives as long as the worker). */
+static int
+prep_one(void *arg, const char *name, const char *sql, size_t n)
+{
+	struct prep_ctx	*ctx = arg;
+	struct db	*db = ctx->db;
+	sqlite3_stmt	*st = NULL;
+	const char	*tail;
+	struct query	*nq;
+	size_t		 i;
+
+	for (i = 0; i < db->nq; i++)
+		if (strcmp(db->q[i].name, name) == 0) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+			    "query %s defined twice", name);
+			return -1;
+		}
+	if (sqlite3_prepare_v3(db->h, sql, (int)n, SQLITE_PREPARE_PERSISTENT,
+	    &st, &tail) != SQLITE_OK || st == NULL) {
+		snprintf(ctx->msg, sizeof(ctx->msg), "query %s: %s", name,
+		    st == NULL && sqlite3_errcode(db->h) == SQLITE_OK ?
+		    "empty" : sqlite3_errmsg(db->h));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	/* Only white space and comments may follow the one statement. */
+	while (tail < sql + n) {
+		if (*tail == ' ' || *tail == '\t' || *tail == '\n' ||
+		    *tail == '\r' || *tail == ';')
+			tail++;
+		else if (strncmp(tail, "--", 2) == 0)
+			tail += strcspn(tail, "\n");
+		else {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+			    "query %s: one statement per query", name);
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	if ((nq = reallocarray(db->q, db->nq + 1, sizeof(*nq))) == NULL ||
+	    (nq[db->nq].name = strdup(name)) == NULL) {
+		if (nq)
+			db->q = nq;
+		sqlite3_finalize(st);
+		return -1;
+	}
+	db->q = nq;
+	db->q[db->nq++].stmt = st;
+	return 0;
+}
+
+static int
+is_sql(const char *name)
+{
+	size_t	 n = strlen(name);
+
+	return n > 4 && name[0] != '.' && strcmp(name + n - 4, ".sql") == 0;
+}
+
+/* Prepares queries.sql, then queries.d/NAME.sql in name order. */
+static int
+load_queries(struct db *db, const char *dir, char *err, size_t errlen)
+{
+	struct prep_ctx	 ctx = { db, "" };
+	char		 path[PATH_MAX + 256], sub[PATH_MAX], **files, *text;
+	int		 n, i, rc;
+
+	snprintf(path, sizeof(path), "%s/queries.sql", dir);
+	if ((text = slurp(path, err, errlen)) == NULL)
+		return -1;
+	rc = db_parse_queries(text, prep_one, &ctx, err, errlen);
+	free(text);
+	if (rc == -1) {
+		snprintf(err, errlen, "%s: %s", path, ctx.msg);
+		return -1;
+	}
+	snprintf(sub, sizeof(sub), "%s/queries.d", dir);
+	if ((n = list_dir(sub, is_sql, &files)) < 0)
+		return 0;
+	for (i = 0; i < n && rc == 0; i++) {
+		snprintf(path, sizeof(path), "%s/%s", sub, files[i]);
+		if ((text = slurp(path, err, errlen)) == NULL) {
+			rc = -1;
+			break;
+		}
+		rc = db_parse_queries(text, prep_one, &ctx, err, errlen);
+		free(text);
+		if (rc == -1)
+			snprintf(err, errlen, "%s: %s", path, ctx.msg);
+	}
+	free_list(files, n);
+	if (rc == 0)
+		qsort(db->q, db->nq, sizeof(*db->q), querycmp);
+	return rc;
+}
+
+int
+db_open(struct db *db, const struct config *cfg, int create, char *err,
+    size_t errlen)
+{
+	char	 path[PATH_MAX], pragmas[256];
+	int	 flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+
+	memset(db, 0, sizeof(*db));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", cfg->data_dir,
+	    DB_FILE) >= sizeof(path)) {
+		snprintf(err, errlen, "data_dir too long");
+		return -1;
+	}
+	if (create)
+		flags |= SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s%s", path,
+		    db->h ? sqlite3_errmsg(db->h) : "cannot open",
+		    create ? "" : " (run: tessera init --data DIR)");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, (int)cfg->busy_timeout_ms);
+	snprintf(pragmas, sizeof(pragmas),
+	    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
+	    "PRAGMA synchronous = FULL; PRAGMA trusted_schema = OFF;");
+	if (db_exec_sql(db, pragmas, err, errlen) == -1 ||
+	    migrate(db, cfg->schema_dir, err, errlen) == -1 ||
+	    load_queries(db, cfg->schema_dir, err, errlen) == -1)
+		goto fail;
+	return 0;
+fail:
+	db_close(db);
+	return -1;
+}
+
+static int
+querykey(const void *key, const void *elt)
+{
+	return strcmp(key, ((const struct query *)elt)->name);
+}
+
+sqlite3_stmt *
+db_query(struct db *db, const char *name)
+{
+	struct query	*q;
+
+	q = bsearch(name, db->q, db->nq, sizeof(*db->q), querykey);
+	if (q == NULL)
+		return NULL;
+	sqlite3_reset(q->stmt);
+	sqlite3_clear_bindings(q->stmt);
+	return q->stmt;
+}
+
+void
+db_close(struct db *db)
+{
+	size_t	 i;
+
+	for (i = 0; i < db->nq; i++) {
+		sqlite3_finalize(db->q[i].stmt);
+		free(db->q[i].name);
+	}
+	free(db->q);
+	if (db->h)
+		sqlite3_close(db->h);
+	memset(db, 0, sizeof(*db));
+}

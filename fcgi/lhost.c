@@ -1,0 +1,899 @@
+/*
+ * lhost.c -- the Lua bridge: one sandboxed lua_State per worker.
+ *
+ * The sandbox opens base, string, table, math and utf8 only; load,
+ * loadfile, dofile, collectgarbage, rawset and string.dump are removed;
+ * require loads text chunks from lua_dir only; globals are strict (reading
+ * or writing an undeclared global is an error). Every allocation is
+ * counted against lua_memory_mb and every request gets an instruction
+ * budget enforced by a count hook. Errors caused by those limits cannot be
+ * swallowed by pcall inside a script: the sandbox's pcall re-raises them.
+ *
+ * All calls into Lua go through lhost_call(), which installs a message
+ * handler that records a traceback. A failing request is logged with its
+ * traceback and answered 500 (503 for an unavailable database) while the
+ * worker lives on.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "tessera.h"
+
+#define HOOK_EVERY	1000	/* instructions between hook calls */
+#define FILES_MAX	256	/* scripts watched for reload */
+
+struct watched {
+	char		*path;
+	struct timespec	 mtime;
+	off_t		 size;
+};
+
+struct lhost {
+	lua_State		*L;
+	const struct config	*cfg;
+	struct db		*db;
+	char			*lua_dir;	/* search path, ':' separated */
+	size_t			 mem_used;
+	size_t			 mem_limit;
+	long long		 budget;	/* hook calls left */
+	int			 limited;	/* budget enforced */
+	int			 aborted;	/* a limit was hit */
+	int			 is_test;
+	const struct req	*req;		/* during lhost_handle */
+	struct buf		 traceback;	/* first one of a request */
+	struct watched		 files[FILES_MAX];
+	size_t			 nfiles;
+	int			 handle_ref;
+	struct worker		*test_app;	/* lua-test: the app under test */
+};
+
+struct lhost *
+lhost_of(lua_State *L)
+{
+	return *(struct lhost **)lua_getextraspace(L);
+}
+
+struct db *
+lhost_db(lua_State *L)
+{
+	return lhost_of(L)->db;
+}
+
+const struct config *
+lhost_config(lua_State *L)
+{
+	return lhost_of(L)->cfg;
+}
+
+const struct req *
+lhost_req(lua_State *L)
+{
+	return lhost_of(L)->req;
+}
+
+/* The allocator: counts bytes and refuses to pass mem_limit. */
+static void *
+l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct lhost	*lh = ud;
+	void		*p;
+
+	if (ptr == NULL)
+		osize = 0;
+	if (nsize == 0) {
+		free(ptr);
+		lh->mem_used -= osize;
+		return NULL;
+	}
+	if (nsize > osize && lh->mem_used + (nsize - osize) > lh->mem_limit)
+		return NULL;
+	if ((p = realloc(ptr, nsize)) == NULL)
+		return NULL;
+	lh->mem_used = lh->mem_used - osize + nsize;
+	return p;
+}
+
+/* The count hook: spends the budget; once it is gone, every further hook
+ * call raises again, so no loop in the script can outlive it. */
+static void
+l_hook(lua_State *L, lua_Debug *ar)
+{
+	struct lhost	*lh = lhost_of(L);
+
+	(void)ar;
+	if (!lh->limited)
+		return;
+	if (lh->aborted || --lh->budget <= 0) {
+		lh->aborted = 1;
+		luaL_error(L, "instruction limit exceeded");
+	}
+}
+
+/* Message handler: keeps the first traceback of the request, returns the
+ * error value unchanged so scripts that catch errors see what they
+ * threw. */
+int
+lhost_msgh(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+	const char	*msg;
+
+	if (lh->traceback.len == 0) {
+		msg = lua_tostring(L, 1);
+		if (msg == NULL && lua_istable(L, 1)) {
+			lua_getfield(L, 1, "message");
+			msg = lua_tostring(L, -1);
+			lua_pop(L, 1);
+		}
+		luaL_traceback(L, L, msg ? msg : "(error object)", 1);
+		buf_adds(&lh->traceback, lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	return 1;
+}
+
+/* The sandbox's pcall: like the base one, but errors raised by the limits
+ * (memory, instructions) are re-raised, never returned. */
+static int
+sb_pcall(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+	int		 status;
+
+	luaL_checkany(L, 1);
+	lua_pushboolean(L, 1);
+	lua_insert(L, 1);
+	status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0);
+	if (status != LUA_OK) {
+		if (lh->aborted || status == LUA_ERRMEM)
+			return lua_error(L);
+		buf_reset(&lh->traceback);	/* handled by the script */
+		lua_pushboolean(L, 0);
+		lua_insert(L, -2);
+		return 2;
+	}
+	return lua_gettop(L);
+}
+
+static int
+sb_xpcall(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+	int		 n = lua_gettop(L), status;
+
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushboolean(L, 1);
+	lua_pushvalue(L, 1);
+	lua_rotate(L, 3, 2);
+	status = lua_pcall(L, n - 2, LUA_MULTRET, 2);
+	if (status != LUA_OK) {
+		if (lh->aborted || status == LUA_ERRMEM)
+			return lua_error(L);
+		buf_reset(&lh->traceback);	/* handled by the script */
+		lua_pushboolean(L, 0);
+		lua_replace(L, -3);
+		return 2;
+	}
+	return lua_gettop(L) - 2;
+}
+
+/* print: to the log in the app, to stdout in a test script. */
+static int
+sb_print(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+	struct buf	 b = { 0 };
+	int		 i, n = lua_gettop(L);
+
+	for (i = 1; i <= n; i++) {
+		if (i > 1)
+			buf_addc(&b, '\t');
+		buf_adds(&b, luaL_tolstring(L, i, NULL));
+		lua_pop(L, 1);
+	}
+	if (lh->is_test) {
+		fputs(b.p ? b.p : "", stdout);
+		fputc('\n', stdout);
+		fflush(stdout);
+	} else
+		log_info("lua: %s", b.p ? b.p : "");
+	buf_free(&b);
+	return 0;
+}
+
+static int
+strict_index(lua_State *L)
+{
+	return luaL_error(L, "undeclared global '%s'",
+	    luaL_tolstring(L, 2, NULL));
+}
+
+static int
+strict_newindex(lua_State *L)
+{
+	return luaL_error(L, "assignment to undeclared global '%s' "
+	    "(use local)", luaL_tolstring(L, 2, NULL));
+}
+
+/* Module names: dotted lower-case identifiers ("routes.health"). */
+static int
+valid_module(const char *s)
+{
+	int	 start = 1;
+
+	if (*s == '\0' || strlen(s) > 128)
+		return 0;
+	for (; *s; s++) {
+		if (*s == '.') {
+			if (start)
+				return 0;
+			start = 1;
+		} else if ((*s >= 'a' && *s <= 'z') || *s == '_' ||
+		    (!start && *s >= '0' && *s <= '9')) {
+			start = 0;
+		} else
+			return 0;
+	}
+	return !start;
+}
+
+/* Remembers path's mtime and size so lhost_stale() can notice edits. */
+static void
+watch(struct lhost *lh, const char *path, const struct stat *st)
+{
+	size_t	 i;
+
+	for (i = 0; i < lh->nfiles; i++)
+		if (strcmp(lh->files[i].path, path) == 0)
+			return;
+	if (lh->nfiles == FILES_MAX ||
+	    (lh->files[lh->nfiles].path = strdup(path)) == NULL)
+		return;
+	lh->files[lh->nfiles].mtime = st->st_mtim;
+	lh->files[lh->nfiles].size = st->st_size;
+	lh->nfiles++;
+}
+
+/* Loads path as a text chunk (never bytecode) and pushes the function, or
+ * raises. */
+static void
+load_file(lua_State *L, const char *path, const char *chunkname)
+{
+	struct lhost	*lh = lhost_of(L);
+	FILE		*f;
+	struct stat	 st;
+	struct buf	 b = { 0 };
+	char		 tmp[8192];
+	size_t		 n;
+	int		 rc;
+
+	if ((f = fopen(path, "r")) == NULL)
+		luaL_error(L, "cannot open %s: %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) == 0)
+		watch(lh, path, &st);
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		if (buf_add(&b, tmp, n) == -1)
+			break;
+	fclose(f);
+	rc = luaL_loadbufferx(L, b.p ? b.p : "", b.len, chunkname, "t");
+	buf_free(&b);
+	if (rc != LUA_OK)
+		lua_error(L);
+}
+
+/* require(name): from the lua_dir search path only, cached per state. */
+static int
+sb_require(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+	const char	*name = luaL_checkstring(L, 1);
+	char		 path[PATH_MAX], rel[256], chunk[300], *dirs, *d, *save;
+	struct stat	 st;
+	size_t		 i;
+	int		 found = 0;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, "tessera.loaded");
+	if (lua_getfield(L, -1, name) != LUA_TNIL)
+		return 1;
+	lua_pop(L, 1);
+	if (!valid_module(name))
+		return luaL_error(L, "invalid module name '%s'", name);
+	snprintf(rel, sizeof(rel), "%s", name);
+	for (i = 0; rel[i]; i++)
+		if (rel[i] == '.')
+			rel[i] = '/';
+	if ((dirs = strdup(lh->lua_dir)) == NULL)
+		return luaL_error(L, "out of memory");
+	for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(path, sizeof(path), "%s/%s.lua", d, rel);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			found = 1;
+			break;
+		}
+	}
+	free(dirs);
+	if (!found)
+		return luaL_error(L, "module '%s' not found in %s", name,
+		    lh->lua_dir);
+	snprintf(chunk, sizeof(chunk), "@%s.lua", rel);
+	load_file(L, path, chunk);
+	lua_pushstring(L, name);
+	lua_call(L, 1, 1);
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushboolean(L, 1);
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, name);
+	return 1;
+}
+
+/* Opens the allowed libraries and trims the base library. */
+static void
+open_sandbox(lua_State *L)
+{
+	static const char *const removed[] = {
+		"dofile", "loadfile", "load", "collectgarbage", "rawset",
+		"require", "print", "pcall", "xpcall",
+	};
+	static const luaL_Reg sandbox_fns[] = {
+		{ "pcall",	sb_pcall },
+		{ "print",	sb_print },
+		{ "require",	sb_require },
+		{ "xpcall",	sb_xpcall },
+		{ NULL,		NULL },
+	};
+	size_t	 i;
+
+	luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+	luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+	luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+	luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+	lua_pop(L, 5);
+	lua_pushglobaltable(L);
+	for (i = 0; i < sizeof(removed) / sizeof(removed[0]); i++) {
+		lua_pushnil(L);
+		lua_setfield(L, -2, removed[i]);
+	}
+	luaL_setfuncs(L, sandbox_fns, 0);
+	lua_getfield(L, -1, "string");
+	lua_pushnil(L);
+	lua_setfield(L, -2, "dump");
+	lua_pop(L, 1);
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, "tessera.loaded");
+	lua_pop(L, 1);
+}
+
+/* Makes the global table strict; called after host is installed. */
+static void
+make_strict(lua_State *L)
+{
+	lua_pushglobaltable(L);
+	lua_newtable(L);
+	lua_pushcfunction(L, strict_index);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, strict_newindex);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushliteral(L, "strict globals");
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+	lua_pop(L, 1);
+}
+
+/* Runs fn (on the stack with nargs arguments above it) with the traceback
+ * handler. Returns the lua_pcall status; results or the error stay on the
+ * stack. */
+static int
+lhost_call(struct lhost *lh, int nargs, int nres)
+{
+	lua_State	*L = lh->L;
+	int		 base = lua_gettop(L) - nargs, status;
+
+	lua_pushcfunction(L, lhost_msgh);
+	lua_insert(L, base);
+	status = lua_pcall(L, nargs, nres, base);
+	lua_remove(L, base);
+	return status;
+}
+
+/* Starts a request's limits. */
+static void
+limits_start(struct lhost *lh)
+{
+	lh->aborted = 0;
+	lh->budget = lh->cfg->lua_max_instructions / HOOK_EVERY;
+	if (lh->budget < 1)
+		lh->budget = 1;
+	lh->limited = !lh->is_test;
+	buf_reset(&lh->traceback);
+}
+
+static void
+limits_stop(struct lhost *lh)
+{
+	lh->limited = 0;
+	lh->aborted = 0;
+}
+
+/* Builds the lhost; on success app.lua is loaded and its handle function
+ * kept in the registry. */
+static struct lhost *
+lhost_create(const struct config *cfg, struct db *db, const char *lua_dir,
+    int is_test, char *err, size_t errlen)
+{
+	struct lhost	*lh;
+	lua_State	*L;
+	int		 status;
+
+	if ((lh = calloc(1, sizeof(*lh))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	lh->cfg = cfg;
+	lh->db = db;
+	lh->is_test = is_test;
+	lh->handle_ref = LUA_NOREF;
+	lh->mem_limit = (size_t)cfg->lua_memory_mb << 20;
+	if ((lh->lua_dir = strdup(lua_dir)) == NULL ||
+	    (L = lua_newstate(l_alloc, lh)) == NULL) {
+		snprintf(err, errlen, "cannot create Lua state");
+		free(lh->lua_dir);
+		free(lh);
+		return NULL;
+	}
+	lh->L = L;
+	*(struct lhost **)lua_getextraspace(L) = lh;
+	lua_sethook(L, l_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	limits_start(lh);
+	open_sandbox(L);
+	lhost_open_util(L);	/* sets the global "host" */
+	make_strict(L);
+	if (is_test) {
+		limits_stop(lh);
+		return lh;
+	}
+	lua_pushcfunction(L, sb_require);
+	lua_pushliteral(L, "app");
+	status = lhost_call(lh, 1, 1);
+	if (status == LUA_OK && lua_istable(L, -1) &&
+	    lua_getfield(L, -1, "handle") == LUA_TFUNCTION) {
+		lh->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		lua_pop(L, 1);
+	} else {
+		snprintf(err, errlen, "loading app.lua: %s",
+		    lh->traceback.len ? lh->traceback.p :
+		    status == LUA_OK ? "it must return a table with a handle "
+		    "function" : lua_tostring(L, -1));
+		limits_stop(lh);
+		lhost_free(lh);
+		return NULL;
+	}
+	limits_stop(lh);
+	lua_settop(L, 0);
+	lua_gc(L, LUA_GCCOLLECT);
+	return lh;
+}
+
+struct lhost *
+lhost_new(const struct config *cfg, struct db *db, char *err, size_t errlen)
+{
+	return lhost_create(cfg, db, cfg->lua_dir, 0, err, errlen);
+}
+
+int
+lhost_stale(struct lhost *lh)
+{
+	struct stat	 st;
+	size_t		 i;
+
+	if (!lh->cfg->reload)
+		return 0;
+	for (i = 0; i < lh->nfiles; i++) {
+		if (stat(lh->files[i].path, &st) == -1 ||
+		    st.st_size != lh->files[i].size ||
+		    st.st_mtim.tv_sec != lh->files[i].mtime.tv_sec ||
+		    st.st_mtim.tv_nsec != lh->files[i].mtime.tv_nsec)
+			return 1;
+	}
+	return 0;
+}
+
+/* Adds name = s to the table on top, when s is not NULL. */
+static void
+set_str(lua_State *L, const char *name, const char *s)
+{
+	if (s == NULL)
+		return;
+	lua_pushstring(L, s);
+	lua_setfield(L, -2, name);
+}
+
+/* Pushes a read-only map of first values, and a read-only list of
+ * {name, value} pairs in order (for repeated keys). */
+static void
+push_kv(lua_State *L, const struct kvlist *l, int with_list)
+{
+	size_t	 i;
+
+	lua_createtable(L, 0, (int)l->n);
+	for (i = l->n; i > 0; i--) {	/* backwards: first value wins */
+		lua_pushlstring(L, l->v[i - 1].val, l->v[i - 1].vlen);
+		lua_setfield(L, -2, l->v[i - 1].key);
+	}
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+	if (!with_list)
+		return;
+	lua_createtable(L, (int)l->n, 0);
+	for (i = 0; i < l->n; i++) {
+		lua_createtable(L, 2, 0);
+		lua_pushstring(L, l->v[i].key);
+		lua_rawseti(L, -2, 1);
+		lua_pushlstring(L, l->v[i].val, l->v[i].vlen);
+		lua_rawseti(L, -2, 2);
+		lhost_push_readonly(L, -1);
+		lua_remove(L, -2);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+}
+
+/* Pushes the read-only req table: only validated input, never the
+ * Authorization header. */
+static void
+push_req(lua_State *L, const struct req *r)
+{
+	lua_createtable(L, 0, 20);
+	set_str(L, "method", r->method);
+	set_str(L, "path", r->path);
+	set_str(L, "query_string", r->query_string);
+	set_str(L, "content_type", r->content_type);
+	set_str(L, "remote_addr", r->remote_addr);
+	set_str(L, "scheme", r->scheme);
+	lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
+	lua_setfield(L, -2, "body");
+	push_kv(L, &r->query, 1);
+	lua_setfield(L, -3, "query_list");
+	lua_setfield(L, -2, "query");
+	push_kv(L, &r->form, 1);
+	lua_setfield(L, -3, "form_list");
+	lua_setfield(L, -2, "form");
+	push_kv(L, &r->cookies, 0);
+	lua_setfield(L, -2, "cookies");
+	lua_createtable(L, 0, 8);
+	set_str(L, "host", r->host);
+	set_str(L, "origin", r->origin);
+	set_str(L, "referer", r->referer);
+	set_str(L, "accept", r->accept);
+	set_str(L, "user_agent", r->user_agent);
+	set_str(L, "x_csrf_token", r->csrf_header);
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+	lua_setfield(L, -2, "headers");
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+}
+
+/* Copies one header (value string or list of strings) into resp. */
+static int
+take_header(lua_State *L, struct resp *resp, const char *name)
+{
+	size_t		 len;
+	const char	*v;
+	lua_Integer	 i, n;
+
+	if (lua_type(L, -1) == LUA_TTABLE) {
+		n = (lua_Integer)lua_rawlen(L, -1);
+		for (i = 1; i <= n; i++) {
+			lua_rawgeti(L, -1, i);
+			v = lua_tolstring(L, -1, &len);
+			if (v == NULL || strlen(v) != len ||
+			    resp_header(resp, name, v) == -1) {
+				lua_pop(L, 1);
+				return -1;
+			}
+			lua_pop(L, 1);
+		}
+		return 0;
+	}
+	if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+		return -1;
+	v = lua_tolstring(L, -1, &len);
+	if (strlen(v) != len)
+		return -1;
+	return resp_header(resp, name, v);
+}
+
+/* Reads the handler's {status=, headers=, body=} into resp. Returns 0 or
+ * -1 with why set (the caller answers 500). */
+static int
+take_response(lua_State *L, struct resp *resp, const char **why)
+{
+	lua_Integer	 status;
+	size_t		 len;
+	const char	*body, *name;
+
+	if (!lua_istable(L, -1)) {
+		*why = "handler did not return a response table";
+		return -1;
+	}
+	lua_getfield(L, -1, "status");
+	status = lua_isinteger(L, -1) ? lua_tointeger(L, -1) :
+	    lua_isnil(L, -1) ? 200 : -1;
+	lua_pop(L, 1);
+	if (status < 100 || status > 599) {
+		*why = "response status must be an integer from 100 to 599";
+		return -1;
+	}
+	resp->status = (int)status;
+	if (lua_getfield(L, -1, "headers") == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, -2) != 0) {
+			name = lua_type(L, -2) == LUA_TSTRING ?
+			    lua_tostring(L, -2) : NULL;
+			if (name == NULL || take_header(L, resp, name) == -1) {
+				*why = "invalid response header (name, CR/LF "
+				    "or NUL in value)";
+				lua_pop(L, 3);
+				return -1;
+			}
+			lua_pop(L, 1);
+		}
+	} else if (!lua_isnil(L, -1)) {
+		*why = "response headers must be a table";
+		lua_pop(L, 1);
+		return -1;
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "secret");
+	resp->secret = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "body");
+	body = lua_tolstring(L, -1, &len);
+	if (body != NULL && buf_add(&resp->body, body, len) == -1) {
+		lua_pop(L, 1);
+		*why = "out of memory";
+		return -1;
+	}
+	if (body == NULL && !lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		*why = "response body must be a string";
+		return -1;
+	}
+	lua_pop(L, 1);
+	return 0;
+}
+
+/* Turns a failed call into the right error response and a log line. */
+static void
+fail(struct lhost *lh, const struct req *r, struct resp *resp,
+    const char *why)
+{
+	lua_State	*L = lh->L;
+	int		 status = 500, json = req_wants_json(r, lh->cfg);
+	const char	*code = "INTERNAL_ERROR", *msg = "internal error";
+
+	if (why == NULL && lua_istable(L, -1)) {
+		lua_getfield(L, -1, "status");
+		if (lua_isinteger(L, -1) && lua_tointeger(L, -1) == 503) {
+			status = 503;
+			code = "UNAVAILABLE";
+			msg = "service temporarily unavailable";
+		}
+		lua_pop(L, 1);
+	}
+	if (lh->aborted)
+		log_err("%s %s: %s", r->method, r->path,
+		    lh->traceback.len ? lh->traceback.p : "limit exceeded");
+	else if (why)
+		log_err("%s %s: %s", r->method, r->path, why);
+	else
+		log_err("%s %s: %s", r->method, r->path,
+		    lh->traceback.len ? lh->traceback.p :
+		    lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+	resp_error(resp, status, code, msg, json);
+}
+
+void
+lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
+{
+	lua_State	*L = lh->L;
+	const char	*why = NULL;
+	int		 status;
+
+	lh->req = r;
+	limits_start(lh);
+	lua_settop(L, 0);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, lh->handle_ref);
+	push_req(L, r);
+	status = lhost_call(lh, 1, 1);
+	if (status != LUA_OK)
+		fail(lh, r, resp, NULL);
+	else if (take_response(L, resp, &why) == -1) {
+		resp_reset(resp);
+		fail(lh, r, resp, why);
+	}
+	limits_stop(lh);
+	if (lh->db->tx_depth != 0) {
+		/* A script cannot leave a transaction open; tx() closes
+		 * its own, so this is a bug worth logging. */
+		log_err("transaction left open; rolled back");
+		db_exec_sql(lh->db, "ROLLBACK", NULL, 0);
+		lh->db->tx_depth = 0;
+	}
+	lua_settop(L, 0);
+	lh->req = NULL;
+}
+
+void
+lhost_free(struct lhost *lh)
+{
+	size_t	 i;
+
+	if (lh == NULL)
+		return;
+	if (lh->L)
+		lua_close(lh->L);
+	for (i = 0; i < lh->nfiles; i++)
+		free(lh->files[i].path);
+	buf_free(&lh->traceback);
+	free(lh->lua_dir);
+	free(lh);
+}
+
+/* ------------------------------------------------------------ lua-test */
+
+/* test.request{method=, path=, headers={}, body=, cookies=} runs one
+ * request through the app exactly as a web server's would go (parsing,
+ * dispatch, response writing) and returns status, headers, body. */
+static int
+t_request(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+	struct buf	 env = { 0 }, out = { 0 };
+	char		**envp = NULL;
+	size_t		 n = 0, i, blen = 0;
+	const char	*method, *path, *body, *k, *v;
+	struct conn	 c = { 0 };
+	char		*p, *e, *line, *hdr_end;
+	int		 status;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "method");
+	method = luaL_optstring(L, -1, "GET");
+	lua_getfield(L, 1, "path");
+	path = luaL_checkstring(L, -1);
+	lua_getfield(L, 1, "body");
+	body = luaL_optlstring(L, -1, "", &blen);
+	/* Environment as NUL-separated "K=V" strings. */
+	buf_printf(&env, "REQUEST_METHOD=%s", method);
+	buf_addc(&env, '\0');
+	buf_printf(&env, "REQUEST_URI=%s", path);
+	buf_addc(&env, '\0');
+	buf_printf(&env, "REMOTE_ADDR=127.0.0.1");
+	buf_addc(&env, '\0');
+	buf_printf(&env, "CONTENT_LENGTH=%zu", blen);
+	buf_addc(&env, '\0');
+	if (lua_getfield(L, 1, "headers") == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			k = luaL_checkstring(L, -2);
+			v = luaL_checkstring(L, -1);
+			buf_printf(&env, "%s=%s", k, v);
+			buf_addc(&env, '\0');
+			lua_pop(L, 1);
+		}
+	}
+	for (p = env.p, e = env.p + env.len; p < e; p += strlen(p) + 1)
+		n++;
+	envp = calloc(n + 1, sizeof(*envp));
+	for (i = 0, p = env.p; p < e; p += strlen(p) + 1)
+		envp[i++] = p;
+	c.envp = envp;
+	c.mem_body = body;
+	c.mem_len = blen;
+	c.mem_out = &out;
+	worker_handle(lh->test_app, &c);
+	free(envp);
+	buf_free(&env);
+	/* Parse "Status: N ..\r\nH: V\r\n\r\nbody". */
+	if (out.p == NULL || (hdr_end = strstr(out.p, "\r\n\r\n")) == NULL) {
+		buf_free(&out);
+		return luaL_error(L, "malformed response");
+	}
+	*hdr_end = '\0';
+	status = atoi(out.p + 8);
+	lua_pushinteger(L, status);
+	lua_newtable(L);
+	for (line = strtok_r(out.p, "\r\n", &p); line;
+	    line = strtok_r(NULL, "\r\n", &p)) {
+		char *colon = strchr(line, ':'), *q;
+
+		if (colon == NULL)
+			continue;
+		*colon = '\0';
+		for (q = line; *q; q++)
+			*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+		if (lua_getfield(L, -1, line) == LUA_TSTRING) {
+			lua_pushliteral(L, "\n");
+			lua_pushstring(L, colon + 2);
+			lua_concat(L, 3);
+		} else {
+			lua_pop(L, 1);
+			lua_pushstring(L, colon + 2);
+		}
+		lua_setfield(L, -2, line);
+	}
+	lua_pushlstring(L, hdr_end + 4, out.len - (size_t)(hdr_end + 4 - out.p));
+	buf_free(&out);
+	return 3;
+}
+
+/* Loads and runs the test file (in protected mode, via lhost_call). */
+static int
+t_run(lua_State *L)
+{
+	load_file(L, luaL_checkstring(L, 1), "@test");
+	lua_call(L, 0, 1);
+	return 1;
+}
+
+int
+lhost_run_test(const struct config *cfg, const char *file)
+{
+	struct worker	 app;
+	struct lhost	*lh;
+	struct config	*c = (struct config *)cfg;
+	char		 err[1024], dir[PATH_MAX], *slash, *path;
+	int		 status, rc = 1;
+
+	if (worker_init(&app, c, err, sizeof(err)) == -1) {
+		fprintf(stderr, "lua-test: %s\n", err);
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), "%s", file);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if ((path = malloc(strlen(dir) + strlen(cfg->lua_dir) + 2)) == NULL)
+		goto out;
+	sprintf(path, "%s:%s", dir, cfg->lua_dir);
+	lh = lhost_create(cfg, &app.db, path, 1, err, sizeof(err));
+	free(path);
+	if (lh == NULL) {
+		fprintf(stderr, "lua-test: %s\n", err);
+		goto out;
+	}
+	lh->test_app = &app;
+	lua_State *L = lh->L;
+	lua_getfield(L, LUA_REGISTRYINDEX, "tessera.loaded");
+	lua_newtable(L);
+	lua_pushcfunction(L, t_request);
+	lua_setfield(L, -2, "request");
+	lua_setfield(L, -2, "test");
+	lua_pop(L, 1);
+	lua_pushcfunction(L, t_run);
+	lua_pushstring(L, file);
+	status = lhost_call(lh, 1, 1);
+	if (status != LUA_OK) {
+		fprintf(stderr, "lua-test: %s\n", lh->traceback.len ?
+		    lh->traceback.p : lua_tostring(L, -1));
+		rc = 1;
+	} else
+		rc = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+	lhost_free(lh);
+out:
+	worker_free(&app);
+	return rc;
+}

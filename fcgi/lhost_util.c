@@ -1,0 +1,249 @@
+/*
+ * lhost_util.c -- the read-only "host" module and its small helpers:
+ * host.null, host.config, host.log, host.now, host.iso8601,
+ * host.html.escape, host.url.encode; read-only proxies for req and host.
+ */
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "tessera.h"
+
+static int
+ro_newindex(lua_State *L)
+{
+	return luaL_error(L, "attempt to modify a read-only table (key '%s')",
+	    luaL_tolstring(L, 2, NULL));
+}
+
+static int
+ro_pairs(lua_State *L)
+{
+	lua_getglobal(L, "next");
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushnil(L);
+	return 3;
+}
+
+static int
+ro_len(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+	return 1;
+}
+
+/* Pushes a proxy of the table at idx that reads through and refuses
+ * writes; pairs, ipairs and # see the real table. The metatable carries
+ * __tessera_ro = the real table so C (the JSON encoder) can see through. */
+void
+lhost_push_readonly(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	lua_createtable(L, 0, 0);
+	lua_createtable(L, 0, 6);
+	lua_pushvalue(L, idx);
+	lua_setfield(L, -2, "__index");
+	lua_pushvalue(L, idx);
+	lua_setfield(L, -2, "__tessera_ro");
+	lua_pushcfunction(L, ro_newindex);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushvalue(L, idx);
+	lua_pushcclosure(L, ro_pairs, 1);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushvalue(L, idx);
+	lua_pushcclosure(L, ro_len, 1);
+	lua_setfield(L, -2, "__len");
+	lua_pushliteral(L, "read-only");
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+}
+
+void
+lhost_push_null(lua_State *L)
+{
+	lua_pushlightuserdata(L, NULL);
+}
+
+int
+lhost_is_null(lua_State *L, int idx)
+{
+	return lua_islightuserdata(L, idx) && lua_touserdata(L, idx) == NULL;
+}
+
+/* Raises {status=, code=, message=}: the request fails with that status
+ * when nothing catches it (used for 503 on an unavailable database). */
+int
+lhost_error(lua_State *L, int status, const char *code, const char *msg)
+{
+	lua_createtable(L, 0, 3);
+	lua_pushinteger(L, status);
+	lua_setfield(L, -2, "status");
+	lua_pushstring(L, code);
+	lua_setfield(L, -2, "code");
+	lua_pushstring(L, msg);
+	lua_setfield(L, -2, "message");
+	return lua_error(L);
+}
+
+/* host.html.escape(s): & < > " ' escaped; anything else converted with
+ * tostring first (nil becomes ""). */
+static int
+l_html_escape(lua_State *L)
+{
+	size_t		 len, i, start = 0;
+	const char	*s, *rep;
+	luaL_Buffer	 b;
+
+	if (lua_isnoneornil(L, 1)) {
+		lua_pushliteral(L, "");
+		return 1;
+	}
+	s = luaL_tolstring(L, 1, &len);
+	luaL_buffinit(L, &b);
+	for (i = 0; i < len; i++) {
+		switch (s[i]) {
+		case '&':  rep = "&amp;"; break;
+		case '<':  rep = "&lt;"; break;
+		case '>':  rep = "&gt;"; break;
+		case '"':  rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default:   continue;
+		}
+		luaL_addlstring(&b, s + start, i - start);
+		luaL_addstring(&b, rep);
+		start = i + 1;
+	}
+	luaL_addlstring(&b, s + start, len - start);
+	luaL_pushresult(&b);
+	return 1;
+}
+
+/* host.url.encode(s): percent-encodes everything but unreserved. */
+static int
+l_url_encode(lua_State *L)
+{
+	size_t		 len, i;
+	const char	*s = luaL_checklstring(L, 1, &len);
+	static const char hex[] = "0123456789ABCDEF";
+	luaL_Buffer	 b;
+	unsigned char	 c;
+
+	luaL_buffinit(L, &b);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.' || c == '~')
+			luaL_addchar(&b, (char)c);
+		else {
+			luaL_addchar(&b, '%');
+			luaL_addchar(&b, hex[c >> 4]);
+			luaL_addchar(&b, hex[c & 15]);
+		}
+	}
+	luaL_pushresult(&b);
+	return 1;
+}
+
+/* host.log(level, message): level is "info", "warn" or "error". */
+static int
+l_log(lua_State *L)
+{
+	static const char *const levels[] = { "info", "warn", "error", NULL };
+	int		 lv = luaL_checkoption(L, 1, NULL, levels);
+	const char	*msg = luaL_checkstring(L, 2);
+
+	log_msg(levels[lv], "lua: %s", msg);
+	return 0;
+}
+
+/* host.now(): Unix time in whole seconds (an integer). */
+static int
+l_now(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)time(NULL));
+	return 1;
+}
+
+/* host.iso8601(t): "2026-11-27T23:10:58Z". */
+static int
+l_iso8601(lua_State *L)
+{
+	char	 out[32];
+
+	lua_pushstring(L, iso8601((long long)luaL_checkinteger(L, 1), out,
+	    sizeof(out)));
+	return 1;
+}
+
+static void
+add_config(void *arg, const char *name, enum cfg_type t, const void *v)
+{
+	lua_State	*L = arg;
+
+	switch (t) {
+	case CFG_STR:
+		lua_pushstring(L, v);
+		break;
+	case CFG_INT:
+		lua_pushinteger(L, *(const long long *)v);
+		break;
+	case CFG_BOOL:
+		lua_pushboolean(L, *(const int *)v);
+		break;
+	}
+	lua_setfield(L, -2, name);
+}
+
+/* Pushes a read-only copy of the table on top, replacing it. */
+static void
+seal(lua_State *L)
+{
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+}
+
+/* Builds the host table and sets it as the global "host". */
+void
+lhost_open_util(lua_State *L)
+{
+	static const luaL_Reg top[] = {
+		{ "iso8601",	l_iso8601 },
+		{ "log",	l_log },
+		{ "now",	l_now },
+		{ NULL,		NULL },
+	};
+
+	luaL_newlib(L, top);
+	lhost_push_null(L);
+	lua_setfield(L, -2, "null");
+
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, l_html_escape);
+	lua_setfield(L, -2, "escape");
+	seal(L);
+	lua_setfield(L, -2, "html");
+
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, l_url_encode);
+	lua_setfield(L, -2, "encode");
+	seal(L);
+	lua_setfield(L, -2, "url");
+
+	lua_newtable(L);
+	cfg_each_public(lhost_config(L), add_config, L);
+	seal(L);
+	lua_setfield(L, -2, "config");
+
+	lhost_open_db(L);
+	seal(L);
+	lua_setfield(L, -2, "db");
+	lhost_open_json(L);
+	seal(L);
+	lua_setfield(L, -2, "json");
+
+	seal(L);
+	lua_setglobal(L, "host");
+}

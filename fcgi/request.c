@@ -1,0 +1,299 @@
+/*
+ * request.c -- turns the CGI/FastCGI parameters and body into a validated
+ * struct req. Declared limits: method 16 bytes, URI 8 KiB, body
+ * cfg->body_limit (413 before reading), cfg->max_params pairs per query
+ * or form, 200 cookies. Text must be valid UTF-8 without NUL bytes.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sodium.h>
+
+#include "tessera.h"
+
+#define METHOD_MAX	16
+#define URI_MAX		8192
+#define HEADER_MAX	8192
+#define COOKIES_MAX	200
+
+/* Copies the parameter (or NULL when absent) into *dst. Returns 0, or -1
+ * when it is longer than max or not valid UTF-8. */
+static int
+copy_param(struct conn *c, const char *name, char **dst, size_t max)
+{
+	const char	*v = conn_param(c, name);
+	size_t		 n;
+
+	*dst = NULL;
+	if (v == NULL)
+		return 0;
+	n = strlen(v);
+	if (n > max || !utf8_valid(v, n))
+		return -1;
+	return (*dst = strdup(v)) == NULL ? -1 : 0;
+}
+
+/* Parses CONTENT_LENGTH: digits only. Returns the value, -1 when absent,
+ * -2 when malformed. */
+static long long
+content_length(const char *s)
+{
+	long long	 n = 0;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s) || n > (1LL << 50))
+			return -2;
+		n = n * 10 + (*s - '0');
+	}
+	return n;
+}
+
+/* Reads the body: exactly content_length bytes, or up to the limit until
+ * EOF when no length was given (FastCGI only). Returns 0, or an HTTP
+ * status with why set. */
+static int
+read_body(struct req *r, struct conn *c, long long limit, const char **why)
+{
+	size_t	 want, chunk;
+	long	 got;
+
+	if (r->content_length == 0)
+		return 0;
+	if (r->content_length < 0 && c->fcgx == NULL)
+		return 0;	/* CGI without a length: no body */
+	want = r->content_length < 0 ? (size_t)limit + 1 :
+	    (size_t)r->content_length;
+	while (r->body.len < want) {
+		chunk = want - r->body.len;
+		if (chunk > 65536)
+			chunk = 65536;
+		if (buf_reserve(&r->body, chunk) == -1) {
+			*why = "out of memory";
+			return 500;
+		}
+		got = conn_read(c, r->body.p + r->body.len, chunk);
+		if (got <= 0)
+			break;
+		r->body.len += (size_t)got;
+		r->body.p[r->body.len] = '\0';
+	}
+	if (r->content_length < 0) {
+		if (r->body.len > (size_t)limit) {
+			*why = "request body too large";
+			return 413;
+		}
+		r->content_length = (long long)r->body.len;
+	} else if (r->body.len != want) {
+		*why = "request body shorter than Content-Length";
+		return 400;
+	}
+	return 0;
+}
+
+/* Sets r->path from the URI: strips the query, percent-decodes (a '+'
+ * stays a '+'), checks it. Returns 0 or 400 with why. */
+static int
+set_path(struct req *r, const char **why)
+{
+	const char	*q;
+	size_t		 n;
+	enum parse_err	 e;
+
+	q = strchr(r->uri, '?');
+	n = q ? (size_t)(q - r->uri) : strlen(r->uri);
+	if ((r->path = strndup(r->uri, n)) == NULL) {
+		*why = "out of memory";
+		return 500;
+	}
+	if ((e = url_decode(r->path, &n, 0)) != PARSE_OK ||
+	    !utf8_valid(r->path, n)) {
+		*why = e != PARSE_OK ? parse_strerror(e) : "invalid UTF-8";
+		return 400;
+	}
+	if (r->path[0] != '/') {
+		*why = "path must start with /";
+		return 400;
+	}
+	return 0;
+}
+
+/* Reduces "Application/X-WWW-Form-Urlencoded; charset=UTF-8" to the
+ * lower-case media type. */
+static void
+media_type(char *ct)
+{
+	char	*p;
+
+	if ((p = strchr(ct, ';')) != NULL)
+		*p = '\0';
+	for (p = ct; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	while (p > ct && (p[-1] == ' ' || p[-1] == '\t'))
+		*--p = '\0';
+}
+
+int
+req_read(struct req *r, struct conn *c, const struct config *cfg,
+    const char **why)
+{
+	const char	*v, *https, *scheme;
+	size_t		 i;
+	int		 rc;
+	enum parse_err	 e;
+
+	memset(r, 0, sizeof(*r));
+	r->started = mono_now();
+	r->content_length = -1;
+	*why = "malformed request";
+
+	if (copy_param(c, "REQUEST_METHOD", &r->method, METHOD_MAX) == -1 ||
+	    r->method == NULL || r->method[0] == '\0')
+		return 400;
+	for (i = 0; r->method[i]; i++)
+		if (!isupper((unsigned char)r->method[i]))
+			return 400;
+	if ((v = conn_param(c, "REQUEST_URI")) != NULL) {
+		if (strlen(v) > URI_MAX) {
+			*why = "URI too long";
+			return 414;
+		}
+		r->uri = strdup(v);
+	} else {
+		/* Plain CGI servers may not set REQUEST_URI. */
+		struct buf b = { 0 };
+		const char *sn = conn_param(c, "SCRIPT_NAME");
+		const char *pi = conn_param(c, "PATH_INFO");
+		const char *qs = conn_param(c, "QUERY_STRING");
+
+		buf_adds(&b, sn ? sn : "");
+		buf_adds(&b, pi ? pi : "");
+		if (b.len == 0)
+			buf_addc(&b, '/');
+		if (qs && *qs) {
+			buf_addc(&b, '?');
+			buf_adds(&b, qs);
+		}
+		if (b.len > URI_MAX) {
+			buf_free(&b);
+			*why = "URI too long";
+			return 414;
+		}
+		r->uri = b.p;
+	}
+	if (r->uri == NULL || !utf8_valid(r->uri, strlen(r->uri))) {
+		*why = "invalid URI";
+		return 400;
+	}
+	if ((rc = set_path(r, why)) != 0)
+		return rc;
+
+	v = strchr(r->uri, '?');
+	if ((r->query_string = strdup(v ? v + 1 : "")) == NULL)
+		return 500;
+	if ((e = kv_parse_urlencoded(&r->query, r->query_string,
+	    strlen(r->query_string), (size_t)cfg->max_params)) != PARSE_OK) {
+		*why = parse_strerror(e);
+		return e == PARSE_NOMEM ? 500 : 400;
+	}
+
+	*why = "malformed header";
+	if (copy_param(c, "HTTP_HOST", &r->host, 1024) == -1 ||
+	    copy_param(c, "HTTP_ORIGIN", &r->origin, HEADER_MAX) == -1 ||
+	    copy_param(c, "HTTP_REFERER", &r->referer, HEADER_MAX) == -1 ||
+	    copy_param(c, "HTTP_ACCEPT", &r->accept, HEADER_MAX) == -1 ||
+	    copy_param(c, "HTTP_USER_AGENT", &r->user_agent, HEADER_MAX) == -1 ||
+	    copy_param(c, "HTTP_X_CSRF_TOKEN", &r->csrf_header, 1024) == -1 ||
+	    copy_param(c, "HTTP_AUTHORIZATION", &r->authorization, 4096) == -1 ||
+	    copy_param(c, "REMOTE_ADDR", &r->remote_addr, 64) == -1 ||
+	    copy_param(c, "CONTENT_TYPE", &r->content_type, 1024) == -1)
+		return 400;
+	if (r->content_type)
+		media_type(r->content_type);
+	https = conn_param(c, "HTTPS");
+	scheme = conn_param(c, "REQUEST_SCHEME");
+	r->scheme = strdup((https && strcasecmp(https, "on") == 0) ||
+	    (scheme && strcmp(scheme, "https") == 0) ? "https" : "http");
+	if (r->remote_addr == NULL)
+		r->remote_addr = strdup("");
+	if (r->scheme == NULL || r->remote_addr == NULL)
+		return 500;
+
+	if ((v = conn_param(c, "HTTP_COOKIE")) != NULL) {
+		if (strlen(v) > HEADER_MAX)
+			return 400;
+		/* Past the cap the rest is ignored, as browsers do. */
+		if (kv_parse_cookies(&r->cookies, v, COOKIES_MAX) == PARSE_NOMEM)
+			return 500;
+	}
+
+	r->content_length = content_length(conn_param(c, "CONTENT_LENGTH"));
+	if (r->content_length == -2) {
+		*why = "malformed Content-Length";
+		return 400;
+	}
+	if (r->content_length > cfg->body_limit) {
+		*why = "request body too large";
+		return 413;
+	}
+	if ((rc = read_body(r, c, cfg->body_limit, why)) != 0)
+		return rc;
+	if (r->content_type &&
+	    strcmp(r->content_type, "application/x-www-form-urlencoded") == 0 &&
+	    r->body.len > 0) {
+		if ((e = kv_parse_urlencoded(&r->form, r->body.p, r->body.len,
+		    (size_t)cfg->max_params)) != PARSE_OK) {
+			*why = parse_strerror(e);
+			return e == PARSE_NOMEM ? 500 : 400;
+		}
+	}
+	return 0;
+}
+
+/* Whether path is prefix itself or below it ("/api", "/api/x"). */
+static int
+under(const char *path, const char *prefix)
+{
+	size_t	 n = strlen(prefix);
+
+	return strncmp(path, prefix, n) == 0 &&
+	    (path[n] == '\0' || path[n] == '/');
+}
+
+int
+req_wants_json(const struct req *r, const struct config *cfg)
+{
+	if (r->path && (under(r->path, cfg->api_mount) ||
+	    under(r->path, "/webhook")))
+		return 1;
+	return r->accept && strstr(r->accept, "application/json") != NULL;
+}
+
+void
+req_free(struct req *r)
+{
+	free(r->method);
+	free(r->path);
+	free(r->uri);
+	free(r->query_string);
+	free(r->content_type);
+	free(r->remote_addr);
+	free(r->host);
+	free(r->scheme);
+	free(r->origin);
+	free(r->referer);
+	free(r->accept);
+	free(r->user_agent);
+	free(r->csrf_header);
+	if (r->authorization) {
+		sodium_memzero(r->authorization, strlen(r->authorization));
+		free(r->authorization);
+	}
+	kv_free(&r->query);
+	kv_free(&r->form);
+	kv_free(&r->cookies);
+	buf_wipe(&r->body);
+	memset(r, 0, sizeof(*r));
+}

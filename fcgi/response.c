@@ -1,0 +1,185 @@
+/*
+ * response.c -- building and writing one response. Header values are
+ * checked here (no CR, LF or NUL can split a response), the security
+ * headers are added to every response, and bodies holding a secret are
+ * wiped after they are written.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tessera.h"
+
+/* Applied unless the handler set its own. The page's JS and CSS come from
+ * /static/ (www/), so no inline script or style is ever allowed. */
+static const struct { const char *name, *val; } defaults[] = {
+	{ "Content-Security-Policy", "default-src 'self'; script-src 'self'; "
+	    "style-src 'self'; img-src 'self' data:; object-src 'none'; "
+	    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'" },
+	{ "X-Content-Type-Options", "nosniff" },
+	{ "X-Frame-Options", "DENY" },
+	{ "Referrer-Policy", "same-origin" },
+	{ "Cache-Control", "no-store" },
+	{ "Content-Type", "text/plain; charset=utf-8" },
+};
+
+const char *
+resp_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default:  return status < 400 ? "OK" : "Error";
+	}
+}
+
+static int
+tchar(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && strchr("()<>@,;:\\\"/[]?={}", c) == NULL;
+}
+
+int
+resp_header(struct resp *r, const char *name, const char *val)
+{
+	const char	*p;
+	struct hdr	*nh;
+	size_t		 cap;
+
+	if (*name == '\0' || strlen(name) > 128)
+		return -1;
+	for (p = name; *p; p++)
+		if (!tchar((unsigned char)*p))
+			return -1;
+	for (p = val; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			return -1;
+	if (r->nh == r->cap) {
+		cap = r->cap ? r->cap * 2 : 16;
+		if ((nh = reallocarray(r->h, cap, sizeof(*nh))) == NULL)
+			return -1;
+		r->h = nh;
+		r->cap = cap;
+	}
+	if ((r->h[r->nh].name = strdup(name)) == NULL)
+		return -1;
+	if ((r->h[r->nh].val = strdup(val)) == NULL) {
+		free(r->h[r->nh].name);
+		return -1;
+	}
+	r->nh++;
+	return 0;
+}
+
+const char *
+resp_get_header(const struct resp *r, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->nh; i++)
+		if (strcasecmp(r->h[i].name, name) == 0)
+			return r->h[i].val;
+	return NULL;
+}
+
+/* Drops headers and body, keeping the memory of the body buffer. */
+void
+resp_reset(struct resp *r)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->nh; i++) {
+		free(r->h[i].name);
+		free(r->h[i].val);
+	}
+	r->nh = 0;
+	if (r->secret)
+		buf_wipe(&r->body);
+	else
+		buf_reset(&r->body);
+	r->secret = 0;
+	r->status = 200;
+}
+
+void
+resp_error(struct resp *r, int status, const char *code, const char *msg,
+    int json)
+{
+	json_t	*j;
+	char	*s = NULL;
+
+	resp_reset(r);
+	r->status = status;
+	if (json) {
+		j = json_pack("{s:b,s:s,s:s}", "success", 0, "error", code,
+		    "message", msg);
+		if (j)
+			s = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+		resp_header(r, "Content-Type", "application/json");
+		buf_adds(&r->body, s ? s : "{\"success\":false}");
+		free(s);
+	} else {
+		resp_header(r, "Content-Type", "text/plain; charset=utf-8");
+		buf_printf(&r->body, "%d %s: %s\n", status, resp_reason(status),
+		    msg);
+	}
+}
+
+int
+resp_write(struct resp *r, struct conn *c, int head_only)
+{
+	struct buf	 h = { 0 };
+	size_t		 i;
+	int		 rc;
+
+	buf_printf(&h, "Status: %d %s\r\n", r->status, resp_reason(r->status));
+	for (i = 0; i < r->nh; i++)
+		buf_printf(&h, "%s: %s\r\n", r->h[i].name, r->h[i].val);
+	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+		if (resp_get_header(r, defaults[i].name) == NULL)
+			buf_printf(&h, "%s: %s\r\n", defaults[i].name,
+			    defaults[i].val);
+	if (r->status != 204 && r->status != 304)
+		buf_printf(&h, "Content-Length: %zu\r\n", r->body.len);
+	buf_adds(&h, "\r\n");
+	if (h.p == NULL) {
+		buf_free(&h);
+		return -1;
+	}
+	rc = conn_write(c, h.p, h.len);
+	if (rc == 0 && !head_only && r->body.len > 0)
+		rc = conn_write(c, r->body.p, r->body.len);
+	buf_free(&h);
+	return rc;
+}
+
+void
+resp_free(struct resp *r)
+{
+	resp_reset(r);
+	free(r->h);
+	buf_free(&r->body);
+	memset(r, 0, sizeof(*r));
+}

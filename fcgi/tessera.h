@@ -1,0 +1,366 @@
+/*
+ * tessera.h -- the one internal header of the Tessera host.
+ *
+ * Module prefixes: buf_ (growable byte buffers), cfg_ (configuration),
+ * log_ (stderr logging), kv_ / url_ / cookie_ / utf8_ (input parsers),
+ * req_ (one request), resp_ (one response), conn_ (FastCGI or CGI I/O),
+ * db_ (SQLite), data_ (the data directory and pepper), lhost_ (the Lua
+ * bridge), worker_ (one serving process), serve_ (the supervisor).
+ *
+ * Ownership rule: a function that returns a pointer says who frees it in
+ * its comment; everything taken from FastCGI (FCGX_GetParam) is copied into
+ * the request before use, because those pointers die at FCGX_Finish_r.
+ */
+#ifndef TESSERA_H
+#define TESSERA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TESSERA_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ buf */
+
+/* A growable byte buffer; p is always NUL-terminated when len > 0 or after
+ * any buf_ call. The owner calls buf_free. */
+struct buf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+
+int	 buf_reserve(struct buf *, size_t extra);
+int	 buf_add(struct buf *, const void *, size_t);
+int	 buf_adds(struct buf *, const char *);
+int	 buf_addc(struct buf *, char);
+int	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_reset(struct buf *);
+void	 buf_free(struct buf *);
+/* Overwrites the bytes with zeros before freeing (for secrets). */
+void	 buf_wipe(struct buf *);
+
+/* --------------------------------------------------------------- config */
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
+
+/* Every key has a default; see cfg.c for the declared table. Strings are
+ * owned by the struct and freed by cfg_free. */
+struct config {
+	char		*path;		/* file it came from, or NULL */
+	char		*data_dir;
+	char		*listen;
+	long long	 workers;
+	long long	 body_limit;
+	long long	 max_params;
+	int		 reload;
+	char		*brand;
+	char		*api_mount;
+	char		*lua_dir;
+	char		*schema_dir;
+	char		*www_dir;
+	char		*extra_routes;
+	long long	 socket_mode;
+	long long	 lua_memory_mb;
+	long long	 lua_max_instructions;
+	long long	 busy_timeout_ms;
+	long long	 shutdown_timeout;
+	long long	 session_idle;
+	long long	 session_absolute;
+	long long	 rate_limit_api_key;
+	long long	 rate_limit_api_ip;
+	long long	 rate_limit_webhook_key;
+	long long	 rate_limit_webhook_ip;
+	long long	 login_max_failures;
+	long long	 login_window;
+	int		 log_requests;
+};
+
+/* Loads defaults, then the file (path may be NULL: then $TESSERA_CONFIG,
+ * else no file), then TESSERA_<KEY> environment overrides, then data_dir
+ * (may be NULL: then $TESSERA_DATA is just another override). Resolves
+ * lua_dir, schema_dir and www_dir when empty. Returns 0, or -1 with a
+ * message in err. */
+int	 cfg_load(struct config *, const char *path, const char *data_dir,
+	    char *err, size_t errlen);
+/* Sets one key from text; used by the loader and by tests. */
+int	 cfg_set(struct config *, const char *key, const char *val,
+	    char *err, size_t errlen);
+void	 cfg_print(const struct config *, FILE *);
+/* Calls fn for every key whose value Lua may read (no secrets live in the
+ * config, but only the documented public keys are exposed). */
+void	 cfg_each_public(const struct config *,
+	    void (*fn)(void *, const char *, enum cfg_type, const void *),
+	    void *arg);
+void	 cfg_free(struct config *);
+
+/* ------------------------------------------------------------------ log */
+
+void	 log_open(void);
+void	 log_msg(const char *level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+#define	 log_err(...)	log_msg("error", __VA_ARGS__)
+#define	 log_warn(...)	log_msg("warn", __VA_ARGS__)
+#define	 log_info(...)	log_msg("info", __VA_ARGS__)
+/* Copies uri into out with the values of token= (and other secret query
+ * parameters) replaced by "[scrubbed]". Returns out. */
+char	*log_scrub_uri(const char *uri, char *out, size_t outlen);
+
+/* -------------------------------------------------------------- parsers */
+
+enum parse_err {
+	PARSE_OK = 0,
+	PARSE_BAD_ESCAPE,	/* %4, %zz */
+	PARSE_NUL,		/* a decoded NUL byte */
+	PARSE_BAD_UTF8,
+	PARSE_TOO_MANY,		/* more pairs than allowed */
+	PARSE_TOO_LONG,		/* a key over KV_KEY_MAX */
+	PARSE_NOMEM
+};
+
+#define KV_KEY_MAX	256
+
+/* A decoded key/value pair; both strings are NUL-terminated, owned by the
+ * kvlist, valid UTF-8 without NUL bytes. */
+struct kv {
+	char	*key;
+	char	*val;
+	size_t	 vlen;
+};
+
+struct kvlist {
+	struct kv	*v;
+	size_t		 n;
+	size_t		 cap;
+};
+
+const char	*parse_strerror(enum parse_err);
+int		 utf8_valid(const char *, size_t);
+/* Decodes %XX (and '+' as space when plus is set) in place; *len is
+ * updated. Returns PARSE_OK, PARSE_BAD_ESCAPE or PARSE_NUL. */
+enum parse_err	 url_decode(char *s, size_t *len, int plus);
+/* Parses a query string or form body ("a=1&b=&c") into out, appending.
+ * A pair without '=' has an empty value; empty pieces ("a&&b") are
+ * skipped. Fails on bad escapes, NUL, invalid UTF-8, over max pairs or
+ * an over-long key; out then holds what was parsed before. */
+enum parse_err	 kv_parse_urlencoded(struct kvlist *out, const char *s,
+		    size_t len, size_t max);
+/* Parses a Cookie header; malformed pieces are skipped (browsers send
+ * other applications' cookies), never an error but PARSE_TOO_MANY. */
+enum parse_err	 kv_parse_cookies(struct kvlist *out, const char *s,
+		    size_t max);
+/* First value for key, or NULL. */
+const struct kv	*kv_get(const struct kvlist *, const char *key);
+int		 kv_add(struct kvlist *, const char *k, size_t klen,
+		    const char *v, size_t vlen);
+void		 kv_free(struct kvlist *);
+
+/* ----------------------------------------------------------------- conn */
+
+struct FCGX_Request;
+
+/* Where a request comes from: a FastCGI request or the CGI environment. */
+struct conn {
+	struct FCGX_Request	*fcgx;	/* NULL in CGI mode */
+	char			**envp;
+	int			 out_failed;
+	/* In-memory I/O for tessera lua-test: body read from mem_body,
+	 * output appended to mem_out. */
+	const char		*mem_body;
+	size_t			 mem_len;
+	size_t			 mem_off;
+	struct buf		*mem_out;
+};
+
+const char	*conn_param(const struct conn *, const char *name);
+/* Reads up to n bytes of the body; returns bytes read, 0 at the end. */
+long		 conn_read(struct conn *, char *, size_t n);
+int		 conn_write(struct conn *, const void *, size_t);
+
+/* ------------------------------------------------------------------ req */
+
+/* One parsed request. Every string is a private copy (owned by the req,
+ * freed by req_free), validated as described in request.c. */
+struct req {
+	char		*method;	/* GET, POST, ... (HEAD kept as HEAD) */
+	char		*path;		/* decoded, without the mount prefix */
+	char		*uri;		/* raw REQUEST_URI, for logs only */
+	char		*query_string;
+	char		*content_type;	/* media type, lower case, no params */
+	char		*remote_addr;
+	char		*host;
+	char		*scheme;	/* "https" or "http" */
+	char		*origin;
+	char		*referer;
+	char		*accept;
+	char		*user_agent;
+	char		*csrf_header;	/* X-CSRF-Token */
+	char		*authorization;	/* never given to Lua, never logged */
+	struct kvlist	 query;
+	struct kvlist	 form;
+	struct kvlist	 cookies;
+	struct buf	 body;
+	long long	 content_length;
+	double		 started;	/* monotonic seconds */
+};
+
+/* Reads and validates the request. Returns 0, or an HTTP status (400,
+ * 411, 413, 415) with a short reason in why. The req must be freed in both
+ * cases. */
+int	 req_read(struct req *, struct conn *, const struct config *,
+	    const char **why);
+/* True when errors for this request should be the JSON envelope. */
+int	 req_wants_json(const struct req *, const struct config *);
+void	 req_free(struct req *);
+
+/* ----------------------------------------------------------------- resp */
+
+struct hdr {
+	char	*name;
+	char	*val;
+};
+
+/* A response being built; owned by its caller, freed by resp_free. */
+struct resp {
+	int		 status;
+	struct hdr	*h;
+	size_t		 nh;
+	size_t		 cap;
+	struct buf	 body;
+	int		 secret;	/* body holds a secret: wipe after use */
+};
+
+const char	*resp_reason(int status);
+/* Adds a header after validating name (token characters) and value (no
+ * CR, LF or NUL). Returns 0 or -1 (nothing added). */
+int		 resp_header(struct resp *, const char *name, const char *val);
+const char	*resp_get_header(const struct resp *, const char *name);
+/* Replaces the response with a plain error: the JSON envelope
+ * {"success":false,"error":code,"message":msg} when json is set, else
+ * a short text page. */
+void		 resp_error(struct resp *, int status, const char *code,
+		    const char *msg, int json);
+/* Writes status line, headers (adding the security headers and defaults),
+ * and body (omitted when head_only). Returns 0 or -1. */
+int		 resp_write(struct resp *, struct conn *, int head_only);
+void		 resp_reset(struct resp *);
+void		 resp_free(struct resp *);
+
+/* ------------------------------------------------------------------- db */
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+struct query {
+	char			*name;
+	struct sqlite3_stmt	*stmt;
+};
+
+/* One open database with its named statements, owned by one worker. */
+struct db {
+	struct sqlite3	*h;
+	struct query	*q;	/* sorted by name */
+	size_t		 nq;
+	int		 tx_depth;
+};
+
+#define DB_FILE		"tessera.db"
+#define PEPPER_FILE	"pepper.key"
+#define PEPPER_LEN	32
+
+/* Opens DATA/tessera.db (which must exist unless create is set), sets the
+ * pragmas, applies pending migrations from schema_dir and prepares every
+ * named query. Returns 0 or -1 with err set. */
+int	 db_open(struct db *, const struct config *, int create,
+	    char *err, size_t errlen);
+/* The prepared statement for name (reset, bindings cleared), or NULL. */
+struct sqlite3_stmt *db_query(struct db *, const char *name);
+int	 db_exec_sql(struct db *, const char *sql, char *err, size_t errlen);
+void	 db_close(struct db *);
+/* Parses a named-query file into (name, sql) pairs via fn; exposed for
+ * the unit tests. Returns 0 or -1 with err. */
+int	 db_parse_queries(const char *text,
+	    int (*fn)(void *, const char *name, const char *sql, size_t len),
+	    void *arg, char *err, size_t errlen);
+
+/* ----------------------------------------------------------------- data */
+
+/* Creates the data directory (0700), the pepper key file (0600) and the
+ * database. Idempotent. Returns 0 or -1 with err. */
+int	 data_init(const struct config *, char *err, size_t errlen);
+/* Reads the pepper into out; refuses a file readable by others. */
+int	 data_pepper(const struct config *, unsigned char out[PEPPER_LEN],
+	    char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- lhost */
+
+struct lhost;
+struct lua_State;
+
+/* Creates a sandboxed Lua state for one worker and loads app.lua. The db
+ * and config are borrowed and must outlive the lhost. NULL on failure
+ * with err set. */
+struct lhost	*lhost_new(const struct config *, struct db *,
+		    char *err, size_t errlen);
+/* True when reload is on and a loaded script changed on disk. */
+int		 lhost_stale(struct lhost *);
+/* Runs the app for req and fills resp. Any Lua failure becomes a logged
+ * traceback and a 500 (503 for an unavailable database). */
+void		 lhost_handle(struct lhost *, const struct req *,
+		    struct resp *);
+void		 lhost_free(struct lhost *);
+/* Runs a Lua test file inside a fresh sandboxed state (tessera lua-test). */
+int		 lhost_run_test(const struct config *, const char *file);
+
+/* Internal to the lhost_*.c files. */
+struct lhost	*lhost_of(struct lua_State *);
+void		 lhost_open_db(struct lua_State *);
+void		 lhost_open_json(struct lua_State *);
+void		 lhost_open_util(struct lua_State *);
+void		 lhost_push_json(struct lua_State *, void *json_t);
+void		*lhost_to_json(struct lua_State *, int idx, char *err,
+		    size_t errlen);
+void		 lhost_push_readonly(struct lua_State *, int idx);
+void		 lhost_push_null(struct lua_State *);
+int		 lhost_is_null(struct lua_State *, int idx);
+int		 lhost_msgh(struct lua_State *);
+int		 lhost_error(struct lua_State *, int status, const char *code,
+		    const char *msg);
+struct db	*lhost_db(struct lua_State *);
+const struct config *lhost_config(struct lua_State *);
+const struct req *lhost_req(struct lua_State *);
+
+/* --------------------------------------------------------------- worker */
+
+/* What one serving process owns: config (borrowed), db, Lua. */
+struct worker {
+	struct config	*cfg;
+	struct db	 db;
+	struct lhost	*lh;
+	unsigned long	 served;
+};
+
+int	 worker_init(struct worker *, struct config *, char *err, size_t);
+void	 worker_handle(struct worker *, struct conn *);
+/* Serves FastCGI on listen_fd until told to stop. */
+int	 worker_run_fcgi(struct worker *, int listen_fd);
+/* Serves the one CGI request in the environment. */
+int	 worker_run_cgi(struct worker *, char **envp);
+void	 worker_free(struct worker *);
+
+/* ---------------------------------------------------------------- serve */
+
+/* The supervisor: binds cfg->listen (or takes a systemd socket), forks
+ * cfg->workers workers, respawns, reloads on SIGHUP (reading the
+ * configuration again with reload(), which returns 0 or -1), stops on
+ * SIGTERM. */
+int	 serve_main(struct config *, int (*reload)(struct config *));
+
+/* ----------------------------------------------------------------- util */
+
+double	 mono_now(void);
+/* Formats t (Unix seconds) as 2026-11-27T23:10:58Z into out (>= 21). */
+char	*iso8601(long long t, char *out, size_t outlen);
+
+#endif /* TESSERA_H */

@@ -1,0 +1,36 @@
+-- app.lua -- the application's entry point. The host calls
+-- app.handle(req) for every request; req is read-only (see README,
+-- "Lua API"). Routes live in lua/routes/*.lua, one module per feature;
+-- operators add their own with the extra_routes setting (a comma-separated
+-- list of module names found on lua_dir).
+
+local router = require "router"
+local http = require "http"
+
+local modules = {
+  "routes.health",
+}
+
+local r = router.new()
+for _, name in ipairs(modules) do
+  require(name)(r)
+end
+for name in string.gmatch(host.config.extra_routes or "", "[^,%s]+") do
+  require(name)(r)
+end
+
+local M = {}
+
+function M.handle(req)
+  local handler, params, allow = r:match(req.method, req.path)
+  if handler then
+    return handler(req, params)
+  end
+  if allow then
+    return http.error(req, 405, "METHOD_NOT_ALLOWED",
+      "this method is not allowed here", { Allow = allow })
+  end
+  return http.error(req, 404, "NOT_FOUND", "no such page")
+end
+
+return M

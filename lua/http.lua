@@ -1,0 +1,79 @@
+-- http.lua -- building responses: JSON envelopes, HTML, redirects, errors.
+-- A response is a plain table {status=, headers=, body=}; the host adds
+-- the security headers and Content-Length.
+
+local M = {}
+
+local json_type = "application/json"
+local html_type = "text/html; charset=utf-8"
+
+-- True when errors for req should be the JSON envelope: API and webhook
+-- paths, or a client that asked for JSON.
+function M.wants_json(req)
+  local mount = host.config.api_mount
+  local p = req.path
+  if p == mount or string.sub(p, 1, #mount + 1) == mount .. "/" then
+    return true
+  end
+  if p == "/webhook" or string.sub(p, 1, 9) == "/webhook/" then
+    return true
+  end
+  local accept = req.headers.accept
+  return accept ~= nil and string.find(accept, "application/json", 1, true) ~= nil
+end
+
+-- Any JSON value, as is (used where the platform answers without the
+-- envelope).
+function M.json(status, value, headers)
+  local h = { ["Content-Type"] = json_type }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  return { status = status, headers = h, body = host.json.encode(value) }
+end
+
+-- {"success": true, "data": data}
+function M.ok(data, status, headers)
+  return M.json(status or 200, { success = true, data = data }, headers)
+end
+
+-- {"success": false, "error": code, "message": message}
+function M.fail(status, code, message, headers)
+  return M.json(status, { success = false, error = code, message = message },
+    headers)
+end
+
+function M.html(status, body, headers)
+  local h = { ["Content-Type"] = html_type }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  return { status = status, headers = h, body = body }
+end
+
+function M.redirect(location, status, headers)
+  local h = { Location = location }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  return { status = status or 303, headers = h, body = "" }
+end
+
+local reasons = {
+  [400] = "Bad request", [401] = "Unauthorized", [403] = "Forbidden",
+  [404] = "Not found", [405] = "Method not allowed",
+  [413] = "Payload too large", [415] = "Unsupported media type",
+  [429] = "Too many requests", [500] = "Internal error",
+  [503] = "Service unavailable",
+}
+
+-- An error in the form the client expects: the JSON envelope or a small
+-- HTML page. views.error_page is used when it exists (pages come later).
+function M.error(req, status, code, message, headers)
+  if M.wants_json(req) then
+    return M.fail(status, code, message, headers)
+  end
+  local title = reasons[status] or "Error"
+  local e = host.html.escape
+  return M.html(status, "<!doctype html><html lang=\"en\"><head>" ..
+    "<meta charset=\"utf-8\"><title>" .. e(title) .. "</title>" ..
+    "<link rel=\"stylesheet\" href=\"/static/app.css\"></head><body>" ..
+    "<main class=\"error\"><h1>" .. e(title) .. "</h1><p>" .. e(message) ..
+    "</p></main></body></html>", headers)
+end
+
+return M
