@@ -839,6 +839,14 @@ t_request(lua_State *L)
 	return 3;
 }
 
+/* test.clock(): monotonic seconds, for timing assertions. */
+static int
+t_clock(lua_State *L)
+{
+	lua_pushnumber(L, mono_now());
+	return 1;
+}
+
 /* Loads and runs the test file (in protected mode, via lhost_call). */
 static int
 t_run(lua_State *L)
@@ -881,6 +889,8 @@ lhost_run_test(const struct config *cfg, const char *file)
 	lua_newtable(L);
 	lua_pushcfunction(L, t_request);
 	lua_setfield(L, -2, "request");
+	lua_pushcfunction(L, t_clock);
+	lua_setfield(L, -2, "clock");
 	lua_setfield(L, -2, "test");
 	lua_pop(L, 1);
 	lua_pushcfunction(L, t_run);

@@ -1,0 +1,78 @@
+/*
+ * hello.c -- the smallest useful libfcgi responder.
+ *
+ * Baseline for the benchmark and a stand-in backend for the web server
+ * configuration tests.  It answers every request with "hello\n"; for the
+ * path /echo (or any request with the header "X-Echo: 1") it also prints a few
+ * CGI parameters, the body size and $TESSERA_CONFIG of its own environment, so
+ * a test can see what the front web server passed on.
+ *
+ *   hello                        serve on fd 0 (spawned by the web server)
+ *   hello --listen unix:PATH     bind PATH itself (mode: $TESSERA_SOCKET_MODE, octal,
+ *                                default 0660)
+ *
+ * Build: cc -O2 -o hello hello.c $(pkg-config --cflags --libs fcgi)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const echoed[] = {
+	"REQUEST_METHOD", "REQUEST_URI", "QUERY_STRING", "SCRIPT_NAME", "PATH_INFO",
+	"CONTENT_TYPE", "CONTENT_LENGTH", "REMOTE_ADDR", "SERVER_PORT", "HTTPS",
+	"HTTP_HOST", "HTTP_AUTHORIZATION", NULL
+};
+
+int main(int argc, char **argv)
+{
+	FCGX_Request req;
+	const char *listen = NULL;
+	int fd = 0;
+
+	/* Accepts tessera's "serve --listen unix:PATH --workers N" spelling too
+	 * (workers ignored: one process) so the test harness can drive either. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+			listen = argv[++i];
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+			i++;
+		else if (strcmp(argv[i], "serve") != 0)
+			return fprintf(stderr, "usage: %s [--listen unix:PATH]\n", argv[0]), 2;
+	}
+	if (FCGX_Init() != 0)
+		return 1;
+	if (listen) {
+		const char *mode = getenv("TESSERA_SOCKET_MODE");
+		if (strncmp(listen, "unix:", 5) != 0)
+			return fprintf(stderr, "hello: only unix:PATH\n"), 2;
+		unlink(listen + 5);
+		if ((fd = FCGX_OpenSocket(listen + 5, 64)) < 0)
+			return perror("hello: listen"), 1;
+		chmod(listen + 5, mode ? (mode_t)strtol(mode, NULL, 8) : 0660);
+	}
+	FCGX_InitRequest(&req, fd, 0);
+	while (FCGX_Accept_r(&req) >= 0) {
+		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
+		char buf[65536];
+		long n, total = 0;
+
+		while ((n = FCGX_GetStr(buf, sizeof buf, req.in)) > 0)
+			total += n;	/* drain the body, count it */
+		FCGX_PutS("Content-Type: text/plain\r\n\r\nhello\n", req.out);
+		if ((uri && strncmp(uri, "/echo", 5) == 0 && (uri[5] == '\0' || uri[5] == '?')) ||
+		    FCGX_GetParam("HTTP_X_ECHO", req.envp)) {
+			for (int i = 0; echoed[i]; i++) {
+				const char *v = FCGX_GetParam(echoed[i], req.envp);
+				FCGX_FPrintF(req.out, "%s=%s\n", echoed[i], v ? v : "(unset)");
+			}
+			FCGX_FPrintF(req.out, "BODY_BYTES=%ld\nenv.TESSERA_CONFIG=%s\n", total,
+				     getenv("TESSERA_CONFIG") ? getenv("TESSERA_CONFIG") : "(unset)");
+		}
+		FCGX_Finish_r(&req);
+	}
+	return 0;
+}

@@ -1,0 +1,72 @@
+-- app_test.lua -- requests through the whole host (parse, route, Lua,
+-- response), without a web server.
+local tap = require "tap"
+local test = require "test"
+local json = host.json
+
+local status, headers, body = test.request{ path = "/healthz" }
+tap.is(status, 200, "GET /healthz")
+tap.is(body, '{"data":{"db":"ok"},"success":true}', "health body")
+tap.is(headers["content-type"], "application/json", "JSON content type")
+tap.like(headers["content-security-policy"] or "", "frame%-ancestors 'none'",
+  "CSP on every response")
+tap.is(headers["x-content-type-options"], "nosniff", "nosniff")
+
+status, headers, body = test.request{ method = "HEAD", path = "/healthz" }
+tap.is(status, 200, "HEAD /healthz")
+tap.is(body, "", "HEAD has no body")
+tap.is(headers["content-length"], "35", "HEAD keeps Content-Length")
+
+status, headers, body = test.request{ method = "POST", path = "/healthz" }
+tap.is(status, 405, "POST /healthz is 405")
+tap.is(headers["allow"], "GET, HEAD", "with Allow")
+
+status, headers, body = test.request{ path = "/nowhere" }
+tap.is(status, 404, "unknown page is 404")
+tap.like(headers["content-type"], "text/html", "as HTML for a browser")
+status, headers, body = test.request{ path = "/api/nowhere" }
+tap.is(status, 404, "unknown API path is 404")
+tap.is(json.decode(body).error, "NOT_FOUND", "with the JSON envelope")
+status, headers, body = test.request{ method = "DELETE", path = "/webhook/x" }
+tap.is(json.decode(body).success, false, "webhook paths get JSON errors")
+
+status, headers, body = test.request{
+  method = "POST", path = "/_test/echo/fred?a=1&a=2&b=",
+  headers = { CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8",
+    HTTP_COOKIE = "theme=dark; junk; x=1" },
+  body = "desc=h%C3%A9llo+world&empty=&flag",
+}
+local e = json.decode(body).data
+tap.is(status, 200, "echo answers")
+tap.is(e.name, "fred", "route capture")
+tap.is(e.query.a, "1", "first of repeated query values")
+tap.is(e.query.b, "", "empty query value")
+tap.is(e.form.desc, "héllo world", "form decoded (+ and UTF-8)")
+tap.is(e.form.flag, "", "form key without =")
+tap.is(e.content_type, "application/x-www-form-urlencoded", "media type only")
+tap.is(e.cookies.theme, "dark", "cookies parsed, junk skipped")
+
+status, headers, body = test.request{ path = "/_test/echo/x?a=%ff" }
+tap.is(status, 400, "invalid UTF-8 in the query is 400")
+status = test.request{ path = "/_test/echo/x?a=%4" }
+tap.is(status, 400, "truncated escape is 400")
+status = test.request{ path = "/_test/echo/%00" }
+tap.is(status, 400, "NUL in the path is 400")
+status, headers, body = test.request{
+  method = "POST", path = "/_test/echo/x",
+  headers = { CONTENT_TYPE = "application/x-www-form-urlencoded" },
+  body = string.rep("k=v&", 2000),
+}
+tap.is(status, 400, "more form pairs than max_params is 400")
+
+status, headers, body = test.request{ path = "/_test/int64" }
+tap.is(body, '{"data":{"big":9007199254740993,"max":9223372036854775807,' ..
+  '"min":-9223372036854775808},"success":true}', "int64 exact in responses")
+
+status, headers, body = test.request{ method = "POST", path = "/_test/json",
+  headers = { CONTENT_TYPE = "application/json" },
+  body = '{"a":[1,9007199254740993,-9223372036854775808],"b":{}}' }
+tap.is(body, '{"data":{"a":[1,9007199254740993,-9223372036854775808],' ..
+  '"b":{}},"success":true}', "JSON body round trip is exact")
+
+return tap.done()

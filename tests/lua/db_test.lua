@@ -1,0 +1,58 @@
+-- db_test.lua -- host.db against the real database: named queries,
+-- parameters, int64, transactions.
+local tap = require "tap"
+local db = host.db
+
+tap.ok(math.type(db.value("meta_get", { key = "installed_at" })) == "integer",
+  "installed_at is an integer")
+tap.is(db.row("health", {}).ok, 1, "row() returns the first row")
+tap.is(#db.rows("health"), 1, "rows() without params")
+tap.is(db.row("meta_get", { key = "no such key" }), nil, "row() is nil when empty")
+
+for _, n in ipairs({ math.mininteger, math.maxinteger, 9007199254740993, -1, 0 }) do
+  db.exec("meta_set", { key = "n", value = n })
+  local got = db.value("meta_get", { key = "n" })
+  tap.ok(got == n and math.type(got) == "integer", "int64 round trip " .. n)
+end
+db.exec("meta_set", { key = "s", value = "héllo" })
+tap.is(db.value("meta_get", { key = "s" }), "héllo", "text round trip")
+
+local changes = db.exec("meta_delete", { key = "s" })
+tap.is(changes, 1, "exec() returns the number of changed rows")
+
+tap.raises(function() db.row("meta_get", {}) end, "missing parameter :key",
+  "a missing parameter is an error")
+tap.raises(function() db.row("meta_get", { key = "a", kye = "b" }) end,
+  "no parameter :kye", "an unknown parameter is an error")
+tap.raises(function() db.rows("no_such_query", {}) end, "no query named",
+  "an unknown query is an error")
+tap.raises(function() db.exec("meta_set", { key = "x", value = {} }) end,
+  "cannot be a table", "a table cannot be bound")
+
+-- Transactions.
+local r1, r2 = db.tx(function(a, b)
+  db.exec("meta_set", { key = "tx1", value = 1 })
+  return a + b, "done"
+end, 2, 3)
+tap.is(r1, 5, "tx passes arguments and returns results")
+tap.is(db.value("meta_get", { key = "tx1" }), 1, "tx commits")
+
+local ok, err = pcall(db.tx, function()
+  db.exec("meta_set", { key = "tx2", value = 1 })
+  error("abort this")
+end)
+tap.ok(not ok and string.find(err, "abort this"), "tx re-raises the error")
+tap.is(db.value("meta_get", { key = "tx2" }), nil, "tx rolled back")
+
+db.tx(function()
+  db.exec("meta_set", { key = "outer", value = 1 })
+  local inner_ok = pcall(db.tx, function()
+    db.exec("meta_set", { key = "inner", value = 1 })
+    error("inner fails")
+  end)
+  tap.ok(not inner_ok, "the nested tx failed")
+end)
+tap.is(db.value("meta_get", { key = "outer" }), 1, "outer work kept")
+tap.is(db.value("meta_get", { key = "inner" }), nil, "inner work rolled back")
+
+return tap.done()

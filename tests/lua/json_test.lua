@@ -1,0 +1,45 @@
+-- json_test.lua -- host.json: exact integers, arrays, null, errors.
+local tap = require "tap"
+local json = host.json
+
+local v = json.decode("9007199254740993")
+tap.ok(math.type(v) == "integer", "2^53+1 decodes as an integer")
+tap.is(v, 9007199254740993, "2^53+1 is exact")
+tap.is(json.decode("-9223372036854775808"), math.mininteger, "-2^63 is exact")
+tap.is(json.decode("9223372036854775807"), math.maxinteger, "2^63-1 is exact")
+tap.is(json.encode(math.mininteger), "-9223372036854775808", "-2^63 encodes exactly")
+tap.is(json.encode({ n = 9007199254740993 }), '{"n":9007199254740993}',
+  "2^53+1 encodes exactly")
+local d, err = json.decode("9223372036854775808")
+tap.ok(d == nil and err ~= nil, "an integer over int64 is refused, not rounded")
+tap.is(math.type(json.decode("1.5")), "float", "reals stay floats")
+
+tap.is(json.encode({}), "{}", "an empty table is an object")
+tap.is(json.encode(json.array()), "[]", "json.array() is an empty array")
+tap.is(json.encode({ 1, 2, 3 }), "[1,2,3]", "a sequence is an array")
+tap.is(json.encode({ b = 1, a = 2 }), '{"a":2,"b":1}', "keys are sorted")
+tap.is(json.encode(json.decode("[]")), "[]", "a decoded empty array stays an array")
+tap.is(json.encode({ x = host.null }), '{"x":null}', "host.null is null")
+tap.ok(json.decode("null") == host.null, "null decodes to host.null")
+tap.is(json.encode("<\"é\">"), '"<\\"é\\">"', "strings are escaped, UTF-8 kept")
+
+d, err = json.decode("{")
+tap.ok(d == nil and type(err) == "string", "malformed JSON gives nil and a message")
+d, err = json.decode('{"a":1,"a":2}')
+tap.ok(d == nil, "duplicate keys are refused")
+d, err = json.decode(string.rep("[", 100) .. string.rep("]", 100))
+tap.ok(d == nil, "nesting past 64 levels is refused")
+d = json.decode('"\\u0000"')
+tap.ok(d == nil or d == "\0", "an escaped NUL does not crash")
+tap.raises(function() json.encode({ [1] = 1, [3] = 3 }) end, "",
+  "a table with holes and no string keys is refused")
+tap.raises(function() json.encode({ f = function() end }) end,
+  "cannot encode", "functions cannot be encoded")
+tap.raises(function() json.encode(0/0) end, "NaN", "NaN cannot be encoded")
+tap.raises(function() json.encode("\xff") end, "UTF%-8",
+  "invalid UTF-8 cannot be encoded")
+local t = {}
+t.self = t
+tap.raises(function() json.encode(t) end, "deeply", "a cycle is refused")
+
+return tap.done()

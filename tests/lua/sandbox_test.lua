@@ -1,0 +1,71 @@
+-- sandbox_test.lua -- the sandbox, in this (test) state and in the app's
+-- state through real requests: limits end runaway handlers with a 500
+-- and the worker goes on serving.
+local tap = require "tap"
+local test = require "test"
+
+-- This state is built by the same code as the app's.
+for _, name in ipairs({ "io", "os", "debug", "load", "loadfile", "dofile",
+    "collectgarbage", "rawset", "package" }) do
+  tap.is(rawget(_G, name), nil, name .. " is not available")
+end
+tap.is(string.dump, nil, "string.dump is not available")
+tap.raises(function() return undeclared_thing end, "undeclared global",
+  "reading an undeclared global is an error")
+tap.raises(function() new_global = 1 end, "undeclared global",
+  "assigning a global is an error")
+tap.raises(function() host.extra = 1 end, "read%-only",
+  "host is read-only")
+tap.raises(function() host.db.rows = nil end, "read%-only",
+  "host.db is read-only")
+tap.raises(function() setmetatable(host, {}) end, "protected",
+  "host's metatable is protected")
+tap.raises(function() require "../schema/queries" end, "invalid module",
+  "require refuses paths")
+tap.raises(function() require "no_such_module" end, "not found",
+  "require reports a missing module")
+
+local json = host.json
+local status, headers, body = test.request{ path = "/_test/sandbox" }
+tap.is(status, 200, "sandbox report answers")
+local seen = json.decode(body).data
+for _, name in ipairs({ "io", "os", "debug", "load", "loadfile", "dofile",
+    "collectgarbage", "rawset", "package", "coroutine" }) do
+  tap.is(seen[name], "nil", "app state: " .. name .. " is absent")
+end
+tap.is(seen.string_dump, "nil", "app state: string.dump is absent")
+
+local t0 = test.clock()
+status, headers, body = test.request{ path = "/_test/loop" }
+local took = test.clock() - t0
+tap.is(status, 500, "while true do end becomes a 500")
+tap.ok(took < 5, "... in bounded time", string.format("took %.2fs", took))
+tap.unlike(body, "fixture", "... without leaking details")
+status = test.request{ path = "/healthz" }
+tap.is(status, 200, "the next request succeeds")
+
+status = test.request{ path = "/_test/pcall_loop" }
+tap.is(status, 500, "a loop hidden behind pcall is still stopped")
+status = test.request{ path = "/healthz" }
+tap.is(status, 200, "... and the next request succeeds")
+
+status = test.request{ path = "/_test/membomb" }
+tap.is(status, 500, "a memory bomb becomes a 500")
+status = test.request{ path = "/healthz" }
+tap.is(status, 200, "... and the next request succeeds")
+
+status, headers, body = test.request{ path = "/_test/error" }
+tap.is(status, 500, "a Lua error becomes a 500")
+tap.unlike(body, "boom", "... the message stays in the log")
+tap.unlike(body, "traceback", "... so does the traceback")
+
+status = test.request{ path = "/_test/modify_req" }
+tap.is(status, 500, "req is read-only")
+status, headers = test.request{ path = "/_test/bad_header" }
+tap.is(status, 500, "CR/LF in a header value is refused")
+tap.is(headers["set-cookie"], nil, "... and no header was injected")
+tap.is(headers["x-bad"], nil, "... and the bad header is not sent")
+status = test.request{ path = "/_test/bad_status" }
+tap.is(status, 500, "an impossible status is refused")
+
+return tap.done()
