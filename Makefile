@@ -27,7 +27,7 @@ DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
 	    libsodium-dev libjansson-dev
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
-	    spawn-fcgi python3 curl sqlite3 procps
+	    spawn-fcgi python3 curl sqlite3 procps chromium
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRCS	 = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
@@ -69,15 +69,31 @@ deps-build:
 deps-run: deps-build
 	$(call install_missing,$(DEB_RUN))
 
+# The browser tests: Debian's chromium, driven by the npm package
+# playwright-core (pinned in tests/browser/package-lock.json; it never
+# downloads a browser). Node.js comes from Debian when none is installed.
 deps-test: deps-build
 	$(call install_missing,$(DEB_TEST))
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "make deps: installing nodejs npm"; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends nodejs npm >/dev/null || exit 1; }
+	@[ -f tests/browser/node_modules/playwright-core/package.json ] || \
+	  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 # The demo: lighttpd on 127.0.0.1:$(PORT) spawning tessera (bin-path),
 # scripts reloaded when edited. Ctrl-C stops everything.
 run: deps-run
 	@$(MAKE) --no-print-directory tessera
 	@mkdir -p var/run
-	@./tessera init --data var >/dev/null
+	@./tessera init --data var >/dev/null 2>&1
+	@if ./tessera user list --data var | grep -q '^admin@example.com '; then \
+	  echo "Demo admin: admin@example.com (password shown on the first run;"; \
+	  echo "  new one: ./tessera user passwd --data var admin@example.com)"; \
+	else \
+	  ./tessera user add --data var --email admin@example.com --role admin \
+	    --account Demo </dev/null | sed -n 's/^password: /Demo admin: admin@example.com  password: /p'; \
+	fi
 	@echo "Tessera: http://127.0.0.1:$(PORT)/  (Ctrl-C stops)"
 	@TESSERA_ROOT=$(CURDIR) TESSERA_BIN=$(CURDIR)/tessera \
 	 TESSERA_DATA=$(CURDIR)/var TESSERA_RUNDIR=$(CURDIR)/var/run \

@@ -115,7 +115,9 @@ key_set(struct config *c, const struct cfg_key *k, const char *val,
 		return 0;
 	case CFG_INT:
 		errno = 0;
-		n = strtoll(val, &end, 0);
+		/* Decimal, except the octal file mode. */
+		n = strtoll(val, &end,
+		    strcmp(k->name, "socket_mode") == 0 ? 8 : 10);
 		if (errno || end == val || *end != '\0' ||
 		    n < k->min || n > k->max) {
 			snprintf(err, errlen, "%s: expected a whole number "

@@ -40,6 +40,7 @@ make_pepper(const char *path, char *err, size_t errlen)
 {
 	unsigned char	 key[PEPPER_LEN];
 	int		 fd;
+
 	ssize_t		 n;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -103,7 +104,7 @@ data_pepper(const struct config *cfg, unsigned char out[PEPPER_LEN],
 		close(fd);
 		return -1;
 	}
-	n = read(fd, out, PEPPER_LEN);
+	n = st.st_size == PEPPER_LEN ? read(fd, out, PEPPER_LEN) : -1;
 	close(fd);
 	if (n != PEPPER_LEN) {
 		snprintf(err, errlen, "%s: expected %d bytes", path,

@@ -323,11 +323,16 @@ prep_one(void *arg, const char *name, const char *sql, size_t n)
 	}
 	/* Only white space and comments may follow the one statement. */
 	while (tail < sql + n) {
+		const char *end;
+
 		if (*tail == ' ' || *tail == '\t' || *tail == '\n' ||
 		    *tail == '\r' || *tail == ';')
 			tail++;
 		else if (strncmp(tail, "--", 2) == 0)
 			tail += strcspn(tail, "\n");
+		else if (strncmp(tail, "/*", 2) == 0 &&
+		    (end = strstr(tail + 2, "*/")) != NULL)
+			tail = end + 2;
 		else {
 			snprintf(ctx->msg, sizeof(ctx->msg),
 			    "query %s: one statement per query", name);
@@ -373,8 +378,10 @@ load_queries(struct db *db, const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	snprintf(sub, sizeof(sub), "%s/queries.d", dir);
-	if ((n = list_dir(sub, is_sql, &files)) < 0)
-		return 0;
+	if ((n = list_dir(sub, is_sql, &files)) < 0) {
+		snprintf(err, errlen, "%s: %s", sub, strerror(errno));
+		return -1;
+	}
 	for (i = 0; i < n && rc == 0; i++) {
 		snprintf(path, sizeof(path), "%s/%s", sub, files[i]);
 		if ((text = slurp(path, err, errlen)) == NULL) {
@@ -460,4 +467,48 @@ db_close(struct db *db)
 	if (db->h)
 		sqlite3_close(db->h);
 	memset(db, 0, sizeof(*db));
+}
+
+/* Binding by parameter name, for the host's own use of named queries.
+ * A name the statement lacks is an error (-1), like in Lua. */
+int
+db_bind_int64(sqlite3_stmt *st, const char *name, long long v)
+{
+	int	 i = sqlite3_bind_parameter_index(st, name);
+
+	return i > 0 && sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_text(sqlite3_stmt *st, const char *name, const char *s)
+{
+	int	 i = sqlite3_bind_parameter_index(st, name);
+
+	return i > 0 && sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) ==
+	    SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_blob(sqlite3_stmt *st, const char *name, const void *p, size_t n)
+{
+	int	 i = sqlite3_bind_parameter_index(st, name);
+
+	return i > 0 && sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT) ==
+	    SQLITE_OK ? 0 : -1;
+}
+
+/* Steps a write statement to the end and resets it. Returns 0 or the
+ * SQLite error code (logged). */
+int
+db_run(struct db *db, sqlite3_stmt *st)
+{
+	int	 rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_err("database: %s", sqlite3_errmsg(db->h));
+	return rc;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sodium.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -52,6 +53,11 @@ struct lhost {
 	size_t			 nfiles;
 	int			 handle_ref;
 	struct worker		*test_app;	/* lua-test: the app under test */
+	const unsigned char	*pepper;	/* borrowed from the worker */
+	struct session		 session;	/* this request's, see state */
+	int			 session_state;
+	struct buf		 cookies;	/* queued Set-Cookie values,
+						 * NUL-separated */
 };
 
 struct lhost *
@@ -64,6 +70,29 @@ struct db *
 lhost_db(lua_State *L)
 {
 	return lhost_of(L)->db;
+}
+
+const unsigned char *
+lhost_pepper(lua_State *L)
+{
+	return lhost_of(L)->pepper;
+}
+
+int *
+lhost_session_state(lua_State *L, struct session **s)
+{
+	struct lhost	*lh = lhost_of(L);
+
+	*s = &lh->session;
+	return &lh->session_state;
+}
+
+void
+lhost_queue_cookie(lua_State *L, const char *v)
+{
+	struct lhost	*lh = lhost_of(L);
+
+	buf_add(&lh->cookies, v, strlen(v) + 1);
 }
 
 const struct config *
@@ -427,8 +456,9 @@ limits_stop(struct lhost *lh)
 /* Builds the lhost; on success app.lua is loaded and its handle function
  * kept in the registry. */
 static struct lhost *
-lhost_create(const struct config *cfg, struct db *db, const char *lua_dir,
-    int is_test, char *err, size_t errlen)
+lhost_create(const struct config *cfg, struct db *db,
+    const unsigned char *pepper, const char *lua_dir, int is_test, char *err,
+    size_t errlen)
 {
 	struct lhost	*lh;
 	lua_State	*L;
@@ -440,6 +470,7 @@ lhost_create(const struct config *cfg, struct db *db, const char *lua_dir,
 	}
 	lh->cfg = cfg;
 	lh->db = db;
+	lh->pepper = pepper;
 	lh->is_test = is_test;
 	lh->handle_ref = LUA_NOREF;
 	lh->mem_limit = (size_t)cfg->lua_memory_mb << 20;
@@ -484,9 +515,10 @@ lhost_create(const struct config *cfg, struct db *db, const char *lua_dir,
 }
 
 struct lhost *
-lhost_new(const struct config *cfg, struct db *db, char *err, size_t errlen)
+lhost_new(const struct config *cfg, struct db *db,
+    const unsigned char *pepper, char *err, size_t errlen)
 {
-	return lhost_create(cfg, db, cfg->lua_dir, 0, err, errlen);
+	return lhost_create(cfg, db, pepper, cfg->lua_dir, 0, err, errlen);
 }
 
 int
@@ -518,7 +550,8 @@ set_str(lua_State *L, const char *name, const char *s)
 }
 
 /* Pushes a read-only map of first values, and a read-only list of
- * {name, value} pairs in order (for repeated keys). */
+ * {name, value} pairs in order (for repeated keys). Without the list
+ * (cookies), the host's own cookies are left out. */
 static void
 push_kv(lua_State *L, const struct kvlist *l, int with_list)
 {
@@ -526,6 +559,8 @@ push_kv(lua_State *L, const struct kvlist *l, int with_list)
 
 	lua_createtable(L, 0, (int)l->n);
 	for (i = l->n; i > 0; i--) {	/* backwards: first value wins */
+		if (!with_list && session_is_host_cookie(l->v[i - 1].key))
+			continue;
 		lua_pushlstring(L, l->v[i - 1].val, l->v[i - 1].vlen);
 		lua_setfield(L, -2, l->v[i - 1].key);
 	}
@@ -674,6 +709,18 @@ take_response(lua_State *L, struct resp *resp, const char **why)
 	return 0;
 }
 
+/* Adds the Set-Cookie headers queued by host.auth. */
+static void
+add_cookies(struct lhost *lh, struct resp *resp)
+{
+	const char	*p = lh->cookies.p, *e = p + lh->cookies.len;
+
+	for (; p && p < e; p += strlen(p) + 1)
+		resp_header(resp, "Set-Cookie", p);
+	if (lh->cookies.len)
+		resp->secret = 1;	/* the headers hold a session id */
+}
+
 /* Turns a failed call into the right error response and a log line. */
 static void
 fail(struct lhost *lh, const struct req *r, struct resp *resp,
@@ -712,6 +759,8 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	int		 status;
 
 	lh->req = r;
+	lh->session_state = 0;
+	buf_reset(&lh->cookies);
 	limits_start(lh);
 	lua_settop(L, 0);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, lh->handle_ref);
@@ -722,7 +771,12 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	else if (take_response(L, resp, &why) == -1) {
 		resp_reset(resp);
 		fail(lh, r, resp, why);
-	}
+	} else
+		add_cookies(lh, resp);
+	sodium_memzero(&lh->session, sizeof(lh->session));
+	if (lh->cookies.p)
+		sodium_memzero(lh->cookies.p, lh->cookies.cap);
+	buf_reset(&lh->cookies);
 	limits_stop(lh);
 	if (lh->db->tx_depth != 0) {
 		/* A script cannot leave a transaction open; tx() closes
@@ -747,6 +801,7 @@ lhost_free(struct lhost *lh)
 	for (i = 0; i < lh->nfiles; i++)
 		free(lh->files[i].path);
 	buf_free(&lh->traceback);
+	buf_wipe(&lh->cookies);
 	free(lh->lua_dir);
 	free(lh);
 }
@@ -877,7 +932,7 @@ lhost_run_test(const struct config *cfg, const char *file)
 	if ((path = malloc(strlen(dir) + strlen(cfg->lua_dir) + 2)) == NULL)
 		goto out;
 	sprintf(path, "%s:%s", dir, cfg->lua_dir);
-	lh = lhost_create(cfg, &app.db, path, 1, err, sizeof(err));
+	lh = lhost_create(cfg, &app.db, app.pepper, path, 1, err, sizeof(err));
 	free(path);
 	if (lh == NULL) {
 		fprintf(stderr, "lua-test: %s\n", err);

@@ -63,6 +63,24 @@ secret_param(const char *name, size_t len)
 	return 0;
 }
 
+/* Whether the (still encoded) name is a secret one once decoded, as the
+ * application will see it ("%74oken" is "token"). A name that does not
+ * decode is treated as secret. */
+static int
+secret_name(const char *name, size_t len)
+{
+	char	 tmp[64];
+	size_t	 n = len;
+
+	if (len >= sizeof(tmp))
+		return 0;	/* longer than any secret name, even encoded */
+	memcpy(tmp, name, len);
+	tmp[len] = '\0';
+	if (url_decode(tmp, &n, 1) != PARSE_OK)
+		return 1;
+	return secret_param(tmp, n);
+}
+
 char *
 log_scrub_uri(const char *uri, char *out, size_t outlen)
 {
@@ -87,7 +105,7 @@ log_scrub_uri(const char *uri, char *out, size_t outlen)
 		if ((amp = strchr(p, '&')) == NULL)
 			amp = p + strlen(p);
 		eq = memchr(p, '=', (size_t)(amp - p));
-		if (eq != NULL && secret_param(p, (size_t)(eq - p))) {
+		if (eq != NULL && secret_name(p, (size_t)(eq - p))) {
 			PUT(p, (size_t)(eq - p) + 1);
 			PUT("[scrubbed]", 10);
 		} else

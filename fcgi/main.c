@@ -28,6 +28,9 @@ struct opts {
 	const char	*data;
 	const char	*listen;
 	const char	*workers;
+	const char	*email;
+	const char	*role;
+	const char	*account;
 	char		**args;		/* operands left over */
 	int		 nargs;
 };
@@ -35,13 +38,18 @@ struct opts {
 static void
 usage(FILE *f)
 {
-	fputs("usage: tessera [serve|init|config|lua-test|version] "
+	fputs("usage: tessera [serve|init|config|user|lua-test|version] "
 	    "[--config FILE] [--data DIR]\n"
 	    "  tessera serve [--listen unix:PATH|HOST:PORT] [--workers N]\n"
 	    "  tessera init                 create data dir, pepper and "
 	    "database\n"
 	    "  tessera config               print the effective "
 	    "configuration\n"
+	    "  tessera user add --email E [--role admin|member] "
+	    "[--account NAME]\n"
+	    "  tessera user list | disable E | enable E | passwd E\n"
+	    "                               (passwords: piped stdin, else "
+	    "generated and printed)\n"
 	    "  tessera lua-test FILE...     run Lua tests inside the "
 	    "sandboxed host\n"
 	    "With no subcommand, tessera serves FastCGI on fd 0 when a web "
@@ -56,9 +64,12 @@ static int
 parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct { const char *name; size_t off; } known[] = {
+		{ "account", offsetof(struct opts, account) },
 		{ "config",  offsetof(struct opts, config) },
 		{ "data",    offsetof(struct opts, data) },
+		{ "email",   offsetof(struct opts, email) },
 		{ "listen",  offsetof(struct opts, listen) },
+		{ "role",    offsetof(struct opts, role) },
 		{ "workers", offsetof(struct opts, workers) },
 	};
 	int		 i;
@@ -210,6 +221,10 @@ main(int argc, char **argv)
 			printf("initialised %s\n", cfg.data_dir);
 	} else if (!strcmp(cmd, "config") && op->nargs == 1) {
 		cfg_print(&cfg, stdout);
+	} else if (!strcmp(cmd, "user") && op->nargs >= 2 && op->nargs <= 3) {
+		rc = cli_user(&cfg, op->args[1],
+		    op->nargs == 3 ? op->args[2] : op->email, op->role,
+		    op->account);
 	} else if (!strcmp(cmd, "lua-test") && op->nargs >= 2) {
 		for (i = 1; i < op->nargs; i++)
 			if (lhost_run_test(&cfg, op->args[i]) != 0)

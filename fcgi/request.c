@@ -120,6 +120,43 @@ set_path(struct req *r, const char **why)
 	return 0;
 }
 
+/* Plain CGI servers may not set REQUEST_URI: the path is SCRIPT_NAME +
+ * PATH_INFO, which they pass already decoded (RFC 3875), and the query is
+ * QUERY_STRING. The URI for the log is rebuilt from them. */
+static int
+cgi_path(struct req *r, struct conn *c, const char **why)
+{
+	struct buf	 b = { 0 };
+	const char	*sn = conn_param(c, "SCRIPT_NAME");
+	const char	*pi = conn_param(c, "PATH_INFO");
+	const char	*qs = conn_param(c, "QUERY_STRING");
+
+	buf_adds(&b, sn ? sn : "");
+	buf_adds(&b, pi ? pi : "");
+	if (b.len == 0)
+		buf_addc(&b, '/');
+	if (b.p == NULL || b.len > URI_MAX) {
+		buf_free(&b);
+		*why = "URI too long";
+		return 414;
+	}
+	if (!utf8_valid(b.p, b.len) || b.p[0] != '/') {
+		buf_free(&b);
+		*why = "invalid path";
+		return 400;
+	}
+	r->path = b.p;
+	r->query_string = strdup(qs ? qs : "");
+	memset(&b, 0, sizeof(b));
+	buf_adds(&b, r->path);
+	if (qs && *qs) {
+		buf_addc(&b, '?');
+		buf_adds(&b, qs);
+	}
+	r->uri = b.p;
+	return r->uri == NULL ? 500 : 0;
+}
+
 /* Reduces "Application/X-WWW-Form-Urlencoded; charset=UTF-8" to the
  * lower-case media type. */
 static void
@@ -160,38 +197,18 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 			*why = "URI too long";
 			return 414;
 		}
-		r->uri = strdup(v);
-	} else {
-		/* Plain CGI servers may not set REQUEST_URI. */
-		struct buf b = { 0 };
-		const char *sn = conn_param(c, "SCRIPT_NAME");
-		const char *pi = conn_param(c, "PATH_INFO");
-		const char *qs = conn_param(c, "QUERY_STRING");
-
-		buf_adds(&b, sn ? sn : "");
-		buf_adds(&b, pi ? pi : "");
-		if (b.len == 0)
-			buf_addc(&b, '/');
-		if (qs && *qs) {
-			buf_addc(&b, '?');
-			buf_adds(&b, qs);
+		if ((r->uri = strdup(v)) == NULL ||
+		    !utf8_valid(r->uri, strlen(r->uri))) {
+			*why = "invalid URI";
+			return 400;
 		}
-		if (b.len > URI_MAX) {
-			buf_free(&b);
-			*why = "URI too long";
-			return 414;
-		}
-		r->uri = b.p;
-	}
-	if (r->uri == NULL || !utf8_valid(r->uri, strlen(r->uri))) {
-		*why = "invalid URI";
-		return 400;
-	}
-	if ((rc = set_path(r, why)) != 0)
+		if ((rc = set_path(r, why)) != 0)
+			return rc;
+		v = strchr(r->uri, '?');
+		r->query_string = strdup(v ? v + 1 : "");
+	} else if ((rc = cgi_path(r, c, why)) != 0)
 		return rc;
-
-	v = strchr(r->uri, '?');
-	if ((r->query_string = strdup(v ? v + 1 : "")) == NULL)
+	if (r->query_string == NULL)
 		return 500;
 	if ((e = kv_parse_urlencoded(&r->query, r->query_string,
 	    strlen(r->query_string), (size_t)cfg->max_params)) != PARSE_OK) {

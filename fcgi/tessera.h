@@ -277,6 +277,12 @@ int	 db_open(struct db *, const struct config *, int create,
 /* The prepared statement for name (reset, bindings cleared), or NULL. */
 struct sqlite3_stmt *db_query(struct db *, const char *name);
 int	 db_exec_sql(struct db *, const char *sql, char *err, size_t errlen);
+int	 db_bind_int64(struct sqlite3_stmt *, const char *name, long long);
+int	 db_bind_text(struct sqlite3_stmt *, const char *name, const char *);
+int	 db_bind_blob(struct sqlite3_stmt *, const char *name, const void *,
+	    size_t);
+/* Steps to the end and resets; 0 or the SQLite error code (logged). */
+int	 db_run(struct db *, struct sqlite3_stmt *);
 void	 db_close(struct db *);
 /* Parses a named-query file into (name, sql) pairs via fn; exposed for
  * the unit tests. Returns 0 or -1 with err. */
@@ -293,6 +299,62 @@ int	 data_init(const struct config *, char *err, size_t errlen);
 int	 data_pepper(const struct config *, unsigned char out[PEPPER_LEN],
 	    char *err, size_t errlen);
 
+/* ----------------------------------------------------------------- auth */
+
+#define AUTH_HASH_MAX	128	/* crypto_pwhash_STRBYTES */
+#define AUTH_TOKEN_LEN	43	/* 32 bytes, unpadded base64url */
+
+int	 auth_hash_password(const char *, size_t, char out[AUTH_HASH_MAX]);
+int	 auth_verify_password(const char *hash, const char *, size_t);
+int	 auth_needs_rehash(const char *hash);
+void	 auth_random_token(char out[AUTH_TOKEN_LEN + 1]);
+void	 auth_random_password(char out[21]);
+void	 auth_keyed_hash(const unsigned char pepper[PEPPER_LEN],
+	    const void *, size_t, unsigned char out[32]);
+int	 auth_str_eq(const char *, const char *);
+long long auth_throttle(long long failures, long long oldest, long long now,
+	    long long max, long long window);
+int	 auth_email_norm(const char *in, char *out, size_t outlen);
+int	 auth_same_origin(const struct req *);
+
+/* -------------------------------------------------------------- session */
+
+/* A logged-in session: the user it belongs to and its CSRF token. */
+struct session {
+	long long	 id;
+	long long	 user_id;
+	long long	 account_id;
+	long long	 created_at;
+	char		 email[256];
+	char		 role[16];
+	char		 account_name[256];
+	char		 csrf[AUTH_TOKEN_LEN + 1];
+};
+
+/* The session cookie's name for this request: "__Host-tessera" over
+ * HTTPS, "tessera" over plain HTTP (a __Host- cookie needs Secure). */
+const char *session_cookie(const struct req *);
+const char *session_csrf_cookie(const struct req *);
+/* Set-Cookie value for name=value (value NULL: expire it). Into out. */
+void	 session_set_cookie(const struct req *, const char *name,
+	    const char *value, char *out, size_t outlen);
+/* Finds the live session named by the request's cookie. Returns 1 (out
+ * filled), 0 (none, expired or idle: an expired row is deleted) or -1 (a
+ * database error). Touches last_seen_at at most once a minute. */
+int	 session_lookup(struct db *, const unsigned char *pepper,
+	    const struct config *, const struct req *, struct session *out);
+/* The same, for a cookie value. */
+int	 session_find(struct db *, const unsigned char *pepper,
+	    const struct config *, const char *value, struct session *out);
+/* Creates a session for user_id; the cookie value (the only copy of the
+ * id) goes to cookie_val. Returns 0 or -1. */
+int	 session_create(struct db *, const unsigned char *pepper,
+	    const struct config *, const struct req *, long long user_id,
+	    char cookie_val[AUTH_TOKEN_LEN + 1], char csrf[AUTH_TOKEN_LEN + 1]);
+int	 session_delete(struct db *, long long id);
+/* Names of cookies the host owns; never shown to Lua. */
+int	 session_is_host_cookie(const char *name);
+
 /* ---------------------------------------------------------------- lhost */
 
 struct lhost;
@@ -302,7 +364,7 @@ struct lua_State;
  * and config are borrowed and must outlive the lhost. NULL on failure
  * with err set. */
 struct lhost	*lhost_new(const struct config *, struct db *,
-		    char *err, size_t errlen);
+		    const unsigned char *pepper, char *err, size_t errlen);
 /* True when reload is on and a loaded script changed on disk. */
 int		 lhost_stale(struct lhost *);
 /* Runs the app for req and fills resp. Any Lua failure becomes a logged
@@ -318,6 +380,14 @@ struct lhost	*lhost_of(struct lua_State *);
 void		 lhost_open_db(struct lua_State *);
 void		 lhost_open_json(struct lua_State *);
 void		 lhost_open_util(struct lua_State *);
+void		 lhost_open_auth(struct lua_State *);
+const unsigned char *lhost_pepper(struct lua_State *);
+/* The per-request session cache: *s points at it; the returned state is
+ * 0 (not looked up), 1 (none) or 2 (*s valid). */
+int		*lhost_session_state(struct lua_State *, struct session **s);
+/* Adds a Set-Cookie header to the current response (after the handler's
+ * own headers); the value is wiped from memory after the response. */
+void		 lhost_queue_cookie(struct lua_State *, const char *);
 void		 lhost_push_json(struct lua_State *, void *json_t);
 void		*lhost_to_json(struct lua_State *, int idx, char *err,
 		    size_t errlen);
@@ -337,6 +407,7 @@ const struct req *lhost_req(struct lua_State *);
 struct worker {
 	struct config	*cfg;
 	struct db	 db;
+	unsigned char	 pepper[PEPPER_LEN];
 	struct lhost	*lh;
 	unsigned long	 served;
 };
@@ -356,6 +427,12 @@ void	 worker_free(struct worker *);
  * configuration again with reload(), which returns 0 or -1), stops on
  * SIGTERM. */
 int	 serve_main(struct config *, int (*reload)(struct config *));
+
+/* ------------------------------------------------------------------ cli */
+
+/* tessera user add|list|disable|enable|passwd. Returns the exit status. */
+int	 cli_user(struct config *, const char *sub, const char *email,
+	    const char *role, const char *account);
 
 /* ----------------------------------------------------------------- util */
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "tessera.h"
 
@@ -54,11 +55,14 @@ worker_init(struct worker *w, struct config *cfg, char *err, size_t errlen)
 
 	memset(w, 0, sizeof(*w));
 	w->cfg = cfg;
+	if (data_pepper(cfg, w->pepper, err, errlen) == -1)
+		return -1;
 	if (db_open(&w->db, cfg, 0, err, errlen) == -1)
 		return -1;
 	/* A broken script must not stop the worker: requests answer 500
 	 * and the state is retried until the scripts load again. */
-	if ((w->lh = lhost_new(cfg, &w->db, lerr, sizeof(lerr))) == NULL)
+	if ((w->lh = lhost_new(cfg, &w->db, w->pepper, lerr,
+	    sizeof(lerr))) == NULL)
 		log_err("%s", lerr);
 	return 0;
 }
@@ -108,7 +112,8 @@ refresh(struct worker *w)
 		w->lh = NULL;
 	}
 	if (w->lh == NULL &&
-	    (w->lh = lhost_new(w->cfg, &w->db, err, sizeof(err))) == NULL)
+	    (w->lh = lhost_new(w->cfg, &w->db, w->pepper, err,
+	    sizeof(err))) == NULL)
 		log_err("%s", err);
 }
 
@@ -198,5 +203,5 @@ worker_free(struct worker *w)
 {
 	lhost_free(w->lh);
 	db_close(&w->db);
-	memset(w, 0, sizeof(*w));
+	sodium_memzero(w, sizeof(*w));
 }

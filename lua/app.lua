@@ -9,6 +9,7 @@ local http = require "http"
 
 local modules = {
   "routes.health",
+  "routes.pages",
 }
 
 local r = router.new()
@@ -21,9 +22,19 @@ end
 
 local M = {}
 
+-- Methods that change nothing; everything else from a browser must carry
+-- the CSRF token and come from our own origin.
+local safe = { GET = true, HEAD = true, OPTIONS = true }
+
 function M.handle(req)
   local handler, params, allow = r:match(req.method, req.path)
   if handler then
+    if not safe[req.method] and not http.token_path(req)
+        and not host.auth.csrf_ok() then
+      return http.error(req, 403, "CSRF_FAILED",
+        "This form has expired or did not come from this site. " ..
+        "Go back, reload the page and try again.")
+    end
     return handler(req, params)
   end
   if allow then

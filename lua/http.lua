@@ -7,17 +7,21 @@ local M = {}
 local json_type = "application/json"
 local html_type = "text/html; charset=utf-8"
 
--- True when errors for req should be the JSON envelope: API and webhook
--- paths, or a client that asked for JSON.
-function M.wants_json(req)
+-- True for the paths that authenticate with API tokens, not cookies
+-- (the API mount and the webhook): no CSRF there, errors in JSON.
+function M.token_path(req)
   local mount = host.config.api_mount
   local p = req.path
   if p == mount or string.sub(p, 1, #mount + 1) == mount .. "/" then
     return true
   end
-  if p == "/webhook" or string.sub(p, 1, 9) == "/webhook/" then
-    return true
-  end
+  return p == "/webhook" or string.sub(p, 1, 9) == "/webhook/"
+end
+
+-- True when errors for req should be the JSON envelope: API and webhook
+-- paths, or a client that asked for JSON.
+function M.wants_json(req)
+  if M.token_path(req) then return true end
   local accept = req.headers.accept
   return accept ~= nil and string.find(accept, "application/json", 1, true) ~= nil
 end

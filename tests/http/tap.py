@@ -85,3 +85,17 @@ def body_json(body):
         return json.loads(body)
     except ValueError:
         return None
+
+
+def add_user(data, email, password, role="member", account="Acme"):
+    """Creates a user with `tessera user add` (password on stdin)."""
+    subprocess.run([BIN, "user", "add", "--data", data, "--email", email,
+                    "--role", role, "--account", account],
+                   input=(password + "\n").encode(), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def tessera(data, *args, stdin=b""):
+    """Runs a tessera subcommand against data; returns CompletedProcess."""
+    return subprocess.run([BIN] + list(args) + ["--data", data], input=stdin,
+                          capture_output=True, timeout=30)

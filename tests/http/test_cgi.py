@@ -38,10 +38,15 @@ def main():
     t.has(err, b"GET /healthz 200", "request logged to stderr")
 
     payload = b"desc=one+two&x=%E2%9C%93"
+    form_env = dict(env, REQUEST_METHOD="POST", REQUEST_URI="/_test/echo/c",
+                    CONTENT_TYPE="application/x-www-form-urlencoded",
+                    CONTENT_LENGTH=str(len(payload)))
+    rc, status, headers, body, err = cgi(form_env, payload)
+    t.eq(status, 403, "CGI POST without the CSRF pair -> 403")
+    tok = "T" * 43   # double-submit: the cookie and the header agree
     rc, status, headers, body, err = cgi(dict(
-        env, REQUEST_METHOD="POST", REQUEST_URI="/_test/echo/c",
-        CONTENT_TYPE="application/x-www-form-urlencoded",
-        CONTENT_LENGTH=str(len(payload))), payload)
+        form_env, HTTP_COOKIE="tessera_csrf=" + tok,
+        HTTP_X_CSRF_TOKEN=tok), payload)
     doc = body_json(body) or {}
     t.eq(status, 200, "CGI POST with a form body from stdin")
     t.eq((doc.get("data") or {}).get("form"), {"desc": "one two", "x": "✓"},

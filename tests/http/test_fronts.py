@@ -57,9 +57,19 @@ CASES = [
 ]
 
 
-def check(t, front, base, case):
+def csrf_pair(base):
+    """A browser's pre-session CSRF pair: the cookie from GET /login and
+    the same token for X-CSRF-Token."""
+    _, hdrs, _ = http("GET", base + "/login")
+    tok = (hdrs.get("Set-Cookie") or "").split(";")[0].split("=", 1)[1]
+    return {"Cookie": "tessera_csrf=" + tok, "X-CSRF-Token": tok}
+
+
+def check(t, front, base, case, csrf):
     name, method, path, headers, body, want, checks = case
     label = "%s: %s" % (front, name)
+    if method == "POST":
+        headers = dict(csrf, **headers)
     try:
         status, hdrs, got = http(method, base + path, headers, body)
     except OSError as e:
@@ -87,8 +97,12 @@ def check(t, front, base, case):
 
 
 def run_cases(t, front, base, logfile):
+    csrf = csrf_pair(base)
     for case in CASES:
-        check(t, front, base, case)
+        check(t, front, base, case, csrf)
+    status, _, _ = http("POST", base + "/_test/echo/x", {
+        "Content-Type": "application/x-www-form-urlencoded"}, b"a=1")
+    t.eq(status, 403, front + ": a POST without the CSRF token -> 403")
     # The secret in a query string never reaches the log.
     http("GET", base + "/_test/echo/s?key=k1&token=SECRET-IN-QUERY")
     with open(logfile, "rb") as f:

@@ -4,6 +4,19 @@ local tap = require "tap"
 local test = require "test"
 local json = host.json
 
+-- A browser's pre-session CSRF pair: the cookie and the same token sent
+-- back in X-CSRF-Token.
+local function csrf_headers(extra)
+  local _, h = test.request{ path = "/login" }
+  local tok = string.match(h["set-cookie"], "^tessera_csrf=([%w_-]+)")
+  local headers = { HTTP_COOKIE = "tessera_csrf=" .. tok,
+    HTTP_X_CSRF_TOKEN = tok }
+  for k, v in pairs(extra or {}) do
+    if v == false then headers[k] = nil else headers[k] = v end
+  end
+  return headers
+end
+
 local status, headers, body = test.request{ path = "/healthz" }
 tap.is(status, 200, "GET /healthz")
 tap.is(body, '{"data":{"db":"ok"},"success":true}', "health body")
@@ -32,8 +45,17 @@ tap.is(json.decode(body).success, false, "webhook paths get JSON errors")
 
 status, headers, body = test.request{
   method = "POST", path = "/_test/echo/fred?a=1&a=2&b=",
-  headers = { CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8",
-    HTTP_COOKIE = "theme=dark; junk; x=1" },
+  headers = csrf_headers{
+    CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8",
+    HTTP_X_CSRF_TOKEN = false },
+  body = "desc=h%C3%A9llo+world&empty=&flag",
+}
+tap.is(status, 403, "a POST without the CSRF token is refused")
+local h = csrf_headers{
+  CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8" }
+h.HTTP_COOKIE = "theme=dark; junk; x=1; " .. h.HTTP_COOKIE
+status, headers, body = test.request{
+  method = "POST", path = "/_test/echo/fred?a=1&a=2&b=", headers = h,
   body = "desc=h%C3%A9llo+world&empty=&flag",
 }
 local e = json.decode(body).data
@@ -64,9 +86,23 @@ tap.is(body, '{"data":{"big":9007199254740993,"max":9223372036854775807,' ..
   '"min":-9223372036854775808},"success":true}', "int64 exact in responses")
 
 status, headers, body = test.request{ method = "POST", path = "/_test/json",
-  headers = { CONTENT_TYPE = "application/json" },
+  headers = csrf_headers{ CONTENT_TYPE = "application/json" },
   body = '{"a":[1,9007199254740993,-9223372036854775808],"b":{}}' }
 tap.is(body, '{"data":{"a":[1,9007199254740993,-9223372036854775808],' ..
   '"b":{}},"success":true}', "JSON body round trip is exact")
+
+-- Over HTTPS the host's cookies are __Host- prefixed and Secure.
+status, headers, body = test.request{ path = "/login",
+  headers = { HTTPS = "on", HTTP_HOST = "app.example" } }
+tap.like(headers["set-cookie"] or "", "^__Host%-tessera_csrf=[%w_-]+; Path=/; " ..
+  "HttpOnly; SameSite=Lax; Secure$", "HTTPS: __Host- prefix and Secure")
+status, headers, body = test.request{ path = "/login" }
+tap.like(headers["set-cookie"] or "", "^tessera_csrf=[%w_-]+; Path=/; " ..
+  "HttpOnly; SameSite=Lax$", "HTTP: plain name, no Secure")
+status, headers, body = test.request{ path = "/_test/echo/c",
+  headers = { HTTP_COOKIE = "tessera=abc; tessera_csrf=def; theme=x" } }
+local seen = json.decode(body).data.cookies
+tap.ok(seen.tessera == nil and seen.tessera_csrf == nil and seen.theme == "x",
+  "the host's cookies are never shown to Lua")
 
 return tap.done()

@@ -1,0 +1,185 @@
+/*
+ * auth.c -- the pure parts of authentication: password hashing, random
+ * tokens, keyed hashes, constant-time comparison, the login throttle
+ * window and the same-origin check. No database here (see session.c).
+ */
+#include <ctype.h>
+#include <sodium.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tessera.h"
+
+/* A valid Argon2id hash (interactive limits) of a random password nobody
+ * knows: verifying against it costs what verifying a real one costs, so an
+ * unknown email takes as long as a wrong password. */
+static const char dummy_hash[AUTH_HASH_MAX] =
+    "$argon2id$v=19$m=65536,t=2,p=1$qG3CtkXEQhRY2LV2ethDfg$"
+    "v34FgzrgzhWe+tVjTwzoHBKfa+/biFDZfj25Zd00z0Q";
+
+int
+auth_hash_password(const char *pw, size_t len, char out[AUTH_HASH_MAX])
+{
+	if (crypto_pwhash_str(out, pw, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return -1;	/* out of memory */
+	return 0;
+}
+
+/* Returns 1 when pw matches hash. A NULL hash verifies against the dummy
+ * (and always fails), doing the same work. */
+int
+auth_verify_password(const char *hash, const char *pw, size_t len)
+{
+	char	 h[AUTH_HASH_MAX];
+	int	 ok;
+
+	/* libsodium reads a full crypto_pwhash_STRBYTES buffer. */
+	memset(h, 0, sizeof(h));
+	snprintf(h, sizeof(h), "%s", hash ? hash : dummy_hash);
+	ok = crypto_pwhash_str_verify(h, pw, len) == 0;
+	return hash != NULL && ok;
+}
+
+/* 1 when hash was made with other limits than today's. */
+int
+auth_needs_rehash(const char *hash)
+{
+	char	 h[AUTH_HASH_MAX];
+
+	memset(h, 0, sizeof(h));
+	snprintf(h, sizeof(h), "%s", hash);
+	return crypto_pwhash_str_needs_rehash(h,
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0;
+}
+
+/* Fills out with 32 random bytes in unpadded base64url (43 characters and
+ * a NUL; out must hold AUTH_TOKEN_LEN + 1). */
+void
+auth_random_token(char out[AUTH_TOKEN_LEN + 1])
+{
+	unsigned char	 raw[32];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(out, AUTH_TOKEN_LEN + 1, raw, sizeof(raw),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+}
+
+/* A password for people to type: 20 characters of [A-Za-z0-9] (119 bits). */
+void
+auth_random_password(char out[21])
+{
+	static const char al[] =
+	    "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+	size_t	 i;
+
+	for (i = 0; i < 20; i++)
+		out[i] = al[randombytes_uniform(sizeof(al) - 1)];
+	out[20] = '\0';
+}
+
+/* BLAKE2b-256 of in, keyed with the pepper. */
+void
+auth_keyed_hash(const unsigned char pepper[PEPPER_LEN], const void *in,
+    size_t len, unsigned char out[32])
+{
+	crypto_generichash(out, 32, in, len, pepper, PEPPER_LEN);
+}
+
+/* Constant-time equality of two strings; lengths are not secret. NULL
+ * never equals anything. */
+int
+auth_str_eq(const char *a, const char *b)
+{
+	size_t	 n;
+
+	if (a == NULL || b == NULL || (n = strlen(a)) != strlen(b) || n == 0)
+		return 0;
+	return sodium_memcmp(a, b, n) == 0;
+}
+
+/* The login throttle: with failures failed attempts in the window (the
+ * oldest at time oldest), may another be tried at now? Returns 0 when
+ * allowed, else the seconds until the oldest failure leaves the window
+ * (at least 1): the Retry-After value. */
+long long
+auth_throttle(long long failures, long long oldest, long long now,
+    long long max, long long window)
+{
+	long long	 wait;
+
+	if (failures < max)
+		return 0;
+	wait = oldest + window - now;
+	return wait < 1 ? 1 : wait;
+}
+
+/* Normalises an email for matching (trimmed, lower case) into out. Returns
+ * 0, or -1 when it does not look like local@domain (one '@', no spaces or
+ * controls, at most 254 bytes). */
+int
+auth_email_norm(const char *in, char *out, size_t outlen)
+{
+	const char	*s = in, *e;
+	size_t		 n, i, at = 0, ats = 0;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	n = (size_t)(e - s);
+	if (n < 3 || n > 254 || n >= outlen)
+		return -1;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= ' ' || c == 0x7f || c == '<' || c == '>' ||
+		    c == '"' || c == ',' || c == ';')
+			return -1;
+		if (c == '@') {
+			ats++;
+			at = i;
+		}
+		out[i] = (char)tolower(c);
+	}
+	out[n] = '\0';
+	if (ats != 1 || at == 0 || at == n - 1 ||
+	    !utf8_valid(out, n))
+		return -1;
+	return 0;
+}
+
+/* The request's own origin, "scheme://host", into out. */
+static void
+own_origin(const struct req *r, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s://%s", r->scheme ? r->scheme : "http",
+	    r->host ? r->host : "");
+}
+
+/* A state-changing request must come from our own pages: Origin, when
+ * sent, must be our origin; else Referer, when sent, must be on it. A
+ * request with neither is let through (the CSRF token still guards it).
+ * Returns 1 when acceptable. */
+int
+auth_same_origin(const struct req *r)
+{
+	char	 own[1100];
+	size_t	 n;
+
+	own_origin(r, own, sizeof(own));
+	if (r->host == NULL || r->host[0] == '\0')
+		return r->origin == NULL && r->referer == NULL;
+	if (r->origin != NULL)
+		return strcasecmp(r->origin, own) == 0;
+	if (r->referer != NULL) {
+		n = strlen(own);
+		return strncasecmp(r->referer, own, n) == 0 &&
+		    (r->referer[n] == '/' || r->referer[n] == '\0' ||
+		    r->referer[n] == '?');
+	}
+	return 1;
+}

@@ -1,0 +1,155 @@
+/*
+ * session.c -- browser sessions in the database. The cookie carries 32
+ * random bytes; the table holds only their keyed BLAKE2b hash, so a copy
+ * of the database cannot be replayed as a cookie. Sessions end on logout,
+ * after session_idle seconds unused, after session_absolute seconds, and
+ * as soon as the user or the account is disabled.
+ */
+#include <sqlite3.h>
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#include "tessera.h"
+
+static int
+secure(const struct req *r)
+{
+	return r->scheme && strcmp(r->scheme, "https") == 0;
+}
+
+const char *
+session_cookie(const struct req *r)
+{
+	return secure(r) ? "__Host-tessera" : "tessera";
+}
+
+const char *
+session_csrf_cookie(const struct req *r)
+{
+	return secure(r) ? "__Host-tessera_csrf" : "tessera_csrf";
+}
+
+int
+session_is_host_cookie(const char *name)
+{
+	return strcmp(name, "tessera") == 0 ||
+	    strcmp(name, "__Host-tessera") == 0 ||
+	    strcmp(name, "tessera_csrf") == 0 ||
+	    strcmp(name, "__Host-tessera_csrf") == 0;
+}
+
+void
+session_set_cookie(const struct req *r, const char *name, const char *value,
+    char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s%s",
+	    name, value ? value : "", value ? "" : "; Max-Age=0",
+	    secure(r) ? "; Secure" : "");
+}
+
+/* Copies column i as text into out. */
+static void
+col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	snprintf(out, outlen, "%s", s ? (const char *)s : "");
+}
+
+int
+session_lookup(struct db *db, const unsigned char *pepper,
+    const struct config *cfg, const struct req *r, struct session *out)
+{
+	const struct kv	*c = kv_get(&r->cookies, session_cookie(r));
+
+	memset(out, 0, sizeof(*out));
+	return c == NULL ? 0 : session_find(db, pepper, cfg, c->val, out);
+}
+
+int
+session_find(struct db *db, const unsigned char *pepper,
+    const struct config *cfg, const char *value, struct session *out)
+{
+	unsigned char	 h[32];
+	sqlite3_stmt	*st;
+	long long	 now = (long long)time(NULL), last, expires;
+	int		 rc;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(value) != AUTH_TOKEN_LEN)
+		return 0;
+	auth_keyed_hash(pepper, value, AUTH_TOKEN_LEN, h);
+	if ((st = db_query(db, "session_by_hash")) == NULL ||
+	    db_bind_blob(st, ":id_hash", h, sizeof(h)) == -1)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	out->id = sqlite3_column_int64(st, 0);
+	col_text(st, 1, out->csrf, sizeof(out->csrf));
+	last = sqlite3_column_int64(st, 2);
+	expires = sqlite3_column_int64(st, 3);
+	out->created_at = sqlite3_column_int64(st, 4);
+	out->user_id = sqlite3_column_int64(st, 5);
+	col_text(st, 6, out->email, sizeof(out->email));
+	col_text(st, 7, out->role, sizeof(out->role));
+	out->account_id = sqlite3_column_int64(st, 8);
+	col_text(st, 9, out->account_name, sizeof(out->account_name));
+	sqlite3_reset(st);
+	if (expires <= now || last + cfg->session_idle <= now) {
+		session_delete(db, out->id);
+		memset(out, 0, sizeof(*out));
+		return 0;
+	}
+	/* At most one write a minute per session. */
+	if (now - last >= 60 && (st = db_query(db, "session_touch")) != NULL &&
+	    db_bind_int64(st, ":now", now) == 0 &&
+	    db_bind_int64(st, ":id", out->id) == 0)
+		db_run(db, st);
+	return 1;
+}
+
+int
+session_create(struct db *db, const unsigned char *pepper,
+    const struct config *cfg, const struct req *r, long long user_id,
+    char cookie_val[AUTH_TOKEN_LEN + 1], char csrf[AUTH_TOKEN_LEN + 1])
+{
+	unsigned char	 h[32];
+	sqlite3_stmt	*st;
+	long long	 now = (long long)time(NULL);
+	char		 ua[256];
+
+	auth_random_token(cookie_val);
+	auth_random_token(csrf);
+	auth_keyed_hash(pepper, cookie_val, AUTH_TOKEN_LEN, h);
+	snprintf(ua, sizeof(ua), "%s", r->user_agent ? r->user_agent : "");
+	while (!utf8_valid(ua, strlen(ua)))	/* cut inside a character */
+		ua[strlen(ua) - 1] = '\0';
+	if ((st = db_query(db, "session_add")) == NULL ||
+	    db_bind_blob(st, ":id_hash", h, sizeof(h)) == -1 ||
+	    db_bind_int64(st, ":user_id", user_id) == -1 ||
+	    db_bind_text(st, ":csrf", csrf) == -1 ||
+	    db_bind_int64(st, ":now", now) == -1 ||
+	    db_bind_int64(st, ":expires_at", now + cfg->session_absolute) == -1 ||
+	    db_bind_text(st, ":ip", r->remote_addr ? r->remote_addr : "") == -1 ||
+	    db_bind_text(st, ":user_agent", ua) == -1 ||
+	    db_run(db, st) != 0) {
+		sodium_memzero(cookie_val, AUTH_TOKEN_LEN + 1);
+		return -1;
+	}
+	return 0;
+}
+
+int
+session_delete(struct db *db, long long id)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = db_query(db, "session_delete")) == NULL ||
+	    db_bind_int64(st, ":id", id) == -1)
+		return -1;
+	return db_run(db, st) == 0 ? 0 : -1;
+}

@@ -1,0 +1,865 @@
+/*
+ * test_db.c -- the SQLite layer (fcgi/db.c) and the data directory
+ * (fcgi/data.c): named-query parsing, opening with the house pragmas,
+ * migrations applied once, one statement per name, exact 64-bit integers,
+ * and the pepper key file.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "tessera.h"
+#include "testutil.h"
+
+/* The repository's schema/ directory (absolute). */
+static char	 repo_schema[PATH_MAX];
+
+/* Finds schema/ in the working directory (the runner uses the repo root)
+ * or two levels above the test binary. */
+static void
+find_repo_schema(void)
+{
+	char	 d[PATH_MAX], probe[PATH_MAX + 32], *slash;
+	ssize_t	 n;
+
+	if (getcwd(d, sizeof(d)) != NULL) {
+		snprintf(probe, sizeof(probe), "%s/schema/queries.sql", d);
+		if (access(probe, R_OK) == 0) {
+			snprintf(repo_schema, sizeof(repo_schema), "%.4000s/schema",
+			    d);
+			return;
+		}
+	}
+	n = readlink("/proc/self/exe", d, sizeof(d) - 1);
+	if (n > 0) {
+		d[n] = '\0';
+		if ((slash = strrchr(d, '/')) != NULL)
+			*slash = '\0';
+		snprintf(repo_schema, sizeof(repo_schema), "%.4000s/../../schema",
+		    d);
+	}
+}
+
+/* Number of NNN_*.sql migration files in dir. */
+static int
+count_migrations(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*e;
+	int		 n = 0;
+	size_t		 l;
+
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		l = strlen(e->d_name);
+		if (l >= 9 && isdigit((unsigned char)e->d_name[0]) &&
+		    isdigit((unsigned char)e->d_name[1]) &&
+		    isdigit((unsigned char)e->d_name[2]) &&
+		    e->d_name[3] == '_' && strcmp(e->d_name + l - 4, ".sql") == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A fresh, empty directory under the scratch dir; its path in out. */
+static char *
+fresh_dir(char *out, const char *name)
+{
+	tu_path(out, name);
+	assert_int_equal(mkdir(out, 0700), 0);
+	return out;
+}
+
+/* Loads a config with data_dir and schema_dir set. */
+static void
+make_cfg(struct config *c, const char *data, const char *schema)
+{
+	char	 err[512] = "";
+
+	tu_clean_env();
+	if (cfg_load(c, NULL, data, err, sizeof(err)) == -1)
+		fail_msg("cfg_load: %s", err);
+	if (cfg_set(c, "schema_dir", schema, err, sizeof(err)) == -1)
+		fail_msg("cfg_set: %s", err);
+}
+
+/* Writes dir/name with text. */
+static void
+put(const char *dir, const char *name, const char *text)
+{
+	char	 p[PATH_MAX + 256];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_int_equal(tu_write(p, text), 0);
+}
+
+/* ------------------------------------------------------- db_parse_queries */
+
+struct coll {
+	int	 n;
+	int	 fail_at;	/* fn returns -1 on this call (1-based) */
+	char	 name[8][65];
+	char	 sql[8][256];
+};
+
+static int
+collect(void *arg, const char *name, const char *sql, size_t len)
+{
+	struct coll	*c = arg;
+
+	if (c->n >= 8)
+		return -1;
+	snprintf(c->name[c->n], sizeof(c->name[0]), "%s", name);
+	snprintf(c->sql[c->n], sizeof(c->sql[0]), "%.*s", (int)len, sql);
+	c->n++;
+	return c->n == c->fail_at ? -1 : 0;
+}
+
+static void
+parse_queries_in_order(void **state)
+{
+	struct coll	 c = { 0 };
+	char		 err[256] = "";
+
+	(void)state;
+	assert_int_equal(db_parse_queries(
+	    "-- Leading comment about the file.\n"
+	    "--\n"
+	    "\n"
+	    "-- name: first\n"
+	    "SELECT 1;\n"
+	    "-- name:   second_2  \n"
+	    "SELECT :a\n"
+	    "  + :b; -- name: not_a_tag (not at the start of a line)\n"
+	    "\n"
+	    "-- name:third\n"
+	    "-- a comment inside the body\n"
+	    "UPDATE t SET x = 1 WHERE y = :y;\n",
+	    collect, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.name[0], "first");
+	assert_string_equal(c.name[1], "second_2");
+	assert_string_equal(c.name[2], "third");
+	assert_non_null(strstr(c.sql[0], "SELECT 1;"));
+	assert_null(strstr(c.sql[0], "second"));
+	assert_null(strstr(c.sql[0], "name:"));
+	assert_non_null(strstr(c.sql[1], "SELECT :a\n  + :b;"));
+	assert_non_null(strstr(c.sql[1], "not_a_tag"));	/* kept as SQL */
+	assert_null(strstr(c.sql[1], "third"));
+	assert_non_null(strstr(c.sql[2], "UPDATE t SET x = 1 WHERE y = :y;"));
+	assert_non_null(strstr(c.sql[2], "a comment inside"));
+}
+
+static void
+parse_queries_empty_and_comment_only(void **state)
+{
+	struct coll	 c = { 0 };
+	char		 err[256] = "";
+
+	(void)state;
+	assert_int_equal(db_parse_queries("", collect, &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(db_parse_queries("-- only a comment\n\n  \t\n-- more",
+	    collect, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.n, 0);
+	/* CRLF line ends. */
+	assert_int_equal(db_parse_queries("-- c\r\n-- name: crlf\r\nSELECT 2;"
+	    "\r\n", collect, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.name[0], "crlf");
+	assert_non_null(strstr(c.sql[0], "SELECT 2;"));
+}
+
+static void
+parse_queries_sql_before_first_name(void **state)
+{
+	struct coll	 c = { 0 };
+	char		 err[256] = "";
+
+	(void)state;
+	assert_int_equal(db_parse_queries("SELECT 1;\n-- name: a\nSELECT 2;\n",
+	    collect, &c, err, sizeof(err)), -1);
+	assert_int_equal(c.n, 0);
+	assert_true(err[0] != '\0');
+	/* After a comment too, and with no tag at all. */
+	err[0] = '\0';
+	assert_int_equal(db_parse_queries("-- header\nDROP TABLE users;\n"
+	    "-- name: a\nSELECT 2;\n", collect, &c, err, sizeof(err)), -1);
+	assert_int_equal(c.n, 0);
+	assert_true(err[0] != '\0');
+	assert_int_equal(db_parse_queries("SELECT 1;", collect, &c, err,
+	    sizeof(err)), -1);
+	assert_int_equal(c.n, 0);
+}
+
+static void
+parse_queries_bad_names(void **state)
+{
+	static const char *const bad[] = {
+		"-- name: Bad-Name\nSELECT 1;\n",
+		"-- name: UPPER\nSELECT 1;\n",
+		"-- name: has space\nSELECT 1;\n",
+		"-- name:\nSELECT 1;\n",
+		"-- name: dash-ed\nSELECT 1;\n",
+		"-- name: dot.ted\nSELECT 1;\n",
+		"-- name: x\xc3\xa9\nSELECT 1;\n",
+	};
+	struct coll	 c;
+	char		 err[256], text[128];
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		err[0] = '\0';
+		assert_int_equal(db_parse_queries(bad[i], collect, &c, err,
+		    sizeof(err)), -1);
+		assert_int_equal(c.n, 0);
+		assert_true(err[0] != '\0');
+	}
+	/* The error gives the line of the bad name. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(db_parse_queries("-- name: ok\nSELECT 1;\n"
+	    "-- name: Bad-Name\nSELECT 2;\n", collect, &c, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "line 3"));
+	/* 64 characters is the longest name, 65 is too long. */
+	memset(&c, 0, sizeof(c));
+	memcpy(text, "-- name: ", 9);
+	memset(text + 9, 'q', 64);
+	strcpy(text + 9 + 64, "\nSELECT 1;\n");
+	assert_int_equal(db_parse_queries(text, collect, &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(strlen(c.name[0]), 64);
+	memset(&c, 0, sizeof(c));
+	memset(text + 9, 'q', 65);
+	strcpy(text + 9 + 65, "\nSELECT 1;\n");
+	assert_int_equal(db_parse_queries(text, collect, &c, err, sizeof(err)),
+	    -1);
+	assert_int_equal(c.n, 0);
+}
+
+static void
+parse_queries_callback_failure(void **state)
+{
+	struct coll	 c = { 0 };
+	char		 err[256] = "";
+
+	(void)state;
+	c.fail_at = 2;
+	assert_int_equal(db_parse_queries("-- name: a\nSELECT 1;\n"
+	    "-- name: b\nSELECT 2;\n-- name: c\nSELECT 3;\n", collect, &c, err,
+	    sizeof(err)), -1);
+	assert_int_equal(c.n, 2);		/* stopped at b */
+	assert_non_null(strstr(err, "b"));
+}
+
+/* ---------------------------------------------------------------- db_open */
+
+/* Runs a one-value query on the raw handle and returns it as text. */
+static void
+pragma_text(struct db *db, const char *sql, char *out, size_t outlen)
+{
+	sqlite3_stmt	*st;
+
+	assert_int_equal(sqlite3_prepare_v2(db->h, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+static sqlite3_int64
+one_int(struct db *db, const char *sql)
+{
+	sqlite3_stmt	*st;
+	sqlite3_int64	 v;
+
+	assert_int_equal(sqlite3_prepare_v2(db->h, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void
+db_open_repo_schema(void **state)
+{
+	struct config	 cfg;
+	struct db	 db;
+	char		 data[PATH_MAX], err[512] = "", txt[64];
+	sqlite3_stmt	*st;
+	int		 nmig;
+
+	(void)state;
+	make_cfg(&cfg, fresh_dir(data, "open"), repo_schema);
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	pragma_text(&db, "PRAGMA journal_mode", txt, sizeof(txt));
+	assert_string_equal(txt, "wal");
+	assert_int_equal(one_int(&db, "PRAGMA foreign_keys"), 1);
+	assert_int_equal(one_int(&db, "PRAGMA synchronous"), 2);	/* FULL */
+	nmig = count_migrations(repo_schema);
+	assert_true(nmig >= 1);
+	assert_int_equal(one_int(&db, "SELECT count(*) FROM schema_migrations"),
+	    nmig);
+	assert_int_equal(one_int(&db,
+	    "SELECT count(DISTINCT version) FROM schema_migrations"), nmig);
+
+	st = db_query(&db, "health");
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_null(db_query(&db, "nope"));
+	assert_null(db_query(&db, ""));
+	assert_null(db_query(&db, "HEALTH"));
+	assert_non_null(db_query(&db, "meta_get"));
+	assert_non_null(db_query(&db, "meta_set"));
+	db_close(&db);
+	assert_null(db.h);
+
+	/* Second open: nothing applied twice. */
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open again: %s", err);
+	assert_int_equal(one_int(&db, "SELECT count(*) FROM schema_migrations"),
+	    nmig);
+	db_close(&db);
+	/* And without create, now that it exists. */
+	if (db_open(&db, &cfg, 0, err, sizeof(err)) != 0)
+		fail_msg("db_open existing: %s", err);
+	assert_int_equal(one_int(&db, "SELECT count(*) FROM schema_migrations"),
+	    nmig);
+	db_close(&db);
+	cfg_free(&cfg);
+}
+
+/* Stores v under key with meta_set, reads it back with meta_get. */
+static void
+meta_round_trip(struct db *db, const char *key, sqlite3_int64 v)
+{
+	sqlite3_stmt	*st;
+	int		 ik, iv;
+
+	st = db_query(db, "meta_set");
+	assert_non_null(st);
+	ik = sqlite3_bind_parameter_index(st, ":key");
+	iv = sqlite3_bind_parameter_index(st, ":value");
+	assert_true(ik > 0);
+	assert_true(iv > 0);
+	assert_int_equal(sqlite3_bind_text(st, ik, key, -1, SQLITE_TRANSIENT),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_bind_int64(st, iv, v), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+
+	st = db_query(db, "meta_get");
+	assert_non_null(st);
+	ik = sqlite3_bind_parameter_index(st, ":key");
+	assert_true(ik > 0);
+	assert_int_equal(sqlite3_bind_text(st, ik, key, -1, SQLITE_TRANSIENT),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(st, 0), SQLITE_INTEGER);
+	assert_true(sqlite3_column_int64(st, 0) == v);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+}
+
+static void
+db_int64_round_trip(void **state)
+{
+	struct config	 cfg;
+	struct db	 db;
+	char		 data[PATH_MAX], err[512] = "";
+	sqlite3_stmt	*st;
+
+	(void)state;
+	make_cfg(&cfg, fresh_dir(data, "int64"), repo_schema);
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	meta_round_trip(&db, "t_min", INT64_MIN);
+	meta_round_trip(&db, "t_max", INT64_MAX);
+	meta_round_trip(&db, "t_2p53p1", (sqlite3_int64)((1LL << 53) + 1));
+	meta_round_trip(&db, "t_neg", -((1LL << 53) + 1));
+	meta_round_trip(&db, "t_zero", 0);
+	/* Overwrite through the upsert, then read again. */
+	meta_round_trip(&db, "t_max", INT64_MAX - 1);
+
+	/* db_query hands back a reset statement with no bindings left. */
+	st = db_query(&db, "meta_get");
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);	/* key NULL */
+	db_close(&db);
+
+	/* Still exact after reopening (read from disk, not a cache). */
+	if (db_open(&db, &cfg, 0, err, sizeof(err)) != 0)
+		fail_msg("reopen: %s", err);
+	st = db_query(&db, "meta_get");
+	assert_non_null(st);
+	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":key"),
+	    "t_min", -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_true(sqlite3_column_int64(st, 0) == INT64_MIN);
+	db_close(&db);
+	cfg_free(&cfg);
+}
+
+static void
+db_open_without_create(void **state)
+{
+	struct config	 cfg;
+	struct db	 db;
+	char		 data[PATH_MAX], err[512] = "", p[PATH_MAX + 32];
+
+	(void)state;
+	make_cfg(&cfg, fresh_dir(data, "nocreate"), repo_schema);
+	assert_int_equal(db_open(&db, &cfg, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "tessera init"));
+	assert_null(db.h);
+	snprintf(p, sizeof(p), "%s/%s", data, DB_FILE);
+	assert_int_equal(access(p, F_OK), -1);	/* nothing created */
+	cfg_free(&cfg);
+}
+
+/* Opens a database in a fresh data dir against schema; returns db_open's
+ * result with err filled. The db is closed. */
+static int
+open_with_schema(const char *tag, const char *schema, char *err,
+    size_t errlen)
+{
+	struct config	 cfg;
+	struct db	 db;
+	char		 data[PATH_MAX];
+	int		 rc;
+
+	make_cfg(&cfg, fresh_dir(data, tag), schema);
+	err[0] = '\0';
+	rc = db_open(&db, &cfg, 1, err, errlen);
+	if (rc == 0)
+		db_close(&db);
+	cfg_free(&cfg);
+	return rc;
+}
+
+static void
+db_rejects_two_statements(void **state)
+{
+	char	 schema[PATH_MAX], err[512];
+
+	(void)state;
+	fresh_dir(schema, "schema_two");
+	put(schema, "001_init.sql", "CREATE TABLE t (x INTEGER) STRICT;\n");
+	put(schema, "queries.sql", "-- name: ok\nSELECT 1;\n"
+	    "-- name: two\nSELECT 1; SELECT 2;\n");
+	assert_int_equal(open_with_schema("data_two", schema, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "one statement"));
+	/* A harmful second statement hidden after the first. */
+	put(schema, "queries.sql", "-- name: sneaky\n"
+	    "SELECT x FROM t; DELETE FROM t;\n");
+	assert_int_equal(open_with_schema("data_two2", schema, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "one statement"));
+	/* Trailing comments, semicolons and blank lines are fine. */
+	put(schema, "queries.sql", "-- name: fine\nSELECT x FROM t;;\n"
+	    "-- trailing comment\n\n");
+	assert_int_equal(open_with_schema("data_two3", schema, err,
+	    sizeof(err)), 0);
+}
+
+/* "Only white space and comments may follow the one statement" (db.c):
+ * a block comment is a comment too. */
+static void
+db_allows_trailing_block_comment(void **state)
+{
+	char	 schema[PATH_MAX], err[512];
+
+	(void)state;
+	fresh_dir(schema, "schema_block");
+	put(schema, "001_init.sql", "CREATE TABLE t (x INTEGER) STRICT;\n");
+	put(schema, "queries.sql", "-- name: commented\n"
+	    "SELECT x FROM t; /* rows of t */\n");
+	if (open_with_schema("data_block", schema, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+}
+
+static void
+db_rejects_bad_queries(void **state)
+{
+	char	 schema[PATH_MAX], sub[PATH_MAX + 32], err[512];
+
+	(void)state;
+	fresh_dir(schema, "schema_dup");
+	put(schema, "001_init.sql", "CREATE TABLE t (x INTEGER) STRICT;\n");
+	put(schema, "queries.sql", "-- name: dup_q\nSELECT 1;\n"
+	    "-- name: other\nSELECT 2;\n-- name: dup_q\nSELECT 3;\n");
+	assert_int_equal(open_with_schema("data_dup", schema, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "dup_q"));
+
+	/* A duplicate across queries.sql and queries.d/. */
+	put(schema, "queries.sql", "-- name: dup_q\nSELECT 1;\n");
+	snprintf(sub, sizeof(sub), "%s/queries.d", schema);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	put(sub, "extra.sql", "-- name: dup_q\nSELECT 2;\n");
+	assert_int_equal(open_with_schema("data_dup2", schema, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "dup_q"));
+
+	/* SQL that does not compile. */
+	put(sub, "extra.sql", "-- name: broken\nSELEC 2;\n");
+	assert_int_equal(open_with_schema("data_dup3", schema, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "broken"));
+	/* An empty body. */
+	put(sub, "extra.sql", "-- name: empty\n\n-- name: next\nSELECT 1;\n");
+	assert_int_equal(open_with_schema("data_dup4", schema, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "empty"));
+	/* SQL before the first name in an operator file. */
+	put(sub, "extra.sql", "SELECT 9;\n-- name: late\nSELECT 1;\n");
+	assert_int_equal(open_with_schema("data_dup5", schema, err,
+	    sizeof(err)), -1);
+	/* No queries.sql at all. */
+	put(sub, "extra.sql", "-- name: fine\nSELECT 1;\n");
+	tu_path(sub, "schema_dup/queries.sql");
+	assert_int_equal(unlink(sub), 0);
+	assert_int_equal(open_with_schema("data_dup6", schema, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "queries.sql"));
+}
+
+/* Named queries from queries.sql and queries.d/ are all found by name,
+ * whatever order the files list them in. */
+static void
+db_finds_every_query(void **state)
+{
+	static const char *const names[] = { "zeta", "alpha", "mid", "beta",
+	    "omega", "d_one", "d_two" };
+	struct config	 cfg;
+	struct db	 db;
+	char		 schema[PATH_MAX], data[PATH_MAX], sub[PATH_MAX + 32];
+	char		 err[512] = "";
+	size_t		 i;
+
+	(void)state;
+	fresh_dir(schema, "schema_order");
+	put(schema, "001_init.sql", "CREATE TABLE t (x INTEGER) STRICT;\n");
+	put(schema, "queries.sql", "-- name: zeta\nSELECT 1;\n"
+	    "-- name: alpha\nSELECT 2;\n-- name: mid\nSELECT 3;\n"
+	    "-- name: beta\nSELECT 4;\n-- name: omega\nSELECT 5;\n");
+	snprintf(sub, sizeof(sub), "%s/queries.d", schema);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	put(sub, "b.sql", "-- name: d_two\nSELECT 7;\n");
+	put(sub, "a.sql", "-- name: d_one\nSELECT 6;\n");
+	put(sub, "notes.txt", "-- name: ignored\nSELECT 0;\n");
+	make_cfg(&cfg, fresh_dir(data, "data_order"), schema);
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	assert_int_equal(db.nq, 7);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (db_query(&db, names[i]) == NULL)
+			fail_msg("query %s not found", names[i]);
+	assert_null(db_query(&db, "ignored"));
+	db_close(&db);
+	cfg_free(&cfg);
+}
+
+/* When queries.d exists but is not a readable directory, db_open must
+ * either fail or still find every query of queries.sql. */
+static void
+db_queries_d_not_a_directory(void **state)
+{
+	static const char *const names[] = { "zeta", "alpha", "mid" };
+	struct config	 cfg;
+	struct db	 db;
+	char		 schema[PATH_MAX], data[PATH_MAX], err[512] = "";
+	size_t		 i;
+	int		 rc;
+
+	(void)state;
+	fresh_dir(schema, "schema_notdir");
+	put(schema, "001_init.sql", "CREATE TABLE t (x INTEGER) STRICT;\n");
+	put(schema, "queries.sql", "-- name: zeta\nSELECT 1;\n"
+	    "-- name: alpha\nSELECT 2;\n-- name: mid\nSELECT 3;\n");
+	put(schema, "queries.d", "this is a file, not a directory\n");
+	make_cfg(&cfg, fresh_dir(data, "data_notdir"), schema);
+	rc = db_open(&db, &cfg, 1, err, sizeof(err));
+	if (rc == 0) {
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (db_query(&db, names[i]) == NULL) {
+				db_close(&db);
+				cfg_free(&cfg);
+				fail_msg("db_open succeeded but query %s is "
+				    "not found", names[i]);
+			}
+		db_close(&db);
+	}
+	cfg_free(&cfg);
+}
+
+static void
+db_migrations_order_and_rollback(void **state)
+{
+	struct config	 cfg;
+	struct db	 db;
+	char		 schema[PATH_MAX], data[PATH_MAX], err[512] = "";
+	char		 dbpath[PATH_MAX + 32], txt[64];
+	sqlite3		*h;
+	sqlite3_stmt	*st;
+
+	(void)state;
+	fresh_dir(schema, "schema_mig");
+	put(schema, "queries.sql", "-- name: n\nSELECT count(*) FROM b;\n");
+	/* 002 depends on 001: they must run in number order. */
+	put(schema, "002_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY, "
+	    "a_id INTEGER REFERENCES a(id)) STRICT;\n"
+	    "INSERT INTO b (a_id) SELECT id FROM a;\n");
+	put(schema, "001_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY) "
+	    "STRICT;\nINSERT INTO a (id) VALUES (7);\n");
+	put(schema, "003_bad.sql", "CREATE TABLE c (;\n");
+	put(schema, "README", "not a migration\n");
+	put(schema, "01_short.sql", "not a migration either\n");
+	make_cfg(&cfg, fresh_dir(data, "data_mig"), schema);
+	err[0] = '\0';
+	assert_int_equal(db_open(&db, &cfg, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "003_bad.sql"));
+
+	/* All or nothing: the failed run left no tables behind. */
+	snprintf(dbpath, sizeof(dbpath), "%s/%s", data, DB_FILE);
+	assert_int_equal(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM "
+	    "sqlite_schema WHERE name IN ('a', 'b', 'schema_migrations')", -1,
+	    &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+
+	/* Fixed: all three apply, once each, in order. */
+	put(schema, "003_bad.sql", "CREATE TABLE c (x TEXT) STRICT;\n");
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	assert_int_equal(one_int(&db, "SELECT count(*) FROM schema_migrations"),
+	    3);
+	pragma_text(&db, "SELECT group_concat(version, ',') FROM "
+	    "(SELECT version FROM schema_migrations ORDER BY version)", txt,
+	    sizeof(txt));
+	assert_string_equal(txt, "1,2,3");
+	pragma_text(&db, "SELECT name FROM schema_migrations WHERE version = 2",
+	    txt, sizeof(txt));
+	assert_string_equal(txt, "002_b.sql");
+	assert_int_equal(one_int(&db, "SELECT a_id FROM b"), 7);
+	db_close(&db);
+
+	/* A new migration later is applied on the next open, alone. */
+	put(schema, "004_d.sql", "INSERT INTO a (id) VALUES (8);\n");
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	assert_int_equal(one_int(&db, "SELECT count(*) FROM schema_migrations"),
+	    4);
+	assert_int_equal(one_int(&db, "SELECT count(*) FROM a"), 2);
+	assert_int_equal(one_int(&db, "SELECT count(*) FROM b"), 1);
+	db_close(&db);
+	cfg_free(&cfg);
+}
+
+static void
+db_exec_sql_reports_errors(void **state)
+{
+	struct config	 cfg;
+	struct db	 db;
+	char		 data[PATH_MAX], err[512] = "";
+
+	(void)state;
+	make_cfg(&cfg, fresh_dir(data, "exec"), repo_schema);
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	assert_int_equal(db_exec_sql(&db, "CREATE TABLE z (x INTEGER);", err,
+	    sizeof(err)), 0);
+	err[0] = '\0';
+	assert_int_equal(db_exec_sql(&db, "SELEC nonsense", err, sizeof(err)),
+	    -1);
+	assert_true(err[0] != '\0');
+	/* Foreign keys are enforced. */
+	assert_int_equal(db_exec_sql(&db, "CREATE TABLE p (id INTEGER PRIMARY "
+	    "KEY); CREATE TABLE ch (p INTEGER NOT NULL REFERENCES p(id));",
+	    err, sizeof(err)), 0);
+	assert_int_equal(db_exec_sql(&db, "INSERT INTO ch (p) VALUES (42);",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "FOREIGN KEY"));
+	db_close(&db);
+	cfg_free(&cfg);
+}
+
+/* ------------------------------------------------------------------ data */
+
+static void
+read_file(const char *path, unsigned char *out, size_t n, size_t *got)
+{
+	int	 fd;
+	ssize_t	 r;
+
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	r = read(fd, out, n);
+	close(fd);
+	assert_true(r >= 0);
+	*got = (size_t)r;
+}
+
+static void
+data_init_creates_private_files(void **state)
+{
+	struct config	 cfg;
+	struct stat	 st;
+	char		 data[PATH_MAX], p[PATH_MAX + 32], err[512] = "";
+	unsigned char	 a[64], b[64], pep[PEPPER_LEN], zero[PEPPER_LEN] = { 0 };
+	size_t		 na, nb;
+	mode_t		 old;
+
+	(void)state;
+	/* A nested directory that does not exist yet. */
+	tu_path(data, "init/nested/data");
+	make_cfg(&cfg, data, repo_schema);
+	old = umask(022);
+	if (data_init(&cfg, err, sizeof(err)) != 0) {
+		umask(old);
+		fail_msg("data_init: %s", err);
+	}
+	umask(old);
+	assert_int_equal(stat(data, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+
+	snprintf(p, sizeof(p), "%s/%s", data, PEPPER_FILE);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, PEPPER_LEN);
+	read_file(p, a, sizeof(a), &na);
+	assert_int_equal(na, PEPPER_LEN);
+	assert_memory_not_equal(a, zero, PEPPER_LEN);
+
+	snprintf(p, sizeof(p), "%s/%s", data, DB_FILE);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 077, 0);	/* not readable by others */
+
+	/* Idempotent: the pepper survives a second init. */
+	if (data_init(&cfg, err, sizeof(err)) != 0)
+		fail_msg("data_init again: %s", err);
+	snprintf(p, sizeof(p), "%s/%s", data, PEPPER_FILE);
+	read_file(p, b, sizeof(b), &nb);
+	assert_int_equal(nb, PEPPER_LEN);
+	assert_memory_equal(a, b, PEPPER_LEN);
+
+	/* data_pepper reads the same bytes. */
+	memset(pep, 0, sizeof(pep));
+	if (data_pepper(&cfg, pep, err, sizeof(err)) != 0)
+		fail_msg("data_pepper: %s", err);
+	assert_memory_equal(pep, a, PEPPER_LEN);
+	cfg_free(&cfg);
+}
+
+static void
+data_init_fresh_peppers_differ(void **state)
+{
+	struct config	 c1, c2;
+	char		 d1[PATH_MAX], d2[PATH_MAX], err[512] = "";
+	unsigned char	 p1[PEPPER_LEN], p2[PEPPER_LEN];
+
+	(void)state;
+	make_cfg(&c1, tu_path(d1, "pep1"), repo_schema);
+	make_cfg(&c2, tu_path(d2, "pep2"), repo_schema);
+	assert_int_equal(data_init(&c1, err, sizeof(err)), 0);
+	assert_int_equal(data_init(&c2, err, sizeof(err)), 0);
+	assert_int_equal(data_pepper(&c1, p1, err, sizeof(err)), 0);
+	assert_int_equal(data_pepper(&c2, p2, err, sizeof(err)), 0);
+	assert_memory_not_equal(p1, p2, PEPPER_LEN);
+	cfg_free(&c1);
+	cfg_free(&c2);
+}
+
+static void
+data_pepper_refuses_open_modes(void **state)
+{
+	struct config	 cfg;
+	char		 data[PATH_MAX], p[PATH_MAX + 32], err[512] = "";
+	unsigned char	 pep[PEPPER_LEN];
+	static const mode_t bad[] = { 0644, 0640, 0604, 0660, 0606 };
+	size_t		 i;
+
+	(void)state;
+	make_cfg(&cfg, tu_path(data, "pepmode"), repo_schema);
+	if (data_init(&cfg, err, sizeof(err)) != 0)
+		fail_msg("data_init: %s", err);
+	snprintf(p, sizeof(p), "%s/%s", data, PEPPER_FILE);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(chmod(p, bad[i]), 0);
+		err[0] = '\0';
+		assert_int_equal(data_pepper(&cfg, pep, err, sizeof(err)), -1);
+		assert_true(err[0] != '\0');
+	}
+	assert_int_equal(chmod(p, 0400), 0);
+	assert_int_equal(data_pepper(&cfg, pep, err, sizeof(err)), 0);
+	assert_int_equal(chmod(p, 0600), 0);
+	assert_int_equal(data_pepper(&cfg, pep, err, sizeof(err)), 0);
+
+	/* A short pepper file is refused. */
+	assert_int_equal(tu_write(p, "short"), 0);
+	assert_int_equal(chmod(p, 0600), 0);
+	assert_int_equal(data_pepper(&cfg, pep, err, sizeof(err)), -1);
+	/* A missing one too, pointing at tessera init. */
+	assert_int_equal(unlink(p), 0);
+	err[0] = '\0';
+	assert_int_equal(data_pepper(&cfg, pep, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "tessera init"));
+	cfg_free(&cfg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(parse_queries_in_order),
+		cmocka_unit_test(parse_queries_empty_and_comment_only),
+		cmocka_unit_test(parse_queries_sql_before_first_name),
+		cmocka_unit_test(parse_queries_bad_names),
+		cmocka_unit_test(parse_queries_callback_failure),
+		cmocka_unit_test(db_open_repo_schema),
+		cmocka_unit_test(db_int64_round_trip),
+		cmocka_unit_test(db_open_without_create),
+		cmocka_unit_test(db_rejects_two_statements),
+		cmocka_unit_test(db_allows_trailing_block_comment),
+		cmocka_unit_test(db_rejects_bad_queries),
+		cmocka_unit_test(db_finds_every_query),
+		cmocka_unit_test(db_queries_d_not_a_directory),
+		cmocka_unit_test(db_migrations_order_and_rollback),
+		cmocka_unit_test(db_exec_sql_reports_errors),
+		cmocka_unit_test(data_init_creates_private_files),
+		cmocka_unit_test(data_init_fresh_peppers_differ),
+		cmocka_unit_test(data_pepper_refuses_open_modes),
+	};
+	int	 rc;
+
+	if (sodium_init() < 0)
+		return 99;
+	tu_clean_env();
+	find_repo_schema();
+	tu_tmp_init("test_db");
+	rc = cmocka_run_group_tests_name("db", tests, NULL, NULL);
+	tu_tmp_done();
+	return rc;
+}

@@ -1,0 +1,202 @@
+/*
+ * test_log.c -- log_scrub_uri in fcgi/log.c: secret query values never
+ * reach a log line, everything else is kept byte for byte, and the output
+ * buffer is never overrun.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tessera.h"
+
+/* Scrubs uri into a large buffer and compares with want. */
+static void
+check(const char *uri, const char *want)
+{
+	char	 out[1024];
+
+	memset(out, 'X', sizeof(out));
+	assert_ptr_equal(log_scrub_uri(uri, out, sizeof(out)), out);
+	assert_string_equal(out, want);
+}
+
+static void
+scrub_token(void **state)
+{
+	(void)state;
+	check("/api/v1/x?token=tsr_abcDEF123", "/api/v1/x?token=[scrubbed]");
+	check("/x?a=1&token=SECRETVALUE&b=2",
+	    "/x?a=1&token=[scrubbed]&b=2");
+}
+
+static void
+scrub_every_secret_name(void **state)
+{
+	(void)state;
+	check("/x?password=hunter2", "/x?password=[scrubbed]");
+	check("/x?csrf=c5rf", "/x?csrf=[scrubbed]");
+	check("/x?secret=s3", "/x?secret=[scrubbed]");
+	check("/x?session=abc", "/x?session=[scrubbed]");
+	check("/login?user=ann&password=p%40ss&csrf=zz&next=%2F",
+	    "/login?user=ann&password=[scrubbed]&csrf=[scrubbed]&next=%2F");
+}
+
+static void
+scrub_names_case_insensitive(void **state)
+{
+	(void)state;
+	check("/x?TOKEN=a&Password=b&CsRf=c&SECRET=d&Session=e",
+	    "/x?TOKEN=[scrubbed]&Password=[scrubbed]&CsRf=[scrubbed]"
+	    "&SECRET=[scrubbed]&Session=[scrubbed]");
+}
+
+static void
+scrub_keeps_other_params_exactly(void **state)
+{
+	(void)state;
+	/* Names that merely contain a secret word are not secret names. */
+	check("/x?tokens=1&my_token=2&tok=3&token_id=4",
+	    "/x?tokens=1&my_token=2&tok=3&token_id=4");
+	/* A bare name without '=' has no value to hide. */
+	check("/x?token&a=1", "/x?token&a=1");
+	/* Empty pieces and a trailing '&' survive. */
+	check("/x?a=1&&token=zz&", "/x?a=1&&token=[scrubbed]&");
+	/* A value containing '=' is hidden whole. */
+	check("/x?token=abc=def&k=v", "/x?token=[scrubbed]&k=v");
+	/* '?' inside the query belongs to the first value. */
+	check("/x?next=/y?z=1&token=t", "/x?next=/y?z=1&token=[scrubbed]");
+}
+
+static void
+scrub_no_query(void **state)
+{
+	(void)state;
+	check("/plain/path", "/plain/path");
+	check("/", "/");
+	check("", "");
+	check("/x?", "/x?");
+	/* Without a '?', "token=" in the path is not a parameter. */
+	check("/token=abc", "/token=abc");
+}
+
+static void
+scrub_empty_value(void **state)
+{
+	char	 out[256];
+
+	(void)state;
+	log_scrub_uri("/x?token=", out, sizeof(out));
+	/* The key and '=' stay; nothing of a value can leak. */
+	assert_int_equal(strncmp(out, "/x?token=", 9), 0);
+	check("/x?token=", "/x?token=[scrubbed]");
+	check("/x?token=&a=1", "/x?token=[scrubbed]&a=1");
+}
+
+static void
+scrub_first_and_last(void **state)
+{
+	(void)state;
+	check("/x?token=first&mid=1&secret=last",
+	    "/x?token=[scrubbed]&mid=1&secret=[scrubbed]");
+	check("/x?token=only", "/x?token=[scrubbed]");
+	check("/x?a=1&token=last", "/x?a=1&token=[scrubbed]");
+}
+
+/* A parameter the request parser decodes to "token" is the token: the
+ * scrubber must hide it however its name was spelled on the wire. */
+static void
+scrub_percent_encoded_name(void **state)
+{
+	char	 out[256];
+
+	(void)state;
+	log_scrub_uri("/x?%74oken=LEAKED1&a=1", out, sizeof(out));
+	assert_null(strstr(out, "LEAKED1"));
+	log_scrub_uri("/x?pass%77ord=LEAKED2", out, sizeof(out));
+	assert_null(strstr(out, "LEAKED2"));
+}
+
+/* Every output size from 0 to past the full length: no byte beyond
+ * outlen is touched, the result is NUL-terminated, a prefix of the full
+ * result, and never holds any part of the secret. */
+static void
+scrub_tiny_buffers(void **state)
+{
+	const char	*uri = "/api/x?alpha=1&token=SECRET&beta=22&csrf=CSRFV";
+	const char	*full = "/api/x?alpha=1&token=[scrubbed]&beta=22"
+			    "&csrf=[scrubbed]";
+	char		 buf[128];
+	size_t		 outlen, flen = strlen(full), i;
+
+	(void)state;
+	for (outlen = 0; outlen <= flen + 2; outlen++) {
+		memset(buf, '#', sizeof(buf));
+		/* The output starts at buf + 8 so overruns on both sides
+		 * are visible. */
+		log_scrub_uri(uri, buf + 8, outlen);
+		for (i = 0; i < 8; i++)
+			assert_int_equal(buf[i], '#');
+		for (i = 8 + outlen; i < sizeof(buf); i++)
+			assert_int_equal(buf[i], '#');
+		if (outlen == 0)
+			continue;
+		assert_non_null(memchr(buf + 8, '\0', outlen));
+		assert_true(strlen(buf + 8) <= outlen - 1);
+		assert_int_equal(strlen(buf + 8),
+		    outlen - 1 < flen ? outlen - 1 : flen);
+		assert_memory_equal(buf + 8, full, strlen(buf + 8));
+		assert_null(strstr(buf + 8, "SECRET"));
+		assert_null(strstr(buf + 8, "CSRFV"));
+	}
+	/* A path with no query, truncated. */
+	memset(buf, '#', sizeof(buf));
+	log_scrub_uri("/abcdef", buf, 4);
+	assert_string_equal(buf, "/ab");
+	assert_int_equal(buf[4], '#');
+}
+
+static void
+scrub_long_uri(void **state)
+{
+	char	*uri, *out;
+	size_t	 i, n = 20000;
+
+	(void)state;
+	/* Many secret parameters, output fits exactly. */
+	uri = malloc(n + 64);
+	out = malloc(n * 2);
+	assert_non_null(uri);
+	assert_non_null(out);
+	strcpy(uri, "/x?");
+	for (i = 0; strlen(uri) + 20 < n; i++)
+		strcat(uri, i % 2 ? "&token=abcdefghij" : "&a=1");
+	log_scrub_uri(uri, out, n * 2);
+	assert_null(strstr(out, "abcdefghij"));
+	assert_non_null(strstr(out, "&token=[scrubbed]&a=1"));
+	free(uri);
+	free(out);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(scrub_token),
+		cmocka_unit_test(scrub_every_secret_name),
+		cmocka_unit_test(scrub_names_case_insensitive),
+		cmocka_unit_test(scrub_keeps_other_params_exactly),
+		cmocka_unit_test(scrub_no_query),
+		cmocka_unit_test(scrub_empty_value),
+		cmocka_unit_test(scrub_first_and_last),
+		cmocka_unit_test(scrub_percent_encoded_name),
+		cmocka_unit_test(scrub_tiny_buffers),
+		cmocka_unit_test(scrub_long_uri),
+	};
+
+	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
+}
