@@ -56,6 +56,8 @@ struct lhost {
 	const unsigned char	*pepper;	/* borrowed from the worker */
 	struct session		 session;	/* this request's, see state */
 	int			 session_state;
+	int			 secret;	/* a secret was issued */
+	int			 wipe;		/* zero freed Lua memory */
 	struct buf		 cookies;	/* queued Set-Cookie values,
 						 * NUL-separated */
 };
@@ -88,6 +90,15 @@ lhost_session_state(lua_State *L, struct session **s)
 }
 
 void
+lhost_secret_issued(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+
+	lh->secret = 1;
+	lh->wipe = 1;
+}
+
+void
 lhost_queue_cookie(lua_State *L, const char *v)
 {
 	struct lhost	*lh = lhost_of(L);
@@ -117,13 +128,22 @@ l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (ptr == NULL)
 		osize = 0;
 	if (nsize == 0) {
+		if (lh->wipe && ptr)
+			sodium_memzero(ptr, osize);
 		free(ptr);
 		lh->mem_used -= osize;
 		return NULL;
 	}
 	if (nsize > osize && lh->mem_used + (nsize - osize) > lh->mem_limit)
 		return NULL;
-	if ((p = realloc(ptr, nsize)) == NULL)
+	if (lh->wipe && ptr) {
+		/* realloc would free the old block unwiped */
+		if ((p = malloc(nsize)) == NULL)
+			return NULL;
+		memcpy(p, ptr, osize < nsize ? osize : nsize);
+		sodium_memzero(ptr, osize);
+		free(ptr);
+	} else if ((p = realloc(ptr, nsize)) == NULL)
 		return NULL;
 	lh->mem_used = lh->mem_used - osize + nsize;
 	return p;
@@ -773,6 +793,14 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 		fail(lh, r, resp, why);
 	} else
 		add_cookies(lh, resp);
+	if (lh->secret) {
+		/* The body holds a token secret: wipe it after writing, and
+		 * zero every Lua block that held it as it is collected. */
+		resp->secret = 1;
+		lua_settop(L, 0);
+		lua_gc(L, LUA_GCCOLLECT);
+		lh->secret = lh->wipe = 0;
+	}
 	sodium_memzero(&lh->session, sizeof(lh->session));
 	if (lh->cookies.p)
 		sodium_memzero(lh->cookies.p, lh->cookies.cap);

@@ -131,9 +131,9 @@ bind_params(lua_State *L, sqlite3_stmt *st, const char *name, int idx)
 	}
 }
 
-/* Pushes the current row as a table. */
-static void
-push_row(lua_State *L, sqlite3_stmt *st)
+/* Pushes the current row as a table (NULL columns left out). */
+void
+lhost_push_row(lua_State *L, sqlite3_stmt *st)
 {
 	int	 i, n = sqlite3_column_count(st);
 
@@ -187,7 +187,7 @@ collect(lua_State *L, struct db *db, sqlite3_stmt *st, const char *name,
 	lua_newtable(L);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (max == 0 || n < max) {
-			push_row(L, st);
+			lhost_push_row(L, st);
 			lua_rawseti(L, -2, ++n);
 		}
 		if (max && n >= max) {

@@ -243,6 +243,9 @@ lhost_open_util(lua_State *L)
 	lhost_open_auth(L);
 	seal(L);
 	lua_setfield(L, -2, "auth");
+	lhost_open_tokens(L);
+	seal(L);
+	lua_setfield(L, -2, "tokens");
 	lhost_open_json(L);
 	seal(L);
 	lua_setfield(L, -2, "json");

@@ -31,6 +31,8 @@ struct opts {
 	const char	*email;
 	const char	*role;
 	const char	*account;
+	const char	*destination;
+	const char	*description;
 	char		**args;		/* operands left over */
 	int		 nargs;
 };
@@ -38,7 +40,7 @@ struct opts {
 static void
 usage(FILE *f)
 {
-	fputs("usage: tessera [serve|init|config|user|lua-test|version] "
+	fputs("usage: tessera [serve|init|config|user|token|lua-test|version] "
 	    "[--config FILE] [--data DIR]\n"
 	    "  tessera serve [--listen unix:PATH|HOST:PORT] [--workers N]\n"
 	    "  tessera init                 create data dir, pepper and "
@@ -48,6 +50,8 @@ usage(FILE *f)
 	    "  tessera user add --email E [--role admin|member] "
 	    "[--account NAME]\n"
 	    "  tessera user list | disable E | enable E | passwd E\n"
+	    "  tessera token add-via --account NAME --destination NAME "
+	    "[--email E] [--description D]\n"
 	    "                               (passwords: piped stdin, else "
 	    "generated and printed)\n"
 	    "  tessera lua-test FILE...     run Lua tests inside the "
@@ -67,6 +71,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 		{ "account", offsetof(struct opts, account) },
 		{ "config",  offsetof(struct opts, config) },
 		{ "data",    offsetof(struct opts, data) },
+		{ "description", offsetof(struct opts, description) },
+		{ "destination", offsetof(struct opts, destination) },
 		{ "email",   offsetof(struct opts, email) },
 		{ "listen",  offsetof(struct opts, listen) },
 		{ "role",    offsetof(struct opts, role) },
@@ -225,6 +231,9 @@ main(int argc, char **argv)
 		rc = cli_user(&cfg, op->args[1],
 		    op->nargs == 3 ? op->args[2] : op->email, op->role,
 		    op->account);
+	} else if (!strcmp(cmd, "token") && op->nargs == 2) {
+		rc = cli_token(&cfg, op->args[1], op->account,
+		    op->destination, op->email, op->description);
 	} else if (!strcmp(cmd, "lua-test") && op->nargs >= 2) {
 		for (i = 1; i < op->nargs; i++)
 			if (lhost_run_test(&cfg, op->args[i]) != 0)

@@ -317,6 +317,45 @@ long long auth_throttle(long long failures, long long oldest, long long now,
 int	 auth_email_norm(const char *in, char *out, size_t outlen);
 int	 auth_same_origin(const struct req *);
 
+/* ---------------------------------------------------------------- token */
+
+#define TOKEN_PREFIX	 "tsr_"
+#define TOKEN_BODY_LEN	 43	/* 32 bytes in base62 */
+#define TOKEN_CRC_LEN	 6	/* CRC32 in base62 */
+#define TOKEN_SECRET_LEN (4 + TOKEN_BODY_LEN + TOKEN_CRC_LEN)
+#define TOKEN_KEY_LEN	 36	/* a UUID */
+
+/* What to create: kind "user" or "via" (then destination_id > 0). */
+struct token_new {
+	const char	*kind;
+	const char	*description;
+	long long	 account_id;
+	long long	 user_id;
+	long long	 destination_id;
+};
+
+/* What was created. The caller wipes secret (sodium_memzero) once the
+ * response holding it is written. */
+struct token_made {
+	long long	 id;
+	long long	 created_at;
+	int		 rc;		/* SQLite code when token_create fails */
+	char		 key[TOKEN_KEY_LEN + 1];
+	char		 secret[TOKEN_SECRET_LEN + 1];
+};
+
+uint32_t token_crc32(const void *, size_t);
+void	 token_new_secret(char out[TOKEN_SECRET_LEN + 1]);
+/* 1 when s has the prefix, the alphabet, the length and a good checksum. */
+int	 token_secret_valid(const char *s, size_t n);
+void	 token_new_key(char out[TOKEN_KEY_LEN + 1]);
+int	 token_key_valid(const char *);
+void	 token_hash(const unsigned char pepper[PEPPER_LEN], const char *secret,
+	    size_t n, unsigned char out[32]);
+/* Inserts a token with a fresh key and secret. Returns 0 or -1. */
+int	 token_create(struct db *, const unsigned char pepper[PEPPER_LEN],
+	    const struct token_new *, struct token_made *out);
+
 /* -------------------------------------------------------------- session */
 
 /* A logged-in session: the user it belongs to and its CSRF token. */
@@ -381,6 +420,11 @@ void		 lhost_open_db(struct lua_State *);
 void		 lhost_open_json(struct lua_State *);
 void		 lhost_open_util(struct lua_State *);
 void		 lhost_open_auth(struct lua_State *);
+void		 lhost_open_tokens(struct lua_State *);
+void		 lhost_push_row(struct lua_State *, struct sqlite3_stmt *);
+/* Marks the current request as carrying a secret: the response is wiped
+ * after writing and Lua memory freed from now on is zeroed. */
+void		 lhost_secret_issued(struct lua_State *);
 const unsigned char *lhost_pepper(struct lua_State *);
 /* The per-request session cache: *s points at it; the returned state is
  * 0 (not looked up), 1 (none) or 2 (*s valid). */
@@ -433,6 +477,11 @@ int	 serve_main(struct config *, int (*reload)(struct config *));
 /* tessera user add|list|disable|enable|passwd. Returns the exit status. */
 int	 cli_user(struct config *, const char *sub, const char *email,
 	    const char *role, const char *account);
+
+/* tessera token add-via. Returns the exit status. */
+int	 cli_token(struct config *, const char *sub, const char *account,
+	    const char *destination, const char *email,
+	    const char *description);
 
 /* ----------------------------------------------------------------- util */
 

@@ -10,6 +10,7 @@ local http = require "http"
 local modules = {
   "routes.health",
   "routes.pages",
+  "routes.tokens",
 }
 
 local r = router.new()

@@ -17,7 +17,7 @@ function M.safe_next(s)
 end
 
 -- The landing page after login.
-M.home = "/settings"
+M.home = "/settings/tokens"
 
 -- Returns the session, or nil and the response that sends the browser to
 -- log in (coming back to where it was).

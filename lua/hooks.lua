@@ -8,6 +8,8 @@
 --
 --   login        { account_id, user_id, email, ip, user_agent }
 --   logout       { account_id, user_id, email, ip }
+--   token_created, token_activated, token_deactivated
+--                { account_id, user_id, email, key, kind, ip, description }
 
 local M = {}
 
@@ -29,6 +31,18 @@ end
 
 function M.logout(ev)
   audit(ev, "logout", ev.email)
+end
+
+function M.token_created(ev)
+  audit(ev, "token.created", ev.key, ev.description)
+end
+
+function M.token_activated(ev)
+  audit(ev, "token.activated", ev.key)
+end
+
+function M.token_deactivated(ev)
+  audit(ev, "token.deactivated", ev.key)
 end
 
 -- Calls the hook for name, if there is one. A failing hook is logged and

@@ -5,6 +5,7 @@
 -- {{ name }} or {{ a.b.c }} is looked up in data and HTML-escaped;
 -- {{{ name }}} inserts a value made by html.raw() unescaped (anything
 -- else there is an error, so a plain string can never slip in raw).
+-- nil and false render as nothing.
 -- Templates are compiled once and cached.
 
 local M = {}
@@ -62,6 +63,7 @@ function M.render(tpl, data)
       out[i] = p
     else
       local v = lookup(data, p.name)
+      if v == false then v = nil end  -- the `cond and value` idiom
       if p.raw then
         if v == nil then
           out[i] = ""

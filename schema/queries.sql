@@ -106,3 +106,70 @@ SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, u.email
 FROM audit_log l LEFT JOIN users u ON u.id = l.user_id
 WHERE l.account_id = :account_id
 ORDER BY l.id DESC LIMIT :limit;
+
+-- Tokens -------------------------------------------------------------------
+
+-- name: token_add
+INSERT INTO tokens (key, secret_hash, kind, description, account_id, user_id,
+                    destination_id, created_at, updated_at)
+VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
+        :destination_id, :now, :now);
+
+-- The tokens one person may see, newest first: all of the account's for
+-- an admin (:all = 1), their own for a member. :q filters by description
+-- (case-insensitive) or by the start of the key.
+-- name: tokens_page
+SELECT t.id, t.key, t.kind, t.description, t.active, t.created_at,
+       t.updated_at, t.last_used_at, t.last_used_ip, t.expires_at,
+       u.email AS created_by, ub.email AS updated_by,
+       d.name AS destination
+FROM tokens t
+JOIN users u ON u.id = t.user_id
+LEFT JOIN users ub ON ub.id = t.updated_by
+LEFT JOIN destinations d ON d.id = t.destination_id
+WHERE t.account_id = :account_id AND t.kind = :kind
+  AND (:all = 1 OR t.user_id = :user_id)
+  AND (:q = '' OR instr(lower(t.description), lower(:q)) > 0
+       OR t.key LIKE :q || '%')
+ORDER BY t.id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: tokens_count
+SELECT count(*) FROM tokens t
+WHERE t.account_id = :account_id AND t.kind = :kind
+  AND (:all = 1 OR t.user_id = :user_id)
+  AND (:q = '' OR instr(lower(t.description), lower(:q)) > 0
+       OR t.key LIKE :q || '%');
+
+-- One token as its owner or an admin of its account sees it.
+-- name: token_visible
+SELECT t.id, t.key, t.kind, t.description, t.active, t.created_at,
+       t.updated_at, t.last_used_at, t.last_used_ip, t.expires_at,
+       t.user_id, u.email AS created_by, ub.email AS updated_by,
+       d.name AS destination
+FROM tokens t
+JOIN users u ON u.id = t.user_id
+LEFT JOIN users ub ON ub.id = t.updated_by
+LEFT JOIN destinations d ON d.id = t.destination_id
+WHERE t.key = :key AND t.account_id = :account_id
+  AND (:all = 1 OR t.user_id = :user_id);
+
+-- name: token_set_active
+UPDATE tokens SET active = :active, updated_at = :now, updated_by = :actor
+WHERE id = :id;
+
+-- Destinations -------------------------------------------------------------
+
+-- name: destination_by_name
+SELECT id, name, type FROM destinations
+WHERE account_id = :account_id AND name = :name;
+
+-- name: destination_add
+INSERT INTO destinations (account_id, name, type, config, created_by,
+                          created_at, updated_at)
+VALUES (:account_id, :name, :type, :config, :created_by, :now, :now);
+
+-- name: account_first_admin
+SELECT id, email FROM users
+WHERE account_id = :account_id AND role = 'admin' AND active = 1
+ORDER BY id LIMIT 1;

@@ -31,8 +31,8 @@ try {
   await shot(page, "02-login-failed");
   await page.fill('input[name="password"]', PW);
   await page.click('button[type="submit"]');
-  await page.waitForURL(/\/settings$/);
-  ok(true, "logging in lands on Settings");
+  await page.waitForURL(/\/settings\/tokens$/);
+  ok(true, "logging in lands on Settings -> Tokens");
 
   const summary = page.locator("header details.usermenu summary");
   eq((await summary.textContent()).includes("ana@example.com"), true,
@@ -75,7 +75,8 @@ try {
   await phone.fill('input[name="email"]', "ana@example.com");
   await phone.fill('input[name="password"]', PW);
   await phone.click('button[type="submit"]');
-  await phone.waitForURL(/\/settings$/);
+  await phone.waitForURL(/\/settings\/tokens$/);
+  await phone.goto(app.base + "/settings");
   const width = await phone.evaluate(() => document.documentElement.scrollWidth);
   ok(width <= 375, "no horizontal scrolling at phone width", width);
   await shot(phone, "05-settings-phone");

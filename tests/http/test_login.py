@@ -103,8 +103,8 @@ def main():
                                     "password": PW, "csrf": token})
         login_ms = (time.monotonic() - t0) * 1000
         print("# login latency (Argon2id interactive): %.0f ms" % login_ms)
-        t.eq((s, h.get("Location")), (303, "/settings"),
-             "right credentials -> 303 /settings")
+        t.eq((s, h.get("Location")), (303, "/settings/tokens"),
+             "right credentials -> 303 /settings/tokens")
         sc = [v for v in h.get_all("Set-Cookie") or [] if v.startswith("tessera=")]
         t.ok(sc and "HttpOnly" in sc[0] and "SameSite=Lax" in sc[0] and
              "Path=/" in sc[0], "session cookie HttpOnly, SameSite=Lax", sc)
@@ -124,7 +124,8 @@ def main():
         t.has(b, b">Tokens<", "Tokens section titled")
         t.eq(h.get("Cache-Control"), "no-store", "settings page not cached")
         s, h, b = c.get("/")
-        t.eq((s, h.get("Location")), (303, "/settings"), "GET / logged in")
+        t.eq((s, h.get("Location")), (303, "/settings/tokens"),
+             "GET / logged in -> the tokens page")
         s, h, b = c.get("/login?next=/settings")
         t.eq(s, 303, "GET /login when logged in redirects")
 
@@ -143,10 +144,11 @@ def main():
 
         # next: only local paths.
         for nxt, want in (("/settings?tab=1", "/settings?tab=1"),
-                          ("//evil.example/x", "/settings"),
-                          ("https://evil.example/", "/settings"),
-                          ("/\\evil.example", "/settings"),
-                          ("javascript:alert(1)", "/settings")):
+                          ("/settings", "/settings"),
+                          ("//evil.example/x", "/settings/tokens"),
+                          ("https://evil.example/", "/settings/tokens"),
+                          ("/\\evil.example", "/settings/tokens"),
+                          ("javascript:alert(1)", "/settings/tokens")):
             cn = Client(base)
             s, h, b = cn.login("carol@example.com", PW, next_path=nxt)
             t.eq((s, h.get("Location")), (303, want), "next=%s -> %s" % (nxt, want))

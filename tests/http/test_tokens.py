@@ -1,0 +1,294 @@
+"""The Tokens page (HTTP.md "The tokens page", step 3) through nginx and
+`tessera serve`: create and show once, no plaintext at rest or in logs,
+hostile descriptions, who may switch what, Via tokens, audit, and 5,000
+tokens."""
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from client import Client  # noqa: E402
+from servers import Nginx, TesseraServe, free_port  # noqa: E402
+from tap import (BIN, Tap, add_user, app_env, init_data, scratch,  # noqa: E402
+                 tessera)
+
+PW = "correct horse battery"
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+SECRET = re.compile(r"^tsr_[0-9A-Za-z]{49}$")
+
+
+def created(body):
+    k = re.search(rb'<code id="token-key">([^<]*)</code>', body)
+    s = re.search(rb'<code id="token-secret">([^<]*)</code>', body)
+    return (k.group(1).decode() if k else None,
+            s.group(1).decode() if s else None)
+
+
+def row(body, key):
+    m = re.search(rb'<tr data-key="' + key.encode() + rb'".*?</tr>', body, re.S)
+    return m.group(0) if m else b""
+
+
+def login(base, email):
+    c = Client(base)
+    c.login(email, PW)
+    c.get("/settings/tokens")
+    return c
+
+
+def create(c, desc, json_api=False):
+    tok = c.csrf() or c.csrf(c.get("/settings/tokens")[2])
+    if json_api:
+        return c.post("/settings/tokens", {"description": desc},
+                      headers={"Accept": "application/json",
+                               "X-CSRF-Token": tok})
+    return c.post("/settings/tokens", {"description": desc, "csrf": tok})
+
+
+def files_bytes(data):
+    out = b""
+    for name in os.listdir(data):
+        with open(os.path.join(data, name), "rb") as f:
+            out += f.read()
+    return out
+
+
+def main():
+    t = Tap()
+    work = scratch("tokens")
+    data = init_data(os.path.join(work, "data"))
+    add_user(data, "ana@example.com", PW, role="admin")
+    add_user(data, "bob@example.com", PW)
+    add_user(data, "carol@example.com", PW)
+    add_user(data, "zed@other.example", PW, role="admin", account="Other")
+    db = sqlite3.connect(os.path.join(data, "tessera.db"))
+    sock = os.path.join(work, "app", "tessera.sock")
+    os.makedirs(os.path.dirname(sock))
+    with TesseraServe(os.path.join(work, "app"), BIN, sock, workers=2,
+                      env=app_env(data)) as app, \
+            Nginx(os.path.join(work, "nginx"), free_port(), sock) as web:
+        base = web.base_url
+        bob = login(base, "bob@example.com")
+        s, h, b = bob.get("/settings/tokens")
+        t.eq(s, 200, "GET /settings/tokens")
+        for text in (b"Via Kondado Tokens", b">Tokens<", b"CREATE +",
+                     b"Rotating a token"):
+            t.has(b, text, "page shows %r" % text.decode())
+        t.eq(bob.get("/")[1].get("Location"), "/settings/tokens",
+             "GET / goes to the tokens page")
+
+        # Create (no JavaScript): the key and secret, once.
+        s, h, b = create(bob, "Nightly export")
+        key, secret = created(b)
+        t.eq(s, 200, "POST /settings/tokens answers the page")
+        t.ok(key and UUID4.match(key), "#token-key is a UUIDv4", key)
+        t.ok(secret and SECRET.match(secret), "#token-secret has the "
+             "prefix, alphabet and length", secret)
+        t.has(b, b"will not be shown again", "the page warns it is shown once")
+        t.eq(h.get("Cache-Control"), "no-store", "the answer is not cached")
+        t.hasnt(files_bytes(data), secret.encode(),
+                "no plaintext secret in the database files")
+        t.hasnt(files_bytes(data), secret[4:].encode(),
+                "not even without its prefix")
+        s, h, b = bob.get("/settings/tokens")
+        t.ok(row(b, key) != b"", "the new row is listed (data-key)")
+        t.hasnt(b, secret.encode(), "the secret is not in a later page")
+        t.ok(b'aria-checked="true"' in row(b, key), "new tokens are active")
+        t.has(row(b, key), b"never", "last used: never")
+
+        # Create through the page's script (JSON).
+        s, h, b = create(bob, "CI deploys", json_api=True)
+        doc = json.loads(b)
+        t.eq(s, 201, "JSON create -> 201")
+        t.ok(doc.get("success") and SECRET.match(doc["data"]["token"]) and
+             UUID4.match(doc["data"]["key"]), "JSON has key and token")
+        t.eq(doc["data"]["description"], "CI deploys", "JSON description")
+        json_secret = doc["data"]["token"]
+
+        # Hostile and edge-case descriptions.
+        s, h, b = create(bob, "<script>alert(1)</script>")
+        key_x, _ = created(b)
+        s, h, b = bob.get("/settings/tokens")
+        r = row(b, key_x)
+        t.has(r, b"&lt;script&gt;alert(1)&lt;/script&gt;", "<script> escaped")
+        t.hasnt(b, b"<script>alert(1)", "no live <script> anywhere")
+        s, h, b = create(bob, 'He said "hi" & it\'s <b>')
+        key_q, _ = created(b)
+        r = row(bob.get("/settings/tokens")[2], key_q)
+        t.has(r, b"He said &quot;hi&quot; &amp; it&#39;s &lt;b&gt;",
+              "quotes and ampersands escaped")
+        t.has(r, b'aria-label="Active: He said &quot;hi&quot;',
+              "escaped inside attributes too")
+        s, h, b = create(bob, "日" * 200)
+        key_m, _ = created(b)
+        t.eq(s, 200, "200 multibyte characters accepted")
+        t.has(row(bob.get("/settings/tokens")[2], key_m), ("日" * 200).encode(),
+              "... and shown whole")
+        for desc, label in (("   ", "only spaces"), ("", "empty"),
+                            ("x" * 201, "201 characters"),
+                            ("a\x07b", "a control character"),
+                            ("日" * 201, "201 multibyte characters")):
+            n = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+            s, h, b = create(bob, desc)
+            t.eq(s, 400, "description %s -> 400" % label)
+            t.eq(db.execute("SELECT count(*) FROM tokens").fetchone()[0], n,
+                 "... and nothing created")
+        s, h, b = create(bob, "   ", json_api=True)
+        t.eq((s, json.loads(b).get("error")), (400, "INVALID_REQUEST"),
+             "JSON: bad description -> 400 INVALID_REQUEST")
+        s, h, b = create(bob, "  padded  ")
+        k, _ = created(b)
+        t.has(row(bob.get("/settings/tokens")[2], k),
+              b'<span class="desc">padded</span>', "descriptions are trimmed")
+
+        # Who may switch what.
+        bob.get("/settings/tokens")
+        tok = bob.csrf()
+        s, h, b = bob.post("/settings/tokens/%s/deactivate" % key, {"csrf": tok})
+        t.eq((s, h.get("Location")), (303, "/settings/tokens"),
+             "owner deactivates -> 303 back")
+        t.ok(b'aria-checked="false"' in row(bob.get("/settings/tokens")[2], key),
+             "the row shows inactive")
+        s, h, b = bob.post("/settings/tokens/%s/activate" % key, {"csrf": tok})
+        t.eq(s, 303, "owner activates")
+        t.ok(b'aria-checked="true"' in row(bob.get("/settings/tokens")[2], key),
+             "the row shows active again")
+        s, h, b = bob.post("/settings/tokens/%s/deactivate" % key, {})
+        t.eq(s, 403, "without CSRF -> 403")
+        s, h, b = bob.post("/settings/tokens/%s/deactivate" % key,
+                           {"csrf": tok}, headers={"Origin": "http://evil.example"})
+        t.eq(s, 403, "from another origin -> 403")
+        t.eq(bob.get("/settings/tokens/%s/deactivate" % key)[0], 405,
+             "a switch by GET -> 405")
+        s, h, b = bob.post("/settings/tokens/%s/deactivate" % key, {"csrf": tok},
+                           headers={"Accept": "application/json",
+                                    "X-CSRF-Token": tok})
+        doc = json.loads(b)
+        t.eq((s, doc["data"]["active"]), (200, False), "JSON deactivate")
+        t.ok("token" not in doc["data"] and secret.encode() not in b,
+             "the JSON answer has no secret")
+        bob.post("/settings/tokens/%s/activate" % key, {"csrf": tok})
+
+        carol = login(base, "carol@example.com")
+        s, h, b = carol.post("/settings/tokens/%s/deactivate" % key,
+                             {"csrf": carol.csrf()})
+        t.eq(s, 404, "another member -> 404")
+        t.ok(row(carol.get("/settings/tokens")[2], key) == b"",
+             "a member does not see others' tokens")
+        zed = login(base, "zed@other.example")
+        s, h, b = zed.post("/settings/tokens/%s/deactivate" % key,
+                           {"csrf": zed.csrf()})
+        t.eq(s, 404, "another account's admin -> 404")
+        ana = login(base, "ana@example.com")
+        s, h, b = ana.get("/settings/tokens")
+        t.has(row(b, key), b"bob@example.com", "an admin sees members' tokens "
+              "with their creator")
+        s, h, b = ana.post("/settings/tokens/%s/deactivate" % key,
+                           {"csrf": ana.csrf()})
+        t.eq(s, 303, "an admin deactivates a member's token")
+        r = row(bob.get("/settings/tokens")[2], key)
+        t.ok(b'aria-checked="false"' in r, "bob sees it inactive")
+        t.has(r, b"Last change by ana@example.com", "the Activity line names the admin")
+        t.has(r, b"Created by bob@example.com", "... and the creator")
+        t.eq(bob.post("/settings/tokens/%s/activate" % ("0" * 8 + "-0000-4000-8000-" + "0" * 12),
+                      {"csrf": tok})[0], 404, "unknown key -> 404")
+        t.eq(bob.post("/settings/tokens/not-a-key/activate", {"csrf": tok})[0],
+             404, "malformed key -> 404")
+
+        # Via tokens: made from the command line, listed first.
+        r = tessera(data, "token", "add-via", "--account", "Acme",
+                    "--destination", "BigQuery <prod>")
+        out = r.stdout.decode()
+        vkey = re.search(r"Token Key: (\S+)", out)
+        vsec = re.search(r"Token: +(\S+)", out)
+        t.ok(r.returncode == 0 and vkey and vsec and SECRET.match(vsec.group(1)),
+             "tessera token add-via prints key and token once", out)
+        vkey = vkey.group(1)
+        s, h, b = ana.get("/settings/tokens")
+        via = b.split(b'id="via"')[1].split(b'id="user"')[0]
+        t.has(via, vkey.encode(), "the Via token is in the Via list")
+        t.has(via, b'<span class="desc">BigQuery &lt;prod&gt;</span>',
+              "named after its destination, escaped")
+        t.has(via, b'class="switch"', "with a switch")
+        t.hasnt(via, b"CREATE", "and no CREATE button there")
+        t.hasnt(b, vsec.group(1).encode(), "its secret is not on the page")
+        t.ok(row(bob.get("/settings/tokens")[2], vkey) == b"",
+             "a member does not see the admin's Via token")
+        s, h, b = ana.post("/settings/tokens/%s/deactivate" % vkey,
+                           {"csrf": ana.csrf()})
+        t.eq(s, 303, "Via tokens switch off like the others")
+
+        # Audit log.
+        acts = db.execute("SELECT action, object, ip, u.email FROM audit_log l "
+                          "JOIN users u ON u.id = l.user_id WHERE action LIKE "
+                          "'token.%' ORDER BY l.id").fetchall()
+        t.ok(("token.created", key, "127.0.0.1", "bob@example.com") in acts,
+             "audit: created, by whom, from which IP", acts[:3])
+        t.ok(("token.deactivated", key, "127.0.0.1", "ana@example.com") in acts,
+             "audit: deactivated by the admin")
+        t.ok(("token.activated", key, "127.0.0.1", "bob@example.com") in acts,
+             "audit: activated")
+
+        # The secret never reached a log line.
+        with open(app.log_path, "rb") as f:
+            log = f.read()
+        for sec in (secret, json_secret, vsec.group(1)):
+            t.hasnt(log, sec.encode(), "no secret in the log (%s...)" % sec[:8])
+
+        # 5,000 tokens: newest first, paged, filterable, fast.
+        uid, acct = db.execute("SELECT id, account_id FROM users WHERE "
+                               "email_norm = 'bob@example.com'").fetchone()
+        now = int(time.time())
+        rows = [(str(_uuid()), secrets.token_bytes(32), "bulk token %05d" % i,
+                 acct, uid, now - 5000 + i, now - 5000 + i)
+                for i in range(5000)]
+        db.executemany("INSERT INTO tokens (key, secret_hash, kind, description, "
+                       "account_id, user_id, created_at, updated_at) VALUES "
+                       "(?, ?, 'user', ?, ?, ?, ?, ?)", rows)
+        db.commit()
+        total = db.execute("SELECT count(*) FROM tokens WHERE user_id = ? AND "
+                           "kind = 'user'", (uid,)).fetchone()[0]
+        s, h, b = bob.get("/settings/tokens")
+        t.eq(s, 200, "page with %d tokens" % total)
+        t.has(b, ("1–50 of %d" % total).encode(), "paged: 50 of all")
+        t.eq(len(re.findall(rb"<tr data-key=", b.split(b'id="user"')[1])), 50,
+             "50 rows on a page")
+        s, h, b = bob.get("/settings/tokens?page=2")
+        t.has(b, ("51–100 of %d" % total).encode(), "page 2")
+        s, h, b = bob.get("/settings/tokens?q=bulk+token+0421")
+        t.has(b, b"bulk token 04210", "filter by description")
+        t.eq(len(re.findall(rb"<tr data-key=", b.split(b'id="user"')[1])), 10,
+             "filter keeps only the 10 matches")
+        t.hasnt(b, b"bulk token 04200", "non-matching rows are gone")
+        s, h, b = bob.get("/settings/tokens?q=" + key[:8])
+        t.ok(row(b, key) != b"", "filter by the start of a key")
+        before = log_durations(app.log_path)
+        for _ in range(7):
+            bob.get("/settings/tokens")
+        times = sorted(log_durations(app.log_path)[len(before):])
+        med = times[len(times) // 2] if times else 1e9
+        print("# tokens page with %d tokens: server render median %.1f ms, "
+              "max %.1f ms" % (total, med, times[-1] if times else 0))
+        t.ok(med <= 50, "server render <= 50 ms with 5,000 tokens "
+             "(median %.1f ms)" % med)
+    return t.done()
+
+
+def _uuid():
+    import uuid
+    return uuid.uuid4()
+
+
+def log_durations(path):
+    with open(path, "rb") as f:
+        return [float(m) for m in re.findall(
+            rb"req: GET /settings/tokens 200 ([0-9.]+)ms", f.read())]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
