@@ -1,13 +1,14 @@
 /*
- * cli_token.c -- "tessera token add-via": creates a Via token for a
- * destination (made, with its destination, by the API later on). The key
- * and the secret are printed once; only the secret's hash is kept.
+ * cli_token.c -- "tessera token ...": tokens from the command line. The
+ * key and the secret are printed once; only the secret's hash is kept.
  *
+ *	tessera token add --email USER --description TEXT
  *	tessera token add-via --account NAME --destination NAME
  *	    [--email CREATOR] [--description TEXT]
  *
- * The token acts with its creator's rights: --email, else the account's
- * first admin.
+ * A Via token is made for a destination (the API makes one with every
+ * Via destination; this is for destinations made elsewhere). A token acts
+ * with its creator's rights: --email, else the account's first admin.
  */
 #include <sqlite3.h>
 #include <sodium.h>
@@ -33,6 +34,59 @@ lookup(struct db *db, const char *query, const char *p1, long long v1,
 	return id;
 }
 
+/* tessera token add --email E --description D: a user token. */
+static int
+add_user_token(struct config *cfg, const char *email, const char *description)
+{
+	struct db		 db;
+	struct token_new	 t = { 0 };
+	struct token_made	 m;
+	unsigned char		 pepper[PEPPER_LEN];
+	char			 err[1024], norm[256];
+	sqlite3_stmt		*st;
+	size_t			 n;
+	int			 rc = 1;
+
+	n = description ? strlen(description) : 0;
+	if (email == NULL || auth_email_norm(email, norm, sizeof(norm)) == -1 ||
+	    n == 0 || n > 800 || !utf8_valid(description, n)) {
+		fprintf(stderr, "tessera token add: --email and --description "
+		    "(1 to 200 characters) are required\n");
+		return 2;
+	}
+	if (data_pepper(cfg, pepper, err, sizeof(err)) == -1 ||
+	    db_open(&db, cfg, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "tessera token: %s\n", err);
+		return 1;
+	}
+	if ((st = db_query(&db, "user_by_email")) == NULL ||
+	    db_bind_text(st, ":email_norm", norm))
+		goto out;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 5) == 1) {
+		t.user_id = sqlite3_column_int64(st, 0);
+		t.account_id = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (t.user_id == 0) {
+		fprintf(stderr, "tessera token add: no active user %s\n", email);
+		goto out;
+	}
+	t.kind = "user";
+	t.description = description;
+	if (token_create(&db, pepper, &t, &m) == -1) {
+		fprintf(stderr, "tessera token add: could not create the "
+		    "token\n");
+		goto out;
+	}
+	printf("Token Key: %s\nToken:     %s\n", m.key, m.secret);
+	sodium_memzero(m.secret, sizeof(m.secret));
+	rc = 0;
+out:
+	sodium_memzero(pepper, sizeof(pepper));
+	db_close(&db);
+	return rc;
+}
+
 int
 cli_token(struct config *cfg, const char *sub, const char *account,
     const char *destination, const char *email, const char *description)
@@ -46,6 +100,8 @@ cli_token(struct config *cfg, const char *sub, const char *account,
 	long long		 acct, uid, dest;
 	int			 rc = 1;
 
+	if (strcmp(sub, "add") == 0)
+		return add_user_token(cfg, email, description);
 	if (strcmp(sub, "add-via") != 0) {
 		fprintf(stderr, "tessera token: unknown command %s\n", sub);
 		return 2;

@@ -603,6 +603,44 @@ push_kv(lua_State *L, const struct kvlist *l, int with_list)
 	lua_remove(L, -2);
 }
 
+/* req.auth for API and webhook requests: who the token acts as. */
+static void
+push_auth(lua_State *L, const struct principal *p)
+{
+	lua_createtable(L, 0, 4);
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, p->token_id);
+	lua_setfield(L, -2, "id");
+	set_str(L, "key", p->key);
+	set_str(L, "kind", p->kind);
+	set_str(L, "description", p->description);
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+	lua_setfield(L, -2, "token");
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, p->user_id);
+	lua_setfield(L, -2, "id");
+	set_str(L, "email", p->email);
+	set_str(L, "role", p->role);
+	lua_pushinteger(L, p->account_id);
+	lua_setfield(L, -2, "account_id");
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+	lua_setfield(L, -2, "user");
+	lua_createtable(L, 0, 2);
+	lua_pushinteger(L, p->account_id);
+	lua_setfield(L, -2, "id");
+	set_str(L, "name", p->account_name);
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+	lua_setfield(L, -2, "account");
+	lua_pushboolean(L, p->first_use);
+	lua_setfield(L, -2, "first_use");
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+	lua_setfield(L, -2, "auth");
+}
+
 /* Pushes the read-only req table: only validated input, never the
  * Authorization header. */
 static void
@@ -635,6 +673,8 @@ push_req(lua_State *L, const struct req *r)
 	lhost_push_readonly(L, -1);
 	lua_remove(L, -2);
 	lua_setfield(L, -2, "headers");
+	if (r->authed)
+		push_auth(L, &r->auth);
 	lhost_push_readonly(L, -1);
 	lua_remove(L, -2);
 }

@@ -285,6 +285,66 @@ l_decode(lua_State *L)
 	return 1;
 }
 
+/* host.json.records(body): a webhook body, a JSON object or a non-empty
+ * array of objects, split into one compact JSON text per object (keys in
+ * the order sent, numbers exactly as parsed). Returns the list, or nil and
+ * "INVALID_JSON" | "INVALID_REQUEST" and a message. */
+static int
+l_records(lua_State *L)
+{
+	size_t		 len, i, n;
+	const char	*s = luaL_checklstring(L, 1, &len);
+	json_error_t	 e;
+	json_t		*j, *v;
+	char		*text;
+
+	j = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+	if (j == NULL) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "INVALID_JSON");
+		lua_pushfstring(L, "body is not JSON: %s at line %d, column %d",
+		    e.text, e.line, e.column);
+		return 3;
+	}
+	n = json_is_array(j) ? json_array_size(j) : 1;
+	if (!json_is_object(j) && !json_is_array(j)) {
+		json_decref(j);
+		lua_pushnil(L);
+		lua_pushliteral(L, "INVALID_REQUEST");
+		lua_pushliteral(L, "body must be a JSON object or an array of "
+		    "objects");
+		return 3;
+	}
+	if (n == 0) {
+		json_decref(j);
+		lua_pushnil(L);
+		lua_pushliteral(L, "INVALID_REQUEST");
+		lua_pushliteral(L, "the array holds no records");
+		return 3;
+	}
+	lua_createtable(L, (int)n, 0);
+	for (i = 0; i < n; i++) {
+		v = json_is_array(j) ? json_array_get(j, i) : j;
+		if (!json_is_object(v)) {
+			json_decref(j);
+			lua_pushnil(L);
+			lua_pushliteral(L, "INVALID_REQUEST");
+			lua_pushfstring(L, "record %d is not a JSON object",
+			    (int)i + 1);
+			return 3;
+		}
+		if ((text = json_dumps(v, JSON_COMPACT)) == NULL) {
+			json_decref(j);
+			return luaL_error(L, "out of memory");
+		}
+		lua_pushstring(L, text);
+		free(text);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	json_decref(j);
+	return 1;
+}
+
 static int
 l_array(lua_State *L)
 {
@@ -305,6 +365,7 @@ lhost_open_json(lua_State *L)
 		{ "array",	l_array },
 		{ "decode",	l_decode },
 		{ "encode",	l_encode },
+		{ "records",	l_records },
 		{ NULL,		NULL },
 	};
 

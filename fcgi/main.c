@@ -50,6 +50,7 @@ usage(FILE *f)
 	    "  tessera user add --email E [--role admin|member] "
 	    "[--account NAME]\n"
 	    "  tessera user list | disable E | enable E | passwd E\n"
+	    "  tessera token add --email E --description D\n"
 	    "  tessera token add-via --account NAME --destination NAME "
 	    "[--email E] [--description D]\n"
 	    "                               (passwords: piped stdin, else "

@@ -180,6 +180,22 @@ int		 conn_write(struct conn *, const void *, size_t);
 
 /* ------------------------------------------------------------------ req */
 
+/* Who is calling, once api_gate() accepted the token. */
+struct principal {
+	long long	 token_id;
+	long long	 user_id;
+	long long	 account_id;
+	long long	 last_used_at;
+	int		 active;
+	int		 first_use;	/* this request was the token's first */
+	char		 key[40];
+	char		 kind[8];
+	char		 description[1024];
+	char		 email[256];
+	char		 role[16];
+	char		 account_name[256];
+};
+
 /* One parsed request. Every string is a private copy (owned by the req,
  * freed by req_free), validated as described in request.c. */
 struct req {
@@ -203,6 +219,8 @@ struct req {
 	struct buf	 body;
 	long long	 content_length;
 	double		 started;	/* monotonic seconds */
+	int		 authed;	/* auth is valid (API paths) */
+	struct principal auth;
 };
 
 /* Reads and validates the request. Returns 0, or an HTTP status (400,
@@ -356,6 +374,19 @@ void	 token_hash(const unsigned char pepper[PEPPER_LEN], const char *secret,
 int	 token_create(struct db *, const unsigned char pepper[PEPPER_LEN],
 	    const struct token_new *, struct token_made *out);
 
+/* ------------------------------------------------------------ ratelimit */
+
+struct rl_map;
+
+/* Maps DATA/ratelimit.map (created 0600 when missing). NULL with err. */
+struct rl_map	*rl_open(const char *data_dir, char *err, size_t errlen);
+void		 rl_close(struct rl_map *);
+/* Counts one request for (scope, key) against rate per second with
+ * bursts of twice that. Returns 0 when allowed, else the seconds to wait
+ * (Retry-After, at least 1). rate 0 or no map: always allowed. */
+long long	 rl_check(struct rl_map *, const char *scope, const void *key,
+		    size_t keylen, long long rate);
+
 /* -------------------------------------------------------------- session */
 
 /* A logged-in session: the user it belongs to and its CSRF token. */
@@ -393,6 +424,20 @@ int	 session_create(struct db *, const unsigned char *pepper,
 int	 session_delete(struct db *, long long id);
 /* Names of cookies the host owns; never shown to Lua. */
 int	 session_is_host_cookie(const char *name);
+
+/* ------------------------------------------------------------------ api */
+
+#define API_REST	1
+#define API_WEBHOOK	2
+
+struct worker;
+
+/* API_REST, API_WEBHOOK or 0 for r's path. */
+int	 api_path(const struct req *, const struct config *);
+/* For API and webhook paths: rate limits and the credential check. 0 lets
+ * the request through (r->auth filled); -1 means resp holds the answer
+ * (401, 429, 503). Other paths pass untouched. */
+int	 api_gate(struct worker *, struct req *, struct resp *);
 
 /* ---------------------------------------------------------------- lhost */
 
@@ -451,6 +496,7 @@ const struct req *lhost_req(struct lua_State *);
 struct worker {
 	struct config	*cfg;
 	struct db	 db;
+	struct rl_map	*rl;		/* NULL: no rate limits */
 	unsigned char	 pepper[PEPPER_LEN];
 	struct lhost	*lh;
 	unsigned long	 served;

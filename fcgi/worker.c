@@ -59,6 +59,8 @@ worker_init(struct worker *w, struct config *cfg, char *err, size_t errlen)
 		return -1;
 	if (db_open(&w->db, cfg, 0, err, errlen) == -1)
 		return -1;
+	if ((w->rl = rl_open(cfg->data_dir, lerr, sizeof(lerr))) == NULL)
+		log_err("rate limits are off: %s", lerr);
 	/* A broken script must not stop the worker: requests answer 500
 	 * and the state is retried until the scripts load again. */
 	if ((w->lh = lhost_new(cfg, &w->db, w->pepper, lerr,
@@ -132,7 +134,7 @@ worker_handle(struct worker *w, struct conn *c)
 			drain(c, &r);
 		resp_error(&resp, status, status_code(status), why,
 		    req_wants_json(&r, w->cfg));
-	} else {
+	} else if (api_gate(w, &r, &resp) == 0) {
 		refresh(w);
 		if (w->lh == NULL)
 			resp_error(&resp, 500, "INTERNAL_ERROR",
@@ -203,5 +205,6 @@ worker_free(struct worker *w)
 {
 	lhost_free(w->lh);
 	db_close(&w->db);
+	rl_close(w->rl);
 	sodium_memzero(w, sizeof(*w));
 }

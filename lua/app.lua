@@ -11,7 +11,10 @@ local modules = {
   "routes.health",
   "routes.pages",
   "routes.tokens",
+  "routes.api",
+  "routes.webhook",
 }
+local hooks = require "hooks"
 
 local r = router.new()
 for _, name in ipairs(modules) do
@@ -28,6 +31,11 @@ local M = {}
 local safe = { GET = true, HEAD = true, OPTIONS = true }
 
 function M.handle(req)
+  if req.auth and req.auth.first_use then
+    hooks.fire("token_first_used", { account_id = req.auth.account.id,
+      user_id = req.auth.user.id, key = req.auth.token.key,
+      ip = req.remote_addr })
+  end
   local handler, params, allow = r:match(req.method, req.path)
   if handler then
     if not safe[req.method] and not http.token_path(req)

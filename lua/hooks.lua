@@ -10,6 +10,13 @@
 --   logout       { account_id, user_id, email, ip }
 --   token_created, token_activated, token_deactivated
 --                { account_id, user_id, email, key, kind, ip, description }
+--   token_first_used { account_id, user_id, key, ip }
+--   pipeline_run     { account_id, user_id, pipeline_id, key, ip }
+--   webhook_received { account_id, user_id, pipeline_id, records, key, ip }
+--
+-- Run requests and webhook deliveries are counted per token by the routes
+-- (tokens.runs_requested, .webhooks_received, .records_received), so the
+-- default hooks add no row per request for them.
 
 local M = {}
 
@@ -43,6 +50,10 @@ end
 
 function M.token_deactivated(ev)
   audit(ev, "token.deactivated", ev.key)
+end
+
+function M.token_first_used(ev)
+  audit(ev, "token.first_used", ev.key)
 end
 
 -- Calls the hook for name, if there is one. A failing hook is logged and

@@ -173,3 +173,164 @@ VALUES (:account_id, :name, :type, :config, :created_by, :now, :now);
 SELECT id, email FROM users
 WHERE account_id = :account_id AND role = 'admin' AND active = 1
 ORDER BY id LIMIT 1;
+
+-- API authentication ---------------------------------------------------------
+
+-- Everything the credential check needs, in one indexed lookup. The
+-- columns' order is read by fcgi/api.c.
+-- name: token_auth_by_key
+SELECT t.id, t.secret_hash, t.active, t.expires_at, t.last_used_at,
+       t.kind, t.description, t.key, u.id, u.email, u.role, u.active,
+       a.id, a.name, a.active, t.first_used_at
+FROM tokens t JOIN users u ON u.id = t.user_id
+JOIN accounts a ON a.id = t.account_id
+WHERE t.key = :key;
+
+-- name: token_auth_by_hash
+SELECT t.id, t.secret_hash, t.active, t.expires_at, t.last_used_at,
+       t.kind, t.description, t.key, u.id, u.email, u.role, u.active,
+       a.id, a.name, a.active, t.first_used_at
+FROM tokens t JOIN users u ON u.id = t.user_id
+JOIN accounts a ON a.id = t.account_id
+WHERE t.secret_hash = :secret_hash;
+
+-- At most once a minute per token (see api.c).
+-- name: token_touch
+UPDATE tokens SET last_used_at = :now, last_used_ip = :ip,
+       first_used_at = coalesce(first_used_at, :now)
+WHERE id = :id;
+
+-- name: token_count_run
+UPDATE tokens SET runs_requested = runs_requested + 1 WHERE id = :id;
+
+-- name: token_count_webhook
+UPDATE tokens SET webhooks_received = webhooks_received + 1,
+       records_received = records_received + :records
+WHERE id = :id;
+
+-- Platform objects -----------------------------------------------------------
+-- One family per table: NAME_list, NAME_get, NAME_add, NAME_update.
+-- created_by is answered as the creator's email.
+
+-- name: sources_list
+SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+       u.email AS created_by
+FROM sources o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
+
+-- name: sources_get
+SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+       u.email AS created_by
+FROM sources o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id AND o.id = :id;
+
+-- name: sources_add
+INSERT INTO sources (account_id, name, type, config, created_by, created_at,
+                     updated_at)
+VALUES (:account_id, :name, :type, :config, :user_id, :now, :now);
+
+-- name: sources_update
+UPDATE sources SET name = :name, config = :config, updated_at = :now
+WHERE account_id = :account_id AND id = :id;
+
+-- name: destinations_list
+SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+       u.email AS created_by
+FROM destinations o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
+
+-- name: destinations_get
+SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+       u.email AS created_by
+FROM destinations o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id AND o.id = :id;
+
+-- name: destinations_add
+INSERT INTO destinations (account_id, name, type, config, created_by,
+                          created_at, updated_at)
+VALUES (:account_id, :name, :type, :config, :user_id, :now, :now);
+
+-- name: destinations_update
+UPDATE destinations SET name = :name, config = :config, updated_at = :now
+WHERE account_id = :account_id AND id = :id;
+
+-- name: pipelines_list
+SELECT o.id, o.name, o.type, o.config, o.source_id, o.destination_id,
+       o.created_at, o.updated_at, u.email AS created_by
+FROM pipelines o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
+
+-- name: pipelines_get
+SELECT o.id, o.name, o.type, o.config, o.source_id, o.destination_id,
+       o.created_at, o.updated_at, u.email AS created_by
+FROM pipelines o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id AND o.id = :id;
+
+-- name: pipelines_add
+INSERT INTO pipelines (account_id, name, type, config, source_id,
+                       destination_id, created_by, created_at, updated_at)
+VALUES (:account_id, :name, :type, :config, :source_id, :destination_id,
+        :user_id, :now, :now);
+
+-- name: pipelines_update
+UPDATE pipelines SET name = :name, config = :config, source_id = :source_id,
+       destination_id = :destination_id, updated_at = :now
+WHERE account_id = :account_id AND id = :id;
+
+-- name: models_list
+SELECT o.id, o.name, o.type, o.config, o.destination_id, o.sql,
+       o.created_at, o.updated_at, u.email AS created_by
+FROM models o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
+
+-- name: models_get
+SELECT o.id, o.name, o.type, o.config, o.destination_id, o.sql,
+       o.created_at, o.updated_at, u.email AS created_by
+FROM models o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id AND o.id = :id;
+
+-- name: models_add
+INSERT INTO models (account_id, name, type, config, destination_id, sql,
+                    created_by, created_at, updated_at)
+VALUES (:account_id, :name, :type, :config, :destination_id, :sql,
+        :user_id, :now, :now);
+
+-- name: models_update
+UPDATE models SET name = :name, config = :config,
+       destination_id = :destination_id, sql = :sql, updated_at = :now
+WHERE account_id = :account_id AND id = :id;
+
+-- Pipelines: runs, status, webhook records -----------------------------------
+
+-- name: pipeline_for_webhook
+SELECT p.id, p.destination_id, s.type AS source_type
+FROM pipelines p JOIN sources s ON s.id = p.source_id
+WHERE p.account_id = :account_id AND p.id = :id;
+
+-- name: pipeline_status
+SELECT id, active, status, raw_msg FROM pipelines
+WHERE account_id = :account_id AND id = :id;
+
+-- name: pipeline_run_add
+INSERT INTO pipeline_runs (pipeline_id, token_id, requested_at)
+VALUES (:pipeline_id, :token_id, :now);
+
+-- A run request schedules an idle active pipeline.
+-- name: pipeline_schedule
+UPDATE pipelines SET status = 'scheduled', updated_at = :now
+WHERE id = :id AND active = 1 AND status = 'active';
+
+-- name: record_add
+INSERT INTO records (pipeline_id, destination_id, token_id, received_at, data)
+VALUES (:pipeline_id, :destination_id, :token_id, :now, :data);
+
+-- name: records_after
+SELECT id, received_at, data FROM records
+WHERE pipeline_id = :pipeline_id AND id > :after
+ORDER BY id LIMIT :limit;
+
+-- The caller's own tokens (the API manages only those).
+-- name: tokens_of_user
+SELECT key, kind, description, active, created_at, last_used_at
+FROM tokens WHERE user_id = :user_id
+ORDER BY id DESC LIMIT :limit OFFSET :offset;

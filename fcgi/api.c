@@ -1,0 +1,251 @@
+/*
+ * api.c -- the gate in front of every token-authenticated path (the API
+ * mount and /webhook): rate limit per IP, check the credentials, rate
+ * limit per token, note the last use. One function for every route, in C,
+ * before any Lua runs; a request that fails here never reaches a script.
+ *
+ * Credentials, any one of: "Authorization: Basic base64(key:token)"
+ * (curl -u KEY:TOKEN), "Authorization: Bearer TOKEN", or the query
+ * parameters key and token. Every failure (none given, malformed, unknown
+ * key, wrong secret, inactive, expired, creator or account disabled) gets
+ * the same 401 INVALID_TOKEN, after the same work: one indexed lookup, one
+ * keyed BLAKE2b, one constant-time compare.
+ */
+#include <sodium.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "tessera.h"
+
+static int
+under(const char *path, const char *prefix)
+{
+	size_t	 n = strlen(prefix);
+
+	return strncmp(path, prefix, n) == 0 &&
+	    (path[n] == '\0' || path[n] == '/');
+}
+
+int
+api_path(const struct req *r, const struct config *cfg)
+{
+	if (r->path == NULL)
+		return 0;
+	if (under(r->path, "/webhook"))
+		return API_WEBHOOK;
+	if (under(r->path, cfg->api_mount))
+		return API_REST;
+	return 0;
+}
+
+/* Pulls (key, secret) out of the request; key is "" for Bearer. Returns 0,
+ * or -1 when there are no usable credentials. */
+static int
+credentials(const struct req *r, char *key, size_t keylen, char *secret,
+    size_t secretlen)
+{
+	const char	*a = r->authorization, *colon;
+	const struct kv	*k, *t;
+	unsigned char	 bin[512];
+	size_t		 binlen, n;
+	int		 rc = -1;
+
+	key[0] = secret[0] = '\0';
+	if (a != NULL && strncasecmp(a, "Basic ", 6) == 0) {
+		a += 6;
+		while (*a == ' ')
+			a++;
+		if (sodium_base642bin(bin, sizeof(bin) - 1, a, strlen(a), " ",
+		    &binlen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+			return -1;
+		bin[binlen] = '\0';
+		if ((colon = memchr(bin, ':', binlen)) == NULL ||
+		    strlen((char *)bin) != binlen)
+			goto out;
+		n = (size_t)(colon - (char *)bin);
+		if (n >= keylen || binlen - n - 1 >= secretlen)
+			goto out;
+		memcpy(key, bin, n);
+		key[n] = '\0';
+		memcpy(secret, colon + 1, binlen - n - 1);
+		secret[binlen - n - 1] = '\0';
+		rc = 0;
+out:
+		sodium_memzero(bin, sizeof(bin));
+		return rc;
+	}
+	if (a != NULL && strncasecmp(a, "Bearer ", 7) == 0) {
+		a += 7;
+		while (*a == ' ')
+			a++;
+		if (strlen(a) >= secretlen)
+			return -1;
+		snprintf(secret, secretlen, "%s", a);
+		return 0;
+	}
+	if (a != NULL)
+		return -1;	/* another scheme */
+	k = kv_get(&r->query, "key");
+	t = kv_get(&r->query, "token");
+	if (k == NULL || t == NULL || k->vlen >= keylen || t->vlen >= secretlen)
+		return -1;
+	memcpy(key, k->val, k->vlen + 1);
+	memcpy(secret, t->val, t->vlen + 1);
+	return 0;
+}
+
+static void
+col(sqlite3_stmt *st, int i, char *out, size_t outlen)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	snprintf(out, outlen, "%s", s ? (const char *)s : "");
+}
+
+/* Checks the credentials; fills p. Returns 0 (good), -1 (refused) or -2
+ * (the database failed). */
+static int
+authenticate(struct worker *w, const struct req *r, struct principal *p)
+{
+	char		 key[64], secret[128];
+	unsigned char	 h[32], stored[32];
+	sqlite3_stmt	*st;
+	long long	 now = (long long)time(NULL), expires;
+	int		 rc, found = 0, good;
+	const void	*blob;
+
+	memset(p, 0, sizeof(*p));
+	memset(stored, 0, sizeof(stored));
+	if (credentials(r, key, sizeof(key), secret, sizeof(secret)) == -1 ||
+	    !token_secret_valid(secret, strlen(secret)) ||
+	    (key[0] != '\0' && !token_key_valid(key))) {
+		rc = -1;
+		goto out;
+	}
+	token_hash(w->pepper, secret, strlen(secret), h);
+	if (key[0] != '\0') {
+		if ((st = db_query(&w->db, "token_auth_by_key")) == NULL ||
+		    db_bind_text(st, ":key", key))
+			return -2;
+	} else if ((st = db_query(&w->db, "token_auth_by_hash")) == NULL ||
+	    db_bind_blob(st, ":secret_hash", h, sizeof(h)))
+		return -2;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		blob = sqlite3_column_blob(st, 1);
+		if (blob && sqlite3_column_bytes(st, 1) == 32) {
+			memcpy(stored, blob, 32);
+			found = 1;
+		}
+		p->token_id = sqlite3_column_int64(st, 0);
+		p->active = sqlite3_column_int(st, 2) == 1 &&
+		    sqlite3_column_int(st, 11) == 1 &&
+		    sqlite3_column_int(st, 14) == 1;
+		expires = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 :
+		    sqlite3_column_int64(st, 3);
+		if (expires && expires <= now)
+			p->active = 0;
+		p->last_used_at = sqlite3_column_type(st, 4) == SQLITE_NULL ?
+		    0 : sqlite3_column_int64(st, 4);
+		col(st, 5, p->kind, sizeof(p->kind));
+		col(st, 6, p->description, sizeof(p->description));
+		col(st, 7, p->key, sizeof(p->key));
+		p->user_id = sqlite3_column_int64(st, 8);
+		col(st, 9, p->email, sizeof(p->email));
+		col(st, 10, p->role, sizeof(p->role));
+		p->account_id = sqlite3_column_int64(st, 12);
+		col(st, 13, p->account_name, sizeof(p->account_name));
+		p->first_use = sqlite3_column_type(st, 15) == SQLITE_NULL;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -2;
+	/* Always one compare, found or not. */
+	good = sodium_memcmp(h, stored, sizeof(h)) == 0;
+	rc = found && good && p->active ? 0 : -1;
+out:
+	sodium_memzero(secret, sizeof(secret));
+	sodium_memzero(h, sizeof(h));
+	if (rc != 0) {
+		memset(p, 0, sizeof(*p));
+		return -1;
+	}
+	return 0;
+}
+
+/* Records the last use, at most once a minute per token, so the common
+ * request writes nothing. A failing write does not fail the request. */
+static void
+touch(struct worker *w, const struct req *r, struct principal *p)
+{
+	long long	 now = (long long)time(NULL);
+	sqlite3_stmt	*st;
+
+	if (p->last_used_at != 0 && now - p->last_used_at < 60) {
+		p->first_use = 0;
+		return;
+	}
+	if ((st = db_query(&w->db, "token_touch")) == NULL ||
+	    db_bind_int64(st, ":now", now) ||
+	    db_bind_text(st, ":ip", r->remote_addr ? r->remote_addr : "") ||
+	    db_bind_int64(st, ":id", p->token_id) || db_run(&w->db, st) != 0)
+		p->first_use = 0;	/* not recorded: do not announce it */
+}
+
+static void
+too_many(struct resp *resp, long long wait)
+{
+	char	 s[32];
+
+	resp_error(resp, 429, "RATE_LIMIT_EXCEEDED",
+	    "too many requests; retry after the number of seconds in "
+	    "Retry-After", 1);
+	snprintf(s, sizeof(s), "%lld", wait);
+	resp_header(resp, "Retry-After", s);
+}
+
+int
+api_gate(struct worker *w, struct req *r, struct resp *resp)
+{
+	const struct config	*cfg = w->cfg;
+	int			 kind = api_path(r, cfg), rc;
+	const char		*ip = r->remote_addr ? r->remote_addr : "";
+	long long		 wait;
+
+	if (kind == 0)
+		return 0;
+	wait = rl_check(w->rl, kind == API_WEBHOOK ? "webhook_ip" : "api_ip",
+	    ip, strlen(ip), kind == API_WEBHOOK ? cfg->rate_limit_webhook_ip :
+	    cfg->rate_limit_api_ip);
+	if (wait) {
+		too_many(resp, wait);
+		return -1;
+	}
+	rc = authenticate(w, r, &r->auth);
+	if (rc == -2) {
+		resp_error(resp, 503, "UNAVAILABLE",
+		    "service temporarily unavailable", 1);
+		return -1;
+	}
+	if (rc == -1) {
+		resp_error(resp, 401, "INVALID_TOKEN",
+		    "missing, invalid or inactive credentials", 1);
+		resp_header(resp, "WWW-Authenticate",
+		    "Basic realm=\"Tessera API\", charset=\"UTF-8\"");
+		return -1;
+	}
+	wait = rl_check(w->rl, kind == API_WEBHOOK ? "webhook_key" : "api_key",
+	    &r->auth.token_id, sizeof(r->auth.token_id),
+	    kind == API_WEBHOOK ? cfg->rate_limit_webhook_key :
+	    cfg->rate_limit_api_key);
+	if (wait) {
+		memset(&r->auth, 0, sizeof(r->auth));
+		too_many(resp, wait);
+		return -1;
+	}
+	touch(w, r, &r->auth);
+	r->authed = 1;
+	return 0;
+}

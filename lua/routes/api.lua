@@ -1,0 +1,272 @@
+-- routes/api.lua -- the token-authenticated API (HTTP.md "API"). The C
+-- gate has already checked the credentials and the rate limits: every
+-- handler here finds the caller in req.auth and acts with that user's
+-- rights inside that account, nothing more.
+local http = require "http"
+local hooks = require "hooks"
+local objects = require "objects"
+
+local LIST_MAX = 1000
+
+-- The request's JSON body, or nil and the error response.
+local function body_of(req)
+  if req.body == "" then
+    return nil, http.fail(400, "INVALID_REQUEST", "a JSON body is required")
+  end
+  if req.content_type ~= "application/json" then
+    return nil, http.fail(415, "UNSUPPORTED_MEDIA_TYPE",
+      "send Content-Type: application/json")
+  end
+  local v, err = host.json.decode(req.body)
+  if v == nil then
+    return nil, http.fail(400, "INVALID_JSON", "body is not JSON: " .. err)
+  end
+  return v
+end
+
+local function invalid(e)
+  return http.json(400, { success = false, error = "INVALID_REQUEST",
+    message = e.message, field = e.field })
+end
+
+local function paging(req)
+  local limit = math.tointeger(tonumber(req.query.limit or "100"))
+  local offset = math.tointeger(tonumber(req.query.offset or "0"))
+  if not limit or limit < 1 or limit > LIST_MAX or not offset or offset < 0 then
+    return nil
+  end
+  return limit, offset
+end
+
+local function id_of(s)
+  local n = math.tointeger(tonumber(s))
+  if not n or n < 1 or not string.match(s, "^%d+$") then return nil end
+  return n
+end
+
+local function not_found(what)
+  return http.fail(404, "NOT_FOUND", "no such " .. what .. " in this account")
+end
+
+-- /me -------------------------------------------------------------------
+
+local function me(req)
+  local a = req.auth
+  return http.ok({
+    user = { id = a.user.id, email = a.user.email },
+    account = { id = a.account.id, name = a.account.name },
+    token = { key = a.token.key, description = a.token.description,
+      kind = a.token.kind },
+  })
+end
+
+-- Tokens: only the calling user's own, whatever their role. ------------
+
+local function actor(req)
+  return { id = req.auth.user.id, role = "member",
+    account_id = req.auth.account.id }
+end
+
+local function token_public(t)
+  return {
+    key = t.key, description = t.description, kind = t.kind,
+    active = t.active == 1 or t.active == true,
+    created_at = host.iso8601(t.created_at),
+    last_used_at = t.last_used_at and host.iso8601(t.last_used_at) or host.null,
+  }
+end
+
+local function tokens_list(req)
+  local limit, offset = paging(req)
+  if not limit then
+    return http.fail(400, "INVALID_REQUEST", "limit is 1 to 1000, offset >= 0")
+  end
+  local rows = host.db.rows("tokens_of_user", { user_id = req.auth.user.id,
+    limit = limit, offset = offset })
+  local out = host.json.array()
+  for i, t in ipairs(rows) do out[i] = token_public(t) end
+  return http.ok(out)
+end
+
+local function tokens_create(req)
+  local b, resp = body_of(req)
+  if not b then return resp end
+  local d = type(b) == "table" and b.description
+  local desc = type(d) == "string" and string.match(d, "^%s*(.-)%s*$")
+  local n = desc and utf8.len(desc)
+  if not n or n < 1 or n > 200 or string.find(desc, "%c") then
+    return invalid({ field = "description",
+      message = "description: 1 to 200 characters of text" })
+  end
+  local t = host.tokens.create{ kind = "user", description = desc, actor = actor(req) }
+  hooks.fire("token_created", { account_id = req.auth.account.id,
+    user_id = req.auth.user.id, email = req.auth.user.email, key = t.key,
+    kind = "user", description = desc, ip = req.remote_addr })
+  return http.ok({ key = t.key, token = t.token, description = desc,
+    active = true, created_at = host.iso8601(t.created_at) }, 201)
+end
+
+local function tokens_switch(active)
+  return function(req, p)
+    local t = host.tokens.set_active{ key = p.key, active = active, actor = actor(req) }
+    if not t then return not_found("token") end
+    hooks.fire(active and "token_activated" or "token_deactivated", {
+      account_id = req.auth.account.id, user_id = req.auth.user.id,
+      email = req.auth.user.email, key = t.key, kind = t.kind,
+      ip = req.remote_addr })
+    return http.ok(token_public(t))
+  end
+end
+
+-- Platform objects --------------------------------------------------------
+
+local function list(kind)
+  return function(req)
+    local limit, offset = paging(req)
+    if not limit then
+      return http.fail(400, "INVALID_REQUEST", "limit is 1 to 1000, offset >= 0")
+    end
+    local rows = host.db.rows(kind .. "_list", { account_id = req.auth.account.id,
+      limit = limit, offset = offset })
+    local out = host.json.array()
+    for i, row in ipairs(rows) do out[i] = objects.public(kind, row) end
+    return http.ok(out)
+  end
+end
+
+local function fetch(kind, req, p)
+  local id = id_of(p.id)
+  return id and host.db.row(kind .. "_get", { account_id = req.auth.account.id, id = id })
+end
+
+local function get(kind)
+  return function(req, p)
+    local row = fetch(kind, req, p)
+    if not row then return not_found(objects.kinds[kind].one) end
+    return http.ok(objects.public(kind, row))
+  end
+end
+
+-- Binds the validated fields for kind's add/update query.
+local function params(kind, v, req, extra)
+  local q = { account_id = req.auth.account.id, name = v.name,
+    config = v.config, now = host.now() }
+  for field in pairs(objects.kinds[kind].links) do q[field] = v[field] end
+  if objects.kinds[kind].sql then q.sql = v.sql end
+  for k, x in pairs(extra) do q[k] = x end
+  return q
+end
+
+local function create(kind)
+  return function(req)
+    local b, resp = body_of(req)
+    if not b then return resp end
+    local v, e = objects.validate(kind, b, req.auth.account.id)
+    if not v then return invalid(e) end
+    local via
+    local row = host.db.tx(function()
+      local _, id = host.db.exec(kind .. "_add", params(kind, v, req,
+        { type = v.type, user_id = req.auth.user.id }))
+      -- A Via destination gets its token, made by the caller.
+      if kind == "destinations" and v.type == "via" then
+        via = host.tokens.create{ kind = "via", description = v.name,
+          destination_id = id, actor = { id = req.auth.user.id,
+            role = req.auth.user.role, account_id = req.auth.account.id } }
+      end
+      return host.db.row(kind .. "_get", { account_id = req.auth.account.id, id = id })
+    end)
+    local out = objects.public(kind, row)
+    if via then
+      hooks.fire("token_created", { account_id = req.auth.account.id,
+        user_id = req.auth.user.id, email = req.auth.user.email,
+        key = via.key, kind = "via", description = v.name, ip = req.remote_addr })
+      out.via_token = { key = via.key, token = via.token }
+    end
+    return http.ok(out, 201)
+  end
+end
+
+local function update(kind)
+  return function(req, p)
+    local existing = fetch(kind, req, p)
+    if not existing then return not_found(objects.kinds[kind].one) end
+    local b, resp = body_of(req)
+    if not b then return resp end
+    local v, e = objects.validate(kind, b, req.auth.account.id, existing)
+    if not v then return invalid(e) end
+    host.db.exec(kind .. "_update", params(kind, v, req, { id = existing.id }))
+    return http.ok(objects.public(kind, fetch(kind, req, p)))
+  end
+end
+
+-- Pipelines: run, status, records -------------------------------------------
+
+local function run(req, p)
+  local id = id_of(p.id)
+  local pl = id and host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id })
+  if not pl then return not_found("pipeline") end
+  host.db.tx(function()
+    local now = host.now()
+    host.db.exec("pipeline_run_add", { pipeline_id = id, token_id = req.auth.token.id, now = now })
+    host.db.exec("pipeline_schedule", { id = id, now = now })
+    host.db.exec("token_count_run", { id = req.auth.token.id })
+  end)
+  hooks.fire("pipeline_run", { account_id = req.auth.account.id,
+    user_id = req.auth.user.id, pipeline_id = id, key = req.auth.token.key,
+    ip = req.remote_addr })
+  return http.json(200, { success = true })
+end
+
+-- The platform's own shape: no envelope, keyed by the id.
+local function status(req, p)
+  local id = id_of(p.id)
+  local pl = id and host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id })
+  if not pl then return not_found("pipeline") end
+  return http.json(200, { [tostring(id)] = {
+    status = pl.status,
+    is_running = pl.status == "running",
+    is_active = pl.active == 1,
+    is_blocked = string.sub(pl.status, -9) == "__blocked",
+    raw_msg = pl.raw_msg,
+  } })
+end
+
+-- Records in order, after an id. The stored JSON is spliced in as is, so
+-- what comes back is exactly what was stored.
+local function records(req, p)
+  local id = id_of(p.id)
+  if not id or not host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id }) then
+    return not_found("pipeline")
+  end
+  local after = math.tointeger(tonumber(req.query.after or "0"))
+  local limit = math.tointeger(tonumber(req.query.limit or "100"))
+  if not after or after < 0 or not limit or limit < 1 or limit > LIST_MAX then
+    return http.fail(400, "INVALID_REQUEST", "after >= 0, limit 1 to 1000")
+  end
+  local rows = host.db.rows("records_after", { pipeline_id = id, after = after, limit = limit })
+  local parts = {}
+  for i, r in ipairs(rows) do
+    parts[i] = string.format('{"data":%s,"id":%d,"received_at":"%s"}',
+      r.data, r.id, host.iso8601(r.received_at))
+  end
+  return { status = 200, headers = { ["Content-Type"] = "application/json" },
+    body = '{"data":[' .. table.concat(parts, ",") .. '],"success":true}' }
+end
+
+return function(r)
+  local m = host.config.api_mount
+  r:add("GET", m .. "/me", me)
+  r:add("GET", m .. "/tokens", tokens_list)
+  r:add("POST", m .. "/tokens", tokens_create)
+  r:add("POST", m .. "/tokens/{key}/activate", tokens_switch(true))
+  r:add("POST", m .. "/tokens/{key}/deactivate", tokens_switch(false))
+  for kind in pairs(objects.kinds) do
+    r:add("GET", m .. "/" .. kind, list(kind))
+    r:add("POST", m .. "/" .. kind, create(kind))
+    r:add("GET", m .. "/" .. kind .. "/{id}", get(kind))
+    r:add("PUT", m .. "/" .. kind .. "/{id}", update(kind))
+  end
+  r:add("POST", m .. "/pipelines/{id}/run", run)
+  r:add("GET", m .. "/pipelines/{id}/status", status)
+  r:add("GET", m .. "/pipelines/{id}/records", records)
+end

@@ -1,0 +1,113 @@
+"""Durability: webhooks posted in a loop while workers are killed with
+SIGKILL mid-stream; every delivery that was answered 200 must be in the
+database afterwards."""
+
+import base64
+import json
+import os
+import re
+import signal
+import sqlite3
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
+from tap import (BIN, Tap, add_user, app_env, init_data, scratch,  # noqa: E402
+                 tessera)
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def main():
+    t = Tap()
+    work = scratch("durability")
+    data = init_data(os.path.join(work, "data"))
+    add_user(data, "ana@example.com", "correct horse battery", role="admin")
+    out = tessera(data, "token", "add", "--email", "ana@example.com",
+                  "--description", "loader").stdout.decode()
+    key = re.search(r"Token Key: (\S+)", out).group(1)
+    tok = re.search(r"Token: +(\S+)", out).group(1)
+    auth = {"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (key, tok)).encode()).decode(),
+        "Content-Type": "application/json"}
+    sock = os.path.join(work, "app", "tessera.sock")
+    os.makedirs(os.path.dirname(sock))
+    env = app_env(data, TESSERA_RATE_LIMIT_WEBHOOK_KEY=0,
+                  TESSERA_RATE_LIMIT_WEBHOOK_IP=0, TESSERA_RATE_LIMIT_API_KEY=0,
+                  TESSERA_RATE_LIMIT_API_IP=0)
+    with TesseraServe(os.path.join(work, "app"), BIN, sock, workers=2,
+                      env=env) as app, \
+            Nginx(os.path.join(work, "nginx"), free_port(), sock) as web:
+        base = web.base_url
+
+        def post(path, doc):
+            s, h, b = http("POST", base + path, auth, json.dumps(doc))
+            return s, json.loads(b) if b else None
+
+        s, src = post("/api/sources", {"name": "hook", "type": "webhook"})
+        s2, dst = post("/api/destinations", {"name": "lake", "type": "s3"})
+        s3, pl = post("/api/pipelines", {"name": "p", "type": "webhook",
+                                         "source_id": src["data"]["id"],
+                                         "destination_id": dst["data"]["id"]})
+        t.eq((s, s2, s3), (201, 201, 201), "webhook pipeline created")
+        pid = pl["data"]["id"]
+
+        acked, failed, lock = [], [0], threading.Lock()
+        stop = time.monotonic() + 6
+
+        def loader(n):
+            i = 0
+            while time.monotonic() < stop:
+                i += 1
+                rid = "%d-%d" % (n, i)
+                try:
+                    st, _, _ = http("POST", base + "/webhook?pipeline_id=%d" % pid,
+                                    auth, json.dumps({"rid": rid, "n": i}),
+                                    timeout=10)
+                except OSError:
+                    st = 0
+                with lock:
+                    if st == 200:
+                        acked.append(rid)
+                    else:
+                        failed[0] += 1
+
+        threads = [threading.Thread(target=loader, args=(n,)) for n in range(4)]
+        for th in threads:
+            th.start()
+        kills = 0
+        for _ in range(10):
+            time.sleep(0.5)
+            for victim in children(app.pid)[:1]:
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                    kills += 1
+                except ProcessLookupError:
+                    pass
+        for th in threads:
+            th.join()
+        db = sqlite3.connect(os.path.join(data, "tessera.db"))
+        stored = {json.loads(r[0])["rid"] for r in
+                  db.execute("SELECT data FROM records WHERE pipeline_id = ?",
+                             (pid,))}
+        missing = [r for r in acked if r not in stored]
+        print("# webhooks: %d acknowledged, %d stored, %d failed or cut, "
+              "%d workers killed" % (len(acked), len(stored), failed[0], kills))
+        t.ok(kills >= 5, "workers were killed mid-stream (%d)" % kills)
+        t.ok(len(acked) > 100, "the loop kept being served (%d acked)" % len(acked))
+        t.eq(missing, [], "every acknowledged webhook is stored")
+        t.ok(len(stored) >= len(acked), "nothing acknowledged was lost")
+        t.eq(http("GET", base + "/healthz")[0], 200, "service answers afterwards")
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
