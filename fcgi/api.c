@@ -53,6 +53,8 @@ credentials(const struct req *r, char *key, size_t keylen, char *secret,
 	int		 rc = -1;
 
 	key[0] = secret[0] = '\0';
+	if (a != NULL && *a == '\0')
+		a = NULL;	/* nginx sends an empty HTTP_AUTHORIZATION */
 	if (a != NULL && strncasecmp(a, "Basic ", 6) == 0) {
 		a += 6;
 		while (*a == ' ')

@@ -92,11 +92,12 @@ buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
-/* Zeroes all the memory the buffer ever used, then frees it. */
+/* Zeroes the bytes the buffer holds, then frees it. Bytes past len were
+ * never written (growth copies only len bytes), so they hold nothing. */
 void
 buf_wipe(struct buf *b)
 {
 	if (b->p)
-		sodium_memzero(b->p, b->cap);
+		sodium_memzero(b->p, b->len + 1 <= b->cap ? b->len + 1 : b->cap);
 	buf_free(b);
 }

@@ -82,25 +82,13 @@ push_json(lua_State *L, json_t *j, int depth)
 	}
 }
 
-void
-lhost_push_json(lua_State *L, void *j)
-{
-	push_json(L, j, 0);
-}
-
 /* If the table at idx is a read-only proxy, pushes the real table; else
  * pushes the table itself. */
 static void
 push_real(lua_State *L, int idx)
 {
-	if (lua_getmetatable(L, idx)) {
-		if (lua_getfield(L, -1, "__tessera_ro") == LUA_TTABLE) {
-			lua_remove(L, -2);
-			return;
-		}
-		lua_pop(L, 2);
-	}
-	lua_pushvalue(L, idx);
+	if (!lhost_push_real(L, idx))
+		lua_pushvalue(L, idx);
 }
 
 /* 1 when the table on top is marked as an array. */
@@ -117,16 +105,78 @@ marked_array(lua_State *L)
 	return r;
 }
 
-static json_t *to_json(lua_State *, int, int, char *, size_t);
+/*
+ * The encoder writes text directly (no intermediate jansson tree): it is
+ * on every API answer. Output matches jansson's compact, sorted-keys form:
+ * integers exact, floats with 17 significant digits, UTF-8 kept, control
+ * characters, quote and backslash escaped.
+ */
+static int enc_value(lua_State *, int, struct buf *, int, char *, size_t);
 
-/* Converts the table on top of the stack. */
-static json_t *
-table_to_json(lua_State *L, int depth, char *err, size_t errlen)
+static int
+enc_string(struct buf *b, const char *s, size_t n, char *err, size_t errlen)
 {
-	int		 t = lua_gettop(L);
+	static const char hex[] = "0123456789abcdef";
+	size_t	 i, start = 0;
+	char	 esc[7];
+
+	if (!utf8_valid(s, n)) {
+		snprintf(err, errlen, "string is not valid UTF-8");
+		return -1;
+	}
+	buf_addc(b, '"');
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *rep = NULL;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		switch (c) {
+		case '"':  rep = "\\\""; break;
+		case '\\': rep = "\\\\"; break;
+		case '\n': rep = "\\n"; break;
+		case '\r': rep = "\\r"; break;
+		case '\t': rep = "\\t"; break;
+		case '\b': rep = "\\b"; break;
+		case '\f': rep = "\\f"; break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			esc[6] = '\0';
+			rep = esc;
+		}
+		buf_add(b, s + start, i - start);
+		buf_adds(b, rep);
+		start = i + 1;
+	}
+	buf_add(b, s + start, n - start);
+	buf_addc(b, '"');
+	return 0;
+}
+
+struct key {
+	const char	*s;
+	size_t		 n;
+};
+
+static int
+keycmp(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+	int		 c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Encodes the table on top of the stack. */
+static int
+enc_table(lua_State *L, struct buf *b, int depth, char *err, size_t errlen)
+{
+	int		 t = lua_gettop(L), rc = 0;
 	lua_Integer	 n, count = 0, i;
-	json_t		*j, *v;
-	int		 is_array;
+	struct key	*keys = NULL, one[16];
+	size_t		 nk = 0;
 
 	n = (lua_Integer)lua_rawlen(L, t);
 	lua_pushnil(L);
@@ -134,116 +184,125 @@ table_to_json(lua_State *L, int depth, char *err, size_t errlen)
 		count++;
 		lua_pop(L, 1);
 	}
-	is_array = marked_array(L) || (n > 0 && count == n);
-	if (is_array) {
+	if (marked_array(L) || (n > 0 && count == n)) {
 		if (count != n) {
 			snprintf(err, errlen, "array with holes or extra keys");
-			return NULL;
+			return -1;
 		}
-		j = json_array();
-		for (i = 1; j && i <= n; i++) {
+		buf_addc(b, '[');
+		for (i = 1; i <= n && rc == 0; i++) {
+			if (i > 1)
+				buf_addc(b, ',');
 			lua_rawgeti(L, t, i);
-			v = to_json(L, -1, depth + 1, err, errlen);
+			rc = enc_value(L, lua_gettop(L), b, depth + 1, err, errlen);
 			lua_pop(L, 1);
-			if (v == NULL || json_array_append_new(j, v) == -1) {
-				json_decref(j);
-				return NULL;
-			}
 		}
-		return j;
+		buf_addc(b, ']');
+		return rc;
 	}
-	j = json_object();
+	/* An object: keys sorted, so the output is stable. The key strings
+	 * stay alive in the table while we hold pointers to them. */
+	keys = count <= 16 ? one : malloc((size_t)count * sizeof(*keys));
+	if (keys == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	lua_pushnil(L);
-	while (j && lua_next(L, t) != 0) {
-		if (lua_type(L, -2) != LUA_TSTRING) {
+	while (lua_next(L, t) != 0) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING) {
+			lua_pop(L, 1);
 			snprintf(err, errlen, "object keys must be strings");
-			lua_pop(L, 2);
-			json_decref(j);
-			return NULL;
+			rc = -1;
+			goto out;
 		}
-		v = to_json(L, -1, depth + 1, err, errlen);
-		if (v == NULL ||
-		    json_object_set_new(j, lua_tostring(L, -2), v) == -1) {
-			if (v == NULL)
-				;
-			else
-				snprintf(err, errlen, "invalid object key");
-			lua_pop(L, 2);
-			json_decref(j);
-			return NULL;
-		}
+		keys[nk].s = lua_tolstring(L, -1, &keys[nk].n);
+		nk++;
+	}
+	qsort(keys, nk, sizeof(*keys), keycmp);
+	buf_addc(b, '{');
+	for (i = 0; i < (lua_Integer)nk && rc == 0; i++) {
+		if (i > 0)
+			buf_addc(b, ',');
+		if ((rc = enc_string(b, keys[i].s, keys[i].n, err, errlen)) != 0)
+			break;
+		buf_addc(b, ':');
+		lua_pushlstring(L, keys[i].s, keys[i].n);
+		lua_rawget(L, t);
+		rc = enc_value(L, lua_gettop(L), b, depth + 1, err, errlen);
 		lua_pop(L, 1);
 	}
-	return j;
+	buf_addc(b, '}');
+out:
+	if (keys != one)
+		free(keys);
+	return rc;
 }
 
-static json_t *
-to_json(lua_State *L, int idx, int depth, char *err, size_t errlen)
+static int
+enc_value(lua_State *L, int idx, struct buf *b, int depth, char *err,
+    size_t errlen)
 {
 	size_t		 len;
 	const char	*s;
 	lua_Number	 d;
-	json_t		*j;
+	char		 num[64];
+	int		 rc;
 
 	if (depth > JSON_DEPTH_MAX) {
 		snprintf(err, errlen, "nested too deeply (or a cycle)");
-		return NULL;
+		return -1;
 	}
 	luaL_checkstack(L, 6, "JSON encoding");
 	switch (lua_type(L, idx)) {
 	case LUA_TNIL:
-		return json_null();
+		return buf_adds(b, "null");
 	case LUA_TBOOLEAN:
-		return json_boolean(lua_toboolean(L, idx));
+		return buf_adds(b, lua_toboolean(L, idx) ? "true" : "false");
 	case LUA_TNUMBER:
 		if (lua_isinteger(L, idx))
-			return json_integer((json_int_t)lua_tointeger(L, idx));
+			return buf_printf(b, "%lld",
+			    (long long)lua_tointeger(L, idx));
 		d = lua_tonumber(L, idx);
 		if (!isfinite(d)) {
 			snprintf(err, errlen, "NaN or infinity");
-			return NULL;
+			return -1;
 		}
-		return json_real(d);
+		snprintf(num, sizeof(num), "%.17g", d);
+		if (strpbrk(num, ".eE") == NULL)
+			strcat(num, ".0");	/* still a real */
+		return buf_adds(b, num);
 	case LUA_TSTRING:
 		s = lua_tolstring(L, idx, &len);
-		if ((j = json_stringn(s, len)) == NULL)
-			snprintf(err, errlen, "string is not valid UTF-8");
-		return j;
+		return enc_string(b, s, len, err, errlen);
 	case LUA_TLIGHTUSERDATA:
 		if (lhost_is_null(L, idx))
-			return json_null();
+			return buf_adds(b, "null");
 		break;
 	case LUA_TTABLE:
 		push_real(L, idx);
-		j = table_to_json(L, depth, err, errlen);
+		rc = enc_table(L, b, depth, err, errlen);
 		lua_pop(L, 1);
-		return j;
+		return rc;
 	}
 	snprintf(err, errlen, "cannot encode a %s", luaL_typename(L, idx));
-	return NULL;
-}
-
-void *
-lhost_to_json(lua_State *L, int idx, char *err, size_t errlen)
-{
-	return to_json(L, lua_absindex(L, idx), 0, err, errlen);
+	return -1;
 }
 
 static int
 l_encode(lua_State *L)
 {
-	char	 err[128] = "", *s;
-	json_t	*j;
+	char		 err[128] = "";
+	struct buf	 b = { 0 };
 
 	luaL_checkany(L, 1);
-	if ((j = to_json(L, 1, 0, err, sizeof(err))) == NULL)
-		return luaL_error(L, "host.json.encode: %s", err);
-	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	json_decref(j);
-	if (s == NULL)
-		return luaL_error(L, "host.json.encode: out of memory");
-	lua_pushstring(L, s);
-	free(s);
+	if (enc_value(L, 1, &b, 0, err, sizeof(err)) != 0 || b.p == NULL) {
+		buf_free(&b);
+		return luaL_error(L, "host.json.encode: %s",
+		    err[0] ? err : "out of memory");
+	}
+	lua_pushlstring(L, b.p, b.len);
+	buf_free(&b);
 	return 1;
 }
 

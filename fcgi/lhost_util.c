@@ -11,6 +11,29 @@
 
 #include "tessera.h"
 
+/*
+ * Read-only tables. A proxy is an empty table whose one raw entry, under a
+ * private light-userdata key, is the real table; all proxies share one
+ * metatable whose metamethods read through it. Creating one is a table,
+ * a rawset and a setmetatable.
+ */
+static char	ro_key;		/* its address is the private key */
+
+static void
+push_real_of(lua_State *L, int proxy)
+{
+	lua_rawgetp(L, proxy, &ro_key);
+}
+
+static int
+ro_index(lua_State *L)
+{
+	push_real_of(L, 1);
+	lua_pushvalue(L, 2);
+	lua_gettable(L, -2);
+	return 1;
+}
+
 static int
 ro_newindex(lua_State *L)
 {
@@ -18,11 +41,23 @@ ro_newindex(lua_State *L)
 	    luaL_tolstring(L, 2, NULL));
 }
 
+/* next() over the real table, skipping nothing: the proxy's own private
+ * entry is never visited because iteration runs on the real table. */
+static int
+ro_next(lua_State *L)
+{
+	lua_settop(L, 2);
+	if (lua_next(L, 1))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
 static int
 ro_pairs(lua_State *L)
 {
-	lua_getglobal(L, "next");
-	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushcfunction(L, ro_next);
+	push_real_of(L, 1);
 	lua_pushnil(L);
 	return 3;
 }
@@ -30,34 +65,52 @@ ro_pairs(lua_State *L)
 static int
 ro_len(lua_State *L)
 {
-	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+	push_real_of(L, 1);
+	lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
 	return 1;
 }
 
+/* Pushes the shared metatable, making it on first use. */
+static void
+push_ro_mt(lua_State *L)
+{
+	static const luaL_Reg mm[] = {
+		{ "__index",	ro_index },
+		{ "__len",	ro_len },
+		{ "__newindex",	ro_newindex },
+		{ "__pairs",	ro_pairs },
+		{ NULL,		NULL },
+	};
+
+	if (luaL_newmetatable(L, "tessera.readonly")) {
+		luaL_setfuncs(L, mm, 0);
+		lua_pushliteral(L, "read-only");
+		lua_setfield(L, -2, "__metatable");
+	}
+}
+
 /* Pushes a proxy of the table at idx that reads through and refuses
- * writes; pairs, ipairs and # see the real table. The metatable carries
- * __tessera_ro = the real table so C (the JSON encoder) can see through. */
+ * writes; pairs, ipairs and # see the real table. */
 void
 lhost_push_readonly(lua_State *L, int idx)
 {
 	idx = lua_absindex(L, idx);
-	lua_createtable(L, 0, 0);
-	lua_createtable(L, 0, 6);
+	lua_createtable(L, 0, 1);
 	lua_pushvalue(L, idx);
-	lua_setfield(L, -2, "__index");
-	lua_pushvalue(L, idx);
-	lua_setfield(L, -2, "__tessera_ro");
-	lua_pushcfunction(L, ro_newindex);
-	lua_setfield(L, -2, "__newindex");
-	lua_pushvalue(L, idx);
-	lua_pushcclosure(L, ro_pairs, 1);
-	lua_setfield(L, -2, "__pairs");
-	lua_pushvalue(L, idx);
-	lua_pushcclosure(L, ro_len, 1);
-	lua_setfield(L, -2, "__len");
-	lua_pushliteral(L, "read-only");
-	lua_setfield(L, -2, "__metatable");
+	lua_rawsetp(L, -2, &ro_key);
+	push_ro_mt(L);
 	lua_setmetatable(L, -2);
+}
+
+/* If the table at idx is a read-only proxy, pushes its real table and
+ * returns 1; else pushes nothing and returns 0. */
+int
+lhost_push_real(lua_State *L, int idx)
+{
+	if (lua_rawgetp(L, idx, &ro_key) == LUA_TTABLE)
+		return 1;
+	lua_pop(L, 1);
+	return 0;
 }
 
 void

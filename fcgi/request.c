@@ -62,14 +62,17 @@ read_body(struct req *r, struct conn *c, long long limit, const char **why)
 
 	if (r->content_length == 0)
 		return 0;
-	if (r->content_length < 0 && c->fcgx == NULL)
-		return 0;	/* CGI without a length: no body */
+	if (r->content_length < 0 && (c->fcgx == NULL ||
+	    strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
+		return 0;	/* no length: no body (CGI, GET, HEAD) */
 	want = r->content_length < 0 ? (size_t)limit + 1 :
 	    (size_t)r->content_length;
 	while (r->body.len < want) {
 		chunk = want - r->body.len;
 		if (chunk > 65536)
 			chunk = 65536;
+		if (r->content_length < 0 && chunk > 4096 + r->body.len)
+			chunk = 4096 + r->body.len;	/* grow as it comes */
 		if (buf_reserve(&r->body, chunk) == -1) {
 			*why = "out of memory";
 			return 500;

@@ -477,10 +477,8 @@ int		*lhost_session_state(struct lua_State *, struct session **s);
 /* Adds a Set-Cookie header to the current response (after the handler's
  * own headers); the value is wiped from memory after the response. */
 void		 lhost_queue_cookie(struct lua_State *, const char *);
-void		 lhost_push_json(struct lua_State *, void *json_t);
-void		*lhost_to_json(struct lua_State *, int idx, char *err,
-		    size_t errlen);
 void		 lhost_push_readonly(struct lua_State *, int idx);
+int		 lhost_push_real(struct lua_State *, int idx);
 void		 lhost_push_null(struct lua_State *);
 int		 lhost_is_null(struct lua_State *, int idx);
 int		 lhost_msgh(struct lua_State *);

@@ -10,6 +10,9 @@
  *   hello                        serve on fd 0 (spawned by the web server)
  *   hello --listen unix:PATH     bind PATH itself (mode: $TESSERA_SOCKET_MODE, octal,
  *                                default 0660)
+ *   ... --workers N              pre-fork N processes on that socket (the bench
+ *                                runs it with tessera's worker count); they
+ *                                die with the parent
  *
  * Build: cc -O2 -o hello hello.c $(pkg-config --cflags --libs fcgi)
  */
@@ -18,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *const echoed[] = {
@@ -31,15 +37,15 @@ int main(int argc, char **argv)
 {
 	FCGX_Request req;
 	const char *listen = NULL;
-	int fd = 0;
+	int fd = 0, workers = 1;
 
 	/* Accepts tessera's "serve --listen unix:PATH --workers N" spelling too
-	 * (workers ignored: one process) so the test harness can drive either. */
+	 * so the test harness and the bench can drive either. */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
 			listen = argv[++i];
 		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
-			i++;
+			workers = atoi(argv[++i]);
 		else if (strcmp(argv[i], "serve") != 0)
 			return fprintf(stderr, "usage: %s [--listen unix:PATH]\n", argv[0]), 2;
 	}
@@ -54,6 +60,20 @@ int main(int argc, char **argv)
 			return perror("hello: listen"), 1;
 		chmod(listen + 5, mode ? (mode_t)strtol(mode, NULL, 8) : 0660);
 	}
+	if (listen && workers > 1) {
+		/* The parent only waits; SIGTERM to it ends the children. */
+		for (int i = 0; i < workers; i++) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGTERM);
+				goto serve;
+			}
+		}
+		while (wait(NULL) > 0)
+			;
+		return 0;
+	}
+serve:
 	FCGX_InitRequest(&req, fd, 0);
 	while (FCGX_Accept_r(&req) >= 0) {
 		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);

@@ -38,8 +38,8 @@ status, headers, body = test.request{ path = "/nowhere" }
 tap.is(status, 404, "unknown page is 404")
 tap.like(headers["content-type"], "text/html", "as HTML for a browser")
 status, headers, body = test.request{ path = "/api/nowhere" }
-tap.is(status, 404, "unknown API path is 404")
-tap.is(json.decode(body).error, "NOT_FOUND", "with the JSON envelope")
+tap.is(status, 401, "an API path without credentials is 401, known or not")
+tap.is(json.decode(body).error, "INVALID_TOKEN", "with the JSON envelope")
 status, headers, body = test.request{ method = "DELETE", path = "/webhook/x" }
 tap.is(json.decode(body).success, false, "webhook paths get JSON errors")
 
