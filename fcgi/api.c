@@ -40,6 +40,41 @@ api_path(const struct req *r, const struct config *cfg)
 	return 0;
 }
 
+/* Decodes standard base64 (padding optional, no white space) into out.
+ * Returns the length, or -1. */
+static long
+b64decode(const char *in, unsigned char *out, size_t outlen)
+{
+	static signed char	 val[256];
+	static int		 ready;
+	size_t			 i, o = 0;
+	unsigned int		 acc = 0;
+	int			 bits = 0, c;
+
+	if (!ready) {
+		memset(val, -1, sizeof(val));
+		for (c = 0; c < 64; c++)
+			val[(unsigned char)"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "abcdefghijklmnopqrstuvwxyz0123456789+/"[c]] =
+			    (signed char)c;
+		ready = 1;
+	}
+	for (i = 0; in[i] && in[i] != '='; i++) {
+		if ((c = val[(unsigned char)in[i]]) < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned int)c;
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			if (o == outlen)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	while (in[i] == '=')
+		i++;
+	return in[i] == '\0' ? (long)o : -1;
+}
+
 /* Pulls (key, secret) out of the request; key is "" for Bearer. Returns 0,
  * or -1 when there are no usable credentials. */
 static int
@@ -49,7 +84,8 @@ credentials(const struct req *r, char *key, size_t keylen, char *secret,
 	const char	*a = r->authorization, *colon;
 	const struct kv	*k, *t;
 	unsigned char	 bin[512];
-	size_t		 binlen, n;
+	size_t		 n;
+	long		 binlen;
 	int		 rc = -1;
 
 	key[0] = secret[0] = '\0';
@@ -59,19 +95,18 @@ credentials(const struct req *r, char *key, size_t keylen, char *secret,
 		a += 6;
 		while (*a == ' ')
 			a++;
-		if (sodium_base642bin(bin, sizeof(bin) - 1, a, strlen(a), " ",
-		    &binlen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+		if ((binlen = b64decode(a, bin, sizeof(bin) - 1)) < 0)
 			return -1;
 		bin[binlen] = '\0';
-		if ((colon = memchr(bin, ':', binlen)) == NULL ||
-		    strlen((char *)bin) != binlen)
+		if ((colon = memchr(bin, ':', (size_t)binlen)) == NULL ||
+		    strlen((char *)bin) != (size_t)binlen)
 			goto out;
 		n = (size_t)(colon - (char *)bin);
-		if (n >= keylen || binlen - n - 1 >= secretlen)
+		if (n >= keylen || (size_t)binlen - n - 1 >= secretlen)
 			goto out;
 		memcpy(key, bin, n);
 		key[n] = '\0';
-		memcpy(secret, colon + 1, binlen - n - 1);
+		memcpy(secret, colon + 1, (size_t)binlen - n - 1);
 		secret[binlen - n - 1] = '\0';
 		rc = 0;
 out:
@@ -192,8 +227,16 @@ touch(struct worker *w, const struct req *r, struct principal *p)
 	if ((st = db_query(&w->db, "token_touch")) == NULL ||
 	    db_bind_int64(st, ":now", now) ||
 	    db_bind_text(st, ":ip", r->remote_addr ? r->remote_addr : "") ||
-	    db_bind_int64(st, ":id", p->token_id) || db_run(&w->db, st) != 0)
+	    db_bind_int64(st, ":id", p->token_id) || db_run(&w->db, st) != 0) {
 		p->first_use = 0;	/* not recorded: do not announce it */
+		return;
+	}
+	/* Announced only by the request whose write set it. */
+	if (p->first_use && ((st = db_query(&w->db, "token_first_use")) ==
+	    NULL || db_bind_int64(st, ":now", now) ||
+	    db_bind_int64(st, ":id", p->token_id) || db_run(&w->db, st) != 0 ||
+	    sqlite3_changes(w->db.h) != 1))
+		p->first_use = 0;
 }
 
 static void

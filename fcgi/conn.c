@@ -16,6 +16,58 @@ conn_param(const struct conn *c, const char *name)
 	return FCGX_GetParam(name, c->envp);
 }
 
+/* Sorted as enum cparam. */
+static const char *const pnames[P_COUNT] = {
+	"CONTENT_LENGTH", "CONTENT_TYPE", "HTTPS", "HTTP_ACCEPT",
+	"HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_HOST", "HTTP_ORIGIN",
+	"HTTP_REFERER", "HTTP_USER_AGENT", "HTTP_X_CSRF_TOKEN", "PATH_INFO",
+	"QUERY_STRING", "REMOTE_ADDR", "REQUEST_METHOD", "REQUEST_SCHEME",
+	"REQUEST_URI", "SCRIPT_NAME",
+};
+
+/* Finds every known parameter in one pass (binary search per entry). */
+static void
+conn_index(struct conn *c)
+{
+	char	**e;
+	size_t	 n, lo, hi, mid;
+	int	 cmp;
+	const char *eq;
+
+	memset(c->param, 0, sizeof(c->param));
+	c->indexed = 1;
+	for (e = c->envp; e && *e; e++) {
+		if ((eq = strchr(*e, '=')) == NULL)
+			continue;
+		n = (size_t)(eq - *e);
+		lo = 0;
+		hi = P_COUNT;
+		while (lo < hi) {
+			mid = (lo + hi) / 2;
+			cmp = strncmp(*e, pnames[mid], n);
+			if (cmp == 0 && pnames[mid][n] != '\0')
+				cmp = -1;
+			if (cmp == 0) {
+				if (c->param[mid] == NULL)
+					c->param[mid] = eq + 1;
+				break;
+			}
+			if (cmp < 0)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+	}
+}
+
+const char *
+conn_get(struct conn *c, enum cparam p)
+{
+	if (!c->indexed)
+		conn_index(c);
+	return c->param[p];
+}
+
 long
 conn_read(struct conn *c, char *p, size_t n)
 {

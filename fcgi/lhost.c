@@ -48,6 +48,7 @@ struct lhost {
 	int			 aborted;	/* a limit was hit */
 	int			 is_test;
 	const struct req	*req;		/* during lhost_handle */
+	lua_Integer		 serial;	/* of the current request */
 	struct buf		 traceback;	/* first one of a request */
 	struct watched		 files[FILES_MAX];
 	size_t			 nfiles;
@@ -504,6 +505,8 @@ lhost_create(const struct config *cfg, struct db *db,
 	lh->L = L;
 	*(struct lhost **)lua_getextraspace(L) = lh;
 	lua_sethook(L, l_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	/* Most of what a request allocates dies with it. */
+	lua_gc(L, LUA_GCGEN, 0, 0);
 	limits_start(lh);
 	open_sandbox(L);
 	lhost_open_util(L);	/* sets the global "host" */
@@ -603,7 +606,7 @@ push_kv(lua_State *L, const struct kvlist *l, int with_list)
 	lua_remove(L, -2);
 }
 
-/* req.auth for API and webhook requests: who the token acts as. */
+/* Pushes req.auth for API and webhook requests: who the token acts as. */
 static void
 push_auth(lua_State *L, const struct principal *p)
 {
@@ -638,45 +641,162 @@ push_auth(lua_State *L, const struct principal *p)
 	lua_setfield(L, -2, "first_use");
 	lhost_push_readonly(L, -1);
 	lua_remove(L, -2);
-	lua_setfield(L, -2, "auth");
 }
 
-/* Pushes the read-only req table: only validated input, never the
- * Authorization header. */
+/*
+ * The read-only req table is built lazily: a proxy whose fields are made
+ * on first use (a handler that never looks at cookies pays nothing for
+ * them) and cached for the rest of the request. Only validated input is
+ * there; never the Authorization header or the host's own cookies.
+ */
+static char	req_cache_key, req_serial_key;
+
+static const char *const req_fields[] = {
+	"auth", "body", "content_type", "cookies", "form", "form_list",
+	"headers", "method", "path", "query", "query_list", "query_string",
+	"remote_addr", "scheme", NULL,
+};
+
+/* Pushes field k of r (nil when absent or unknown); pairs of fields that
+ * come together (query and query_list) are both stored in cache. */
+static void
+req_build(lua_State *L, const struct req *r, const char *k, int cache)
+{
+	if (strcmp(k, "method") == 0)
+		lua_pushstring(L, r->method);
+	else if (strcmp(k, "path") == 0)
+		lua_pushstring(L, r->path);
+	else if (strcmp(k, "query_string") == 0)
+		lua_pushstring(L, r->query_string);
+	else if (strcmp(k, "content_type") == 0 && r->content_type)
+		lua_pushstring(L, r->content_type);
+	else if (strcmp(k, "remote_addr") == 0)
+		lua_pushstring(L, r->remote_addr);
+	else if (strcmp(k, "scheme") == 0)
+		lua_pushstring(L, r->scheme);
+	else if (strcmp(k, "body") == 0)
+		lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
+	else if (strcmp(k, "query") == 0 || strcmp(k, "query_list") == 0 ||
+	    strcmp(k, "form") == 0 || strcmp(k, "form_list") == 0) {
+		int form = k[0] == 'f';
+
+		push_kv(L, form ? &r->form : &r->query, 1);
+		lua_setfield(L, cache, form ? "form_list" : "query_list");
+		lua_setfield(L, cache, form ? "form" : "query");
+		lua_getfield(L, cache, k);
+		return;
+	} else if (strcmp(k, "cookies") == 0)
+		push_kv(L, &r->cookies, 0);
+	else if (strcmp(k, "headers") == 0) {
+		lua_createtable(L, 0, 6);
+		set_str(L, "host", r->host);
+		set_str(L, "origin", r->origin);
+		set_str(L, "referer", r->referer);
+		set_str(L, "accept", r->accept);
+		set_str(L, "user_agent", r->user_agent);
+		set_str(L, "x_csrf_token", r->csrf_header);
+		lhost_push_readonly(L, -1);
+		lua_remove(L, -2);
+	} else if (strcmp(k, "auth") == 0 && r->authed)
+		push_auth(L, &r->auth);
+	else {
+		lua_pushnil(L);
+		return;
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, cache, k);
+}
+
+/* The request behind a req proxy, or an error if it outlived it. */
+static const struct req *
+req_of(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+
+	lua_rawgetp(L, 1, &req_serial_key);
+	if (lh->req == NULL || lua_tointeger(L, -1) != lh->serial)
+		luaL_error(L, "req used after its request ended");
+	lua_pop(L, 1);
+	return lh->req;
+}
+
+static int
+req_index(lua_State *L)
+{
+	const struct req *r;
+
+	lua_rawgetp(L, 1, &req_cache_key);		/* 3: cache */
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, 3) != LUA_TNIL)
+		return 1;
+	r = req_of(L);
+	if (lua_type(L, 2) != LUA_TSTRING)
+		return 1;				/* nil */
+	lua_pop(L, 1);
+	req_build(L, r, lua_tostring(L, 2), 3);
+	return 1;
+}
+
+static int
+req_newindex(lua_State *L)
+{
+	return luaL_error(L, "attempt to modify a read-only table (key '%s')",
+	    luaL_tolstring(L, 2, NULL));
+}
+
+static int
+req_next(lua_State *L)
+{
+	lua_settop(L, 2);
+	if (lua_next(L, 1))
+		return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
+/* pairs(req): every field, built now. */
+static int
+req_pairs(lua_State *L)
+{
+	const struct req *r = req_of(L);
+	size_t		 i;
+
+	lua_rawgetp(L, 1, &req_cache_key);
+	for (i = 0; req_fields[i]; i++) {
+		if (lua_getfield(L, 2, req_fields[i]) == LUA_TNIL) {
+			lua_pop(L, 1);
+			req_build(L, r, req_fields[i], 2);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pushcfunction(L, req_next);
+	lua_insert(L, -2);
+	lua_pushnil(L);
+	return 3;
+}
+
 static void
 push_req(lua_State *L, const struct req *r)
 {
-	lua_createtable(L, 0, 20);
-	set_str(L, "method", r->method);
-	set_str(L, "path", r->path);
-	set_str(L, "query_string", r->query_string);
-	set_str(L, "content_type", r->content_type);
-	set_str(L, "remote_addr", r->remote_addr);
-	set_str(L, "scheme", r->scheme);
-	lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
-	lua_setfield(L, -2, "body");
-	push_kv(L, &r->query, 1);
-	lua_setfield(L, -3, "query_list");
-	lua_setfield(L, -2, "query");
-	push_kv(L, &r->form, 1);
-	lua_setfield(L, -3, "form_list");
-	lua_setfield(L, -2, "form");
-	push_kv(L, &r->cookies, 0);
-	lua_setfield(L, -2, "cookies");
+	static const luaL_Reg mm[] = {
+		{ "__index",	req_index },
+		{ "__newindex",	req_newindex },
+		{ "__pairs",	req_pairs },
+		{ NULL,		NULL },
+	};
+
+	(void)r;
+	lua_createtable(L, 0, 2);
 	lua_createtable(L, 0, 8);
-	set_str(L, "host", r->host);
-	set_str(L, "origin", r->origin);
-	set_str(L, "referer", r->referer);
-	set_str(L, "accept", r->accept);
-	set_str(L, "user_agent", r->user_agent);
-	set_str(L, "x_csrf_token", r->csrf_header);
-	lhost_push_readonly(L, -1);
-	lua_remove(L, -2);
-	lua_setfield(L, -2, "headers");
-	if (r->authed)
-		push_auth(L, &r->auth);
-	lhost_push_readonly(L, -1);
-	lua_remove(L, -2);
+	lua_rawsetp(L, -2, &req_cache_key);
+	lua_pushinteger(L, lhost_of(L)->serial);
+	lua_rawsetp(L, -2, &req_serial_key);
+	if (luaL_newmetatable(L, "tessera.req")) {
+		luaL_setfuncs(L, mm, 0);
+		lua_pushliteral(L, "read-only");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_setmetatable(L, -2);
 }
 
 /* Copies one header (value string or list of strings) into resp. */
@@ -819,6 +939,7 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	int		 status;
 
 	lh->req = r;
+	lh->serial++;
 	lh->session_state = 0;
 	buf_reset(&lh->cookies);
 	limits_start(lh);

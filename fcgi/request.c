@@ -20,9 +20,9 @@
 /* Copies the parameter (or NULL when absent) into *dst. Returns 0, or -1
  * when it is longer than max or not valid UTF-8. */
 static int
-copy_param(struct conn *c, const char *name, char **dst, size_t max)
+copy_param(struct conn *c, enum cparam name, char **dst, size_t max)
 {
-	const char	*v = conn_param(c, name);
+	const char	*v = conn_get(c, name);
 	size_t		 n;
 
 	*dst = NULL;
@@ -130,9 +130,9 @@ static int
 cgi_path(struct req *r, struct conn *c, const char **why)
 {
 	struct buf	 b = { 0 };
-	const char	*sn = conn_param(c, "SCRIPT_NAME");
-	const char	*pi = conn_param(c, "PATH_INFO");
-	const char	*qs = conn_param(c, "QUERY_STRING");
+	const char	*sn = conn_get(c, P_SCRIPT_NAME);
+	const char	*pi = conn_get(c, P_PATH_INFO);
+	const char	*qs = conn_get(c, P_QUERY_STRING);
 
 	buf_adds(&b, sn ? sn : "");
 	buf_adds(&b, pi ? pi : "");
@@ -189,13 +189,13 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 	r->content_length = -1;
 	*why = "malformed request";
 
-	if (copy_param(c, "REQUEST_METHOD", &r->method, METHOD_MAX) == -1 ||
+	if (copy_param(c, P_REQUEST_METHOD, &r->method, METHOD_MAX) == -1 ||
 	    r->method == NULL || r->method[0] == '\0')
 		return 400;
 	for (i = 0; r->method[i]; i++)
 		if (!isupper((unsigned char)r->method[i]))
 			return 400;
-	if ((v = conn_param(c, "REQUEST_URI")) != NULL) {
+	if ((v = conn_get(c, P_REQUEST_URI)) != NULL) {
 		if (strlen(v) > URI_MAX) {
 			*why = "URI too long";
 			return 414;
@@ -220,20 +220,20 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 	}
 
 	*why = "malformed header";
-	if (copy_param(c, "HTTP_HOST", &r->host, 1024) == -1 ||
-	    copy_param(c, "HTTP_ORIGIN", &r->origin, HEADER_MAX) == -1 ||
-	    copy_param(c, "HTTP_REFERER", &r->referer, HEADER_MAX) == -1 ||
-	    copy_param(c, "HTTP_ACCEPT", &r->accept, HEADER_MAX) == -1 ||
-	    copy_param(c, "HTTP_USER_AGENT", &r->user_agent, HEADER_MAX) == -1 ||
-	    copy_param(c, "HTTP_X_CSRF_TOKEN", &r->csrf_header, 1024) == -1 ||
-	    copy_param(c, "HTTP_AUTHORIZATION", &r->authorization, 4096) == -1 ||
-	    copy_param(c, "REMOTE_ADDR", &r->remote_addr, 64) == -1 ||
-	    copy_param(c, "CONTENT_TYPE", &r->content_type, 1024) == -1)
+	if (copy_param(c, P_HTTP_HOST, &r->host, 1024) == -1 ||
+	    copy_param(c, P_HTTP_ORIGIN, &r->origin, HEADER_MAX) == -1 ||
+	    copy_param(c, P_HTTP_REFERER, &r->referer, HEADER_MAX) == -1 ||
+	    copy_param(c, P_HTTP_ACCEPT, &r->accept, HEADER_MAX) == -1 ||
+	    copy_param(c, P_HTTP_USER_AGENT, &r->user_agent, HEADER_MAX) == -1 ||
+	    copy_param(c, P_HTTP_X_CSRF_TOKEN, &r->csrf_header, 1024) == -1 ||
+	    copy_param(c, P_HTTP_AUTHORIZATION, &r->authorization, 4096) == -1 ||
+	    copy_param(c, P_REMOTE_ADDR, &r->remote_addr, 64) == -1 ||
+	    copy_param(c, P_CONTENT_TYPE, &r->content_type, 1024) == -1)
 		return 400;
 	if (r->content_type)
 		media_type(r->content_type);
-	https = conn_param(c, "HTTPS");
-	scheme = conn_param(c, "REQUEST_SCHEME");
+	https = conn_get(c, P_HTTPS);
+	scheme = conn_get(c, P_REQUEST_SCHEME);
 	r->scheme = strdup((https && strcasecmp(https, "on") == 0) ||
 	    (scheme && strcmp(scheme, "https") == 0) ? "https" : "http");
 	if (r->remote_addr == NULL)
@@ -241,7 +241,7 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 	if (r->scheme == NULL || r->remote_addr == NULL)
 		return 500;
 
-	if ((v = conn_param(c, "HTTP_COOKIE")) != NULL) {
+	if ((v = conn_get(c, P_HTTP_COOKIE)) != NULL) {
 		if (strlen(v) > HEADER_MAX)
 			return 400;
 		/* Past the cap the rest is ignored, as browsers do. */
@@ -249,7 +249,7 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 			return 500;
 	}
 
-	r->content_length = content_length(conn_param(c, "CONTENT_LENGTH"));
+	r->content_length = content_length(conn_get(c, P_CONTENT_LENGTH));
 	if (r->content_length == -2) {
 		*why = "malformed Content-Length";
 		return 400;

@@ -147,6 +147,15 @@ resp_error(struct resp *r, int status, const char *code, const char *msg,
 	}
 }
 
+static void
+add_line(struct buf *h, const char *name, const char *val)
+{
+	buf_adds(h, name);
+	buf_add(h, ": ", 2);
+	buf_adds(h, val);
+	buf_add(h, "\r\n", 2);
+}
+
 int
 resp_write(struct resp *r, struct conn *c, int head_only)
 {
@@ -154,13 +163,13 @@ resp_write(struct resp *r, struct conn *c, int head_only)
 	size_t		 i;
 	int		 rc;
 
+	buf_reserve(&h, 1024);
 	buf_printf(&h, "Status: %d %s\r\n", r->status, resp_reason(r->status));
 	for (i = 0; i < r->nh; i++)
-		buf_printf(&h, "%s: %s\r\n", r->h[i].name, r->h[i].val);
+		add_line(&h, r->h[i].name, r->h[i].val);
 	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
 		if (resp_get_header(r, defaults[i].name) == NULL)
-			buf_printf(&h, "%s: %s\r\n", defaults[i].name,
-			    defaults[i].val);
+			add_line(&h, defaults[i].name, defaults[i].val);
 	if (r->status != 204 && r->status != 304)
 		buf_printf(&h, "Content-Length: %zu\r\n", r->body.len);
 	buf_adds(&h, "\r\n");

@@ -160,10 +160,21 @@ void		 kv_free(struct kvlist *);
 
 struct FCGX_Request;
 
+/* The parameters the host reads, found in one pass over the environment. */
+enum cparam {
+	P_CONTENT_LENGTH, P_CONTENT_TYPE, P_HTTPS, P_HTTP_ACCEPT,
+	P_HTTP_AUTHORIZATION, P_HTTP_COOKIE, P_HTTP_HOST, P_HTTP_ORIGIN,
+	P_HTTP_REFERER, P_HTTP_USER_AGENT, P_HTTP_X_CSRF_TOKEN, P_PATH_INFO,
+	P_QUERY_STRING, P_REMOTE_ADDR, P_REQUEST_METHOD, P_REQUEST_SCHEME,
+	P_REQUEST_URI, P_SCRIPT_NAME, P_COUNT
+};
+
 /* Where a request comes from: a FastCGI request or the CGI environment. */
 struct conn {
 	struct FCGX_Request	*fcgx;	/* NULL in CGI mode */
 	char			**envp;
+	const char		*param[P_COUNT];	/* by conn_index() */
+	int			 indexed;
 	int			 out_failed;
 	/* In-memory I/O for tessera lua-test: body read from mem_body,
 	 * output appended to mem_out. */
@@ -174,6 +185,8 @@ struct conn {
 };
 
 const char	*conn_param(const struct conn *, const char *name);
+/* One of the known parameters (first occurrence), or NULL. */
+const char	*conn_get(struct conn *, enum cparam);
 /* Reads up to n bytes of the body; returns bytes read, 0 at the end. */
 long		 conn_read(struct conn *, char *, size_t n);
 int		 conn_write(struct conn *, const void *, size_t);

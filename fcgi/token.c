@@ -20,19 +20,28 @@
 static const char b62[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32). */
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32), table-driven. */
 uint32_t
 token_crc32(const void *p, size_t n)
 {
+	static uint32_t		 table[256];
+	static int		 ready;
 	const unsigned char	*s = p;
-	uint32_t		 c = 0xffffffffu;
-	int			 k;
+	uint32_t		 c;
+	int			 i, k;
 
-	while (n--) {
-		c ^= *s++;
-		for (k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+	if (!ready) {
+		for (i = 0; i < 256; i++) {
+			c = (uint32_t)i;
+			for (k = 0; k < 8; k++)
+				c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+			table[i] = c;
+		}
+		ready = 1;
 	}
+	c = 0xffffffffu;
+	while (n--)
+		c = table[(c ^ *s++) & 0xff] ^ (c >> 8);
 	return c ^ 0xffffffffu;
 }
 
@@ -91,7 +100,8 @@ token_secret_valid(const char *s, size_t n)
 	if (n != TOKEN_SECRET_LEN || memcmp(s, TOKEN_PREFIX, p) != 0)
 		return 0;
 	for (i = p; i < n; i++)
-		if (strchr(b62, s[i]) == NULL || s[i] == '\0')
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')))
 			return 0;
 	checksum(s, p + TOKEN_BODY_LEN, sum);
 	return memcmp(sum, s + p + TOKEN_BODY_LEN, TOKEN_CRC_LEN) == 0;

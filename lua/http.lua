@@ -6,6 +6,9 @@ local M = {}
 
 local json_type = "application/json"
 local html_type = "text/html; charset=utf-8"
+-- Shared by every plain response; the host only reads them.
+local JSON_HEADERS = { ["Content-Type"] = json_type }
+local HTML_HEADERS = { ["Content-Type"] = html_type }
 
 -- True for the paths that authenticate with API tokens, not cookies
 -- (the API mount and the webhook): no CSRF there, errors in JSON.
@@ -29,8 +32,11 @@ end
 -- Any JSON value, as is (used where the platform answers without the
 -- envelope).
 function M.json(status, value, headers)
-  local h = { ["Content-Type"] = json_type }
-  for k, v in pairs(headers or {}) do h[k] = v end
+  local h = JSON_HEADERS
+  if headers then
+    h = { ["Content-Type"] = json_type }
+    for k, v in pairs(headers) do h[k] = v end
+  end
   return { status = status, headers = h, body = host.json.encode(value) }
 end
 
@@ -46,8 +52,11 @@ function M.fail(status, code, message, headers)
 end
 
 function M.html(status, body, headers)
-  local h = { ["Content-Type"] = html_type }
-  for k, v in pairs(headers or {}) do h[k] = v end
+  local h = HTML_HEADERS
+  if headers then
+    h = { ["Content-Type"] = html_type }
+    for k, v in pairs(headers) do h[k] = v end
+  end
   return { status = status, headers = h, body = body }
 end
 

@@ -43,19 +43,29 @@ local function compile(pattern)
 end
 
 function M.new()
-  return setmetatable({ routes = {} }, router)
+  return setmetatable({ routes = {}, exact = {} }, router)
 end
 
 -- Registers handler(req, params) for method and pattern.
 function router:add(method, pattern, handler)
   assert(type(handler) == "function", "handler must be a function")
   assert(string.match(method, "^%u+$"), "method must be upper case")
+  local segs = compile(pattern)
   self.routes[#self.routes + 1] = {
-    method = method, pattern = pattern, segs = compile(pattern),
-    handler = handler,
+    method = method, pattern = pattern, segs = segs, handler = handler,
   }
+  -- Patterns without captures also go in a table keyed by "METHOD path":
+  -- the common request is one lookup.
+  if not string.find(pattern, "{", 1, true) then
+    local k = method .. " " .. pattern
+    if self.exact[k] == nil then self.exact[k] = handler end
+  end
   return self
 end
+
+local NO_PARAMS = setmetatable({}, { __newindex = function()
+  error("route params are read-only", 2)
+end })
 
 local function match_segs(segs, parts)
   if #segs ~= #parts then return nil end
@@ -74,6 +84,8 @@ local function match_segs(segs, parts)
 end
 
 function router:match(method, path)
+  local h = self.exact[method .. " " .. path]
+  if h then return h, NO_PARAMS end
   local parts = split(path)
   local allowed, fallback, fallback_params
   for _, r in ipairs(self.routes) do

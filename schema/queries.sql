@@ -196,9 +196,13 @@ WHERE t.secret_hash = :secret_hash;
 
 -- At most once a minute per token (see api.c).
 -- name: token_touch
-UPDATE tokens SET last_used_at = :now, last_used_ip = :ip,
-       first_used_at = coalesce(first_used_at, :now)
-WHERE id = :id;
+UPDATE tokens SET last_used_at = :now, last_used_ip = :ip WHERE id = :id;
+
+-- Exactly one request wins the first use (changes() = 1), even when two
+-- workers see the token unused at the same moment.
+-- name: token_first_use
+UPDATE tokens SET first_used_at = :now
+WHERE id = :id AND first_used_at IS NULL;
 
 -- name: token_count_run
 UPDATE tokens SET runs_requested = runs_requested + 1 WHERE id = :id;

@@ -28,4 +28,4 @@ worker=$(ls -S "$dir"/cg.* | head -1)
 total=$(callgrind_annotate --inclusive=yes "$worker" | awk '/worker_handle/ {gsub(",","",$1); print $1; exit}')
 callgrind_annotate --inclusive=yes "$worker" | sed -n '20,45p'
 echo "worker_handle: $((total / n)) instructions per request ($n requests)"
-rm -rf "$dir"
+[ -n "${KEEP:-}" ] && echo "profile: $worker" || rm -rf "$dir"

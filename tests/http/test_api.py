@@ -128,8 +128,13 @@ class Api:
         return self.call("PUT", path, auth, body, **kw)
 
 
-def err_of(doc):
-    return doc.get("error") if isinstance(doc, dict) else None
+def dig(doc, *path):
+    """doc[path[0]][path[1]]..., or None where something is missing."""
+    for k in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(k)
+    return doc
 
 
 def is_failure(doc, code):
@@ -273,8 +278,9 @@ def credentials_and_tokens(t, api, db, data, tk, ids):
     # bob2 deactivated with bob's other token (the API).
     s, h, b, doc = api.post("/api/tokens/%s/deactivate" % bob2.key, bob1.basic)
     t.eq(s, 200, "POST /api/tokens/{key}/deactivate with another token of the same user")
-    t.ok(doc and doc["data"]["key"] == bob2.key and doc["data"]["active"] is False and
-         "token" not in doc["data"] and bob2.secret.encode() not in b,
+    d = dig(doc, "data") or {}
+    t.ok(d.get("key") == bob2.key and d.get("active") is False and
+         "token" not in d and bob2.secret.encode() not in b,
          "... answers the token, inactive, without secret", b)
 
     cases = [
@@ -306,7 +312,7 @@ def credentials_and_tokens(t, api, db, data, tk, ids):
     t.ok(all(r[3] == ref for r in res), "the deactivated token is refused by both workers "
          "at once (two simultaneous requests)", res)
     s, h, b, doc = api.post("/api/tokens/%s/activate" % bob2.key, bob1.basic)
-    t.eq((s, doc and doc["data"]["active"]), (200, True), "reactivated through the API")
+    t.eq((s, dig(doc, "data", "active")), (200, True), "reactivated through the API")
     t.eq(api.get("/api/me", bob2.basic)[0], 200, "... and accepted on its very next request")
 
     # The same through the page.
@@ -327,7 +333,7 @@ def tokens_api(t, api, db, tk, ids):
     bob1, ana, zed = tk["bob1"], tk["ana"], tk["zed"]
     s, h, b, doc = api.get("/api/tokens", bob1.basic)
     t.eq(s, 200, "GET /api/tokens")
-    lst = doc["data"] if doc else []
+    lst = dig(doc, "data") or []
     mine = {r[0] for r in db.all("SELECT key FROM tokens WHERE user_id = ?", ids["bob"])}
     t.eq({x.get("key") for x in lst}, mine, "GET /api/tokens lists exactly the caller's tokens")
     t.ok(ana.key.encode() not in b and zed.key.encode() not in b,
@@ -338,9 +344,9 @@ def tokens_api(t, api, db, tk, ids):
          lst[:2])
     t.ok(all("token" not in x for x in lst) and bob1.secret.encode() not in b,
          "never a token field / secret in the list")
-    one = [x for x in lst if x["key"] == bob1.key]
-    t.ok(one and one[0]["active"] is True and one[0]["kind"] == "user" and
-         ISO.match(one[0]["created_at"]) and ISO.match(one[0]["last_used_at"] or ""),
+    one = [x for x in lst if x.get("key") == bob1.key]
+    t.ok(one and one[0].get("active") is True and one[0].get("kind") == "user" and
+         ISO.match(str(one[0].get("created_at"))) and ISO.match(str(one[0].get("last_used_at"))),
          "an item: active, kind, ISO timestamps (last_used_at set after use)", one)
 
     s, h, b, doc = api.post("/api/tokens", bob1.basic, {"description": "  made by API  "})
@@ -356,11 +362,12 @@ def tokens_api(t, api, db, tk, ids):
     new = Token(d.get("key"), d.get("token"))
     tk["api_made"] = new
     s, h, b, doc = api.get("/api/me", new.bearer)
-    t.ok(s == 200 and doc["data"]["token"]["key"] == new.key and
-         doc["data"]["user"]["email"] == "bob@example.com",
+    t.ok(s == 200 and dig(doc, "data", "token", "key") == new.key and
+         dig(doc, "data", "user", "email") == "bob@example.com",
          "the new token works at once", b)
     s, h, b, doc = api.get("/api/tokens", bob1.basic)
-    t.ok(any(x["key"] == new.key for x in doc["data"]) and new.secret.encode() not in b,
+    t.ok(any(x.get("key") == new.key for x in dig(doc, "data") or []) and
+         new.secret.encode() not in b,
          "the new token is listed, its secret not")
 
     n = db.val("SELECT count(*) FROM tokens")
@@ -536,7 +543,7 @@ def objects_api(t, api, db, tk, ids):
         t.eq(s, 200, "PUT /api/%s/{id} with the same type is fine" % kind)
         t.eq(db.val("SELECT type FROM %s WHERE id = ?" % kind, o.get("id")), o.get("type"),
              "... the stored type never changed")
-    made["pl"] = api.get("/api/pipelines/%s" % pl.get("id"), bob.basic)[3]["data"]
+    made["pl"] = dig(api.get("/api/pipelines/%s" % pl.get("id"), bob.basic)[3], "data") or pl
 
     # Bad input names the field; nothing is written.
     base_body = {
@@ -629,7 +636,7 @@ def objects_api(t, api, db, tk, ids):
     s, h, b, doc = api.get("/api/sources?limit=0", bob.basic)
     t.ok(s == 400 and is_failure(doc, "INVALID_REQUEST"), "GET /api/sources?limit=0 -> 400", b)
     s, h, b, doc = api.get("/api/sources?limit=1&offset=1", bob.basic)
-    t.ok(s == 200 and [o["id"] for o in doc["data"]] == [src2.get("id")],
+    t.ok(s == 200 and [o.get("id") for o in dig(doc, "data") or []] == [src2.get("id")],
          "GET /api/sources?limit=1&offset=1 pages", b)
     return made
 
@@ -646,14 +653,16 @@ def via_destination(t, api, db, tk, ids):
     via = Token(vt.get("key"), vt.get("token"))
     tk["via"] = via
     s, h, b, doc = api.get("/api/me", via.basic)
-    t.ok(s == 200 and doc["data"]["token"]["kind"] == "via" and
-         doc["data"]["token"]["key"] == via.key, "the Via token works on /api/me, kind via", b)
+    t.ok(s == 200 and dig(doc, "data", "token", "kind") == "via" and
+         dig(doc, "data", "token", "key") == via.key,
+         "the Via token works on /api/me, kind via", b)
     s, h, b, doc = api.get("/api/me", via.bearer)
     t.eq(s, 200, "... with Bearer too")
     t.eq(db.one("SELECT kind, destination_id FROM tokens WHERE key = ?", via.key),
          ("via", d.get("id")), "the token row is kind via, bound to the destination")
     s, h, b, doc = api.get("/api/destinations/%s" % d.get("id"), bob.basic)
-    t.ok(s == 200 and "via_token" not in doc["data"] and via.secret.encode() not in b,
+    t.ok(s == 200 and isinstance(dig(doc, "data"), dict) and
+         "via_token" not in dig(doc, "data") and via.secret.encode() not in b,
          "GET /api/destinations/{id} does not show the via token again", b)
     s, h, b, doc = api.get("/api/destinations", bob.basic)
     t.ok(via.secret.encode() not in b and b"via_token" not in b,
@@ -808,12 +817,29 @@ def webhook(t, api, db, tk, made):
          len(set(ids)) == 5, "record ids are increasing integers", ids)
     t.ok(all(ISO.match(str(r.get("received_at"))) for r in got or []),
          "received_at is ISO 8601 Z")
-    s, h, b, doc = api.get("/api/pipelines/%d/records?after=%d&limit=2" % (hid, ids[1]),
-                           bob.basic)
-    t.eq([(r["id"], r["data"]) for r in (doc or {}).get("data", [])],
-         [(ids[2], posted[2]), (ids[3], posted[3])], "paging: after= and limit= work")
-    s, h, b, doc = api.get("/api/pipelines/%d/records?after=%d" % (hid, ids[-1]), bob.basic)
-    t.eq((doc or {}).get("data"), [], "after the last id: an empty list")
+    if len(ids) == 5:
+        s, h, b, doc = api.get("/api/pipelines/%d/records?after=%d&limit=2" % (hid, ids[1]),
+                               bob.basic)
+        t.eq([(r.get("id"), r.get("data")) for r in dig(doc, "data") or []],
+             [(ids[2], posted[2]), (ids[3], posted[3])], "paging: after= and limit= work")
+        s, h, b, doc = api.get("/api/pipelines/%d/records?after=%d" % (hid, ids[-1]),
+                               bob.basic)
+        t.eq(dig(doc, "data"), [], "after the last id: an empty list")
+    else:
+        t.ok(False, "paging: after= and limit= work", "no 5 records to page through")
+        t.ok(False, "after the last id: an empty list")
+    walked, after = [], 0
+    for _ in range(10):
+        s, h, b, doc = api.get("/api/pipelines/%d/records?after=%d&limit=2" % (hid, after),
+                               bob.basic)
+        page = dig(doc, "data") or []
+        if not page:
+            break
+        walked += [r.get("data") for r in page]
+        after = page[-1].get("id") or 0
+    t.eq(walked, posted, "walking the pages 2 at a time with after= gives them all, once")
+    s, h, b, doc = api.get("/api/pipelines/%d/records?limit=0" % hid, bob.basic)
+    t.ok(s == 400 and is_failure(doc, "INVALID_REQUEST"), "records limit=0 -> 400", b)
     s, h, b, doc = api.get("/api/pipelines/%d/records" % hid, zed.basic)
     t.ok(s == 404 and is_failure(doc, "NOT_FOUND"), "another account's records -> 404")
 
@@ -933,6 +959,11 @@ def rate_server_b(t, work):
     with app, web:
         api = Api(web.base_url)
 
+        # Two simultaneous warm-up calls: nginx keeps one connection to
+        # each worker, so the burst's two threads land on both.
+        warm = cli_token(data, "u@example.com", "warm-up")
+        burst(lambda tid, i: api.get("/api/me", warm.basic), 2, 1)
+
         def hit(tid, i):
             return api.get("/api/me?probe=%d-%d" % (tid, i), a.basic)
 
@@ -956,16 +987,20 @@ def rate_server_b(t, work):
             t.ok(False, "Retry-After is an integer >= 1")
         time.sleep(0.3)
         pids = probe_pids(log_text(app.log_path), "/api/me")
-        before = [r for r in res if first429 is None or r[0] < first429[0]]
-        served = {pids.get("%d-%d" % (r[1], r[2]), (None,))[0] for r in before}
+        # Completion order across threads says little about the order in
+        # which the gate let requests through, so every 200 of the burst
+        # counts: they all fit in one burst of 4 (+ refill), and more than
+        # one worker served them.
+        served = {pids.get("%d-%d" % (r[1], r[2]), (None, None))[0]
+                  for r in res if r[3][0] == 200}
         served.discard(None)
-        all_pids = {p for p, st in pids.values()}
-        print("# burst: %s; 200s before the first 429 served by pids %s; all pids %s" %
+        print("# burst (completion order): %s; pids of its 200s %s; pids of all %s" %
               ("".join("." if s == 200 else "x" for s in statuses), sorted(served),
-               sorted(all_pids)))
-        t.ok(len(served) >= 2, "the 200s before the first 429 came from %d worker pids "
-             "(the limit is shared)" % len(served), pids)
-        t.eq(len(pids), 14, "every burst request is in the log with its pid")
+               sorted({p for p, st in pids.values()})))
+        t.ok(len(served) >= 2, "the burst's %d x 200 were served by %d worker pids: one "
+             "limit shared by the workers" % (n200, len(served)), pids)
+        t.eq(sorted(st for p, st in pids.values()), sorted(statuses),
+             "every burst request is in the log with its pid and status")
         t.eq(api.get("/api/me", b_.basic)[0], 200, "another token from the same IP is not "
              "limited (per key)")
         last429 = [r for r in res if r[3][0] == 429][-1:]
