@@ -940,6 +940,7 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 
 	lh->req = r;
 	lh->serial++;
+	lhost_html_reset();
 	lh->session_state = 0;
 	buf_reset(&lh->cookies);
 	limits_start(lh);

@@ -12,6 +12,9 @@
  * key the query does not use, is an error (catches typos). host.null
  * binds NULL; SQL NULL comes back as nil. Integers stay int64.
  *
+ * Every commit (tx(), or exec() outside one) is durable before the call
+ * returns (db_sync: the WAL is fsynced).
+ *
  * A busy, full, read-only or failing disk raises {status = 503}, which
  * fails the request with 503 UNAVAILABLE unless the script catches it; a
  * constraint violation raises {status = 409, code = "CONSTRAINT"}.
@@ -275,6 +278,10 @@ l_exec(lua_State *L)
 		return db_fail(L, db, name, rc);
 	lua_pushinteger(L, sqlite3_changes64(db->h));
 	lua_pushinteger(L, sqlite3_last_insert_rowid(db->h));
+	/* Outside a transaction the statement committed by itself. */
+	if (db->tx_depth == 0 && sqlite3_changes64(db->h) > 0 &&
+	    db_sync(db) == -1)
+		return lhost_error(L, 503, "UNAVAILABLE", "commit not durable");
 	return 2;
 }
 
@@ -334,6 +341,8 @@ l_tx(lua_State *L)
 			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 		return db_fail(L, db, "COMMIT", rc);
 	}
+	if (depth == 0 && db_sync(db) == -1)
+		return lhost_error(L, 503, "UNAVAILABLE", "commit not durable");
 	return lua_gettop(L);
 }
 

@@ -100,7 +100,8 @@ l_create(lua_State *L)
 		    "a destination_id, a user token none");
 	t.account_id = a.account_id;
 	t.user_id = a.id;
-	if (token_create(lhost_db(L), lhost_pepper(L), &t, &m) == -1)
+	if (token_create(lhost_db(L), lhost_pepper(L), &t, &m) == -1 ||
+	    (lhost_db(L)->tx_depth == 0 && db_sync(lhost_db(L)) == -1))
 		return fail_db(L);
 	lhost_secret_issued(L);
 	lua_createtable(L, 0, 7);
@@ -187,7 +188,8 @@ l_set_active(lua_State *L)
 	    db_bind_int64(st, ":active", active) ||
 	    db_bind_int64(st, ":now", (long long)time(NULL)) ||
 	    db_bind_int64(st, ":actor", a.id) || db_bind_int64(st, ":id", id) ||
-	    db_run(lhost_db(L), st) != 0)
+	    db_run(lhost_db(L), st) != 0 ||
+	    (lhost_db(L)->tx_depth == 0 && db_sync(lhost_db(L)) == -1))
 		return fail_db(L);
 	push_visible(L, key, &a);
 	return 1;
@@ -202,7 +204,7 @@ bind_filter(sqlite3_stmt *st, const struct actor *a, const char *kind,
 	    db_bind_text(st, ":kind", kind) ||
 	    db_bind_int64(st, ":all", a->admin) ||
 	    db_bind_int64(st, ":user_id", a->id) ||
-	    db_bind_text(st, ":q", q) ? -1 : 0;
+	    (*q && db_bind_text(st, ":q", q)) ? -1 : 0;
 }
 
 static int
@@ -223,7 +225,8 @@ l_list(lua_State *L)
 	if (limit < 1 || limit > 1000 || offset < 0)
 		return luaL_error(L, "host.tokens.list: limit 1..1000, "
 		    "offset >= 0");
-	if ((st = db_query(lhost_db(L), "tokens_page")) == NULL ||
+	if ((st = db_query(lhost_db(L), *q ? "tokens_page_q" :
+	    "tokens_page")) == NULL ||
 	    bind_filter(st, &a, kind, q) ||
 	    db_bind_int64(st, ":limit", limit) ||
 	    db_bind_int64(st, ":offset", offset))
@@ -236,7 +239,8 @@ l_list(lua_State *L)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return fail_db(L);
-	if ((st = db_query(lhost_db(L), "tokens_count")) == NULL ||
+	if ((st = db_query(lhost_db(L), *q ? "tokens_count_q" :
+	    "tokens_count")) == NULL ||
 	    bind_filter(st, &a, kind, q))
 		return fail_db(L);
 	rc = sqlite3_step(st);

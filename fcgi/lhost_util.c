@@ -1,7 +1,8 @@
 /*
  * lhost_util.c -- the read-only "host" module and its small helpers:
  * host.null, host.config, host.log, host.now, host.iso8601,
- * host.html.escape, host.url.encode; read-only proxies for req and host.
+ * host.url.encode; read-only proxies for req and host. (host.html is in
+ * lhost_html.c.)
  */
 #include <string.h>
 #include <time.h>
@@ -140,39 +141,6 @@ lhost_error(lua_State *L, int status, const char *code, const char *msg)
 	return lua_error(L);
 }
 
-/* host.html.escape(s): & < > " ' escaped; anything else converted with
- * tostring first (nil becomes ""). */
-static int
-l_html_escape(lua_State *L)
-{
-	size_t		 len, i, start = 0;
-	const char	*s, *rep;
-	luaL_Buffer	 b;
-
-	if (lua_isnoneornil(L, 1)) {
-		lua_pushliteral(L, "");
-		return 1;
-	}
-	s = luaL_tolstring(L, 1, &len);
-	luaL_buffinit(L, &b);
-	for (i = 0; i < len; i++) {
-		switch (s[i]) {
-		case '&':  rep = "&amp;"; break;
-		case '<':  rep = "&lt;"; break;
-		case '>':  rep = "&gt;"; break;
-		case '"':  rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default:   continue;
-		}
-		luaL_addlstring(&b, s + start, i - start);
-		luaL_addstring(&b, rep);
-		start = i + 1;
-	}
-	luaL_addlstring(&b, s + start, len - start);
-	luaL_pushresult(&b);
-	return 1;
-}
-
 /* host.url.encode(s): percent-encodes everything but unreserved. */
 static int
 l_url_encode(lua_State *L)
@@ -273,9 +241,7 @@ lhost_open_util(lua_State *L)
 	lhost_push_null(L);
 	lua_setfield(L, -2, "null");
 
-	lua_createtable(L, 0, 1);
-	lua_pushcfunction(L, l_html_escape);
-	lua_setfield(L, -2, "escape");
+	lhost_open_html(L);
 	seal(L);
 	lua_setfield(L, -2, "html");
 

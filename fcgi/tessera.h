@@ -294,6 +294,8 @@ struct db {
 	struct query	*q;	/* sorted by name */
 	size_t		 nq;
 	int		 tx_depth;
+	long long	 busy_timeout_ms;
+	double		 busy_since;	/* when the current wait began */
 };
 
 #define DB_FILE		"tessera.db"
@@ -312,6 +314,9 @@ int	 db_bind_int64(struct sqlite3_stmt *, const char *name, long long);
 int	 db_bind_text(struct sqlite3_stmt *, const char *name, const char *);
 int	 db_bind_blob(struct sqlite3_stmt *, const char *name, const void *,
 	    size_t);
+/* Makes the last commit durable (fsync of the WAL, outside the write
+ * lock). 0 or -1. */
+int	 db_sync(struct db *);
 /* Steps to the end and resets; 0 or the SQLite error code (logged). */
 int	 db_run(struct db *, struct sqlite3_stmt *);
 void	 db_close(struct db *);
@@ -478,6 +483,8 @@ void		 lhost_open_db(struct lua_State *);
 void		 lhost_open_json(struct lua_State *);
 void		 lhost_open_util(struct lua_State *);
 void		 lhost_open_auth(struct lua_State *);
+void		 lhost_open_html(struct lua_State *);
+void		 lhost_html_reset(void);
 void		 lhost_open_tokens(struct lua_State *);
 void		 lhost_push_row(struct lua_State *, struct sqlite3_stmt *);
 /* Marks the current request as carrying a secret: the response is wiped

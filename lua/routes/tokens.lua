@@ -8,7 +8,7 @@ local auth = require "auth"
 local hooks = require "hooks"
 local view = require "views.tokens"
 
-local PER_PAGE = 50
+local PER_PAGE = 20  -- as GitLab lists them; the filter finds the rest
 
 local function actor(s)
   return { id = s.user.id, role = s.user.role, account_id = s.user.account_id }

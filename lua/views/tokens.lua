@@ -7,22 +7,15 @@ local layout = require "views.layout"
 
 local M = {}
 
--- "2026-11-27T23:10:58Z" -> "2026-11-27 23:10 UTC"
-local function when(t)
-  if not t then return nil end
-  local iso = host.iso8601(t)
-  return { iso = iso, text = string.sub(iso, 1, 10) .. " " ..
-    string.sub(iso, 12, 16) .. " UTC" }
-end
 
 local row_tpl = [[<tr data-key="{{key}}" class="{{state}}">
   <td data-label="Description"><div><span class="desc">{{description}}</span>{{{dest}}}
     <details class="activity"><summary>Activity</summary>
-      <p>Created by {{created_by}} at <time datetime="{{created.iso}}">{{created.text}}</time>.{{{change}}}</p>
+      <p>Created by {{created_by}} at <time datetime="{{created_iso}}">{{created_text}}</time>.{{{change}}}</p>
     </details></div></td>
   <td data-label="Key"><code class="key">{{key}}</code></td>
   <td data-label="Created by">{{created_by}}</td>
-  <td data-label="Created"><time datetime="{{created.iso}}">{{created.text}}</time></td>
+  <td data-label="Created"><time datetime="{{created_iso}}">{{created_text}}</time></td>
   <td data-label="Last used" class="last-used"><div>{{{last_used}}}</div></td>
   <td data-label="Active">
     <form method="post" action="/settings/tokens/{{key}}/{{action}}" class="switch-form">
@@ -33,24 +26,19 @@ local row_tpl = [[<tr data-key="{{key}}" class="{{state}}">
 </tr>]]
 
 local dest_tpl = [[ <span class="dest">· {{destination}}</span>]]
-local change_tpl = [[ Last change by {{by}} at <time datetime="{{at.iso}}">{{at.text}}</time>.]]
-local used_tpl = [[<time datetime="{{at.iso}}">{{at.text}}</time><br><span class="muted">{{ip}}</span>]]
+local change_tpl = [[ Last change by {{updated_by}} at <time datetime="{{updated_iso}}">{{updated_text}}</time>.]]
+local used_tpl = [[<time datetime="{{last_used_iso}}">{{last_used_text}}</time><br><span class="muted">{{last_used_ip}}</span>]]
 
+local NEVER = html.raw("never")
+
+-- t: a row of tokens_page (times already formatted by SQL).
 function M.row(t, csrf)
-  local created = when(t.created_at)
-  local change
-  if t.updated_by and t.updated_at then
-    change = html.render(change_tpl, { by = t.updated_by, at = when(t.updated_at) })
-  end
-  local last_used = html.raw("never")
-  if t.last_used_at then
-    last_used = html.render(used_tpl, { at = when(t.last_used_at),
-      ip = t.last_used_ip or "" })
-  end
   local active = t.active == 1 or t.active == true
   return html.render(row_tpl, {
     key = t.key, description = t.description, created_by = t.created_by,
-    created = created, change = change, last_used = last_used,
+    created_iso = t.created_iso, created_text = t.created_text,
+    change = t.updated_by and html.render(change_tpl, t),
+    last_used = t.last_used_at and html.render(used_tpl, t) or NEVER,
     dest = t.destination and t.destination ~= t.description and
       html.render(dest_tpl, { destination = t.destination }),
     state = active and "active" or "inactive",

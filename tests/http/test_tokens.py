@@ -255,11 +255,15 @@ def main():
                            "kind = 'user'", (uid,)).fetchone()[0]
         s, h, b = bob.get("/settings/tokens")
         t.eq(s, 200, "page with %d tokens" % total)
-        t.has(b, ("1–50 of %d" % total).encode(), "paged: 50 of all")
-        t.eq(len(re.findall(rb"<tr data-key=", b.split(b'id="user"')[1])), 50,
-             "50 rows on a page")
+        t.has(b, ("1–20 of %d" % total).encode(), "paged: 20 of all")
+        t.eq(len(re.findall(rb"<tr data-key=", b.split(b'id="user"')[1])), 20,
+             "20 rows on a page")
         s, h, b = bob.get("/settings/tokens?page=2")
-        t.has(b, ("51–100 of %d" % total).encode(), "page 2")
+        t.has(b, ("21–40 of %d" % total).encode(), "page 2")
+        s, h, b = bob.get("/settings/tokens?page=251")
+        t.has(b, ("5001–%d of %d" % (total, total)).encode(), "the last page")
+        t.ok(b'rel="next"' not in b and b'rel="prev"' in b,
+             "the last page links back only")
         s, h, b = bob.get("/settings/tokens?q=bulk+token+0421")
         t.has(b, b"bulk token 04210", "filter by description")
         t.eq(len(re.findall(rb"<tr data-key=", b.split(b'id="user"')[1])), 10,

@@ -1,0 +1,357 @@
+/*
+ * lhost_html.c -- host.html: escaping and templates for the views, in C
+ * because a page of tokens renders thousands of placeholders.
+ *
+ *	host.html.escape(v)        -> string, & < > " ' escaped
+ *	host.html.raw(s)           -> a value marked as trusted HTML
+ *	host.html.is_raw(v)        -> boolean
+ *	host.html.render(tpl, data)-> raw: {{a.b}} escaped, {{{a.b}}} raw
+ *
+ * In a template, {{ path }} is looked up in data (a.b.c walks nested
+ * tables) and escaped; {{{ path }}} must be a raw value (anything else is
+ * an error, so a plain string can never slip in unescaped); nil and false
+ * render as nothing. Templates are parsed once and cached by their text.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "tessera.h"
+
+#define RAW_MT		"tessera.html.raw"
+#define TPL_MT		"tessera.html.tpl"
+#define KEYS_MAX	6
+
+struct part {
+	size_t		 off, len;	/* literal text before the hole */
+	int		 raw;		/* {{{ }}} */
+	int		 nkeys;		/* 0: the last part, no hole */
+	char		*keys[KEYS_MAX];
+};
+
+struct tpl {
+	size_t		 nparts;
+	struct part	*parts;
+};
+
+/* 1 for the bytes HTML escaping replaces. */
+static const unsigned char special[256] = {
+	['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1, ['\''] = 1,
+};
+
+/* Appends s escaped to the C buffer b. */
+static void
+bufesc(struct buf *b, const char *s, size_t len)
+{
+	size_t		 i, start = 0;
+	const char	*rep;
+
+	buf_reserve(b, len + 16);
+	for (i = 0; i < len; i++) {
+		if (!special[(unsigned char)s[i]])
+			continue;
+		switch (s[i]) {
+		case '&':  rep = "&amp;"; break;
+		case '<':  rep = "&lt;"; break;
+		case '>':  rep = "&gt;"; break;
+		case '"':  rep = "&quot;"; break;
+		default:   rep = "&#39;"; break;
+		}
+		buf_add(b, s + start, i - start);
+		buf_adds(b, rep);
+		start = i + 1;
+	}
+	buf_add(b, s + start, len - start);
+}
+
+/* host.html.escape(v): tostring first; nil is "". */
+static int
+l_escape(lua_State *L)
+{
+	size_t		 len;
+	const char	*s;
+	struct buf	 b = { 0 };
+
+	if (lua_isnoneornil(L, 1)) {
+		lua_pushliteral(L, "");
+		return 1;
+	}
+	s = luaL_tolstring(L, 1, &len);
+	bufesc(&b, s, len);
+	lua_pushlstring(L, b.p ? b.p : "", b.len);
+	buf_free(&b);
+	return 1;
+}
+
+/* Pushes {html = s} with the raw metatable; s is at idx. */
+static void
+push_raw(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, idx);
+	lua_setfield(L, -2, "html");
+	if (luaL_newmetatable(L, RAW_MT)) {
+		lua_pushliteral(L, "html.raw");
+		lua_setfield(L, -2, "__name");
+	}
+	lua_setmetatable(L, -2);
+}
+
+static int
+is_raw(lua_State *L, int idx)
+{
+	int	 r;
+
+	if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
+		return 0;
+	luaL_getmetatable(L, RAW_MT);
+	r = lua_rawequal(L, -1, -2);
+	lua_pop(L, 2);
+	return r;
+}
+
+static int
+l_raw(lua_State *L)
+{
+	luaL_checkstring(L, 1);
+	push_raw(L, 1);
+	return 1;
+}
+
+static int
+l_is_raw(lua_State *L)
+{
+	lua_pushboolean(L, is_raw(L, 1));
+	return 1;
+}
+
+static int
+tpl_gc(lua_State *L)
+{
+	struct tpl	*t = luaL_checkudata(L, 1, TPL_MT);
+	size_t		 i;
+	int		 k;
+
+	for (i = 0; i < t->nparts; i++)
+		for (k = 0; k < t->parts[i].nkeys; k++)
+			free(t->parts[i].keys[k]);
+	free(t->parts);
+	t->parts = NULL;
+	t->nparts = 0;
+	return 0;
+}
+
+static int
+ident(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Parses s into t. Returns 0 or -1 (malformed placeholder, message in
+ * err). Text that is not a well-formed placeholder stays literal. */
+static int
+tpl_parse(struct tpl *t, const char *s, size_t len, char *err, size_t errlen)
+{
+	size_t		 pos = 0, lit = 0, i, j, cap = 8;
+	struct part	*p, *np;
+	int		 raw;
+
+	if ((t->parts = calloc(cap, sizeof(*p))) == NULL)
+		goto nomem;
+	while (pos + 4 <= len) {
+		if (s[pos] != '{' || s[pos + 1] != '{') {
+			pos++;
+			continue;
+		}
+		raw = pos + 2 < len && s[pos + 2] == '{';
+		i = pos + 2 + raw;
+		while (i < len && s[i] == ' ')
+			i++;
+		j = i;
+		while (j < len && (ident(s[j]) || s[j] == '.'))
+			j++;
+		if (j == i) {
+			pos++;
+			continue;
+		}
+		size_t k = j;
+		while (k < len && s[k] == ' ')
+			k++;
+		if (k + 2 + raw > len || s[k] != '}' || s[k + 1] != '}' ||
+		    (raw && s[k + 2] != '}')) {
+			pos++;
+			continue;
+		}
+		if (t->nparts + 2 > cap) {
+			cap *= 2;
+			if ((np = realloc(t->parts, cap * sizeof(*np))) == NULL)
+				goto nomem;
+			t->parts = np;
+		}
+		p = &t->parts[t->nparts++];
+		memset(p, 0, sizeof(*p));
+		p->off = lit;
+		p->len = pos - lit;
+		p->raw = raw;
+		/* Split the path on dots. */
+		for (size_t a = i; a < j;) {
+			size_t b = a;
+
+			while (b < j && s[b] != '.')
+				b++;
+			if (b == a || p->nkeys == KEYS_MAX) {
+				snprintf(err, errlen, "bad placeholder near "
+				    "offset %zu", pos);
+				return -1;
+			}
+			if ((p->keys[p->nkeys] = strndup(s + a, b - a)) == NULL)
+				goto nomem;
+			p->nkeys++;
+			a = b + 1;
+		}
+		pos = k + 2 + raw;
+		lit = pos;
+	}
+	p = &t->parts[t->nparts++];
+	memset(p, 0, sizeof(*p));
+	p->off = lit;
+	p->len = len - lit;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* The parsed template for the string at index 1, from the cache (a
+ * registry table keyed by the template text, so the text stays alive). */
+static struct tpl *
+get_tpl(lua_State *L)
+{
+	struct tpl	*t;
+	size_t		 len;
+	const char	*s = lua_tolstring(L, 1, &len);
+	char		 err[128];
+
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, "tessera.html.cache");
+	lua_pushvalue(L, 1);
+	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+		t = lua_touserdata(L, -1);
+		lua_pop(L, 2);
+		return t;
+	}
+	lua_pop(L, 1);
+	t = lua_newuserdatauv(L, sizeof(*t), 0);
+	memset(t, 0, sizeof(*t));
+	if (luaL_newmetatable(L, TPL_MT)) {
+		lua_pushcfunction(L, tpl_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	if (tpl_parse(t, s, len, err, sizeof(err)) == -1)
+		luaL_error(L, "host.html.render: %s", err);
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, -4);
+	lua_pop(L, 2);
+	return t;
+}
+
+/* The output buffer of l_render, reused from call to call (each worker is
+ * single-threaded; a nested call, which nothing does today, gets its own).
+ * Being static, it cannot leak when a Lua error unwinds through us. */
+static struct buf	 out_buf;
+static int		 out_busy;
+
+/* Called at the start of every request: a render that a Lua error cut
+ * short must not leave the shared buffer marked busy. */
+void
+lhost_html_reset(void)
+{
+	out_busy = 0;
+}
+
+static int
+l_render(lua_State *L)
+{
+	struct tpl	*t;
+	const char	*s, *v;
+	size_t		 i, vlen;
+	int		 k, ty, nested;
+	struct buf	 local = { 0 }, *b;
+
+	s = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	t = get_tpl(L);
+	nested = out_busy;
+	b = nested ? &local : &out_buf;
+	out_busy = 1;
+	buf_reset(b);
+	for (i = 0; i < t->nparts; i++) {
+		const struct part *p = &t->parts[i];
+
+		buf_add(b, s + p->off, p->len);
+		if (p->nkeys == 0)
+			continue;
+		lua_getfield(L, 2, p->keys[0]);
+		for (k = 1; k < p->nkeys; k++) {
+			if (lua_type(L, -1) != LUA_TTABLE) {
+				lua_pop(L, 1);
+				lua_pushnil(L);
+				break;
+			}
+			lua_getfield(L, -1, p->keys[k]);
+			lua_remove(L, -2);
+		}
+		ty = lua_type(L, -1);
+		if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
+			if (p->raw)
+				goto notraw;
+			v = lua_tolstring(L, -1, &vlen);
+			bufesc(b, v, vlen);
+		} else if (ty == LUA_TTABLE && is_raw(L, -1)) {
+			lua_getfield(L, -1, "html");
+			v = lua_tolstring(L, -1, &vlen);
+			buf_add(b, v ? v : "", v ? vlen : 0);
+			lua_pop(L, 1);
+		} else if (ty == LUA_TBOOLEAN && lua_toboolean(L, -1)) {
+			if (p->raw)
+				goto notraw;
+			buf_adds(b, "true");
+		} else if (ty != LUA_TNIL && ty != LUA_TBOOLEAN) {
+			out_busy = nested;
+			buf_free(&local);
+			return luaL_error(L, "{{%s...}} cannot be a %s",
+			    p->keys[0], lua_typename(L, ty));
+		}
+		lua_pop(L, 1);
+		continue;
+notraw:
+		out_busy = nested;
+		buf_free(&local);
+		return luaL_error(L, "{{{%s...}}} needs an html.raw value",
+		    p->keys[0]);
+	}
+	lua_pushlstring(L, b->p ? b->p : "", b->len);
+	out_busy = nested;
+	buf_free(&local);
+	push_raw(L, -1);
+	return 1;
+}
+
+void
+lhost_open_html(lua_State *L)
+{
+	static const luaL_Reg fns[] = {
+		{ "escape",	l_escape },
+		{ "is_raw",	l_is_raw },
+		{ "raw",	l_raw },
+		{ "render",	l_render },
+		{ NULL,		NULL },
+	};
+
+	luaL_newlib(L, fns);
+}
