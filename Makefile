@@ -27,14 +27,15 @@ DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
 	    libsodium-dev libjansson-dev
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
-	    spawn-fcgi python3 curl sqlite3 procps chromium
+	    spawn-fcgi python3 curl sqlite3 procps chromium strace
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRCS	 = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
 OBJS	 = $(SRCS:.c=.o)
 HDRS	 = fcgi/tessera.h
 
-.PHONY: all deps deps-run deps-test run test install uninstall clean
+.PHONY: all deps deps-run deps-test deps-bench run test bench install \
+	uninstall clean
 
 all: tessera
 
@@ -107,6 +108,15 @@ test: deps
 tests-build: tessera
 	@$(MAKE) --no-print-directory -C tests/c CC="$(CC)" \
 	  SANITIZE="$(SANITIZE)"
+
+# The benchmark (not part of make test): tessera against a hello-world
+# libfcgi responder through one nginx, driven by wrk. A few minutes.
+deps-bench: deps-test
+	$(call install_missing,wrk valgrind)
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory tessera
+	@python3 tests/bench/bench.py
 
 install: tessera
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)

@@ -6,8 +6,10 @@ import base64
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -106,7 +108,43 @@ def main():
         t.eq(missing, [], "every acknowledged webhook is stored")
         t.ok(len(stored) >= len(acked), "nothing acknowledged was lost")
         t.eq(http("GET", base + "/healthz")[0], 200, "service answers afterwards")
+        fsync_before_answer(t, app, base, auth, pid, work)
     return t.done()
+
+
+def fsync_before_answer(t, app, base, auth, pid, work):
+    """strace a worker through one webhook: the records reach the WAL, the
+    WAL is fsynced, and only then is the 200 written."""
+    if not shutil.which("strace"):
+        t.skip("fsync before the 200", "strace not installed")
+        return
+    out = os.path.join(work, "strace.txt")
+    workers = children(app.pid)
+    tracer = subprocess.Popen(
+        ["strace", "-y", "-e", "trace=pwrite64,write,fsync,fdatasync", "-o",
+         out, "-ff"] + sum((["-p", str(w)] for w in workers), []),
+        stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    st, _, _ = http("POST", base + "/webhook?pipeline_id=%d" % pid, auth,
+                    json.dumps({"traced": True}))
+    time.sleep(0.3)
+    tracer.terminate()
+    tracer.wait()
+    seqs = []
+    for name in os.listdir(work):
+        if name.startswith("strace.txt"):
+            with open(os.path.join(work, name)) as f:
+                seqs.append(f.read().splitlines())
+    good = False
+    for lines in seqs:
+        wal = [i for i, l in enumerate(lines) if l.startswith("pwrite64(") and "-wal>" in l]
+        sync = [i for i, l in enumerate(lines) if l.startswith(("fdatasync(", "fsync(")) and "-wal>" in l]
+        ans = [i for i, l in enumerate(lines) if l.startswith("write(") and "socket:" in l and "200 OK" in l]
+        if wal and sync and ans:
+            good = wal[-1] < sync[-1] < ans[-1]
+            print("# worker: WAL write at %d, fsync at %d, answer at %d" % (wal[-1], sync[-1], ans[-1]))
+    t.eq(st, 200, "traced webhook answered")
+    t.ok(good, "the WAL is fsynced after the records are written and before the 200")
 
 
 if __name__ == "__main__":
