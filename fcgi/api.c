@@ -76,9 +76,10 @@ b64decode(const char *in, unsigned char *out, size_t outlen)
 }
 
 /* Pulls (key, secret) out of the request; key is "" for Bearer. Returns 0,
- * or -1 when there are no usable credentials. */
-static int
-credentials(const struct req *r, char *key, size_t keylen, char *secret,
+ * or -1 when there are no usable credentials. (Exported for the fuzzer as
+ * api_credentials.) */
+int
+api_credentials(const struct req *r, char *key, size_t keylen, char *secret,
     size_t secretlen)
 {
 	const char	*a = r->authorization, *colon;
@@ -155,7 +156,7 @@ authenticate(struct worker *w, const struct req *r, struct principal *p)
 
 	memset(p, 0, sizeof(*p));
 	memset(stored, 0, sizeof(stored));
-	if (credentials(r, key, sizeof(key), secret, sizeof(secret)) == -1 ||
+	if (api_credentials(r, key, sizeof(key), secret, sizeof(secret)) == -1 ||
 	    !token_secret_valid(secret, strlen(secret)) ||
 	    (key[0] != '\0' && !token_key_valid(key))) {
 		rc = -1;

@@ -447,6 +447,10 @@ db_open(struct db *db, const struct config *cfg, int create, char *err,
 	snprintf(pragmas, sizeof(pragmas),
 	    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
 	    "PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;");
+	if (cfg->db_max_pages > 0)
+		snprintf(pragmas + strlen(pragmas), sizeof(pragmas) -
+		    strlen(pragmas), " PRAGMA max_page_count = %lld;",
+		    cfg->db_max_pages);
 	if (db_exec_sql(db, pragmas, err, errlen) == -1 ||
 	    migrate(db, cfg->schema_dir, err, errlen) == -1 ||
 	    load_queries(db, cfg->schema_dir, err, errlen) == -1)

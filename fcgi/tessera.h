@@ -74,6 +74,7 @@ struct config {
 	long long	 rate_limit_webhook_ip;
 	long long	 login_max_failures;
 	long long	 login_window;
+	long long	 db_max_pages;
 	int		 log_requests;
 };
 
@@ -456,6 +457,11 @@ int	 api_path(const struct req *, const struct config *);
  * the request through (r->auth filled); -1 means resp holds the answer
  * (401, 429, 503). Other paths pass untouched. */
 int	 api_gate(struct worker *, struct req *, struct resp *);
+/* The credentials of r: Basic (key:secret), Bearer (secret; key ""),
+ * or the key and token query parameters. 0, or -1 when there are none
+ * usable. */
+int	 api_credentials(const struct req *, char *key, size_t keylen,
+	    char *secret, size_t secretlen);
 
 /* ---------------------------------------------------------------- lhost */
 
