@@ -27,7 +27,7 @@ DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
 	    libsodium-dev libjansson-dev
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
-	    spawn-fcgi python3 curl sqlite3 procps chromium strace
+	    spawn-fcgi python3 curl sqlite3 procps chromium strace valgrind
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRCS	 = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
@@ -35,7 +35,7 @@ OBJS	 = $(SRCS:.c=.o)
 HDRS	 = fcgi/tessera.h
 
 .PHONY: all deps deps-run deps-test deps-bench run test bench install \
-	uninstall clean
+	uninstall clean valgrind FORCE
 
 all: tessera
 
@@ -46,7 +46,13 @@ fcgi/libtessera.a: $(OBJS)
 	rm -f $@
 	ar rcs $@ $(OBJS)
 
-fcgi/%.o: fcgi/%.c $(HDRS)
+# Objects are rebuilt when the flags change (make test SANITIZE=1 after a
+# plain build, and back).
+BUILD_FLAGS = $(CC) $(CFLAGS) $(XCFLAGS) $(XLDFLAGS)
+fcgi/.flags: FORCE
+	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+
+fcgi/%.o: fcgi/%.c $(HDRS) fcgi/.flags
 	$(CC) $(CFLAGS) $(XCFLAGS) -c -o $@ $<
 
 # Installs the listed Debian packages that are not installed yet.
@@ -101,9 +107,20 @@ run: deps-run
 	 TESSERA_PORT=$(PORT) TESSERA_RELOAD=1 TESSERA_PROCS=2 \
 	 exec lighttpd -D -f conf/lighttpd.conf
 
+# SANITIZE=1: AddressSanitizer + UBSan everywhere; any report (written
+# under tests/out/sanitizer/) fails the run.
 test: deps
 	@$(MAKE) --no-print-directory tessera tests-build
-	@tests/run
+	@SANITIZE="$(SANITIZE)" tests/run
+
+# The C unit tests under valgrind: no leak, no invalid access.
+valgrind: deps
+	@$(MAKE) --no-print-directory tessera tests-build SANITIZE=
+	@for t in tests/c/test_*; do [ -x "$$t" ] && [ -f "$$t" ] || continue; \
+	  echo "== $$t"; TESSERA_TEST_TMP=$$(mktemp -d) \
+	  valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+	    --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+	    "$$t" >/dev/null || exit 1; done; echo "valgrind: no errors, no leaks"
 
 tests-build: tessera
 	@$(MAKE) --no-print-directory -C tests/c CC="$(CC)" \
@@ -128,5 +145,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(SHAREDIR)
 
 clean:
-	rm -f tessera fcgi/*.o fcgi/libtessera.a
+	rm -f tessera fcgi/*.o fcgi/libtessera.a fcgi/.flags
 	-$(MAKE) --no-print-directory -C tests/c clean

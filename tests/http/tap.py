@@ -77,6 +77,11 @@ def app_env(data, lua_dir=None, **extra):
         "TESSERA_EXTRA_ROUTES": "fixture_routes",
     }
     env.update({k: str(v) for k, v in extra.items()})
+    # Sanitizer settings reach processes a web server spawns with a clean
+    # environment (mod_fcgid) too.
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if os.environ.get(k):
+            env.setdefault(k, os.environ[k])
     return env
 
 
