@@ -174,6 +174,7 @@ run_spawned(const struct opts *o)
 	    worker_init(&w, &cfg, err, sizeof(err)) == -1) {
 		if (cfg.data_dir)
 			log_err("%s", err);
+		cfg_free(&cfg);
 		if (!fcgi) {
 			/* Tell the CGI client something useful. */
 			resp_error(&resp, 500, "INTERNAL_ERROR",
