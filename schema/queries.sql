@@ -102,7 +102,9 @@ INSERT INTO audit_log (at, account_id, user_id, action, object, ip, detail)
 VALUES (:now, :account_id, :user_id, :action, :object, :ip, :detail);
 
 -- name: audit_recent
-SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, u.email
+SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, u.email,
+       strftime('%Y-%m-%dT%H:%M:%SZ', l.at, 'unixepoch') AS at_iso,
+       strftime('%Y-%m-%d %H:%M UTC', l.at, 'unixepoch') AS at_text
 FROM audit_log l LEFT JOIN users u ON u.id = l.user_id
 WHERE l.account_id = :account_id
 ORDER BY l.id DESC LIMIT :limit;

@@ -64,7 +64,12 @@ end
 local function settings(req)
   local s, resp = auth.require(req)
   if not s then return resp end
-  return http.html(200, settings_view({ session = s }))
+  local activity
+  if s.user.role == "admin" then
+    activity = host.db.rows("audit_recent", { account_id = s.user.account_id,
+      limit = 20 })
+  end
+  return http.html(200, settings_view({ session = s, activity = activity }))
 end
 
 return function(r)

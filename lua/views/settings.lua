@@ -22,16 +22,37 @@ local body = [[<div class="page-head">
     the ones you no longer use.</p>
     <p><a class="button" href="/settings/tokens">Manage tokens</a></p>
   </section>
+  {{{activity}}}
 </div>]]
 
--- data: session
+local activity_tpl = [[<section class="card wide" id="activity" aria-labelledby="activity-h">
+    <h2 id="activity-h">Recent activity</h2>
+    <p class="muted">The account's latest events: logins and token changes, with who and from where.</p>
+    <div class="table-wrap"><table class="audit">
+      <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Object</th><th scope="col">From</th></tr></thead>
+      <tbody>{{{rows}}}</tbody>
+    </table></div>
+  </section>]]
+local activity_row = [[<tr><td><time datetime="{{at_iso}}">{{at_text}}</time></td><td>{{email}}</td><td>{{action}}</td><td class="object">{{object}}<span class="muted detail">{{detail}}</span></td><td>{{ip}}</td></tr>]]
+
+-- data: session, activity (rows of audit_recent, admins only)
 return function(data)
+  local activity
+  if data.activity then
+    local rows = {}
+    for i, a in ipairs(data.activity) do
+      a.detail = a.detail ~= "" and (" " .. a.detail) or nil
+      rows[i] = html.render(activity_row, a)
+    end
+    activity = html.render(activity_tpl, { rows = html.join(rows) })
+  end
   return layout({
     title = "Settings",
     session = data.session,
     content = html.render(body, {
       user = data.session.user,
       brand = host.config.brand,
+      activity = activity,
     }),
   })
 end
