@@ -226,7 +226,8 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 	    copy_param(c, P_HTTP_ACCEPT, &r->accept, HEADER_MAX) == -1 ||
 	    copy_param(c, P_HTTP_USER_AGENT, &r->user_agent, HEADER_MAX) == -1 ||
 	    copy_param(c, P_HTTP_X_CSRF_TOKEN, &r->csrf_header, 1024) == -1 ||
-	    copy_param(c, P_HTTP_AUTHORIZATION, &r->authorization, 4096) == -1 ||
+	    copy_param(c, P_HTTP_AUTHORIZATION, &r->authorization,
+	    HEADER_MAX) == -1 ||
 	    copy_param(c, P_REMOTE_ADDR, &r->remote_addr, 64) == -1 ||
 	    copy_param(c, P_CONTENT_TYPE, &r->content_type, 1024) == -1)
 		return 400;
