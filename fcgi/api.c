@@ -19,6 +19,7 @@
 
 #include "tessera.h"
 
+/* Whether path is prefix itself or below it ("/api", "/api/x"). */
 static int
 under(const char *path, const char *prefix)
 {

@@ -737,23 +737,6 @@ req_index(lua_State *L)
 	return 1;
 }
 
-static int
-req_newindex(lua_State *L)
-{
-	return luaL_error(L, "attempt to modify a read-only table (key '%s')",
-	    luaL_tolstring(L, 2, NULL));
-}
-
-static int
-req_next(lua_State *L)
-{
-	lua_settop(L, 2);
-	if (lua_next(L, 1))
-		return 2;
-	lua_pushnil(L);
-	return 1;
-}
-
 /* pairs(req): every field, built now. */
 static int
 req_pairs(lua_State *L)
@@ -769,7 +752,7 @@ req_pairs(lua_State *L)
 		}
 		lua_pop(L, 1);
 	}
-	lua_pushcfunction(L, req_next);
+	lua_pushcfunction(L, lhost_ro_next);
 	lua_insert(L, -2);
 	lua_pushnil(L);
 	return 3;
@@ -780,7 +763,7 @@ push_req(lua_State *L, const struct req *r)
 {
 	static const luaL_Reg mm[] = {
 		{ "__index",	req_index },
-		{ "__newindex",	req_newindex },
+		{ "__newindex",	lhost_ro_newindex },
 		{ "__pairs",	req_pairs },
 		{ NULL,		NULL },
 	};

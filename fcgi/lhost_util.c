@@ -35,8 +35,8 @@ ro_index(lua_State *L)
 	return 1;
 }
 
-static int
-ro_newindex(lua_State *L)
+int
+lhost_ro_newindex(lua_State *L)
 {
 	return luaL_error(L, "attempt to modify a read-only table (key '%s')",
 	    luaL_tolstring(L, 2, NULL));
@@ -44,8 +44,8 @@ ro_newindex(lua_State *L)
 
 /* next() over the real table, skipping nothing: the proxy's own private
  * entry is never visited because iteration runs on the real table. */
-static int
-ro_next(lua_State *L)
+int
+lhost_ro_next(lua_State *L)
 {
 	lua_settop(L, 2);
 	if (lua_next(L, 1))
@@ -57,7 +57,7 @@ ro_next(lua_State *L)
 static int
 ro_pairs(lua_State *L)
 {
-	lua_pushcfunction(L, ro_next);
+	lua_pushcfunction(L, lhost_ro_next);
 	push_real_of(L, 1);
 	lua_pushnil(L);
 	return 3;
@@ -78,7 +78,7 @@ push_ro_mt(lua_State *L)
 	static const luaL_Reg mm[] = {
 		{ "__index",	ro_index },
 		{ "__len",	ro_len },
-		{ "__newindex",	ro_newindex },
+		{ "__newindex",	lhost_ro_newindex },
 		{ "__pairs",	ro_pairs },
 		{ NULL,		NULL },
 	};

@@ -273,21 +273,10 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 	return 0;
 }
 
-/* Whether path is prefix itself or below it ("/api", "/api/x"). */
-static int
-under(const char *path, const char *prefix)
-{
-	size_t	 n = strlen(prefix);
-
-	return strncmp(path, prefix, n) == 0 &&
-	    (path[n] == '\0' || path[n] == '/');
-}
-
 int
 req_wants_json(const struct req *r, const struct config *cfg)
 {
-	if (r->path && (under(r->path, cfg->api_mount) ||
-	    under(r->path, "/webhook")))
+	if (api_path(r, cfg) != 0)
 		return 1;
 	return r->accept && strstr(r->accept, "application/json") != NULL;
 }

@@ -505,6 +505,9 @@ int		*lhost_session_state(struct lua_State *, struct session **s);
 void		 lhost_queue_cookie(struct lua_State *, const char *);
 void		 lhost_push_readonly(struct lua_State *, int idx);
 int		 lhost_push_real(struct lua_State *, int idx);
+/* Metamethods shared by the read-only tables: refuse a write; next(). */
+int		 lhost_ro_newindex(struct lua_State *);
+int		 lhost_ro_next(struct lua_State *);
 void		 lhost_push_null(struct lua_State *);
 int		 lhost_is_null(struct lua_State *, int idx);
 int		 lhost_msgh(struct lua_State *);

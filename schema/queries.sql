@@ -118,48 +118,21 @@ VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
         :destination_id, :now, :now);
 
 -- The tokens one person may see, newest first: all of the account's for
--- an admin (:all = 1), their own for a member; the times come formatted
--- for the page (ISO 8601 and "2026-11-27 23:10 UTC"). The _q variants
--- filter by description (case-insensitive) or by the start of the key;
--- without a filter the plain ones walk an index only.
+-- an admin (:all = 1), their own for a member (token_rows: 006). The _q
+-- variants filter by description (case-insensitive) or by the start of
+-- the key; without a filter the plain ones walk an index only.
 -- name: tokens_page
-SELECT t.id, t.key, t.kind, t.description, t.active, t.created_at,
-       t.updated_at, t.last_used_at, t.last_used_ip, t.expires_at,
-       u.email AS created_by, ub.email AS updated_by, d.name AS destination,
-       strftime('%Y-%m-%dT%H:%M:%SZ', t.created_at, 'unixepoch') AS created_iso,
-       strftime('%Y-%m-%d %H:%M UTC', t.created_at, 'unixepoch') AS created_text,
-       strftime('%Y-%m-%dT%H:%M:%SZ', t.updated_at, 'unixepoch') AS updated_iso,
-       strftime('%Y-%m-%d %H:%M UTC', t.updated_at, 'unixepoch') AS updated_text,
-       strftime('%Y-%m-%dT%H:%M:%SZ', t.last_used_at, 'unixepoch') AS last_used_iso,
-       strftime('%Y-%m-%d %H:%M UTC', t.last_used_at, 'unixepoch') AS last_used_text
-FROM tokens t
-JOIN users u ON u.id = t.user_id
-LEFT JOIN users ub ON ub.id = t.updated_by
-LEFT JOIN destinations d ON d.id = t.destination_id
-WHERE t.account_id = :account_id AND t.kind = :kind
-  AND (:all = 1 OR t.user_id = :user_id)
-ORDER BY t.id DESC
-LIMIT :limit OFFSET :offset;
+SELECT * FROM token_rows
+WHERE account_id = :account_id AND kind = :kind
+  AND (:all = 1 OR user_id = :user_id)
+ORDER BY id DESC LIMIT :limit OFFSET :offset;
 
 -- name: tokens_page_q
-SELECT t.id, t.key, t.kind, t.description, t.active, t.created_at,
-       t.updated_at, t.last_used_at, t.last_used_ip, t.expires_at,
-       u.email AS created_by, ub.email AS updated_by, d.name AS destination,
-       strftime('%Y-%m-%dT%H:%M:%SZ', t.created_at, 'unixepoch') AS created_iso,
-       strftime('%Y-%m-%d %H:%M UTC', t.created_at, 'unixepoch') AS created_text,
-       strftime('%Y-%m-%dT%H:%M:%SZ', t.updated_at, 'unixepoch') AS updated_iso,
-       strftime('%Y-%m-%d %H:%M UTC', t.updated_at, 'unixepoch') AS updated_text,
-       strftime('%Y-%m-%dT%H:%M:%SZ', t.last_used_at, 'unixepoch') AS last_used_iso,
-       strftime('%Y-%m-%d %H:%M UTC', t.last_used_at, 'unixepoch') AS last_used_text
-FROM tokens t
-JOIN users u ON u.id = t.user_id
-LEFT JOIN users ub ON ub.id = t.updated_by
-LEFT JOIN destinations d ON d.id = t.destination_id
-WHERE t.account_id = :account_id AND t.kind = :kind
-  AND (:all = 1 OR t.user_id = :user_id)
-  AND (instr(lower(t.description), lower(:q)) > 0 OR t.key LIKE :q || '%')
-ORDER BY t.id DESC
-LIMIT :limit OFFSET :offset;
+SELECT * FROM token_rows
+WHERE account_id = :account_id AND kind = :kind
+  AND (:all = 1 OR user_id = :user_id)
+  AND (instr(lower(description), lower(:q)) > 0 OR key LIKE :q || '%')
+ORDER BY id DESC LIMIT :limit OFFSET :offset;
 
 -- name: tokens_count
 SELECT count(*) FROM tokens t
@@ -174,16 +147,9 @@ WHERE t.account_id = :account_id AND t.kind = :kind
 
 -- One token as its owner or an admin of its account sees it.
 -- name: token_visible
-SELECT t.id, t.key, t.kind, t.description, t.active, t.created_at,
-       t.updated_at, t.last_used_at, t.last_used_ip, t.expires_at,
-       t.user_id, u.email AS created_by, ub.email AS updated_by,
-       d.name AS destination
-FROM tokens t
-JOIN users u ON u.id = t.user_id
-LEFT JOIN users ub ON ub.id = t.updated_by
-LEFT JOIN destinations d ON d.id = t.destination_id
-WHERE t.key = :key AND t.account_id = :account_id
-  AND (:all = 1 OR t.user_id = :user_id);
+SELECT * FROM token_rows
+WHERE key = :key AND account_id = :account_id
+  AND (:all = 1 OR user_id = :user_id);
 
 -- name: token_set_active
 UPDATE tokens SET active = :active, updated_at = :now, updated_by = :actor

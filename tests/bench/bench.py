@@ -30,6 +30,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BIN = os.path.join(REPO, "tessera")
 sys.path.insert(0, os.path.join(REPO, "tests", "http"))
 from servers import free_port, http  # noqa: E402
+from tap import children  # noqa: E402
 
 NGINX_CONF = """
 worker_processes 1;
@@ -121,14 +122,6 @@ def wait_socket(path, timeout=10):
             return
         time.sleep(0.05)
     raise RuntimeError("no socket at " + path)
-
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
 
 
 def status_kib(pid, field):

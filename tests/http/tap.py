@@ -85,6 +85,15 @@ def app_env(data, lua_dir=None, **extra):
     return env
 
 
+def children(pid):
+    """The pids of a process's children (a supervisor's workers)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
 def body_json(body):
     try:
         return json.loads(body)

@@ -12,15 +12,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import BIN, FIXTURES, Tap, app_env, init_data, scratch  # noqa: E402
-
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
+from tap import (BIN, FIXTURES, Tap, app_env, children, init_data,  # noqa: E402
+                 scratch)
 
 
 def alive(pid):
