@@ -91,6 +91,39 @@ status, headers, body = test.request{ method = "POST", path = "/_test/json",
 tap.is(body, '{"data":{"a":[1,9007199254740993,-9223372036854775808],' ..
   '"b":{}},"success":true}', "JSON body round trip is exact")
 
+-- An API request through the C gate: req.auth reaches the handler.
+host.db.exec("account_add", { name = "Lua test", now = host.now() })
+local acct = host.db.value("account_by_name", { name = "Lua test" })
+host.db.exec("user_add", { account_id = acct, email = "lua@example.com",
+  email_norm = "lua@example.com", password_hash = "x", role = "member",
+  now = host.now() })
+local uid = host.db.row("user_by_email", { email_norm = "lua@example.com" }).id
+local t = host.tokens.create{ kind = "user", description = "lua test",
+  actor = { id = uid, role = "member", account_id = acct } }
+local function b64(s)
+  local al = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  return ((s:gsub(".", function(c)
+    local b, r = string.byte(c), ""
+    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
+    return r
+  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
+    if #x < 6 then return "" end
+    local c = 0
+    for i = 1, 6 do c = c + (string.sub(x, i, i) == "1" and 2 ^ (6 - i) or 0) end
+    return string.sub(al, c + 1, c + 1)
+  end) .. ({ "", "==", "=" })[#s % 3 + 1])
+end
+status, headers, body = test.request{ path = "/api/me",
+  headers = { HTTP_AUTHORIZATION = "Basic " .. b64(t.key .. ":" .. t.token) } }
+tap.is(status, 200, "GET /api/me with Basic credentials")
+local me = json.decode(body).data
+tap.is(me.user.email, "lua@example.com", "req.auth.user reaches the handler")
+tap.is(me.token.key, t.key, "req.auth.token too")
+tap.is(me.account.name, "Lua test", "and req.auth.account")
+status = test.request{ path = "/api/me",
+  headers = { HTTP_AUTHORIZATION = "Bearer " .. string.sub(t.token, 1, -2) .. "x" } }
+tap.is(status, 401, "a mistyped secret is 401")
+
 -- Over HTTPS the host's cookies are __Host- prefixed and Secure.
 status, headers, body = test.request{ path = "/login",
   headers = { HTTPS = "on", HTTP_HOST = "app.example" } }
