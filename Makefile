@@ -35,7 +35,7 @@ OBJS	 = $(SRCS:.c=.o)
 HDRS	 = fcgi/tessera.h
 
 .PHONY: all deps deps-run deps-test deps-bench run test bench install \
-	uninstall clean valgrind FORCE
+	uninstall clean valgrind fuzz FORCE
 
 all: tessera
 
@@ -125,6 +125,8 @@ valgrind: deps
 tests-build: tessera
 	@$(MAKE) --no-print-directory -C tests/c CC="$(CC)" \
 	  SANITIZE="$(SANITIZE)"
+	@$(MAKE) --no-print-directory -C tests/fuzz replay CC="$(CC)" \
+	  SANITIZE="$(SANITIZE)"
 
 # The benchmark (not part of make test): tessera against a hello-world
 # libfcgi responder through one nginx, driven by wrk. A few minutes.
@@ -134,6 +136,14 @@ deps-bench: deps-test
 bench: deps-bench
 	@$(MAKE) --no-print-directory tessera
 	@python3 tests/bench/bench.py
+
+# libFuzzer over every parser, FUZZ_SECONDS (60) each; findings in
+# tests/fuzz/findings/. make test replays the corpora without clang.
+fuzz: deps-test
+	$(call install_missing,clang-14 libclang-rt-14-dev)
+	@$(MAKE) --no-print-directory tessera
+	@$(MAKE) --no-print-directory -C tests/fuzz fuzz run-fuzz \
+	  FUZZ_SECONDS="$(or $(FUZZ_SECONDS),60)"
 
 install: tessera
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)
@@ -147,3 +157,4 @@ uninstall:
 clean:
 	rm -f tessera fcgi/*.o fcgi/libtessera.a fcgi/.flags
 	-$(MAKE) --no-print-directory -C tests/c clean
+	-$(MAKE) --no-print-directory -C tests/fuzz clean
