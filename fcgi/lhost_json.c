@@ -344,6 +344,28 @@ l_decode(lua_State *L)
 	return 1;
 }
 
+/* 1 when j nests no deeper than JSON_DEPTH_MAX (what decode accepts). */
+static int
+depth_ok(json_t *j, int depth)
+{
+	size_t		 i;
+	const char	*k;
+	json_t		*v;
+
+	if (depth > JSON_DEPTH_MAX)
+		return 0;
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			if (!depth_ok(v, depth + 1))
+				return 0;
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			if (!depth_ok(v, depth + 1))
+				return 0;
+	}
+	return 1;
+}
+
 /* host.json.records(body): a webhook body, a JSON object or a non-empty
  * array of objects, split into one compact JSON text per object (keys in
  * the order sent, numbers exactly as parsed). Returns the list, or nil and
@@ -366,6 +388,13 @@ l_records(lua_State *L)
 		return 3;
 	}
 	n = json_is_array(j) ? json_array_size(j) : 1;
+	if (!depth_ok(j, 0)) {
+		json_decref(j);
+		lua_pushnil(L);
+		lua_pushliteral(L, "INVALID_JSON");
+		lua_pushliteral(L, "body nested too deeply");
+		return 3;
+	}
 	if (!json_is_object(j) && !json_is_array(j)) {
 		json_decref(j);
 		lua_pushnil(L);

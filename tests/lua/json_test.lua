@@ -42,4 +42,11 @@ local t = {}
 t.self = t
 tap.raises(function() json.encode(t) end, "deeply", "a cycle is refused")
 
+-- Webhook bodies: the same nesting limit as decode.
+local deep = string.rep('{"a":', 70) .. "1" .. string.rep("}", 70)
+local recs, code = json.records(deep)
+tap.ok(recs == nil and code == "INVALID_JSON", "records refuses what decode refuses")
+recs = json.records('[{"a":1},{"b":[1,2]}]')
+tap.ok(recs and #recs == 2 and recs[2] == '{"b":[1,2]}', "records splits an array")
+
 return tap.done()
