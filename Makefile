@@ -35,7 +35,7 @@ OBJS	 = $(SRCS:.c=.o)
 HDRS	 = fcgi/tessera.h
 
 .PHONY: all deps deps-run deps-test deps-bench run test bench install \
-	uninstall clean valgrind fuzz FORCE
+	uninstall clean valgrind fuzz deps-hard check-hard FORCE
 
 all: tessera
 
@@ -136,6 +136,17 @@ deps-bench: deps-test
 bench: deps-bench
 	@$(MAKE) --no-print-directory tessera
 	@python3 tests/bench/bench.py
+
+# The longer fault tests (not in make test; a few minutes, as root):
+# kill -9 under load, disk full, read-only database, malformed FastCGI,
+# slow clients, runaway scripts, 256 connections.
+DEB_HARD  = nginx-light python3 procps util-linux wrk slowhttptest
+deps-hard: deps-build
+	$(call install_missing,$(DEB_HARD))
+
+check-hard: deps-hard
+	@$(MAKE) --no-print-directory tessera
+	@tests/hard/run
 
 # libFuzzer over every parser, FUZZ_SECONDS (60) each; findings in
 # tests/fuzz/findings/. make test replays the corpora without clang.

@@ -420,6 +420,34 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
+/* A -wal or -shm left read-only (SQLite copies the database's mode when
+ * it creates them, so a database that was read-only for a while leaves
+ * them so) would keep a writable database read-only: give them the
+ * database's mode back when they are ours, else say which file it is. */
+static void
+fix_side_files(const char *dbpath)
+{
+	static const char *const sfx[] = { "-wal", "-shm" };
+	char		 p[PATH_MAX + 8];
+	struct stat	 dst, st;
+	size_t		 i;
+
+	if (stat(dbpath, &dst) == -1 || access(dbpath, W_OK) == -1)
+		return;
+	for (i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
+		if (stat(p, &st) == -1 || access(p, W_OK) == 0)
+			continue;
+		if (st.st_uid == geteuid() &&
+		    chmod(p, dst.st_mode & 0666) == 0)
+			log_warn("%s was read-only; made it writable like the "
+			    "database", p);
+		else
+			log_err("%s is not writable: the database stays "
+			    "read-only until it is", p);
+	}
+}
+
 int
 db_open(struct db *db, const struct config *cfg, int create, char *err,
     size_t errlen)
@@ -435,6 +463,7 @@ db_open(struct db *db, const struct config *cfg, int create, char *err,
 	}
 	if (create)
 		flags |= SQLITE_OPEN_CREATE;
+	fix_side_files(path);
 	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s%s", path,
 		    db->h ? sqlite3_errmsg(db->h) : "cannot open",

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -938,6 +939,13 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 		fail(lh, r, resp, why);
 	} else
 		add_cookies(lh, resp);
+	if (lh->mem_used > (size_t)16 << 20) {
+		/* A greedy request (or one stopped by the memory cap): give
+		 * the memory back to the system, not just to malloc. */
+		lua_settop(L, 0);
+		lua_gc(L, LUA_GCCOLLECT);
+		malloc_trim(0);
+	}
 	if (lh->secret) {
 		/* The body holds a token secret: wipe it after writing, and
 		 * zero every Lua block that held it as it is collected. */
