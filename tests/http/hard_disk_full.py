@@ -5,10 +5,8 @@ on, nothing is half-written (the records stored are exactly 20 per
 acknowledged post), and after the cap is raised in the file and the
 supervisor gets SIGHUP, writes work again."""
 
-import base64
 import json
 import os
-import re
 import signal
 import sqlite3
 import sys
@@ -16,8 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, Tap, add_user, app_env, body_json, init_data,  # noqa: E402
-                 scratch, tessera)
+from tap import (BIN, NO_LIMITS, Tap, api_user, app_env, body_json,  # noqa: E402
+                 init_data, scratch)
 
 HEADROOM = 30          # pages above the database's size
 BATCH = 20             # objects per webhook post
@@ -51,19 +49,10 @@ def main():
     t = Tap()
     work = scratch("hard-disk-full")
     data = init_data(os.path.join(work, "data"))
-    add_user(data, "ana@example.com", "correct horse battery", role="admin")
-    out = tessera(data, "token", "add", "--email", "ana@example.com",
-                  "--description", "loader").stdout.decode()
-    key = re.search(r"Token Key: (\S+)", out).group(1)
-    tok = re.search(r"Token: +(\S+)", out).group(1)
-    auth = {"Authorization": "Basic " + base64.b64encode(
-        ("%s:%s" % (key, tok)).encode()).decode(),
-        "Content-Type": "application/json"}
+    key, tok, auth = api_user(data)
     sock = os.path.join(work, "app", "tessera.sock")
     os.makedirs(os.path.dirname(sock))
-    env = app_env(data, TESSERA_RATE_LIMIT_WEBHOOK_KEY=0,
-                  TESSERA_RATE_LIMIT_WEBHOOK_IP=0, TESSERA_RATE_LIMIT_API_KEY=0,
-                  TESSERA_RATE_LIMIT_API_IP=0)
+    env = app_env(data, **NO_LIMITS)
     # The cap comes from the file only: the environment would win over it.
     for k in list(os.environ):
         if k in ("TESSERA_DB_MAX_PAGES", "TESSERA_CONFIG"):

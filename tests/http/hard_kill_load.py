@@ -4,7 +4,6 @@ SIGKILL hits a random worker every 200 ms.  The service must keep
 answering, fail only a few requests (those in flight in a killed worker),
 and every webhook that was answered 200 must be in the database."""
 
-import base64
 import collections
 import json
 import os
@@ -19,8 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, Tap, add_user, app_env, children,  # noqa: E402
-                 init_data, scratch, tessera)
+from tap import (BIN, NO_LIMITS, Tap, api_user, app_env, children,  # noqa: E402
+                 init_data, scratch)
 
 WORKERS = 4
 SECONDS = 20
@@ -65,18 +64,11 @@ def main():
     t = Tap()
     work = scratch("hard-kill-load")
     data = init_data(os.path.join(work, "data"))
-    add_user(data, "ana@example.com", "correct horse battery", role="admin")
-    out = tessera(data, "token", "add", "--email", "ana@example.com",
-                  "--description", "loader").stdout.decode()
-    key = re.search(r"Token Key: (\S+)", out).group(1)
-    tok = re.search(r"Token: +(\S+)", out).group(1)
-    basic = "Basic " + base64.b64encode(("%s:%s" % (key, tok)).encode()).decode()
-    auth = {"Authorization": basic, "Content-Type": "application/json"}
+    key, tok, auth = api_user(data)
+    basic = auth["Authorization"]
     sock = os.path.join(work, "app", "tessera.sock")
     os.makedirs(os.path.dirname(sock))
-    env = app_env(data, TESSERA_RATE_LIMIT_WEBHOOK_KEY=0,
-                  TESSERA_RATE_LIMIT_WEBHOOK_IP=0, TESSERA_RATE_LIMIT_API_KEY=0,
-                  TESSERA_RATE_LIMIT_API_IP=0)
+    env = app_env(data, **NO_LIMITS)
     with TesseraServe(os.path.join(work, "app"), BIN, sock, workers=WORKERS,
                       env=env) as app, \
             Nginx(os.path.join(work, "nginx"), free_port(), sock) as web:

@@ -109,6 +109,29 @@ def add_user(data, email, password, role="member", account="Acme"):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# Rate limits off, for tests that load the service on purpose.
+NO_LIMITS = {"TESSERA_RATE_LIMIT_API_KEY": 0, "TESSERA_RATE_LIMIT_API_IP": 0,
+             "TESSERA_RATE_LIMIT_WEBHOOK_KEY": 0,
+             "TESSERA_RATE_LIMIT_WEBHOOK_IP": 0}
+
+
+def api_user(data, email="ana@example.com", password="correct horse battery",
+             role="admin"):
+    """Adds a user with one API token. Returns (key, token, headers): the
+    headers carry Basic credentials and Content-Type: application/json."""
+    import base64
+    import re
+    add_user(data, email, password, role=role)
+    out = tessera(data, "token", "add", "--email", email, "--description",
+                  "test client").stdout.decode()
+    key = re.search(r"Token Key: (\S+)", out).group(1)
+    tok = re.search(r"Token: +(\S+)", out).group(1)
+    headers = {"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (key, tok)).encode()).decode(),
+        "Content-Type": "application/json"}
+    return key, tok, headers
+
+
 def tessera(data, *args, stdin=b""):
     """Runs a tessera subcommand against data; returns CompletedProcess."""
     return subprocess.run([BIN] + list(args) + ["--data", data], input=stdin,

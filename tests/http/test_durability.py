@@ -2,10 +2,8 @@
 SIGKILL mid-stream; every delivery that was answered 200 must be in the
 database afterwards."""
 
-import base64
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -16,27 +14,18 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, Tap, add_user, app_env, children, init_data,  # noqa: E402
-                 scratch, tessera)
+from tap import (BIN, NO_LIMITS, Tap, api_user, app_env, children,  # noqa: E402
+                 init_data, scratch)
 
 
 def main():
     t = Tap()
     work = scratch("durability")
     data = init_data(os.path.join(work, "data"))
-    add_user(data, "ana@example.com", "correct horse battery", role="admin")
-    out = tessera(data, "token", "add", "--email", "ana@example.com",
-                  "--description", "loader").stdout.decode()
-    key = re.search(r"Token Key: (\S+)", out).group(1)
-    tok = re.search(r"Token: +(\S+)", out).group(1)
-    auth = {"Authorization": "Basic " + base64.b64encode(
-        ("%s:%s" % (key, tok)).encode()).decode(),
-        "Content-Type": "application/json"}
+    key, tok, auth = api_user(data)
     sock = os.path.join(work, "app", "tessera.sock")
     os.makedirs(os.path.dirname(sock))
-    env = app_env(data, TESSERA_RATE_LIMIT_WEBHOOK_KEY=0,
-                  TESSERA_RATE_LIMIT_WEBHOOK_IP=0, TESSERA_RATE_LIMIT_API_KEY=0,
-                  TESSERA_RATE_LIMIT_API_IP=0)
+    env = app_env(data, **NO_LIMITS)
     with TesseraServe(os.path.join(work, "app"), BIN, sock, workers=2,
                       env=env) as app, \
             Nginx(os.path.join(work, "nginx"), free_port(), sock) as web:
