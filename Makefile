@@ -18,7 +18,7 @@ SAN_FLAGS = $(if $(SANITIZE),$(SAN_OPTS))
 XCFLAGS	 = -std=c17 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) \
 	   -DTESSERA_SHAREDIR='"$(SHAREDIR)"' \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 XLDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 
 # Debian packages for building, serving and testing. "make deps" installs

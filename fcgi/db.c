@@ -531,21 +531,18 @@ db_close(struct db *db)
  * Durability. The connection runs synchronous = NORMAL, so a commit
  * appends to the WAL without waiting for the disk, and releases the write
  * lock at once; db_sync() then fsyncs the WAL, outside the lock, before
- * the caller answers. What was answered 2xx is on disk exactly as with
- * synchronous = FULL, but concurrent writers overlap their fsyncs instead
- * of queueing behind each other's. (A checkpoint syncs the WAL before
- * copying it, so frames a checkpoint moved to the database are durable
- * there.) Returns 0, or -1 when the disk refused (the caller answers 503).
+ * the caller answers -- shared with the other workers' commits when the
+ * worker has the group-commit map (commit.c). What was answered 2xx is on
+ * disk exactly as with synchronous = FULL, but concurrent writers share
+ * fsyncs instead of queueing behind each other's. (A checkpoint syncs the
+ * WAL before copying it, so frames a checkpoint moved to the database are
+ * durable there.) Returns 0, or -1 when the disk refused (the caller
+ * answers 503).
  */
 int
 db_sync(struct db *db)
 {
-	sqlite3_file	*f = NULL;
-
-	if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_JOURNAL_POINTER,
-	    &f) != SQLITE_OK || f == NULL || f->pMethods == NULL)
-		return -1;
-	return f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) == SQLITE_OK ? 0 : -1;
+	return commit_sync(db->gc, db);
 }
 
 /* Binding by parameter name, for the host's own use of named queries.

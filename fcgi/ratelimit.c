@@ -12,13 +12,8 @@
  * evicts the set's stalest entry, so a collision can only forget a limit,
  * never share one.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <sodium.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,30 +47,11 @@ now_ticks(void)
 struct rl_map *
 rl_open(const char *data_dir, char *err, size_t errlen)
 {
-	char		 path[PATH_MAX];
-	int		 fd;
-	struct stat	 st;
 	struct rl_map	*m;
 	uint64_t	 zero = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", data_dir, RL_FILE);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((m = shm_map(data_dir, RL_FILE, sizeof(*m), err, errlen)) == NULL)
 		return NULL;
-	}
-	if (fstat(fd, &st) == -1 ||
-	    (st.st_size < (off_t)sizeof(*m) &&
-	    ftruncate(fd, (off_t)sizeof(*m)) == -1)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED) {
-		snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
-		return NULL;
-	}
 	/* The first process to get here sets the hash key; the magic is
 	 * published last, and a loser of the race just waits for it. */
 	if (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) != RL_MAGIC) {
@@ -95,8 +71,7 @@ rl_open(const char *data_dir, char *err, size_t errlen)
 void
 rl_close(struct rl_map *m)
 {
-	if (m)
-		munmap(m, sizeof(*m));
+	shm_unmap(m, sizeof(*m));
 }
 
 long long

@@ -297,6 +297,7 @@ struct db {
 	int		 tx_depth;
 	long long	 busy_timeout_ms;
 	double		 busy_since;	/* when the current wait began */
+	struct group_commit *gc;	/* NULL: each commit syncs alone */
 };
 
 #define DB_FILE		"tessera.db"
@@ -405,6 +406,27 @@ void		 rl_close(struct rl_map *);
  * (Retry-After, at least 1). rate 0 or no map: always allowed. */
 long long	 rl_check(struct rl_map *, const char *scope, const void *key,
 		    size_t keylen, long long rate);
+
+/* ------------------------------------------------------------------ shm */
+
+/* Maps DATA/name (created 0600, zero-filled) shared between processes.
+ * NULL with err set. */
+void	*shm_map(const char *data_dir, const char *name, size_t size,
+	    char *err, size_t errlen);
+void	 shm_unmap(void *, size_t);
+
+/* --------------------------------------------------------------- commit */
+
+struct group_commit;
+
+/* Maps DATA/commit.map: the group-commit state of this data directory. */
+struct group_commit *commit_open(const char *data_dir, char *err,
+	    size_t errlen);
+void	 commit_close(struct group_commit *);
+/* Makes db's last commit durable, sharing fsyncs with the other workers
+ * (g NULL: a plain fsync of the WAL). 0 or -1. */
+int	 commit_sync(struct group_commit *, struct db *);
+uint64_t commit_fsyncs(const struct group_commit *);
 
 /* -------------------------------------------------------------- session */
 
@@ -524,6 +546,7 @@ struct worker {
 	struct config	*cfg;
 	struct db	 db;
 	struct rl_map	*rl;		/* NULL: no rate limits */
+	struct group_commit *gc;	/* NULL: no group commit */
 	unsigned char	 pepper[PEPPER_LEN];
 	struct lhost	*lh;
 	unsigned long	 served;

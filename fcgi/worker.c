@@ -61,6 +61,9 @@ worker_init(struct worker *w, struct config *cfg, char *err, size_t errlen)
 		return -1;
 	if ((w->rl = rl_open(cfg->data_dir, lerr, sizeof(lerr))) == NULL)
 		log_err("rate limits are off: %s", lerr);
+	if ((w->gc = commit_open(cfg->data_dir, lerr, sizeof(lerr))) == NULL)
+		log_err("group commit is off: %s", lerr);
+	w->db.gc = w->gc;
 	/* A broken script must not stop the worker: requests answer 500
 	 * and the state is retried until the scripts load again. */
 	if ((w->lh = lhost_new(cfg, &w->db, w->pepper, lerr,
@@ -206,5 +209,6 @@ worker_free(struct worker *w)
 	lhost_free(w->lh);
 	db_close(&w->db);
 	rl_close(w->rl);
+	commit_close(w->gc);
 	sodium_memzero(w, sizeof(*w));
 }

@@ -161,9 +161,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--workers", type=int, default=4,
+                    help="workers for both sides (tessera's default, 4)")
     args = ap.parse_args()
     cores = os.cpu_count()
-    workers = cores
+    workers = args.workers
     keepalive = max(1, workers // 2)
     work = tempfile.mkdtemp(prefix="tessera-bench-")
     os.chmod(work, 0o755)
