@@ -366,18 +366,54 @@ depth_ok(json_t *j, int depth)
 	return 1;
 }
 
+/* In s (already valid JSON), the end of the object starting at *pos:
+ * strings skipped with their escapes, braces and brackets counted. */
+static size_t
+value_end(const char *s, size_t len, size_t pos)
+{
+	int	 depth = 0;
+
+	for (; pos < len; pos++) {
+		switch (s[pos]) {
+		case '"':
+			for (pos++; pos < len && s[pos] != '"'; pos++)
+				if (s[pos] == '\\')
+					pos++;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (--depth == 0)
+				return pos + 1;
+			break;
+		}
+	}
+	return len;
+}
+
+static size_t
+skip_ws(const char *s, size_t len, size_t pos)
+{
+	while (pos < len && (s[pos] == ' ' || s[pos] == '\t' ||
+	    s[pos] == '\n' || s[pos] == '\r'))
+		pos++;
+	return pos;
+}
+
 /* host.json.records(body): a webhook body, a JSON object or a non-empty
- * array of objects, split into one compact JSON text per object (keys in
- * the order sent, numbers exactly as parsed). Returns the list, or nil and
- * "INVALID_JSON" | "INVALID_REQUEST" and a message. */
+ * array of objects, split into one JSON text per object -- the very bytes
+ * sent, once jansson has validated the whole body. Returns the list, or
+ * nil and "INVALID_JSON" | "INVALID_REQUEST" and a message. */
 static int
 l_records(lua_State *L)
 {
-	size_t		 len, i, n;
+	size_t		 len, i, n, pos, end;
 	const char	*s = luaL_checklstring(L, 1, &len);
 	json_error_t	 e;
 	json_t		*j, *v;
-	char		*text;
 
 	j = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
 	if (j == NULL) {
@@ -410,7 +446,6 @@ l_records(lua_State *L)
 		lua_pushliteral(L, "the array holds no records");
 		return 3;
 	}
-	lua_createtable(L, (int)n, 0);
 	for (i = 0; i < n; i++) {
 		v = json_is_array(j) ? json_array_get(j, i) : j;
 		if (!json_is_object(v)) {
@@ -421,15 +456,21 @@ l_records(lua_State *L)
 			    (int)i + 1);
 			return 3;
 		}
-		if ((text = json_dumps(v, JSON_COMPACT)) == NULL) {
-			json_decref(j);
-			return luaL_error(L, "out of memory");
-		}
-		lua_pushstring(L, text);
-		free(text);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	json_decref(j);
+	/* Valid: slice the objects out of the text as sent. */
+	lua_createtable(L, (int)n, 0);
+	pos = skip_ws(s, len, 0);
+	if (s[pos] == '[')
+		pos = skip_ws(s, len, pos + 1);
+	for (i = 0; i < n; i++) {
+		end = value_end(s, len, pos);
+		lua_pushlstring(L, s + pos, end - pos);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		pos = skip_ws(s, len, end);
+		if (s[pos] == ',')
+			pos = skip_ws(s, len, pos + 1);
+	}
 	return 1;
 }
 

@@ -46,7 +46,12 @@ tap.raises(function() json.encode(t) end, "deeply", "a cycle is refused")
 local deep = string.rep('{"a":', 70) .. "1" .. string.rep("}", 70)
 local recs, code = json.records(deep)
 tap.ok(recs == nil and code == "INVALID_JSON", "records refuses what decode refuses")
-recs = json.records('[{"a":1},{"b":[1,2]}]')
-tap.ok(recs and #recs == 2 and recs[2] == '{"b":[1,2]}', "records splits an array")
+recs = json.records(' [ {"a":1} ,\n{"b":[1,"]},{",2], "c": {"d": "\\"}"}} ] ')
+tap.ok(recs and #recs == 2 and recs[1] == '{"a":1}' and
+  recs[2] == '{"b":[1,"]},{",2], "c": {"d": "\\"}"}}',
+  "records splits an array into the objects as sent")
+recs = json.records('{"z": 9007199254740993, "a": -9223372036854775808}')
+tap.ok(recs and recs[1] == '{"z": 9007199254740993, "a": -9223372036854775808}',
+  "a single object is stored as sent, big integers untouched")
 
 return tap.done()
