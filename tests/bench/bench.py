@@ -303,6 +303,10 @@ def main():
         cgi_ms = statistics.median(cgi)
         n_records = sqlite3.connect(os.path.join(data, "tessera.db")).execute(
             "SELECT count(*) FROM records").fetchone()[0]
+        # Group commit: fsyncs done (commit.c's counter, the 4th word).
+        import struct
+        with open(os.path.join(data, "commit.map"), "rb") as f:
+            fsyncs = struct.unpack("<4Q", f.read(32))[3]
     finally:
         for p in reversed(procs):
             try:
@@ -340,7 +344,9 @@ def main():
     print("login: %.0f ms; worker peak before %.1f MiB, after %.1f MiB (Argon2id "
           "64 MiB, given back)" % (login_ms, hwm_before / 1024, hwm_after / 1024))
     print("CGI /healthz, process start to exit: median %.1f ms (of %d)" % (cgi_ms, len(cgi)))
-    print("webhook records stored: %d" % n_records)
+    print("webhook records stored: %d; WAL fsyncs in the whole run: %d "
+          "(group commit: %.2f per record)" % (n_records, fsyncs,
+                                               fsyncs / max(n_records, 1)))
     print()
     targets = [
         ("/api/me Basic >= 0.85 x baseline", med["/api/me Basic"]["rps"] / base_rps >= 0.85),
