@@ -16,20 +16,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, Tap, app_env, children, init_data,  # noqa: E402
-                 scratch)
+from tap import (BIN, Tap, app_env, children, init_data, scratch,  # noqa: E402
+                 wait_for)
 
 WORKERS = 2
 BEGIN, ABORT, END, PARAMS, STDIN, STDOUT = 1, 2, 3, 4, 5, 6
-
-
-def wait_for(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def record(rtype, content, req_id=1, version=1, padding=0):

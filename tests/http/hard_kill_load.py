@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from tap import (BIN, NO_LIMITS, Tap, api_user, app_env, children,  # noqa: E402
-                 init_data, scratch)
+                 init_data, scratch, wait_for, webhook_pipeline)
 
 WORKERS = 4
 SECONDS = 20
@@ -34,15 +34,6 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def wait_for(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def parse_wrk(out):
@@ -74,17 +65,8 @@ def main():
             Nginx(os.path.join(work, "nginx"), free_port(), sock) as web:
         base = web.base_url
 
-        def post(path, doc):
-            s, _, b = http("POST", base + path, auth, json.dumps(doc))
-            return s, json.loads(b) if b else None
-
-        s1, src = post("/api/sources", {"name": "hook", "type": "webhook"})
-        s2, dst = post("/api/destinations", {"name": "lake", "type": "s3"})
-        s3, pl = post("/api/pipelines", {"name": "p", "type": "webhook",
-                                         "source_id": src["data"]["id"],
-                                         "destination_id": dst["data"]["id"]})
-        t.eq((s1, s2, s3), (201, 201, 201), "webhook pipeline created")
-        pid = pl["data"]["id"]
+        pid = webhook_pipeline(base, auth)
+        t.ok(pid is not None, "webhook pipeline created")
         t.eq(http("GET", base + "/api/me", auth)[0], 200, "GET /api/me before")
 
         # wrk on /api/me, webhooks from threads, and the killer, together.

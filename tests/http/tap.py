@@ -94,6 +94,34 @@ def children(pid):
         return []
 
 
+def wait_for(cond, timeout, step=0.02):
+    """Polls cond() until it is true or timeout seconds pass; its last
+    value."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def webhook_pipeline(base, headers):
+    """Creates a webhook source, a destination and a pipeline between them
+    through the API at base; returns the pipeline's id (None on failure)."""
+    from servers import http
+
+    def post(path, doc):
+        s, _, b = http("POST", base + path, headers, json.dumps(doc))
+        return json.loads(b)["data"]["id"] if s == 201 else None
+    src = post("/api/sources", {"name": "hook", "type": "webhook"})
+    dst = post("/api/destinations", {"name": "lake", "type": "s3"})
+    if src is None or dst is None:
+        return None
+    return post("/api/pipelines", {"name": "p", "type": "webhook",
+                                   "source_id": src, "destination_id": dst})
+
+
 def body_json(body):
     try:
         return json.loads(body)

@@ -15,7 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from tap import (BIN, NO_LIMITS, Tap, api_user, app_env, children,  # noqa: E402
-                 init_data, scratch)
+                 init_data, scratch, webhook_pipeline)
 
 
 def main():
@@ -31,17 +31,8 @@ def main():
             Nginx(os.path.join(work, "nginx"), free_port(), sock) as web:
         base = web.base_url
 
-        def post(path, doc):
-            s, h, b = http("POST", base + path, auth, json.dumps(doc))
-            return s, json.loads(b) if b else None
-
-        s, src = post("/api/sources", {"name": "hook", "type": "webhook"})
-        s2, dst = post("/api/destinations", {"name": "lake", "type": "s3"})
-        s3, pl = post("/api/pipelines", {"name": "p", "type": "webhook",
-                                         "source_id": src["data"]["id"],
-                                         "destination_id": dst["data"]["id"]})
-        t.eq((s, s2, s3), (201, 201, 201), "webhook pipeline created")
-        pid = pl["data"]["id"]
+        pid = webhook_pipeline(base, auth)
+        t.ok(pid is not None, "webhook pipeline created")
 
         acked, failed, lock = [], [0], threading.Lock()
         stop = time.monotonic() + 6
