@@ -14,6 +14,7 @@
  * --data DIR (or $TESSERA_DATA).
  */
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -200,6 +201,10 @@ main(int argc, char **argv)
 	int		 i, rc = 0;
 
 	log_open();
+	/* Every process is single-threaded (workers are processes): SQLite
+	 * need not take a mutex on every allocation and statement. */
+	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sodium_init() < 0) {
 		log_err("libsodium failed to initialise");
 		return 1;

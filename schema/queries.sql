@@ -135,9 +135,9 @@ WHERE account_id = :account_id AND kind = :kind
 ORDER BY id DESC LIMIT :limit OFFSET :offset;
 
 -- name: tokens_count
-SELECT count(*) FROM tokens t
-WHERE t.account_id = :account_id AND t.kind = :kind
-  AND (:all = 1 OR t.user_id = :user_id);
+SELECT coalesce(sum(n), 0) FROM token_counts
+WHERE account_id = :account_id AND kind = :kind
+  AND (:all = 1 OR user_id = :user_id);
 
 -- name: tokens_count_q
 SELECT count(*) FROM tokens t

@@ -31,23 +31,22 @@ local used_tpl = [[<time datetime="{{last_used_iso}}">{{last_used_text}}</time><
 
 local NEVER = html.raw("never")
 
--- t: a row of tokens_page (times already formatted by SQL).
+-- t: a row of tokens_page (times already formatted by SQL); the fields
+-- the row template needs besides are added to it, and it is rendered as
+-- it is (no copy per row).
 function M.row(t, csrf)
   local active = t.active == 1 or t.active == true
-  return html.render(row_tpl, {
-    key = t.key, description = t.description, created_by = t.created_by,
-    created_iso = t.created_iso, created_text = t.created_text,
-    change = t.updated_by and html.render(change_tpl, t),
-    last_used = t.last_used_at and html.render(used_tpl, t) or NEVER,
-    dest = t.destination and t.destination ~= t.description and
-      html.render(dest_tpl, { destination = t.destination }),
-    state = active and "active" or "inactive",
-    action = active and "deactivate" or "activate",
-    checked = active and "true" or "false",
-    onoff = active and "On" or "Off",
-    title = active and "Active: click to deactivate" or "Inactive: click to activate",
-    csrf = csrf,
-  })
+  t.change = t.updated_by and html.render(change_tpl, t)
+  t.last_used = t.last_used_at and html.render(used_tpl, t) or NEVER
+  t.dest = t.destination and t.destination ~= t.description and
+    html.render(dest_tpl, t)
+  t.state = active and "active" or "inactive"
+  t.action = active and "deactivate" or "activate"
+  t.checked = active and "true" or "false"
+  t.onoff = active and "On" or "Off"
+  t.title = active and "Active: click to deactivate" or "Inactive: click to activate"
+  t.csrf = csrf
+  return html.render(row_tpl, t)
 end
 
 local table_tpl = [[<div class="table-wrap"><table class="tokens" id="{{id}}">
