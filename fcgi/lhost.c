@@ -759,8 +759,9 @@ req_pairs(lua_State *L)
 	return 3;
 }
 
+/* Pushes the req proxy for the current request (lh->req, read lazily). */
 static void
-push_req(lua_State *L, const struct req *r)
+push_req(lua_State *L)
 {
 	static const luaL_Reg mm[] = {
 		{ "__index",	req_index },
@@ -769,7 +770,6 @@ push_req(lua_State *L, const struct req *r)
 		{ NULL,		NULL },
 	};
 
-	(void)r;
 	lua_createtable(L, 0, 2);
 	lua_createtable(L, 0, 8);
 	lua_rawsetp(L, -2, &req_cache_key);
@@ -930,7 +930,7 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	limits_start(lh);
 	lua_settop(L, 0);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, lh->handle_ref);
-	push_req(L, r);
+	push_req(L);
 	status = lhost_call(lh, 1, 1);
 	if (status != LUA_OK)
 		fail(lh, r, resp, NULL);
