@@ -4,7 +4,6 @@ SIGKILL hits a random worker every 200 ms.  The service must keep
 answering, fail only a few requests (those in flight in a killed worker),
 and every webhook that was answered 200 must be in the database."""
 
-import collections
 import json
 import os
 import random
@@ -13,13 +12,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, NO_LIMITS, Tap, api_user, app_env, children,  # noqa: E402
-                 init_data, scratch, wait_for, webhook_pipeline)
+from tap import (BIN, NO_LIMITS, Tap, WebhookLoad, api_user, app_env,  # noqa: E402
+                 children, init_data, scratch, wait_for,
+                 webhook_pipeline)
 
 WORKERS = 4
 SECONDS = 20
@@ -74,29 +73,7 @@ def main():
             ["wrk", "-t2", "-c16", "-d%ds" % SECONDS, "--timeout", "10s",
              "-H", "Authorization: " + basic, base + "/api/me"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        acked, failed, lock = [], collections.Counter(), threading.Lock()
-        stop = threading.Event()
-
-        def loader(n):
-            i = 0
-            while not stop.is_set():
-                i += 1
-                rid = "%d-%d" % (n, i)
-                try:
-                    st, _, _ = http("POST", base + "/webhook?pipeline_id=%d" % pid,
-                                    auth, json.dumps({"rid": rid, "n": i}),
-                                    timeout=15)
-                except OSError:
-                    st = 0
-                with lock:
-                    if st == 200:
-                        acked.append(rid)
-                    else:
-                        failed[st] += 1
-
-        threads = [threading.Thread(target=loader, args=(n,)) for n in range(4)]
-        for th in threads:
-            th.start()
+        load = WebhookLoad(base, auth, pid, timeout=15)
         kills, ticks, rng = 0, 0, random.Random(1)
         t0 = time.monotonic()
         while wrk.poll() is None and time.monotonic() - t0 < SECONDS + 30:
@@ -111,14 +88,13 @@ def main():
                     kills += 1
                 except ProcessLookupError:
                     pass
-        stop.set()
+        load.stop()
+        acked, failed = load.acked, load.failed
         try:
             wrk_out = wrk.communicate(timeout=30)[0]
         except subprocess.TimeoutExpired:
             wrk.kill()
             wrk_out = wrk.communicate()[0] + "\n(wrk hung and was killed)"
-        for th in threads:
-            th.join(30)
         requests, non2xx, errs, rps = parse_wrk(wrk_out)
         nerr = sum(errs.values())
 

@@ -9,7 +9,6 @@ test needs: a fresh data directory and the fixture routes.
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -120,6 +119,47 @@ def webhook_pipeline(base, headers):
         return None
     return post("/api/pipelines", {"name": "p", "type": "webhook",
                                    "source_id": src, "destination_id": dst})
+
+
+class WebhookLoad:
+    """Threads posting webhooks, each a JSON object with a unique "rid",
+    until stop(); acked lists the rids answered 200, failed counts the
+    other answers by status (0: no answer)."""
+
+    def __init__(self, base, headers, pipeline_id, threads=4, timeout=10):
+        import collections
+        import threading
+        self.acked, self.failed = [], collections.Counter()
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._url = base + "/webhook?pipeline_id=%d" % pipeline_id
+        self._headers, self._timeout = headers, timeout
+        self._threads = [threading.Thread(target=self._run, args=(n,))
+                         for n in range(threads)]
+        for th in self._threads:
+            th.start()
+
+    def _run(self, n):
+        from servers import http
+        i = 0
+        while not self._stop.is_set():
+            i += 1
+            rid = "%d-%d" % (n, i)
+            try:
+                st = http("POST", self._url, self._headers,
+                          json.dumps({"rid": rid, "n": i}),
+                          timeout=self._timeout)[0]
+            except OSError:
+                st = 0
+            with self._lock:
+                if st == 200:
+                    self.acked.append(rid)
+                else:
+                    self.failed[st] += 1
+
+    def stop(self):
+        self._stop.set()
+        for th in self._threads:
+            th.join()
 
 
 def body_json(body):

@@ -9,13 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, NO_LIMITS, Tap, api_user, app_env, children,  # noqa: E402
-                 init_data, scratch, webhook_pipeline)
+from tap import (BIN, NO_LIMITS, Tap, WebhookLoad, api_user, app_env,  # noqa: E402
+                 children, init_data, scratch, webhook_pipeline)
 
 
 def main():
@@ -34,29 +33,7 @@ def main():
         pid = webhook_pipeline(base, auth)
         t.ok(pid is not None, "webhook pipeline created")
 
-        acked, failed, lock = [], [0], threading.Lock()
-        stop = time.monotonic() + 6
-
-        def loader(n):
-            i = 0
-            while time.monotonic() < stop:
-                i += 1
-                rid = "%d-%d" % (n, i)
-                try:
-                    st, _, _ = http("POST", base + "/webhook?pipeline_id=%d" % pid,
-                                    auth, json.dumps({"rid": rid, "n": i}),
-                                    timeout=10)
-                except OSError:
-                    st = 0
-                with lock:
-                    if st == 200:
-                        acked.append(rid)
-                    else:
-                        failed[0] += 1
-
-        threads = [threading.Thread(target=loader, args=(n,)) for n in range(4)]
-        for th in threads:
-            th.start()
+        load = WebhookLoad(base, auth, pid)
         kills = 0
         for _ in range(10):
             time.sleep(0.5)
@@ -66,15 +43,16 @@ def main():
                     kills += 1
                 except ProcessLookupError:
                     pass
-        for th in threads:
-            th.join()
+        load.stop()
+        acked = load.acked
         db = sqlite3.connect(os.path.join(data, "tessera.db"))
         stored = {json.loads(r[0])["rid"] for r in
                   db.execute("SELECT data FROM records WHERE pipeline_id = ?",
                              (pid,))}
         missing = [r for r in acked if r not in stored]
         print("# webhooks: %d acknowledged, %d stored, %d failed or cut, "
-              "%d workers killed" % (len(acked), len(stored), failed[0], kills))
+              "%d workers killed" % (len(acked), len(stored),
+                                     sum(load.failed.values()), kills))
         t.ok(kills >= 5, "workers were killed mid-stream (%d)" % kills)
         t.ok(len(acked) > 100, "the loop kept being served (%d acked)" % len(acked))
         t.eq(missing, [], "every acknowledged webhook is stored")
