@@ -53,7 +53,28 @@ buf_adds(struct buf *b, const char *s)
 int
 buf_addc(struct buf *b, char c)
 {
-	return buf_add(b, &c, 1);
+	if (b->len + 2 > b->cap && buf_reserve(b, 1) == -1)
+		return -1;
+	b->p[b->len++] = c;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+/* Appends v in decimal (no printf: it is on every JSON integer and every
+ * response's status and length). */
+int
+buf_addint(struct buf *b, long long v)
+{
+	char			 d[24], *e = d + sizeof(d), *p = e;
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v :
+				    (unsigned long long)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	return buf_add(b, p, (size_t)(e - p));
 }
 
 /* Appends printf-formatted text. Returns 0 or -1. */

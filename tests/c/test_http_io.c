@@ -755,6 +755,52 @@ resp_write_defaults(void **state)
 }
 
 static void
+resp_write_json_defaults(void **state)
+{
+	struct resp	 rs;
+	struct io	 io;
+	const char	*body;
+	size_t		 blen;
+	char		*hb, v[512];
+
+	(void)state;
+	memset(&rs, 0, sizeof(rs));
+	resp_reset(&rs);
+	assert_int_equal(resp_header(&rs, "Content-Type", "application/json"), 0);
+	buf_adds(&rs.body, "{}");
+	io_init(&io, NULL, NULL, 0);
+	assert_int_equal(resp_write(&rs, &io.c, 0), 0);
+	hb = split(&io.out, &body, &blen);
+	/* Data, not a document: nothing may load or frame it. */
+	assert_int_equal(header(hb, "Content-Security-Policy", v, sizeof(v)), 1);
+	assert_string_equal(v, "default-src 'none'; frame-ancestors 'none'");
+	assert_int_equal(header(hb, "X-Content-Type-Options", v, sizeof(v)), 1);
+	assert_string_equal(v, "nosniff");
+	assert_int_equal(header(hb, "Cache-Control", v, sizeof(v)), 1);
+	assert_string_equal(v, "no-store");
+	assert_int_equal(header(hb, "Content-Type", v, sizeof(v)), 1);
+	assert_string_equal(v, "application/json");
+	assert_int_equal(header(hb, "X-Frame-Options", v, sizeof(v)), 0);
+	assert_int_equal(header(hb, "Referrer-Policy", v, sizeof(v)), 0);
+	assert_int_equal(blen, 2);
+	resp_free(&rs);
+	buf_free(&io.out);
+
+	/* "application/jsonx" is not JSON: the page set applies. */
+	memset(&rs, 0, sizeof(rs));
+	resp_reset(&rs);
+	assert_int_equal(resp_header(&rs, "Content-Type", "application/jsonx"), 0);
+	io_init(&io, NULL, NULL, 0);
+	assert_int_equal(resp_write(&rs, &io.c, 0), 0);
+	hb = split(&io.out, &body, &blen);
+	assert_int_equal(header(hb, "X-Frame-Options", v, sizeof(v)), 1);
+	assert_int_equal(header(hb, "Content-Security-Policy", v, sizeof(v)), 1);
+	assert_non_null(strstr(v, "default-src 'self'"));
+	resp_free(&rs);
+	buf_free(&io.out);
+}
+
+static void
 resp_write_handler_headers_win(void **state)
 {
 	struct resp	 rs;
@@ -965,6 +1011,7 @@ main(void)
 		cmocka_unit_test(req_json_wanted),
 		cmocka_unit_test(resp_header_validation),
 		cmocka_unit_test(resp_write_defaults),
+		cmocka_unit_test(resp_write_json_defaults),
 		cmocka_unit_test(resp_write_handler_headers_win),
 		cmocka_unit_test(resp_write_head_only_and_empty),
 		cmocka_unit_test(resp_error_json),
