@@ -113,6 +113,16 @@ marked_array(lua_State *L)
  */
 static int enc_value(lua_State *, int, struct buf *, int, char *, size_t);
 
+/* The bytes that need an escape: control characters, quote, backslash. */
+static const unsigned char needs_esc[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
 static int
 enc_string(struct buf *b, const char *s, size_t n, char *err, size_t errlen)
 {
@@ -124,12 +134,14 @@ enc_string(struct buf *b, const char *s, size_t n, char *err, size_t errlen)
 		snprintf(err, errlen, "string is not valid UTF-8");
 		return -1;
 	}
-	buf_addc(b, '"');
+	if (buf_reserve(b, n + 2) == -1)
+		return -1;
+	b->p[b->len++] = '"';
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		const char *rep = NULL;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!needs_esc[c])
 			continue;
 		switch (c) {
 		case '"':  rep = "\\\""; break;
@@ -151,13 +163,13 @@ enc_string(struct buf *b, const char *s, size_t n, char *err, size_t errlen)
 		start = i + 1;
 	}
 	buf_add(b, s + start, n - start);
-	buf_addc(b, '"');
-	return 0;
+	return buf_addc(b, '"');
 }
 
 struct key {
 	const char	*s;
 	size_t		 n;
+	int		 idx;	/* the value's stack slot */
 };
 
 static int
@@ -169,71 +181,105 @@ keycmp(const void *a, const void *b)
 	return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-/* Encodes the table on top of the stack. */
+/* Encodes the array 1..n of the table at t. */
 static int
-enc_table(lua_State *L, struct buf *b, int depth, char *err, size_t errlen)
+enc_array(lua_State *L, int t, lua_Integer n, struct buf *b, int depth,
+    char *err, size_t errlen)
 {
-	int		 t = lua_gettop(L), rc = 0;
-	lua_Integer	 n, count = 0, i;
-	struct key	*keys = NULL, one[16];
-	size_t		 nk = 0;
+	lua_Integer	 i;
+	int		 rc = 0;
 
-	n = (lua_Integer)lua_rawlen(L, t);
-	lua_pushnil(L);
-	while (lua_next(L, t) != 0) {
-		count++;
-		lua_pop(L, 1);
-	}
-	if (marked_array(L) || (n > 0 && count == n)) {
-		if (count != n) {
-			snprintf(err, errlen, "array with holes or extra keys");
-			return -1;
-		}
-		buf_addc(b, '[');
-		for (i = 1; i <= n && rc == 0; i++) {
-			if (i > 1)
-				buf_addc(b, ',');
-			lua_rawgeti(L, t, i);
-			rc = enc_value(L, lua_gettop(L), b, depth + 1, err, errlen);
-			lua_pop(L, 1);
-		}
-		buf_addc(b, ']');
-		return rc;
-	}
-	/* An object: keys sorted, so the output is stable. The key strings
-	 * stay alive in the table while we hold pointers to them. */
-	keys = count <= 16 ? one : malloc((size_t)count * sizeof(*keys));
-	if (keys == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	lua_pushnil(L);
-	while (lua_next(L, t) != 0) {
-		lua_pop(L, 1);
-		if (lua_type(L, -1) != LUA_TSTRING) {
-			lua_pop(L, 1);
-			snprintf(err, errlen, "object keys must be strings");
-			rc = -1;
-			goto out;
-		}
-		keys[nk].s = lua_tolstring(L, -1, &keys[nk].n);
-		nk++;
-	}
-	qsort(keys, nk, sizeof(*keys), keycmp);
-	buf_addc(b, '{');
-	for (i = 0; i < (lua_Integer)nk && rc == 0; i++) {
-		if (i > 0)
+	buf_addc(b, '[');
+	for (i = 1; i <= n && rc == 0; i++) {
+		if (i > 1)
 			buf_addc(b, ',');
-		if ((rc = enc_string(b, keys[i].s, keys[i].n, err, errlen)) != 0)
-			break;
-		buf_addc(b, ':');
-		lua_pushlstring(L, keys[i].s, keys[i].n);
-		lua_rawget(L, t);
+		lua_rawgeti(L, t, i);
 		rc = enc_value(L, lua_gettop(L), b, depth + 1, err, errlen);
 		lua_pop(L, 1);
 	}
-	buf_addc(b, '}');
-out:
+	buf_addc(b, ']');
+	return rc;
+}
+
+/*
+ * Encodes the table on top of the stack. An object is walked once: each
+ * value stays on the stack below the iteration key (so no second lookup),
+ * the key strings stay alive in the table, and the keys are sorted so
+ * the output is stable.
+ */
+static int
+enc_table(lua_State *L, struct buf *b, int depth, char *err, size_t errlen)
+{
+	int		 t = lua_gettop(L), rc = 0, marked;
+	lua_Integer	 n, count = 0;
+	struct key	*keys = NULL, one[16];
+	size_t		 nk = 0, cap = 16, i;
+
+	n = (lua_Integer)lua_rawlen(L, t);
+	marked = marked_array(L);
+	if (n > 0 || marked) {
+		lua_pushnil(L);
+		while (lua_next(L, t) != 0) {
+			count++;
+			lua_pop(L, 1);
+		}
+		if (count == n)
+			return enc_array(L, t, n, b, depth, err, errlen);
+		if (marked) {
+			snprintf(err, errlen, "array with holes or extra keys");
+			return -1;
+		}
+		/* 1..n and more: an object, whose integer key fails below */
+	}
+	keys = one;
+	lua_pushnil(L);
+	while (lua_next(L, t) != 0) {		/* ... v1 .. vk key value */
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			snprintf(err, errlen, "object keys must be strings");
+			rc = -1;
+			break;
+		}
+		if (nk == cap) {
+			struct key *nkeys;
+
+			cap *= 2;
+			nkeys = keys == one ? malloc(cap * sizeof(*keys)) :
+			    reallocarray(keys, cap, sizeof(*keys));
+			if (nkeys == NULL) {
+				snprintf(err, errlen, "out of memory");
+				rc = -1;
+				break;
+			}
+			if (keys == one)
+				memcpy(nkeys, one, sizeof(one));
+			keys = nkeys;
+		}
+		if (!lua_checkstack(L, 4)) {
+			snprintf(err, errlen, "object too large");
+			rc = -1;
+			break;
+		}
+		lua_insert(L, -2);		/* ... value key */
+		keys[nk].s = lua_tolstring(L, -1, &keys[nk].n);
+		keys[nk].idx = lua_gettop(L) - 1;
+		nk++;
+	}
+	if (rc == 0) {
+		qsort(keys, nk, sizeof(*keys), keycmp);
+		buf_addc(b, '{');
+		for (i = 0; i < nk && rc == 0; i++) {
+			if (i > 0)
+				buf_addc(b, ',');
+			if ((rc = enc_string(b, keys[i].s, keys[i].n, err,
+			    errlen)) != 0)
+				break;
+			buf_addc(b, ':');
+			rc = enc_value(L, keys[i].idx, b, depth + 1, err,
+			    errlen);
+		}
+		buf_addc(b, '}');
+	}
+	lua_settop(L, t);
 	if (keys != one)
 		free(keys);
 	return rc;
@@ -253,7 +299,10 @@ enc_value(lua_State *L, int idx, struct buf *b, int depth, char *err,
 		snprintf(err, errlen, "nested too deeply (or a cycle)");
 		return -1;
 	}
-	luaL_checkstack(L, 6, "JSON encoding");
+	if (!lua_checkstack(L, 6)) {
+		snprintf(err, errlen, "nested too deeply");
+		return -1;
+	}
 	switch (lua_type(L, idx)) {
 	case LUA_TNIL:
 		return buf_adds(b, "null");
@@ -261,8 +310,7 @@ enc_value(lua_State *L, int idx, struct buf *b, int depth, char *err,
 		return buf_adds(b, lua_toboolean(L, idx) ? "true" : "false");
 	case LUA_TNUMBER:
 		if (lua_isinteger(L, idx))
-			return buf_printf(b, "%lld",
-			    (long long)lua_tointeger(L, idx));
+			return buf_addint(b, (long long)lua_tointeger(L, idx));
 		d = lua_tonumber(L, idx);
 		if (!isfinite(d)) {
 			snprintf(err, errlen, "NaN or infinity");
@@ -296,13 +344,15 @@ l_encode(lua_State *L)
 	struct buf	 b = { 0 };
 
 	luaL_checkany(L, 1);
+	buf_reserve(&b, 500);	/* one allocation for most answers */
 	if (enc_value(L, 1, &b, 0, err, sizeof(err)) != 0 || b.p == NULL) {
-		buf_free(&b);
+		buf_wipe(&b);
 		return luaL_error(L, "host.json.encode: %s",
 		    err[0] ? err : "out of memory");
 	}
 	lua_pushlstring(L, b.p, b.len);
-	buf_free(&b);
+	/* The text may hold a token secret (the create answer). */
+	buf_wipe(&b);
 	return 1;
 }
 

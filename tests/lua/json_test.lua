@@ -38,6 +38,28 @@ tap.raises(function() json.encode({ f = function() end }) end,
 tap.raises(function() json.encode(0/0) end, "NaN", "NaN cannot be encoded")
 tap.raises(function() json.encode("\xff") end, "UTF%-8",
   "invalid UTF-8 cannot be encoded")
+tap.raises(function() json.encode({ 1, 2, x = 3 }) end, "keys must be strings",
+  "a sequence with a string key is refused")
+local marked = json.array()
+marked.x = 1
+tap.raises(function() json.encode(marked) end, "holes or extra keys",
+  "an array marked as one may not hold string keys")
+-- Objects larger than the encoder's first key block (16), sorted.
+local big, want = {}, {}
+for i = 40, 1, -1 do
+  local k = string.format("k%02d", i)
+  big[k] = { i, { inner = k } }
+end
+for i = 1, 40 do
+  local k = string.format("k%02d", i)
+  want[#want + 1] = string.format('"%s":[%d,{"inner":"%s"}]', k, i, k)
+end
+tap.is(json.encode(big), "{" .. table.concat(want, ",") .. "}",
+  "40 keys come out sorted, nested values intact")
+tap.is(json.encode({ s = "a\1\n\t\"\\b" }), '{"s":"a\\u0001\\n\\t\\"\\\\b"}',
+  "control characters, quote and backslash are escaped")
+tap.is(json.encode({ n = -42, z = 0, m = math.maxinteger }),
+  '{"m":9223372036854775807,"n":-42,"z":0}', "integers in decimal")
 local t = {}
 t.self = t
 tap.raises(function() json.encode(t) end, "deeply", "a cycle is refused")
