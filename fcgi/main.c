@@ -204,6 +204,7 @@ main(int argc, char **argv)
 	/* Every process is single-threaded (workers are processes): SQLite
 	 * need not take a mutex on every allocation and statement. */
 	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+	pool_sqlite_install();
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sodium_init() < 0) {
 		log_err("libsodium failed to initialise");
