@@ -139,8 +139,13 @@ static void
 col(sqlite3_stmt *st, int i, char *out, size_t outlen)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);
+	size_t		 n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
 
-	snprintf(out, outlen, "%s", s ? (const char *)s : "");
+	if (n >= outlen)
+		n = outlen - 1;	/* the schema keeps every one shorter */
+	if (n)
+		memcpy(out, s, n);
+	out[n] = '\0';
 }
 
 /* Checks the credentials; fills p. Returns 0 (good), -1 (refused) or -2
