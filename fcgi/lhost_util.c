@@ -218,11 +218,42 @@ add_config(void *arg, const char *name, enum cfg_type t, const void *v)
 	lua_setfield(L, -2, name);
 }
 
-/* Pushes a read-only copy of the table on top, replacing it. */
+/*
+ * A frozen proxy: read-only like the above, but with a metatable of its
+ * own whose __index is the real table itself, so a read is a plain table
+ * lookup in the VM instead of a call into C. One more table to build, so
+ * it is for tables that live long and are read often: the host module,
+ * and req.auth (which lhost.c keeps from request to request).
+ */
+void
+lhost_push_frozen(lua_State *L, int idx)
+{
+	static const char *const same[] = {
+		"__len", "__newindex", "__pairs", "__metatable", NULL,
+	};
+	int	 i;
+
+	idx = lua_absindex(L, idx);
+	lua_createtable(L, 0, 1);		/* proxy */
+	lua_pushvalue(L, idx);
+	lua_rawsetp(L, -2, &ro_key);
+	lua_createtable(L, 0, 5);		/* its metatable */
+	push_ro_mt(L);
+	for (i = 0; same[i]; i++) {
+		lua_getfield(L, -1, same[i]);
+		lua_setfield(L, -3, same[i]);
+	}
+	lua_pop(L, 1);
+	lua_pushvalue(L, idx);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+}
+
+/* Pushes a frozen copy of the table on top, replacing it. */
 static void
 seal(lua_State *L)
 {
-	lhost_push_readonly(L, -1);
+	lhost_push_frozen(L, -1);
 	lua_remove(L, -2);
 }
 

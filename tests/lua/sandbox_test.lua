@@ -20,6 +20,17 @@ tap.raises(function() host.db.rows = nil end, "read%-only",
   "host.db is read-only")
 tap.raises(function() setmetatable(host, {}) end, "protected",
   "host's metatable is protected")
+tap.is(getmetatable(host), "read-only", "host's metatable is hidden")
+tap.is(getmetatable(host.json), "read-only", "host.json's metatable is hidden")
+tap.is(rawget(host, "json"), nil, "rawget finds nothing to reach behind host")
+tap.raises(function() rawset(host.json, "encode", print) end,
+  "undeclared global", "rawset is not there to go around the proxy")
+tap.raises(function() table.insert(host.json, print) end, "read%-only",
+  "table.insert cannot add to a host table")
+tap.is(type(host.json.encode), "function", "host.json.encode is still there")
+local n = 0
+for k in pairs(host.json) do n = n + 1 end
+tap.ok(n >= 3, "pairs sees host.json's functions")
 tap.raises(function() require "../schema/queries" end, "invalid module",
   "require refuses paths")
 tap.raises(function() require "no_such_module" end, "not found",
