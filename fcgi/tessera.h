@@ -34,12 +34,24 @@ int	 buf_reserve(struct buf *, size_t extra);
 int	 buf_add(struct buf *, const void *, size_t);
 int	 buf_adds(struct buf *, const char *);
 int	 buf_addc(struct buf *, char);
+int	 buf_addint(struct buf *, long long);
 int	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 buf_reset(struct buf *);
 void	 buf_free(struct buf *);
 /* Overwrites the bytes with zeros before freeing (for secrets). */
 void	 buf_wipe(struct buf *);
+
+/* ----------------------------------------------------------------- pool */
+
+/* A bounded cache of freed small blocks (up to POOL_MAX bytes) in front of
+ * malloc, for Lua and SQLite (pool.c). Single-threaded. */
+#define POOL_MAX	512
+void	*pool_alloc(size_t);
+void	 pool_free(void *, size_t);
+void	*pool_realloc(void *, size_t osize, size_t);
+void	 pool_trim(void);
+int	 pool_sqlite_install(void);
 
 /* --------------------------------------------------------------- config */
 
@@ -526,6 +538,8 @@ int		*lhost_session_state(struct lua_State *, struct session **s);
  * own headers); the value is wiped from memory after the response. */
 void		 lhost_queue_cookie(struct lua_State *, const char *);
 void		 lhost_push_readonly(struct lua_State *, int idx);
+/* The same, with reads answered by the VM (for long-lived tables). */
+void		 lhost_push_frozen(struct lua_State *, int idx);
 int		 lhost_push_real(struct lua_State *, int idx);
 /* Metamethods shared by the read-only tables: refuse a write; next(). */
 int		 lhost_ro_newindex(struct lua_State *);
@@ -582,7 +596,10 @@ int	 cli_token(struct config *, const char *sub, const char *account,
 /* ----------------------------------------------------------------- util */
 
 double	 mono_now(void);
-/* Formats t (Unix seconds) as 2026-11-27T23:10:58Z into out (>= 21). */
+/* Formats t (Unix seconds) as 2026-11-27T23:10:58Z into out (>= 24). */
 char	*iso8601(long long t, char *out, size_t outlen);
+/* The same (style 0), or 2026-11-27 23:10 UTC (style 1); "" if the year
+ * is outside 0..9999. */
+char	*time_format(long long t, int style, char *out, size_t outlen);
 
 #endif /* TESSERA_H */

@@ -103,8 +103,7 @@ VALUES (:now, :account_id, :user_id, :action, :object, :ip, :detail);
 
 -- name: audit_recent
 SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, u.email,
-       strftime('%Y-%m-%dT%H:%M:%SZ', l.at, 'unixepoch') AS at_iso,
-       strftime('%Y-%m-%d %H:%M UTC', l.at, 'unixepoch') AS at_text
+       iso_time(l.at) AS at_iso, utc_minute(l.at) AS at_text
 FROM audit_log l LEFT JOIN users u ON u.id = l.user_id
 WHERE l.account_id = :account_id
 ORDER BY l.id DESC LIMIT :limit;
@@ -118,17 +117,31 @@ VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
         :destination_id, :now, :now);
 
 -- The tokens one person may see, newest first: all of the account's for
--- an admin (:all = 1), their own for a member (token_rows: 006). The _q
+-- an admin (:all = 1), their own for a member (token_rows: 008). The _q
 -- variants filter by description (case-insensitive) or by the start of
 -- the key; without a filter the plain ones walk an index only.
 -- name: tokens_page
-SELECT * FROM token_rows
+SELECT r.*,
+       iso_time(r.created_at) AS created_iso,
+       utc_minute(r.created_at) AS created_text,
+       iso_time(r.updated_at) AS updated_iso,
+       utc_minute(r.updated_at) AS updated_text,
+       iso_time(r.last_used_at) AS last_used_iso,
+       utc_minute(r.last_used_at) AS last_used_text
+FROM token_rows r
 WHERE account_id = :account_id AND kind = :kind
   AND (:all = 1 OR user_id = :user_id)
 ORDER BY id DESC LIMIT :limit OFFSET :offset;
 
 -- name: tokens_page_q
-SELECT * FROM token_rows
+SELECT r.*,
+       iso_time(r.created_at) AS created_iso,
+       utc_minute(r.created_at) AS created_text,
+       iso_time(r.updated_at) AS updated_iso,
+       utc_minute(r.updated_at) AS updated_text,
+       iso_time(r.last_used_at) AS last_used_iso,
+       utc_minute(r.last_used_at) AS last_used_text
+FROM token_rows r
 WHERE account_id = :account_id AND kind = :kind
   AND (:all = 1 OR user_id = :user_id)
   AND (instr(lower(description), lower(:q)) > 0 OR key LIKE :q || '%')
@@ -147,7 +160,14 @@ WHERE t.account_id = :account_id AND t.kind = :kind
 
 -- One token as its owner or an admin of its account sees it.
 -- name: token_visible
-SELECT * FROM token_rows
+SELECT r.*,
+       iso_time(r.created_at) AS created_iso,
+       utc_minute(r.created_at) AS created_text,
+       iso_time(r.updated_at) AS updated_iso,
+       utc_minute(r.updated_at) AS updated_text,
+       iso_time(r.last_used_at) AS last_used_iso,
+       utc_minute(r.last_used_at) AS last_used_text
+FROM token_rows r
 WHERE key = :key AND account_id = :account_id
   AND (:all = 1 OR user_id = :user_id);
 

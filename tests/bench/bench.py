@@ -61,7 +61,6 @@ http {{
     listen 127.0.0.1:{app_port};
     location / {{ include /etc/nginx/fastcgi_params;
       fastcgi_param REQUEST_URI $request_uri;
-      fastcgi_param HTTP_AUTHORIZATION $http_authorization;
       fastcgi_keep_conn on; fastcgi_pass tessera; }}
   }}
 }}

@@ -379,6 +379,50 @@ meta_round_trip(struct db *db, const char *key, sqlite3_int64 v)
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 }
 
+/* iso_time() and utc_minute() agree with SQLite's own strftime over many
+ * instants (leap days, year ends, the epoch, before it), and keep NULL. */
+static void
+db_time_functions_match_strftime(void **state)
+{
+	struct config	 cfg;
+	struct db	 db;
+	char		 data[PATH_MAX], err[512] = "";
+	sqlite3_stmt	*st;
+	long long	 t;
+	int		 i, n = 0;
+
+	(void)state;
+	make_cfg(&cfg, fresh_dir(data, "times"), repo_schema);
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	assert_int_equal(sqlite3_prepare_v2(db.h,
+	    "SELECT iso_time(?1) = strftime('%Y-%m-%dT%H:%M:%SZ', ?1, 'unixepoch'),"
+	    " utc_minute(?1) = strftime('%Y-%m-%d %H:%M UTC', ?1, 'unixepoch'),"
+	    " iso_time(?1)", -1, &st, NULL), SQLITE_OK);
+	for (i = 0, t = -86400LL * 366 * 3; t < 253402300799LL;
+	    t += 86400LL * 7 + 3607 + i++ * 131) {
+		sqlite3_bind_int64(st, 1, t);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		if (sqlite3_column_int(st, 0) != 1 ||
+		    sqlite3_column_int(st, 1) != 1)
+			fail_msg("t=%lld: %s", t, sqlite3_column_text(st, 2));
+		sqlite3_reset(st);
+		n++;
+	}
+	assert_true(n > 1000);
+	sqlite3_bind_int64(st, 1, 951782400);	/* 2000-02-29 */
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 2),
+	    "2000-02-29T00:00:00Z");
+	sqlite3_reset(st);
+	sqlite3_bind_null(st, 1);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(st, 2), SQLITE_NULL);
+	sqlite3_finalize(st);
+	db_close(&db);
+	cfg_free(&cfg);
+}
+
 static void
 db_int64_round_trip(void **state)
 {
@@ -843,6 +887,7 @@ main(void)
 		cmocka_unit_test(parse_queries_callback_failure),
 		cmocka_unit_test(db_open_repo_schema),
 		cmocka_unit_test(db_int64_round_trip),
+		cmocka_unit_test(db_time_functions_match_strftime),
 		cmocka_unit_test(db_open_without_create),
 		cmocka_unit_test(db_rejects_two_statements),
 		cmocka_unit_test(db_allows_trailing_block_comment),
