@@ -85,6 +85,27 @@ l_escape(lua_State *L)
 	return 1;
 }
 
+static int	 raw_index(lua_State *);
+
+/* Pushes t[k] without metamethods; returns its type. */
+static int
+rawget_str(lua_State *L, int t, const char *k)
+{
+	lua_pushstring(L, k);
+	return lua_rawget(L, t);
+}
+
+static void
+push_raw_mt(lua_State *L)
+{
+	if (luaL_newmetatable(L, RAW_MT)) {
+		lua_pushliteral(L, "html.raw");
+		lua_setfield(L, -2, "__name");
+		lua_pushcfunction(L, raw_index);
+		lua_setfield(L, -2, "__index");
+	}
+}
+
 /* Pushes {html = s} with the raw metatable; s is at idx. */
 static void
 push_raw(lua_State *L, int idx)
@@ -93,10 +114,7 @@ push_raw(lua_State *L, int idx)
 	lua_createtable(L, 0, 1);
 	lua_pushvalue(L, idx);
 	lua_setfield(L, -2, "html");
-	if (luaL_newmetatable(L, RAW_MT)) {
-		lua_pushliteral(L, "html.raw");
-		lua_setfield(L, -2, "__name");
-	}
+	push_raw_mt(L);
 	lua_setmetatable(L, -2);
 }
 
@@ -260,6 +278,88 @@ get_tpl(lua_State *L)
 	return t;
 }
 
+/*
+ * A raw value is {html = s}, or {parts = {raw, ...}} as made by
+ * host.html.join: a page's rows are then copied once, into the page,
+ * instead of once into a joined string and again into the page.
+ * Appends the raw value at idx to b. Returns 0, or -1 when it is not one
+ * (or nests past 16 joins).
+ */
+static int
+append_raw(lua_State *L, int idx, struct buf *b, int depth)
+{
+	const char	*v;
+	size_t		 vlen;
+	lua_Integer	 i, n;
+	int		 rc = 0;
+
+	if (depth > 16 || !is_raw(L, idx))
+		return -1;
+	idx = lua_absindex(L, idx);
+	luaL_checkstack(L, 4, "html.raw");
+	if (rawget_str(L, idx, "html") == LUA_TSTRING) {
+		v = lua_tolstring(L, -1, &vlen);
+		buf_add(b, v, vlen);
+	} else if (lua_pop(L, 1), rawget_str(L, idx, "parts") ==
+	    LUA_TTABLE) {
+		n = (lua_Integer)lua_rawlen(L, -1);
+		for (i = 1; i <= n && rc == 0; i++) {
+			lua_rawgeti(L, -1, i);
+			rc = append_raw(L, -1, b, depth + 1);
+			lua_pop(L, 1);
+		}
+	} else
+		rc = -1;
+	lua_pop(L, 1);
+	return rc;
+}
+
+/* raw.html of a joined value: flattened on first read, then kept. */
+static int
+raw_index(lua_State *L)
+{
+	struct buf	 b = { 0 };
+	int		 rc;
+
+	if (lua_type(L, 2) != LUA_TSTRING ||
+	    strcmp(lua_tostring(L, 2), "html") != 0)
+		return 0;
+	rc = append_raw(L, 1, &b, 0);
+	if (rc == -1) {
+		buf_free(&b);
+		return luaL_error(L, "html.join: a part is not an html.raw "
+		    "value");
+	}
+	lua_pushlstring(L, b.p ? b.p : "", b.len);
+	buf_free(&b);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, 1, "html");	/* rawset: the table has no __newindex */
+	return 1;
+}
+
+/* host.html.join(list): one raw value of the raw values in list. */
+static int
+l_join(lua_State *L)
+{
+	lua_Integer	 i, n;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	n = (lua_Integer)lua_rawlen(L, 1);
+	lua_createtable(L, 0, 1);
+	lua_createtable(L, (int)n, 0);
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, 1, i);
+		if (!is_raw(L, -1))
+			return luaL_error(L, "html.join takes html.raw values "
+			    "(item %d is not one)", (int)i);
+		lua_rawseti(L, -2, i);
+	}
+	lua_setfield(L, -2, "parts");
+	push_raw_mt(L);
+	lua_setmetatable(L, -2);
+	return 1;
+}
+
 /* The output buffer of l_render, reused from call to call (each worker is
  * single-threaded; a nested call, which nothing does today, gets its own).
  * Being static, it cannot leak when a Lua error unwinds through us. */
@@ -313,10 +413,12 @@ l_render(lua_State *L)
 			v = lua_tolstring(L, -1, &vlen);
 			bufesc(b, v, vlen);
 		} else if (ty == LUA_TTABLE && is_raw(L, -1)) {
-			lua_getfield(L, -1, "html");
-			v = lua_tolstring(L, -1, &vlen);
-			buf_add(b, v ? v : "", v ? vlen : 0);
-			lua_pop(L, 1);
+			if (append_raw(L, -1, b, 0) == -1) {
+				out_busy = nested;
+				buf_free(&local);
+				return luaL_error(L, "{{{%s...}}}: a joined part "
+				    "is not an html.raw value", p->keys[0]);
+			}
 		} else if (ty == LUA_TBOOLEAN && lua_toboolean(L, -1)) {
 			if (p->raw)
 				goto notraw;
@@ -348,6 +450,7 @@ lhost_open_html(lua_State *L)
 	static const luaL_Reg fns[] = {
 		{ "escape",	l_escape },
 		{ "is_raw",	l_is_raw },
+		{ "join",	l_join },
 		{ "raw",	l_raw },
 		{ "render",	l_render },
 		{ NULL,		NULL },

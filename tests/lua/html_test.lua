@@ -1,0 +1,33 @@
+-- host.html: templates, raw values and joins (lua-test: no server).
+local tap = require "tap"
+local html = host.html
+
+local r = html.render("<p class=\"{{c}}\">{{t}}</p>", { c = "a\"b", t = "<x>&" })
+tap.ok(html.is_raw(r), "render returns a raw value")
+tap.is(r.html, '<p class="a&quot;b">&lt;x&gt;&amp;</p>', "values are escaped")
+tap.raises(function() html.render("{{{x}}}", { x = "<b>" }) end,
+  "html.raw", "a plain string cannot fill a raw hole")
+
+local rows = {}
+for i = 1, 3 do rows[i] = html.render("<li>{{n}}</li>", { n = i .. "<" }) end
+local list = html.join(rows)
+tap.ok(html.is_raw(list), "join returns a raw value")
+local page = html.render("<ul>{{{items}}}</ul>", { items = list })
+tap.is(page.html, "<ul><li>1&lt;</li><li>2&lt;</li><li>3&lt;</li></ul>",
+  "a joined value renders its parts in order, each escaped once")
+tap.is(list.html, "<li>1&lt;</li><li>2&lt;</li><li>3&lt;</li>",
+  ".html of a joined value is the parts in order")
+tap.is(list.html, "<li>1&lt;</li><li>2&lt;</li><li>3&lt;</li>",
+  "... and stays the same when read again")
+local nested = html.join({ html.raw("<hr>"), list, html.join({}) })
+tap.is(html.render("{{{x}}}", { x = nested }).html,
+  "<hr><li>1&lt;</li><li>2&lt;</li><li>3&lt;</li>", "joins nest; an empty join is empty")
+rows[1] = html.raw("changed")
+tap.is(html.render("{{{x}}}", { x = list }).html:sub(1, 9), "<li>1&lt;",
+  "changing the list after join changes nothing")
+tap.raises(function() html.join({ html.raw("a"), "b" }) end,
+  "item 2 is not one", "join refuses a plain string")
+tap.raises(function() html.join("x") end, "table expected",
+  "join takes a list")
+
+return tap.done()
