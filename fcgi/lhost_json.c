@@ -372,6 +372,13 @@ l_decode(lua_State *L)
 	json_error_t	 e;
 	json_t		*j;
 
+	/* jansson lets a NUL byte straight after a number pass ("[1\0]");
+	 * no JSON text holds one, and records() refuses it too. */
+	if (memchr(s, '\0', len) != NULL) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "NUL byte in JSON text");
+		return 2;
+	}
 	j = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
 	if (j == NULL) {
 		lua_pushnil(L);
@@ -394,133 +401,58 @@ l_decode(lua_State *L)
 	return 1;
 }
 
-/* 1 when j nests no deeper than JSON_DEPTH_MAX (what decode accepts). */
-static int
-depth_ok(json_t *j, int depth)
-{
-	size_t		 i;
-	const char	*k;
-	json_t		*v;
-
-	if (depth > JSON_DEPTH_MAX)
-		return 0;
-	if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
-			if (!depth_ok(v, depth + 1))
-				return 0;
-	} else if (json_is_object(j)) {
-		json_object_foreach(j, k, v)
-			if (!depth_ok(v, depth + 1))
-				return 0;
-	}
-	return 1;
-}
-
-/* In s (already valid JSON), the end of the object starting at *pos:
- * strings skipped with their escapes, braces and brackets counted. */
-static size_t
-value_end(const char *s, size_t len, size_t pos)
-{
-	int	 depth = 0;
-
-	for (; pos < len; pos++) {
-		switch (s[pos]) {
-		case '"':
-			for (pos++; pos < len && s[pos] != '"'; pos++)
-				if (s[pos] == '\\')
-					pos++;
-			break;
-		case '{':
-		case '[':
-			depth++;
-			break;
-		case '}':
-		case ']':
-			if (--depth == 0)
-				return pos + 1;
-			break;
-		}
-	}
-	return len;
-}
-
-static size_t
-skip_ws(const char *s, size_t len, size_t pos)
-{
-	while (pos < len && (s[pos] == ' ' || s[pos] == '\t' ||
-	    s[pos] == '\n' || s[pos] == '\r'))
-		pos++;
-	return pos;
-}
-
 /* host.json.records(body): a webhook body, a JSON object or a non-empty
  * array of objects, split into one JSON text per object -- the very bytes
- * sent, once jansson has validated the whole body. Returns the list, or
- * nil and "INVALID_JSON" | "INVALID_REQUEST" and a message. */
+ * sent, once the whole body is proved valid (jsonscan.c: what decode
+ * accepts, without building it). Returns the list, or nil and
+ * "INVALID_JSON" | "INVALID_REQUEST" and a message. */
 static int
 l_records(lua_State *L)
 {
-	size_t		 len, i, n, pos, end;
+	size_t		 len, i, line = 1, col = 1;
 	const char	*s = luaL_checklstring(L, 1, &len);
-	json_error_t	 e;
-	json_t		*j, *v;
+	struct jscan	 js;
+	int		 rc;
 
-	j = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-	if (j == NULL) {
+	rc = json_scan(s, len, JSON_DEPTH_MAX, &js);
+	if (rc != 0) {
+		json_scan_free(&js);
 		lua_pushnil(L);
 		lua_pushliteral(L, "INVALID_JSON");
-		lua_pushfstring(L, "body is not JSON: %s at line %d, column %d",
-		    e.text, e.line, e.column);
-		return 3;
-	}
-	n = json_is_array(j) ? json_array_size(j) : 1;
-	if (!depth_ok(j, 0)) {
-		json_decref(j);
-		lua_pushnil(L);
-		lua_pushliteral(L, "INVALID_JSON");
-		lua_pushliteral(L, "body nested too deeply");
-		return 3;
-	}
-	if (!json_is_object(j) && !json_is_array(j)) {
-		json_decref(j);
-		lua_pushnil(L);
-		lua_pushliteral(L, "INVALID_REQUEST");
-		lua_pushliteral(L, "body must be a JSON object or an array of "
-		    "objects");
-		return 3;
-	}
-	if (n == 0) {
-		json_decref(j);
-		lua_pushnil(L);
-		lua_pushliteral(L, "INVALID_REQUEST");
-		lua_pushliteral(L, "the array holds no records");
-		return 3;
-	}
-	for (i = 0; i < n; i++) {
-		v = json_is_array(j) ? json_array_get(j, i) : j;
-		if (!json_is_object(v)) {
-			json_decref(j);
-			lua_pushnil(L);
-			lua_pushliteral(L, "INVALID_REQUEST");
-			lua_pushfstring(L, "record %d is not a JSON object",
-			    (int)i + 1);
+		if (rc == -2) {
+			lua_pushliteral(L, "body nested too deeply");
 			return 3;
 		}
+		for (i = 0; i < js.err_pos && i < len; i++, col++)
+			if (s[i] == '\n') {
+				line++;
+				col = 0;
+			}
+		lua_pushfstring(L, "body is not JSON: %s at line %d, column %d",
+		    js.err, (int)line, (int)col);
+		return 3;
 	}
-	json_decref(j);
-	/* Valid: slice the objects out of the text as sent. */
-	lua_createtable(L, (int)n, 0);
-	pos = skip_ws(s, len, 0);
-	if (s[pos] == '[')
-		pos = skip_ws(s, len, pos + 1);
-	for (i = 0; i < n; i++) {
-		end = value_end(s, len, pos);
-		lua_pushlstring(L, s + pos, end - pos);
+	if (js.top == 0 || (js.top == '[' && js.n == 0) || js.not_object) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "INVALID_REQUEST");
+		if (js.top == 0)
+			lua_pushliteral(L, "body must be a JSON object or an "
+			    "array of objects");
+		else if (js.n == 0)
+			lua_pushliteral(L, "the array holds no records");
+		else
+			lua_pushfstring(L, "record %d is not a JSON object",
+			    (int)js.not_object);
+		json_scan_free(&js);
+		return 3;
+	}
+	lua_createtable(L, (int)js.n, 0);
+	for (i = 0; i < js.n; i++) {
+		lua_pushlstring(L, s + js.spans[2 * i],
+		    js.spans[2 * i + 1] - js.spans[2 * i]);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
-		pos = skip_ws(s, len, end);
-		if (s[pos] == ',')
-			pos = skip_ws(s, len, pos + 1);
 	}
+	json_scan_free(&js);
 	return 1;
 }
 

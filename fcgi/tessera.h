@@ -42,6 +42,26 @@ void	 buf_free(struct buf *);
 /* Overwrites the bytes with zeros before freeing (for secrets). */
 void	 buf_wipe(struct buf *);
 
+/* ------------------------------------------------------------- jsonscan */
+
+/* What json_scan (jsonscan.c) found in a valid text. */
+struct jscan {
+	int		 top;		/* '{', '[', or 0 for a scalar */
+	size_t		 n, cap;	/* elements of a top-level array, or
+					 * 1 for a top-level object */
+	size_t		*spans;		/* start, end offsets of each */
+	size_t		 not_object;	/* first element (from 1) that is
+					 * not an object; 0 when none */
+	const char	*err;		/* why not, when invalid */
+	size_t		 err_pos;
+};
+
+/* 0 when s is JSON as host.json.decode accepts it, nested at most
+ * max_depth deep; -1 when not (js->err), -2 when nested deeper. The
+ * caller frees with json_scan_free either way. */
+int	 json_scan(const char *, size_t, int max_depth, struct jscan *);
+void	 json_scan_free(struct jscan *);
+
 /* ----------------------------------------------------------------- pool */
 
 /* A bounded cache of freed small blocks (up to POOL_MAX bytes) in front of

@@ -3,6 +3,7 @@
 # under valgrind's callgrind (repeatable on a noisy machine).
 #
 #   tests/bench/callgrind.sh DATA_DIR PATH [N] [HEADER]
+#   BODY_FILE=f tests/bench/callgrind.sh ...   POST f as application/json
 #
 # Runs `tessera serve --workers 1` under callgrind, sends N requests (300)
 # with cgi-fcgi, and prints the worker's inclusive profile head and the
@@ -18,10 +19,15 @@ TESSERA_RATE_LIMIT_API_IP=0 valgrind --tool=callgrind --trace-children=yes \
 sup=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 name=${header%%:*}; value=${header#*: }
+body=${BODY_FILE:-/dev/null}
+method=GET
+[ -n "${BODY_FILE:-}" ] && method=POST
 for _ in $(seq "$n"); do
-  env REQUEST_METHOD=GET REQUEST_URI="$path" REMOTE_ADDR=127.0.0.1 \
+  env REQUEST_METHOD=$method REQUEST_URI="$path" REMOTE_ADDR=127.0.0.1 \
+    ${BODY_FILE:+CONTENT_TYPE=application/json} \
+    ${BODY_FILE:+CONTENT_LENGTH=$(wc -c <"$body")} \
     ${header:+"HTTP_$(echo "$name" | tr a-z- A-Z_)=$value"} \
-    cgi-fcgi -bind -connect "$sock" >/dev/null
+    cgi-fcgi -bind -connect "$sock" <"$body" >/dev/null
 done
 kill -TERM "$sup"; wait "$sup" || true
 worker=$(ls -S "$dir"/cg.* | head -1)

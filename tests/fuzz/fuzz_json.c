@@ -6,14 +6,18 @@
  * (under pcall: NaN, infinity and the like may be refused) and check the
  * encoder's output is a fixed point: encode(decode(text)) == text.
  * Then records(input) must return a list of strings (each one decodes to
- * an object) or nil plus an error code and message. A Lua error where the
- * API promises a value, or a broken invariant, aborts.
+ * an object) or nil plus an error code and message, and it must call the
+ * input invalid exactly when jansson (decode's parser, duplicate keys
+ * refused) does or the input nests deeper than 64: records has its own
+ * scanner (fcgi/jsonscan.c), and jansson is its reference here. A Lua
+ * error where the API promises a value, or a broken invariant, aborts.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -86,11 +90,54 @@ roundtrip(int text)
 	}
 }
 
+/* The reference: what jansson accepts, nested at most 64 deep. */
+static int
+ref_depth_ok(json_t *j, int depth)
+{
+	size_t		 i;
+	const char	*k;
+	json_t		*v;
+
+	if (depth > 64)
+		return 0;
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			if (!ref_depth_ok(v, depth + 1))
+				return 0;
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			if (!ref_depth_ok(v, depth + 1))
+				return 0;
+	}
+	return 1;
+}
+
+static int
+ref_valid(const char *s, size_t len)
+{
+	json_error_t	 e;
+	json_t		*j;
+	int		 ok;
+
+	if (memchr(s, '\0', len) != NULL)
+		return 0;	/* decode refuses these (jansson would not) */
+	j = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+	if (j == NULL)
+		return 0;
+	ok = ref_depth_ok(j, 0);
+	json_decref(j);
+	return ok;
+}
+
 static void
 check_records(int input)
 {
-	int		 n, status, i, k, m;
+	int		 n, status, i, k, m, valid;
 	lua_Integer	 len;
+	size_t		 ilen;
+	const char	*in = lua_tolstring(L, input, &ilen);
+
+	valid = ref_valid(in, ilen);
 
 	status = call("records", input, &n);
 	if (status != LUA_OK) {
@@ -100,6 +147,8 @@ check_records(int input)
 		return;
 	}
 	if (n == 1 && lua_type(L, -1) == LUA_TTABLE) {
+		if (!valid)
+			fail("records accepted what jansson refuses");
 		len = luaL_len(L, -1);
 		if (len < 1)
 			fail("records returned an empty list");
@@ -127,6 +176,12 @@ check_records(int input)
 	if (strcmp(lua_tostring(L, -2), "INVALID_JSON") != 0 &&
 	    strcmp(lua_tostring(L, -2), "INVALID_REQUEST") != 0)
 		fail("records returned an unknown error code");
+	if (valid != (strcmp(lua_tostring(L, -2), "INVALID_REQUEST") == 0)) {
+		fprintf(stderr, "input: %.*s\nrecords: %s\n", (int)ilen, in,
+		    lua_tostring(L, -1));
+		fail(valid ? "records refused what jansson accepts" :
+		    "records called invalid JSON a wrong shape");
+	}
 }
 
 int

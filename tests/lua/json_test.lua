@@ -64,6 +64,25 @@ local t = {}
 t.self = t
 tap.raises(function() json.encode(t) end, "deeply", "a cycle is refused")
 
+tap.is(select(2, json.decode("[1\0]")), "NUL byte in JSON text",
+  "decode refuses a NUL byte even where jansson would let it pass")
+tap.is(select(2, json.records('{"a":1\0}')), "INVALID_JSON",
+  "records refuses it too")
+tap.is(select(2, json.records('{"a":1,"a":2}')), "INVALID_JSON",
+  "records refuses duplicate keys")
+tap.is(select(2, json.records('{"a":1,"\\u0061":2}')), "INVALID_JSON",
+  "... compared after unescaping")
+tap.is(select(2, json.records('[{"a":92233720368547758070}]')), "INVALID_JSON",
+  "records refuses an integer over 64 bits, as decode does")
+tap.is(select(2, json.records('[{"a":1e999}]')), "INVALID_JSON",
+  "records refuses a real that overflows, as decode does")
+tap.is(select(2, json.records('[{"a":"\\ud800"}]')), "INVALID_JSON",
+  "records refuses a lone surrogate escape")
+tap.ok(json.records('[{"a":"\\ud83d\\ude00","b":-0.5e-3}]') ~= nil,
+  "a surrogate pair and a small real pass")
+tap.is(select(3, json.records('[{"a":1},2]')), "record 2 is not a JSON object",
+  "a non-object element is named by its position")
+
 -- Webhook bodies: the same nesting limit as decode.
 local deep = string.rep('{"a":', 70) .. "1" .. string.rep("}", 70)
 local recs, code = json.records(deep)
