@@ -547,6 +547,27 @@ db_query(struct db *db, const char *name)
 	return q->stmt;
 }
 
+int
+db_tx(struct db *db, enum db_tx which)
+{
+	static const char *const sql[] = {
+		"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK",
+	};
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = db->txst[which]) == NULL) {
+		rc = sqlite3_prepare_v3(db->h, sql[which], -1,
+		    SQLITE_PREPARE_PERSISTENT, &db->txst[which], NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		st = db->txst[which];
+	}
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 void
 db_close(struct db *db)
 {
@@ -555,6 +576,8 @@ db_close(struct db *db)
 	/* What the command line wrote is on disk before it says so. */
 	if (db->h && db->nq > 0)
 		db_sync(db);
+	for (i = 0; i < sizeof(db->txst) / sizeof(db->txst[0]); i++)
+		sqlite3_finalize(db->txst[i]);
 	for (i = 0; i < db->nq; i++) {
 		sqlite3_finalize(db->q[i].stmt);
 		free(db->q[i].name);

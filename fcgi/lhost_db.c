@@ -303,13 +303,14 @@ l_tx(lua_State *L)
 {
 	struct db	*db = lhost_db(L);
 	char		 sql[64];
-	int		 depth, status, n;
+	int		 depth, status, n, rc;
 
 	luaL_checktype(L, 1, LUA_TFUNCTION);
 	depth = db->tx_depth;
-	if (depth == 0)
-		tx_sql(L, db, "BEGIN IMMEDIATE");
-	else {
+	if (depth == 0) {
+		if ((rc = db_tx(db, DB_BEGIN)) != SQLITE_OK)
+			return db_fail(L, db, "BEGIN IMMEDIATE", rc);
+	} else {
 		snprintf(sql, sizeof(sql), "SAVEPOINT tx%d", depth);
 		tx_sql(L, db, sql);
 	}
@@ -322,7 +323,7 @@ l_tx(lua_State *L)
 	db->tx_depth--;
 	if (status != LUA_OK) {
 		if (depth == 0)
-			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+			db_tx(db, DB_ROLLBACK);
 		else {
 			snprintf(sql, sizeof(sql), "ROLLBACK TO tx%d; "
 			    "RELEASE tx%d", depth, depth);
@@ -331,14 +332,14 @@ l_tx(lua_State *L)
 		return lua_error(L);
 	}
 	if (depth == 0)
-		snprintf(sql, sizeof(sql), "COMMIT");
-	else
+		rc = db_tx(db, DB_COMMIT);
+	else {
 		snprintf(sql, sizeof(sql), "RELEASE tx%d", depth);
-	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		int rc = sqlite3_errcode(db->h);
-
+		rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
 		if (depth == 0 && !sqlite3_get_autocommit(db->h))
-			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+			db_tx(db, DB_ROLLBACK);
 		return db_fail(L, db, "COMMIT", rc);
 	}
 	if (depth == 0 && db_sync(db) == -1)

@@ -330,7 +330,14 @@ struct db {
 	long long	 busy_timeout_ms;
 	double		 busy_since;	/* when the current wait began */
 	struct group_commit *gc;	/* NULL: each commit syncs alone */
+	struct sqlite3_stmt *txst[3];	/* BEGIN IMMEDIATE, COMMIT, ROLLBACK */
 };
+
+enum db_tx { DB_BEGIN, DB_COMMIT, DB_ROLLBACK };
+
+/* Runs BEGIN IMMEDIATE, COMMIT or ROLLBACK from statements prepared once.
+ * Returns SQLite's result code (SQLITE_OK on success). */
+int	 db_tx(struct db *, enum db_tx);
 
 #define DB_FILE		"tessera.db"
 #define PEPPER_FILE	"pepper.key"
