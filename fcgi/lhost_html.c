@@ -29,6 +29,8 @@ struct part {
 	int		 raw;		/* {{{ }}} */
 	int		 nkeys;		/* 0: the last part, no hole */
 	char		*keys[KEYS_MAX];
+	int		 ref[KEYS_MAX];	/* each key as a Lua string: its
+					 * index in the template's key list */
 };
 
 struct tpl {
@@ -41,6 +43,18 @@ static const unsigned char special[256] = {
 	['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1, ['\''] = 1,
 };
 
+/* buf_add with the common case (room already there) inline. */
+static inline void
+add(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n < b->cap) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+		b->p[b->len] = '\0';
+	} else
+		buf_add(b, s, n);
+}
+
 /* Appends s escaped to the C buffer b. */
 static void
 bufesc(struct buf *b, const char *s, size_t len)
@@ -48,7 +62,8 @@ bufesc(struct buf *b, const char *s, size_t len)
 	size_t		 i, start = 0;
 	const char	*rep;
 
-	buf_reserve(b, len + 16);
+	if (buf_reserve(b, len + 16) == -1)
+		return;
 	for (i = 0; i < len; i++) {
 		if (!special[(unsigned char)s[i]])
 			continue;
@@ -59,11 +74,11 @@ bufesc(struct buf *b, const char *s, size_t len)
 		case '"':  rep = "&quot;"; break;
 		default:   rep = "&#39;"; break;
 		}
-		buf_add(b, s + start, i - start);
-		buf_adds(b, rep);
+		add(b, s + start, i - start);
+		add(b, rep, strlen(rep));
 		start = i + 1;
 	}
-	buf_add(b, s + start, len - start);
+	add(b, s + start, len - start);
 }
 
 /* host.html.escape(v): tostring first; nil is "". */
@@ -244,8 +259,27 @@ nomem:
 	return -1;
 }
 
+/* Makes the template's key list (its user value): every key of every
+ * hole as a Lua string, so rendering looks them up without making them
+ * again; each part records where its keys are. Table on top. */
+static void
+make_keys(lua_State *L, struct tpl *t)
+{
+	size_t	 i;
+	int	 k, n = 0;
+
+	lua_newtable(L);
+	for (i = 0; i < t->nparts; i++)
+		for (k = 0; k < t->parts[i].nkeys; k++) {
+			lua_pushstring(L, t->parts[i].keys[k]);
+			lua_rawseti(L, -2, ++n);
+			t->parts[i].ref[k] = n;
+		}
+}
+
 /* The parsed template for the string at index 1, from the cache (a
- * registry table keyed by the template text, so the text stays alive). */
+ * registry table keyed by the template text, so the text stays alive).
+ * Leaves the template's key list on the stack. */
 static struct tpl *
 get_tpl(lua_State *L)
 {
@@ -258,11 +292,13 @@ get_tpl(lua_State *L)
 	lua_pushvalue(L, 1);
 	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
 		t = lua_touserdata(L, -1);
-		lua_pop(L, 2);
+		lua_getiuservalue(L, -1, 1);
+		lua_replace(L, -3);
+		lua_pop(L, 1);
 		return t;
 	}
 	lua_pop(L, 1);
-	t = lua_newuserdatauv(L, sizeof(*t), 0);
+	t = lua_newuserdatauv(L, sizeof(*t), 1);
 	memset(t, 0, sizeof(*t));
 	if (luaL_newmetatable(L, TPL_MT)) {
 		lua_pushcfunction(L, tpl_gc);
@@ -271,10 +307,14 @@ get_tpl(lua_State *L)
 	lua_setmetatable(L, -2);
 	if (tpl_parse(t, s, len, err, sizeof(err)) == -1)
 		luaL_error(L, "host.html.render: %s", err);
+	make_keys(L, t);
+	lua_pushvalue(L, -1);
+	lua_setiuservalue(L, -3, 1);		/* cache tpl keys */
+	lua_insert(L, -3);			/* keys cache tpl */
 	lua_pushvalue(L, 1);
-	lua_pushvalue(L, -2);
-	lua_rawset(L, -4);
-	lua_pop(L, 2);
+	lua_insert(L, -2);			/* keys cache text tpl */
+	lua_rawset(L, -3);			/* keys cache */
+	lua_pop(L, 1);
 	return t;
 }
 
@@ -299,7 +339,7 @@ append_raw(lua_State *L, int idx, struct buf *b, int depth)
 	luaL_checkstack(L, 4, "html.raw");
 	if (rawget_str(L, idx, "html") == LUA_TSTRING) {
 		v = lua_tolstring(L, -1, &vlen);
-		buf_add(b, v, vlen);
+		add(b, v, vlen);
 	} else if (lua_pop(L, 1), rawget_str(L, idx, "parts") ==
 	    LUA_TTABLE) {
 		n = (lua_Integer)lua_rawlen(L, -1);
@@ -380,12 +420,13 @@ l_render(lua_State *L)
 	struct tpl	*t;
 	const char	*s, *v;
 	size_t		 i, vlen;
-	int		 k, ty, nested;
+	int		 k, ty, nested, kt;
 	struct buf	 local = { 0 }, *b;
 
 	s = luaL_checkstring(L, 1);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	t = get_tpl(L);
+	kt = lua_gettop(L);
 	nested = out_busy;
 	b = nested ? &local : &out_buf;
 	out_busy = 1;
@@ -393,17 +434,19 @@ l_render(lua_State *L)
 	for (i = 0; i < t->nparts; i++) {
 		const struct part *p = &t->parts[i];
 
-		buf_add(b, s + p->off, p->len);
+		add(b, s + p->off, p->len);
 		if (p->nkeys == 0)
 			continue;
-		lua_getfield(L, 2, p->keys[0]);
+		lua_rawgeti(L, kt, p->ref[0]);
+		lua_gettable(L, 2);
 		for (k = 1; k < p->nkeys; k++) {
 			if (lua_type(L, -1) != LUA_TTABLE) {
 				lua_pop(L, 1);
 				lua_pushnil(L);
 				break;
 			}
-			lua_getfield(L, -1, p->keys[k]);
+			lua_rawgeti(L, kt, p->ref[k]);
+			lua_gettable(L, -2);
 			lua_remove(L, -2);
 		}
 		ty = lua_type(L, -1);

@@ -11,7 +11,8 @@
  *	    -> token (without secret) or nil, "not_found"
  *	host.tokens.get{key=, actor=}   -> token or nil
  *	host.tokens.list{kind=, actor=, q=, limit=, offset=}
- *	    -> { token, ... }, total
+ *	    -> { token, ... }, total  (the columns of tokens_page: what the
+ *	    tokens page shows, times formatted)
  *
  * actor is { id = user id, role = "admin"|"member", account_id = id }.
  */

@@ -119,13 +119,18 @@ VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
 -- The tokens one person may see, newest first: all of the account's for
 -- an admin (:all = 1), their own for a member (token_rows: 008). The _q
 -- variants filter by description (case-insensitive) or by the start of
--- the key; without a filter the plain ones walk an index only.
+-- the key; without a filter the plain ones walk an index only. A row has
+-- what the tokens page shows, nothing more (it renders 20 of them a page);
+-- the times of the last change only when there was one.
 -- name: tokens_page
-SELECT r.*,
+SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
+       r.created_by, r.updated_by, r.destination,
        iso_time(r.created_at) AS created_iso,
        utc_minute(r.created_at) AS created_text,
-       iso_time(r.updated_at) AS updated_iso,
-       utc_minute(r.updated_at) AS updated_text,
+       CASE WHEN r.updated_by IS NOT NULL THEN iso_time(r.updated_at)
+       END AS updated_iso,
+       CASE WHEN r.updated_by IS NOT NULL THEN utc_minute(r.updated_at)
+       END AS updated_text,
        iso_time(r.last_used_at) AS last_used_iso,
        utc_minute(r.last_used_at) AS last_used_text
 FROM token_rows r
@@ -134,11 +139,14 @@ WHERE account_id = :account_id AND kind = :kind
 ORDER BY id DESC LIMIT :limit OFFSET :offset;
 
 -- name: tokens_page_q
-SELECT r.*,
+SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
+       r.created_by, r.updated_by, r.destination,
        iso_time(r.created_at) AS created_iso,
        utc_minute(r.created_at) AS created_text,
-       iso_time(r.updated_at) AS updated_iso,
-       utc_minute(r.updated_at) AS updated_text,
+       CASE WHEN r.updated_by IS NOT NULL THEN iso_time(r.updated_at)
+       END AS updated_iso,
+       CASE WHEN r.updated_by IS NOT NULL THEN utc_minute(r.updated_at)
+       END AS updated_text,
        iso_time(r.last_used_at) AS last_used_iso,
        utc_minute(r.last_used_at) AS last_used_text
 FROM token_rows r
