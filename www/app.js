@@ -18,9 +18,9 @@ document.addEventListener("click", function (e) {
 });
 
 // POSTs a form the way the server's JSON contract expects.
-function postForm(form) {
+function postForm(form, action) {
   var body = new URLSearchParams(new FormData(form));
-  return fetch(form.action, {
+  return fetch(action || form.action, {
     method: "POST",
     credentials: "same-origin",
     headers: {
@@ -144,22 +144,24 @@ function selectText(b) {
   b.textContent = "Press Ctrl+C";
 }
 
-// Active switches: flip in place.
+// Active switches: flip in place. Every switch submits the page's one
+// "switches" form (it holds the CSRF token) to its own formaction.
 document.addEventListener("submit", function (e) {
   var form = e.target;
+  var button = e.submitter;
   if (!form.classList || !form.classList.contains("switch-form")) return;
+  if (!button || !button.classList.contains("switch")) return;
   e.preventDefault();
-  var button = form.querySelector(".switch");
   button.disabled = true;
-  postForm(form).then(function (t) {
-    var row = form.closest("tr");
+  postForm(form, button.formAction).then(function (t) {
+    var row = button.closest("tr");
     var key = row.getAttribute("data-key");
     button.setAttribute("aria-checked", t.active ? "true" : "false");
     button.querySelector(".state").textContent = t.active ? "On" : "Off";
     button.title = t.active ? "Active: click to deactivate" : "Inactive: click to activate";
     row.className = t.active ? "active" : "inactive";
-    form.action = "/settings/tokens/" + encodeURIComponent(key) + "/" +
-      (t.active ? "deactivate" : "activate");
+    button.setAttribute("formaction", "/settings/tokens/" + encodeURIComponent(key) +
+      "/" + (t.active ? "deactivate" : "activate"));
   }).catch(function (err) {
     window.alert("The token could not be changed: " + err.message);
   }).then(function () { button.disabled = false; });

@@ -9,10 +9,12 @@ local M = {}
 
 
 -- One row, kept lean (a page holds up to 40 of them): no indentation, the
--- phone layout's cell labels come from the stylesheet (td:nth-child), and
--- the Activity line appears only when someone switched the token since
--- its creation (the Created columns already say who made it and when).
-local row_tpl = [[<tr data-key="{{key}}" class="{{state}}"><td><div><span class="desc">{{description}}</span>{{{dest}}}{{{change}}}</div></td><td><code class="key">{{key}}</code></td><td>{{created_by}}</td><td><time datetime="{{created_iso}}">{{created_text}}</time></td><td class="last-used"><div>{{{last_used}}}</div></td><td><form method="post" action="/settings/tokens/{{key}}/{{action}}" class="switch-form"><input type="hidden" name="csrf" value="{{csrf}}"><button class="switch" role="switch" aria-checked="{{checked}}" aria-label="Active: {{description}}" title="{{title}}"><span class="knob"></span><span class="state">{{onoff}}</span></button></form></td></tr>
+-- phone layout's cell labels come from the stylesheet (td:nth-child), the
+-- Activity line appears only when someone switched the token since its
+-- creation (the Created columns already say who made it and when), and
+-- every switch submits the page's one "switches" form (which holds the
+-- CSRF token) to its own formaction, so it works without JavaScript.
+local row_tpl = [[<tr data-key="{{key}}" class="{{state}}"><td><div><span class="desc">{{description}}</span>{{{dest}}}{{{change}}}</div></td><td><code class="key">{{key}}</code></td><td>{{created_by}}</td><td><time datetime="{{created_iso}}">{{created_text}}</time></td><td class="last-used"><div>{{{last_used}}}</div></td><td><button form="switches" formaction="/settings/tokens/{{key}}/{{action}}" class="switch" role="switch" aria-checked="{{checked}}" aria-label="Active: {{description}}" title="{{title}}"><span class="knob"></span><span class="state">{{onoff}}</span></button></td></tr>
 ]]
 
 local dest_tpl = [[ <span class="dest">· {{destination}}</span>]]
@@ -24,7 +26,7 @@ local NEVER = html.raw("never")
 -- t: a row of tokens_page (times already formatted by SQL); the fields
 -- the row template needs besides are added to it, and it is rendered as
 -- it is (no copy per row).
-function M.row(t, csrf)
+function M.row(t)
   local active = t.active == 1 or t.active == true
   t.change = t.updated_by and html.render(change_tpl, t)
   t.last_used = t.last_used_at and html.render(used_tpl, t) or NEVER
@@ -35,7 +37,6 @@ function M.row(t, csrf)
   t.checked = active and "true" or "false"
   t.onoff = active and "On" or "Off"
   t.title = active and "Active: click to deactivate" or "Inactive: click to activate"
-  t.csrf = csrf
   return html.render(row_tpl, t)
 end
 
@@ -55,12 +56,12 @@ local pager_tpl = [[<nav class="pager" aria-label="{{label}}">
 local link_tpl = [[<a class="button" rel="{{rel}}" href="{{href}}">{{text}}</a>]]
 
 -- list: { rows, total, page, per_page, param, q, id, empty, label }
-local function list(l, csrf)
+local function list(l)
   if #l.rows == 0 then
     return html.render(empty_tpl, { id = l.id, text = l.empty })
   end
   local rows = {}
-  for i, t in ipairs(l.rows) do rows[i] = M.row(t, csrf) end
+  for i, t in ipairs(l.rows) do rows[i] = M.row(t) end
   local out = { html.render(table_tpl, { id = l.id, rows = html.join(rows) }) }
   if l.total > l.per_page then
     local function href(p)
@@ -142,6 +143,7 @@ local page_tpl = [[<div class="page-head">
   </form>
   {{{mine}}}
 </section>
+<form id="switches" class="switch-form" method="post" action="/settings/tokens" hidden><input type="hidden" name="csrf" value="{{csrf}}"></form>
 {{{create}}}
 {{{created}}}]]
 
@@ -154,11 +156,12 @@ function M.page(d)
     title = "Tokens",
     session = d.session,
     content = html.render(page_tpl, {
+      csrf = csrf,
       brand = host.config.brand,
       q = d.q,
       clear = d.q ~= "" and html.raw(' <a class="button" href="/settings/tokens">Clear</a>'),
-      via = list(d.via, csrf),
-      mine = list(d.mine, csrf),
+      via = list(d.via),
+      mine = list(d.mine),
       create = html.render(create_tpl, {
         csrf = csrf, open = c.open and html.raw("open") or nil,
         description = c.description or "", error = c.error or "",

@@ -73,11 +73,18 @@ async function journey(b, base, js) {
   // Switch off; after a reload it is still off; switch on.
   const sw = `${rowSel(key)} button.switch`;
   eq(await page.getAttribute(sw, "aria-checked"), "true", `${tag}: starts active`);
+  if (js) await page.evaluate(() => { window.samePage = true; });
   await page.click(sw);
   if (js) await page.waitForFunction((s) =>
     document.querySelector(s).getAttribute("aria-checked") === "false", sw);
   else await page.waitForURL(/\/settings\/tokens$/);
   eq(await page.getAttribute(sw, "aria-checked"), "false", `${tag}: switched off`);
+  if (js) {
+    ok(await page.evaluate(() => window.samePage === true),
+      `${tag}: the switch flipped in place (no page load)`);
+    ok((await page.getAttribute(sw, "formaction")).endsWith(`/settings/tokens/${key}/activate`),
+      `${tag}: the switch now activates`);
+  }
   await shot(page, `13-switched-off-${tag}`);
   await page.reload();
   eq(await page.getAttribute(sw, "aria-checked"), "false", `${tag}: inactive after reload`);
