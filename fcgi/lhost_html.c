@@ -110,15 +110,24 @@ rawget_str(lua_State *L, int t, const char *k)
 	return lua_rawget(L, t);
 }
 
+static char	 raw_mt_key;	/* its address keys the metatable */
+
+/* Pushes the metatable of raw values (made on first use; found by a
+ * light-userdata key, which is cheaper than a name: every render and
+ * every raw hole asks for it). */
 static void
 push_raw_mt(lua_State *L)
 {
-	if (luaL_newmetatable(L, RAW_MT)) {
-		lua_pushliteral(L, "html.raw");
-		lua_setfield(L, -2, "__name");
-		lua_pushcfunction(L, raw_index);
-		lua_setfield(L, -2, "__index");
-	}
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &raw_mt_key) == LUA_TTABLE)
+		return;
+	lua_pop(L, 1);
+	luaL_newmetatable(L, RAW_MT);
+	lua_pushliteral(L, "html.raw");
+	lua_setfield(L, -2, "__name");
+	lua_pushcfunction(L, raw_index);
+	lua_setfield(L, -2, "__index");
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &raw_mt_key);
 }
 
 /* Pushes {html = s} with the raw metatable; s is at idx. */
@@ -140,7 +149,7 @@ is_raw(lua_State *L, int idx)
 
 	if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
 		return 0;
-	luaL_getmetatable(L, RAW_MT);
+	push_raw_mt(L);
 	r = lua_rawequal(L, -1, -2);
 	lua_pop(L, 2);
 	return r;
