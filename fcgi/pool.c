@@ -7,12 +7,14 @@
  * freed blocks per size in its fast per-thread cache; a garbage-collection
  * sweep or a statement reset frees more than that at once, and the next
  * request pays for the slow path (bins, consolidation). This cache keeps up
- * to POOL_KEEP blocks per 16-byte size class up to POOL_MAX bytes, so the
- * steady state of a worker allocates without entering malloc at all.
+ * freed blocks per 16-byte size class up to POOL_MAX bytes (a rendered
+ * table row, a 1 KiB webhook record included), so the steady state of a
+ * worker allocates without entering malloc at all.
  *
- * Bounded: at most POOL_KEEP blocks per class stay cached (about 1 MiB in
- * all); the rest go back to malloc, so a request that built a huge table
- * still returns its memory. Workers are single-threaded; no locks.
+ * Bounded: a class keeps at most POOL_KEEP blocks and at most 32 KiB
+ * (about 2 MiB in all); the rest go back to malloc, so a request that
+ * built a huge table still returns its memory. Workers are
+ * single-threaded; no locks.
  *
  * Two front ends: pool_alloc/pool_free for callers that know a block's size
  * (Lua's allocator is told the old size), and pool_sqlite_install for
@@ -33,6 +35,7 @@
 #else
 #define POOL_KEEP	128
 #endif
+#define POOL_CLASS_BYTES	32768	/* cached per class, at most */
 
 struct freeblk {
 	struct freeblk	*next;
@@ -81,7 +84,8 @@ pool_free(void *p, size_t n)
 		return;
 	}
 	c = cls(n);
-	if (pool.n[c] >= POOL_KEEP) {
+	if (pool.n[c] >= POOL_KEEP ||
+	    (pool.n[c] + 1) * (c + 1) * POOL_GRAIN > POOL_CLASS_BYTES) {
 		free(p);
 		return;
 	}

@@ -66,7 +66,7 @@ void	 json_scan_free(struct jscan *);
 
 /* A bounded cache of freed small blocks (up to POOL_MAX bytes) in front of
  * malloc, for Lua and SQLite (pool.c). Single-threaded. */
-#define POOL_MAX	512
+#define POOL_MAX	2048
 void	*pool_alloc(size_t);
 void	 pool_free(void *, size_t);
 void	*pool_realloc(void *, size_t osize, size_t);
