@@ -5,6 +5,7 @@ fastcgi_keep_conn on, upstream keepalive = worker count), driven by wrk
 with the cases alternated so drift hits all of them alike.
 
 Prints a table (requests/s, p50, p99, non-2xx, ratio to the baseline),
+the CPU time per request of each side (nginx, the workers, wrk),
 per-worker memory, the Argon2 peak of a login, CGI start-to-exit time and
 the targets of step 5. Options: --seconds N per case per round (5),
 --rounds N (3), --connections N (16), --keep (leave the work dir).
@@ -97,7 +98,10 @@ def load_data(data):
             (acct, "u@bench-%04d.example" % a, "u@bench-%04d.example" % a,
              pw_hash, now, now))
         users.append((cur.lastrowid, acct, 99))
-    users.append((bench_uid, bench_acct, 1000 - 1))   # + the real one
+    # 99,000 for the other 999 (100 for the first 99, 99 for the rest), and
+    # 1,000 for the bench user (999 here + the one made above): 100,000.
+    users = [(u, a, 100 if i < 99 else 99) for i, (u, a, _) in enumerate(users)]
+    users.append((bench_uid, bench_acct, 1000 - 1))
     rows = []
     for uid, acct, n in users:
         for i in range(n):
@@ -131,6 +135,19 @@ def status_kib(pid, field):
     return 0
 
 
+def cpu_ticks(pids):
+    """utime + stime of pids, in clock ticks (processes gone count 0)."""
+    t = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return t
+
+
 def wrk(url, seconds, conns, script=None, headers=()):
     argv = ["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds, "--latency",
             "--timeout", "5s"]
@@ -138,8 +155,12 @@ def wrk(url, seconds, conns, script=None, headers=()):
         argv += ["-H", h]
     if script:
         argv += ["-s", script]
+    before = os.times()
     out = subprocess.run(argv + [url], capture_output=True, text=True,
                          check=True).stdout
+    after = os.times()
+    wrk_cpu = (after.children_user - before.children_user +
+               after.children_system - before.children_system)
 
     def lat(p):
         m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, out, re.M)
@@ -151,7 +172,8 @@ def wrk(url, seconds, conns, script=None, headers=()):
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "p50": lat(50), "p99": lat(99), "requests": reqs,
             "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "errors": errors.group(1).strip() if errors else ""}
+            "errors": errors.group(1).strip() if errors else "",
+            "wrk_cpu": wrk_cpu}
 
 
 def main():
@@ -284,10 +306,21 @@ def main():
             if st != want:
                 raise RuntimeError("%s answers %d, not %d" % (name, st, want))
         results = {c[0]: [] for c in cases}
+        # CPU time of each side per request (from /proc): where a case's
+        # time goes on a machine whose cores the web server, the load
+        # generator and the workers share.
+        hz = os.sysconf("SC_CLK_TCK")
+        groups = {"nginx": [ngx.pid] + children(ngx.pid),
+                  "app": children(app.pid), "hello": children(hel.pid)}
         for r in range(args.rounds):
             for name, url, scr, hdrs in cases:
-                results[name].append(wrk(url, args.seconds, args.connections,
-                                         scr, hdrs))
+                b = {k: cpu_ticks(v) for k, v in groups.items()}
+                res = wrk(url, args.seconds, args.connections, scr, hdrs)
+                a = {k: cpu_ticks(v) for k, v in groups.items()}
+                n = max(res["requests"], 1)
+                res["cpu_us"] = {k: (a[k] - b[k]) / hz * 1e6 / n for k in a}
+                res["cpu_us"]["wrk"] = res["wrk_cpu"] * 1e6 / n
+                results[name].append(res)
         rss = [(p, status_kib(p, "VmRSS"), status_kib(p, "VmHWM"))
                for p in children(app.pid)]
 
@@ -337,6 +370,18 @@ def main():
             name, m["rps"], m["p50"], m["p99"], non2xx, reqs,
             " (socket errors: %s)" % "; ".join(errs) if errs else "",
             m["rps"] / base_rps))
+    print()
+    print("CPU time per request, microseconds (medians; all sides share "
+          "the %d cores):" % cores)
+    print()
+    print("| case | web server | app workers | wrk | sum |")
+    print("|---|---:|---:|---:|---:|")
+    for name, *_ in cases:
+        side = "hello" if name == "baseline hello" else "app"
+        c = {k: statistics.median(r["cpu_us"][k] for r in results[name])
+             for k in ("nginx", side, "wrk")}
+        print("| %s | %.1f | %.1f | %.1f | %.1f |" % (
+            name, c["nginx"], c[side], c["wrk"], sum(c.values())))
     print()
     for p, r, hwm in rss:
         print("worker %d: VmRSS %.1f MiB (peak VmHWM %.1f MiB)" % (p, r / 1024, hwm / 1024))
