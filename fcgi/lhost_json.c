@@ -83,12 +83,16 @@ push_json(lua_State *L, json_t *j, int depth)
 }
 
 /* If the table at idx is a read-only proxy, pushes the real table; else
- * pushes the table itself. */
+ * pushes the table itself. (Only a table with a metatable can be one.) */
 static void
 push_real(lua_State *L, int idx)
 {
-	if (!lhost_push_real(L, idx))
-		lua_pushvalue(L, idx);
+	if (lua_getmetatable(L, idx)) {
+		lua_pop(L, 1);
+		if (lhost_push_real(L, idx))
+			return;
+	}
+	lua_pushvalue(L, idx);
 }
 
 /* 1 when the table on top is marked as an array. */
@@ -265,7 +269,19 @@ enc_table(lua_State *L, struct buf *b, int depth, char *err, size_t errlen)
 		nk++;
 	}
 	if (rc == 0) {
-		qsort(keys, nk, sizeof(*keys), keycmp);
+		if (nk <= 16) {
+			/* few keys (the usual object): insertion sort, no
+			 * calls through qsort's comparator */
+			for (i = 1; i < nk; i++) {
+				struct key	 k = keys[i];
+				size_t		 j = i;
+
+				for (; j > 0 && keycmp(&keys[j - 1], &k) > 0; j--)
+					keys[j] = keys[j - 1];
+				keys[j] = k;
+			}
+		} else
+			qsort(keys, nk, sizeof(*keys), keycmp);
 		buf_addc(b, '{');
 		for (i = 0; i < nk && rc == 0; i++) {
 			if (i > 0)
