@@ -551,7 +551,7 @@ int
 db_tx(struct db *db, enum db_tx which)
 {
 	static const char *const sql[] = {
-		"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK",
+		"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "BEGIN",
 	};
 	sqlite3_stmt	*st;
 	int		 rc;

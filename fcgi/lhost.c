@@ -998,6 +998,7 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 		log_err("transaction left open; rolled back");
 		db_exec_sql(lh->db, "ROLLBACK", NULL, 0);
 		lh->db->tx_depth = 0;
+		lh->db->reading = 0;
 	}
 	lua_settop(L, 0);
 	lh->req = NULL;

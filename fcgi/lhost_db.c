@@ -268,9 +268,13 @@ l_exec(lua_State *L)
 {
 	struct db	*db = lhost_db(L);
 	const char	*name;
-	sqlite3_stmt	*st = prepare(L, db, &name);
+	sqlite3_stmt	*st;
 	int		 rc;
 
+	if (db->reading)
+		return luaL_error(L, "host.db.exec inside host.db.read: "
+		    "write in host.db.tx");
+	st = prepare(L, db, &name);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		;
 	sqlite3_reset(st);
@@ -347,11 +351,56 @@ l_tx(lua_State *L)
 	return lua_gettop(L);
 }
 
+/*
+ * host.db.read(fn, ...): runs fn inside one read transaction, so all its
+ * queries see the same snapshot (a page's rows agree with its count) and
+ * the shared lock is taken once, not once per query. Inside a transaction
+ * already, fn just runs. host.db.exec refuses to run inside; should a
+ * host function write anyway, the write is made durable like any other.
+ */
+static int
+l_read(lua_State *L)
+{
+	struct db	*db = lhost_db(L);
+	sqlite3_int64	 changes;
+	int		 status, n, rc;
+
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	n = lua_gettop(L);
+	if (db->tx_depth > 0) {
+		lua_call(L, n - 1, LUA_MULTRET);
+		return lua_gettop(L);
+	}
+	if ((rc = db_tx(db, DB_BEGIN_READ)) != SQLITE_OK)
+		return db_fail(L, db, "BEGIN", rc);
+	changes = sqlite3_total_changes64(db->h);
+	db->tx_depth++;
+	db->reading = 1;
+	lua_pushcfunction(L, lhost_msgh);
+	lua_insert(L, 1);
+	status = lua_pcall(L, n - 1, LUA_MULTRET, 1);
+	lua_remove(L, 1);
+	db->reading = 0;
+	db->tx_depth--;
+	rc = db_tx(db, status == LUA_OK ? DB_COMMIT : DB_ROLLBACK);
+	if (status != LUA_OK)
+		return lua_error(L);
+	if (rc != SQLITE_OK) {
+		if (!sqlite3_get_autocommit(db->h))
+			db_tx(db, DB_ROLLBACK);
+		return db_fail(L, db, "COMMIT", rc);
+	}
+	if (sqlite3_total_changes64(db->h) != changes && db_sync(db) == -1)
+		return lhost_error(L, 503, "UNAVAILABLE", "commit not durable");
+	return lua_gettop(L);
+}
+
 void
 lhost_open_db(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
 		{ "exec",	l_exec },
+		{ "read",	l_read },
 		{ "row",	l_row },
 		{ "rows",	l_rows },
 		{ "tx",		l_tx },

@@ -330,13 +330,15 @@ struct db {
 	long long	 busy_timeout_ms;
 	double		 busy_since;	/* when the current wait began */
 	struct group_commit *gc;	/* NULL: each commit syncs alone */
-	struct sqlite3_stmt *txst[3];	/* BEGIN IMMEDIATE, COMMIT, ROLLBACK */
+	struct sqlite3_stmt *txst[4];	/* see enum db_tx */
+	int		 reading;	/* inside host.db.read */
 };
 
-enum db_tx { DB_BEGIN, DB_COMMIT, DB_ROLLBACK };
+enum db_tx { DB_BEGIN, DB_COMMIT, DB_ROLLBACK, DB_BEGIN_READ };
 
-/* Runs BEGIN IMMEDIATE, COMMIT or ROLLBACK from statements prepared once.
- * Returns SQLite's result code (SQLITE_OK on success). */
+/* Runs BEGIN IMMEDIATE, COMMIT, ROLLBACK or BEGIN (deferred: a read
+ * transaction) from statements prepared once. Returns SQLite's result
+ * code (SQLITE_OK on success). */
 int	 db_tx(struct db *, enum db_tx);
 
 #define DB_FILE		"tessera.db"

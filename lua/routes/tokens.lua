@@ -43,15 +43,16 @@ end
 
 local function render(req, s, status, extra)
   local q = string.sub(req.query.q or "", 1, 200)
-  local d = {
-    session = s, q = q,
-    via = token_list(s, "via", "", page_number(req.query.vpage), "vpage",
+  -- Both lists and their counts from one snapshot (one read transaction).
+  local via, mine = host.db.read(function()
+    return token_list(s, "via", "", page_number(req.query.vpage), "vpage",
       "via-tokens", "No Via tokens yet. One is made with each Via destination.",
       "Via token pages"),
-    mine = token_list(s, "user", q, page_number(req.query.page), "page",
+    token_list(s, "user", q, page_number(req.query.page), "page",
       "user-tokens", q ~= "" and "No token matches this filter." or
-      "No tokens yet. Use CREATE + to make one.", "Token pages"),
-  }
+      "No tokens yet. Use CREATE + to make one.", "Token pages")
+  end)
+  local d = { session = s, q = q, via = via, mine = mine }
   for k, v in pairs(extra or {}) do d[k] = v end
   if req.query.new then d.create = d.create or { open = true } end
   return http.html(status or 200, view.page(d))

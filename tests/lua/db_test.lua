@@ -55,4 +55,25 @@ end)
 tap.is(db.value("meta_get", { key = "outer" }), 1, "outer work kept")
 tap.is(db.value("meta_get", { key = "inner" }), nil, "inner work rolled back")
 
+-- read(): one snapshot, no exec inside, nests in tx.
+local a, b = db.read(function(x)
+  return db.value("meta_get", { key = "outer" }), x
+end, 7)
+tap.ok(a == 1 and b == 7, "read passes arguments and returns results")
+local rok, rerr = pcall(db.read, function()
+  db.exec("meta_set", { key = "inread", value = 1 })
+end)
+tap.ok(not rok and string.find(rerr, "inside host.db.read"),
+  "exec inside read is refused")
+tap.is(db.value("meta_get", { key = "inread" }), nil, "... and wrote nothing")
+local rok2 = pcall(db.read, function() error("stop") end)
+tap.ok(not rok2, "read re-raises an error")
+tap.is(db.value("meta_get", { key = "outer" }), 1, "queries work after a failed read")
+db.tx(function()
+  db.exec("meta_set", { key = "intx", value = 2 })
+  tap.is(db.read(function() return db.value("meta_get", { key = "intx" }) end), 2,
+    "read inside tx sees the transaction's own write")
+end)
+tap.is(db.value("meta_get", { key = "intx" }), 2, "the tx around it committed")
+
 return tap.done()
