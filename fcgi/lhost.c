@@ -49,7 +49,6 @@ struct lhost {
 	int			 aborted;	/* a limit was hit */
 	int			 is_test;
 	const struct req	*req;		/* during lhost_handle */
-	lua_Integer		 serial;	/* of the current request */
 	struct buf		 traceback;	/* first one of a request */
 	struct watched		 files[FILES_MAX];
 	size_t			 nfiles;
@@ -682,7 +681,8 @@ push_auth(lua_State *L, const struct principal *p)
  * them) and cached for the rest of the request. Only validated input is
  * there; never the Authorization header or the host's own cookies.
  */
-static char	req_cache_key, req_serial_key;
+static char	req_map_key;	/* weak map: live req proxy -> its cache */
+static char	req_live_key;	/* registry slot: this request's proxy */
 
 static const char *const req_fields[] = {
 	"auth", "body", "content_type", "cookies", "form", "form_list",
@@ -740,31 +740,31 @@ req_build(lua_State *L, const struct req *r, const char *k, int cache)
 	lua_setfield(L, cache, k);
 }
 
-/* The request behind a req proxy, or an error if it outlived it. */
+/* Pushes the cache of the req proxy at 1 and returns its request; an
+ * error if the proxy outlived its request (lhost_handle drops the cache
+ * when the request ends). */
 static const struct req *
-req_of(lua_State *L)
+req_cache(lua_State *L)
 {
 	struct lhost	*lh = lhost_of(L);
 
-	lua_rawgetp(L, 1, &req_serial_key);
-	if (lh->req == NULL || lua_tointeger(L, -1) != lh->serial)
+	lhost_push_weakmap(L, &req_map_key);
+	lua_pushvalue(L, 1);
+	lua_rawget(L, -2);
+	lua_remove(L, -2);
+	if (lh->req == NULL || lua_type(L, -1) != LUA_TTABLE)
 		luaL_error(L, "req used after its request ended");
-	lua_pop(L, 1);
 	return lh->req;
 }
 
 static int
 req_index(lua_State *L)
 {
-	const struct req *r;
+	const struct req *r = req_cache(L);		/* 3: cache */
 
-	lua_rawgetp(L, 1, &req_cache_key);		/* 3: cache */
 	lua_pushvalue(L, 2);
-	if (lua_rawget(L, 3) != LUA_TNIL)
+	if (lua_rawget(L, 3) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
 		return 1;
-	r = req_of(L);
-	if (lua_type(L, 2) != LUA_TSTRING)
-		return 1;				/* nil */
 	lua_pop(L, 1);
 	req_build(L, r, lua_tostring(L, 2), 3);
 	return 1;
@@ -774,10 +774,11 @@ req_index(lua_State *L)
 static int
 req_pairs(lua_State *L)
 {
-	const struct req *r = req_of(L);
+	const struct req *r;
 	size_t		 i;
 
-	lua_rawgetp(L, 1, &req_cache_key);
+	lua_settop(L, 1);
+	r = req_cache(L);				/* 2: cache */
 	for (i = 0; req_fields[i]; i++) {
 		if (lua_getfield(L, 2, req_fields[i]) == LUA_TNIL) {
 			lua_pop(L, 1);
@@ -802,17 +803,36 @@ push_req(lua_State *L)
 		{ NULL,		NULL },
 	};
 
-	lua_createtable(L, 0, 2);
-	lua_createtable(L, 0, 8);
-	lua_rawsetp(L, -2, &req_cache_key);
-	lua_pushinteger(L, lhost_of(L)->serial);
-	lua_rawsetp(L, -2, &req_serial_key);
+	lua_createtable(L, 0, 0);			/* the proxy */
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &req_live_key);
+	lhost_push_weakmap(L, &req_map_key);
+	lua_pushvalue(L, -2);
+	lua_createtable(L, 0, 8);			/* its cache */
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
 	if (luaL_newmetatable(L, "tessera.req")) {
 		luaL_setfuncs(L, mm, 0);
 		lua_pushliteral(L, "read-only");
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
+}
+
+/* Ends this request's req: its cache goes, so a script that kept the
+ * proxy gets an error from it later, never another request's data. */
+static void
+req_end(lua_State *L)
+{
+	lhost_push_weakmap(L, &req_map_key);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &req_live_key) == LUA_TTABLE) {
+		lua_pushnil(L);
+		lua_rawset(L, -3);
+	} else
+		lua_pop(L, 1);
+	lua_pop(L, 1);
+	lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &req_live_key);
 }
 
 /* Copies one header (value string or list of strings) into resp. */
@@ -955,7 +975,6 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	int		 status;
 
 	lh->req = r;
-	lh->serial++;
 	lhost_html_reset();
 	lh->session_state = 0;
 	buf_reset(&lh->cookies);
@@ -964,6 +983,7 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	lua_rawgeti(L, LUA_REGISTRYINDEX, lh->handle_ref);
 	push_req(L);
 	status = lhost_call(lh, 1, 1);
+	req_end(L);
 	if (status != LUA_OK)
 		fail(lh, r, resp, NULL);
 	else if (take_response(L, resp, &why) == -1) {

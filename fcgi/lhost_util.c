@@ -13,17 +13,51 @@
 #include "tessera.h"
 
 /*
- * Read-only tables. A proxy is an empty table whose one raw entry, under a
- * private light-userdata key, is the real table; all proxies share one
- * metatable whose metamethods read through it. Creating one is a table,
- * a rawset and a setmetatable.
+ * Read-only tables. A proxy is an empty table; the real table is found in
+ * a weak-keyed registry map (proxy -> real), never in the proxy itself,
+ * so next() and rawget() on a proxy find nothing to reach behind it. All
+ * plain proxies share one metatable whose metamethods read through.
  */
-static char	ro_key;		/* its address is the private key */
+static char	ro_map_key;	/* its address keys the map in the registry */
 
+/* Pushes the weak-keyed map registered under key, making it on first
+ * use: entries go when their key (a proxy) is collected. */
+void
+lhost_push_weakmap(lua_State *L, const void *key)
+{
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE)
+		return;
+	lua_pop(L, 1);
+	lua_newtable(L);
+	lua_createtable(L, 0, 1);
+	lua_pushliteral(L, "k");
+	lua_setfield(L, -2, "__mode");
+	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+/* Pushes the real table behind the proxy at idx (nil if it is none). */
 static void
 push_real_of(lua_State *L, int proxy)
 {
-	lua_rawgetp(L, proxy, &ro_key);
+	proxy = lua_absindex(L, proxy);
+	lhost_push_weakmap(L, &ro_map_key);
+	lua_pushvalue(L, proxy);
+	lua_rawget(L, -2);
+	lua_remove(L, -2);
+}
+
+/* Records real (at idx) as the table behind the proxy on top. */
+static void
+set_real(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	lhost_push_weakmap(L, &ro_map_key);
+	lua_pushvalue(L, -2);
+	lua_pushvalue(L, idx);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
 }
 
 static int
@@ -96,9 +130,8 @@ void
 lhost_push_readonly(lua_State *L, int idx)
 {
 	idx = lua_absindex(L, idx);
-	lua_createtable(L, 0, 1);
-	lua_pushvalue(L, idx);
-	lua_rawsetp(L, -2, &ro_key);
+	lua_createtable(L, 0, 0);
+	set_real(L, idx);
 	push_ro_mt(L);
 	lua_setmetatable(L, -2);
 }
@@ -108,7 +141,8 @@ lhost_push_readonly(lua_State *L, int idx)
 int
 lhost_push_real(lua_State *L, int idx)
 {
-	if (lua_rawgetp(L, idx, &ro_key) == LUA_TTABLE)
+	push_real_of(L, idx);
+	if (lua_type(L, -1) == LUA_TTABLE)
 		return 1;
 	lua_pop(L, 1);
 	return 0;
@@ -234,9 +268,8 @@ lhost_push_frozen(lua_State *L, int idx)
 	int	 i;
 
 	idx = lua_absindex(L, idx);
-	lua_createtable(L, 0, 1);		/* proxy */
-	lua_pushvalue(L, idx);
-	lua_rawsetp(L, -2, &ro_key);
+	lua_createtable(L, 0, 0);		/* proxy */
+	set_real(L, idx);
 	lua_createtable(L, 0, 5);		/* its metatable */
 	push_ro_mt(L);
 	for (i = 0; same[i]; i++) {

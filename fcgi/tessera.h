@@ -567,6 +567,8 @@ int		*lhost_session_state(struct lua_State *, struct session **s);
  * own headers); the value is wiped from memory after the response. */
 void		 lhost_queue_cookie(struct lua_State *, const char *);
 void		 lhost_push_readonly(struct lua_State *, int idx);
+/* Pushes the weak-keyed registry map stored under key (made if new). */
+void		 lhost_push_weakmap(struct lua_State *, const void *key);
 /* The same, with reads answered by the VM (for long-lived tables). */
 void		 lhost_push_frozen(struct lua_State *, int idx);
 int		 lhost_push_real(struct lua_State *, int idx);
