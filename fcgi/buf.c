@@ -16,16 +16,29 @@ buf_reserve(struct buf *b, size_t extra)
 	size_t	 need, cap;
 	char	*p;
 
-	if (extra > SIZE_MAX - b->len - 1)
+	if (extra > SIZE_MAX - b->len - 1) {
+		b->failed = 1;
 		return -1;
+	}
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
 	cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if ((p = realloc(b->p, cap)) == NULL)
+	if (b->wipe && b->p) {
+		/* realloc would free the old block as it is */
+		if ((p = malloc(cap)) == NULL) {
+			b->failed = 1;
+			return -1;
+		}
+		memcpy(p, b->p, b->len + 1);
+		sodium_memzero(b->p, b->cap);
+		free(b->p);
+	} else if ((p = realloc(b->p, cap)) == NULL) {
+		b->failed = 1;
 		return -1;
+	}
 	b->p = p;
 	b->cap = cap;
 	return 0;
@@ -101,6 +114,7 @@ void
 buf_reset(struct buf *b)
 {
 	b->len = 0;
+	b->failed = 0;
 	if (b->p)
 		b->p[0] = '\0';
 }
@@ -111,6 +125,7 @@ buf_free(struct buf *b)
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
+	b->failed = 0;
 }
 
 /* Zeroes the bytes the buffer holds, then frees it. Bytes past len were

@@ -641,6 +641,12 @@ db_run(struct db *db, sqlite3_stmt *st)
 {
 	int	 rc;
 
+	if (db->reading && !sqlite3_stmt_readonly(st)) {
+		/* A deferred read transaction must not turn into a write:
+		 * it could not be synced as one, and may not be current. */
+		log_err("database: a write inside a read transaction refused");
+		return SQLITE_READONLY;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		;
 	sqlite3_reset(st);

@@ -786,9 +786,7 @@ req_pairs(lua_State *L)
 		}
 		lua_pop(L, 1);
 	}
-	lua_pushcfunction(L, lhost_ro_next);
-	lua_insert(L, -2);
-	lua_pushnil(L);
+	lhost_push_pairs(L, 2);
 	return 3;
 }
 

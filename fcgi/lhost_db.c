@@ -175,6 +175,9 @@ prepare(lua_State *L, struct db *db, const char **name)
 	*name = luaL_checkstring(L, 1);
 	if ((st = db_query(db, *name)) == NULL)
 		luaL_error(L, "no query named '%s' in queries.sql", *name);
+	if (db->reading && !sqlite3_stmt_readonly(st))
+		luaL_error(L, "query %s writes: not inside host.db.read "
+		    "(write in host.db.tx)", *name);
 	bind_params(L, st, *name, 2);
 	return st;
 }
@@ -271,9 +274,6 @@ l_exec(lua_State *L)
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if (db->reading)
-		return luaL_error(L, "host.db.exec inside host.db.read: "
-		    "write in host.db.tx");
 	st = prepare(L, db, &name);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		;
@@ -310,6 +310,9 @@ l_tx(lua_State *L)
 	int		 depth, status, n, rc;
 
 	luaL_checktype(L, 1, LUA_TFUNCTION);
+	if (db->reading)
+		return luaL_error(L, "host.db.tx inside host.db.read: begin the "
+		    "transaction first");
 	depth = db->tx_depth;
 	if (depth == 0) {
 		if ((rc = db_tx(db, DB_BEGIN)) != SQLITE_OK)
@@ -355,8 +358,9 @@ l_tx(lua_State *L)
  * host.db.read(fn, ...): runs fn inside one read transaction, so all its
  * queries see the same snapshot (a page's rows agree with its count) and
  * the shared lock is taken once, not once per query. Inside a transaction
- * already, fn just runs. host.db.exec refuses to run inside; should a
- * host function write anyway, the write is made durable like any other.
+ * already, fn just runs. Nothing inside may write: a named query that
+ * writes raises, host.db.tx raises, and the host's own writers (db_run)
+ * refuse; should a write slip through anyway, it is synced like any.
  */
 static int
 l_read(lua_State *L)

@@ -43,7 +43,12 @@ static const unsigned char special[256] = {
 	['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1, ['\''] = 1,
 };
 
-/* buf_add with the common case (room already there) inline. */
+/* No page is this big; a script joining joins of joins could otherwise
+ * make the C side copy without bound (outside the Lua memory cap). */
+#define HTML_OUT_MAX	((size_t)32 << 20)
+
+/* buf_add with the common case (room already there) inline; past
+ * HTML_OUT_MAX, or out of memory, the buffer is marked failed. */
 static inline void
 add(struct buf *b, const char *s, size_t n)
 {
@@ -51,7 +56,9 @@ add(struct buf *b, const char *s, size_t n)
 		memcpy(b->p + b->len, s, n);
 		b->len += n;
 		b->p[b->len] = '\0';
-	} else
+	} else if (b->len + n > HTML_OUT_MAX)
+		b->failed = 1;
+	else
 		buf_add(b, s, n);
 }
 
@@ -327,6 +334,12 @@ get_tpl(lua_State *L)
 	return t;
 }
 
+/* The output buffer of l_render, reused from call to call (each worker is
+ * single-threaded; a nested call, which nothing does today, gets its own).
+ * Being static, it cannot leak when a Lua error unwinds through us. */
+static struct buf	 out_buf;
+static int		 out_busy;
+
 /*
  * A raw value is {html = s}, or {parts = {raw, ...}} as made by
  * host.html.join: a page's rows are then copied once, into the page,
@@ -342,10 +355,11 @@ append_raw(lua_State *L, int idx, struct buf *b, int depth)
 	lua_Integer	 i, n;
 	int		 rc = 0;
 
-	if (depth > 16 || !is_raw(L, idx))
+	if (b->failed)
+		return -2;
+	if (depth > 16 || !is_raw(L, idx) || !lua_checkstack(L, 4))
 		return -1;
 	idx = lua_absindex(L, idx);
-	luaL_checkstack(L, 4, "html.raw");
 	if (rawget_str(L, idx, "html") == LUA_TSTRING) {
 		v = lua_tolstring(L, -1, &vlen);
 		add(b, v, vlen);
@@ -360,27 +374,31 @@ append_raw(lua_State *L, int idx, struct buf *b, int depth)
 	} else
 		rc = -1;
 	lua_pop(L, 1);
-	return rc;
+	return rc == 0 && b->failed ? -2 : rc;
 }
 
-/* raw.html of a joined value: flattened on first read, then kept. */
+/* raw.html of a joined value: flattened on first read, then kept. It is
+ * built in the render buffer (static: nothing to leak if Lua raises). */
 static int
 raw_index(lua_State *L)
 {
-	struct buf	 b = { 0 };
-	int		 rc;
+	int	 rc;
 
 	if (lua_type(L, 2) != LUA_TSTRING ||
 	    strcmp(lua_tostring(L, 2), "html") != 0)
 		return 0;
-	rc = append_raw(L, 1, &b, 0);
-	if (rc == -1) {
-		buf_free(&b);
+	if (out_busy)
+		return luaL_error(L, "html.join: .html read while a template "
+		    "renders");
+	buf_reset(&out_buf);
+	rc = append_raw(L, 1, &out_buf, 0);
+	if (rc == -2)
+		return luaL_error(L, "html.join: output too large or out of "
+		    "memory");
+	if (rc == -1)
 		return luaL_error(L, "html.join: a part is not an html.raw "
 		    "value");
-	}
-	lua_pushlstring(L, b.p ? b.p : "", b.len);
-	buf_free(&b);
+	lua_pushlstring(L, out_buf.p ? out_buf.p : "", out_buf.len);
 	lua_pushvalue(L, -1);
 	lua_setfield(L, 1, "html");	/* rawset: the table has no __newindex */
 	return 1;
@@ -409,11 +427,6 @@ l_join(lua_State *L)
 	return 1;
 }
 
-/* The output buffer of l_render, reused from call to call (each worker is
- * single-threaded; a nested call, which nothing does today, gets its own).
- * Being static, it cannot leak when a Lua error unwinds through us. */
-static struct buf	 out_buf;
-static int		 out_busy;
 
 /* Called at the start of every request: a render that a Lua error cut
  * short must not leave the shared buffer marked busy. */
@@ -440,7 +453,7 @@ l_render(lua_State *L)
 	b = nested ? &local : &out_buf;
 	out_busy = 1;
 	buf_reset(b);
-	for (i = 0; i < t->nparts; i++) {
+	for (i = 0; i < t->nparts && !b->failed; i++) {
 		const struct part *p = &t->parts[i];
 
 		add(b, s + p->off, p->len);
@@ -488,6 +501,12 @@ notraw:
 		buf_free(&local);
 		return luaL_error(L, "{{{%s...}}} needs an html.raw value",
 		    p->keys[0]);
+	}
+	if (b->failed) {
+		out_busy = nested;
+		buf_free(&local);
+		return luaL_error(L, "host.html.render: output too large or out "
+		    "of memory");
 	}
 	lua_pushlstring(L, b->p ? b->p : "", b->len);
 	out_busy = nested;

@@ -357,11 +357,12 @@ static int
 l_encode(lua_State *L)
 {
 	char		 err[128] = "";
-	struct buf	 b = { 0 };
+	struct buf	 b = { .wipe = 1 };	/* may hold a token secret */
 
 	luaL_checkany(L, 1);
 	buf_reserve(&b, 500);	/* one allocation for most answers */
-	if (enc_value(L, 1, &b, 0, err, sizeof(err)) != 0 || b.p == NULL) {
+	if (enc_value(L, 1, &b, 0, err, sizeof(err)) != 0 || b.p == NULL ||
+	    b.failed) {
 		buf_wipe(&b);
 		return luaL_error(L, "host.json.encode: %s",
 		    err[0] ? err : "out of memory");

@@ -76,24 +76,35 @@ lhost_ro_newindex(lua_State *L)
 	    luaL_tolstring(L, 2, NULL));
 }
 
-/* next() over the real table, skipping nothing: the proxy's own private
- * entry is never visited because iteration runs on the real table. */
-int
-lhost_ro_next(lua_State *L)
+/* The iterator pairs() returns for a proxy: next() over the table held
+ * as its upvalue. The table itself never reaches Lua (a state value
+ * would: the generic for hands it to the script's own code too). */
+static int
+ro_iter(lua_State *L)
 {
 	lua_settop(L, 2);
-	if (lua_next(L, 1))
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 2);
+	if (lua_next(L, -2))
 		return 2;
 	lua_pushnil(L);
 	return 1;
 }
 
+void
+lhost_push_pairs(lua_State *L, int idx)
+{
+	lua_pushvalue(L, idx);
+	lua_pushcclosure(L, ro_iter, 1);
+	lua_pushnil(L);
+	lua_pushnil(L);
+}
+
 static int
 ro_pairs(lua_State *L)
 {
-	lua_pushcfunction(L, lhost_ro_next);
 	push_real_of(L, 1);
-	lua_pushnil(L);
+	lhost_push_pairs(L, -1);
 	return 3;
 }
 

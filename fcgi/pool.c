@@ -12,7 +12,8 @@
  * worker allocates without entering malloc at all.
  *
  * Bounded: a class keeps at most POOL_KEEP blocks and at most 32 KiB
- * (about 2 MiB in all); the rest go back to malloc, so a request that
+ * (under 4 MiB in all, if every size were freed in bulk at once); the
+ * rest go back to malloc, so a request that
  * built a huge table still returns its memory. Workers are
  * single-threaded; no locks.
  *
@@ -31,10 +32,11 @@
 #define POOL_GRAIN	16
 #define POOL_CLASSES	(POOL_MAX / POOL_GRAIN)
 #ifdef __SANITIZE_ADDRESS__
-#define POOL_KEEP	0	/* let AddressSanitizer see every free */
+#define POOL_ON		0	/* let AddressSanitizer see every free */
 #else
-#define POOL_KEEP	128
+#define POOL_ON		1
 #endif
+#define POOL_KEEP	128
 #define POOL_CLASS_BYTES	32768	/* cached per class, at most */
 
 struct freeblk {
@@ -84,7 +86,7 @@ pool_free(void *p, size_t n)
 		return;
 	}
 	c = cls(n);
-	if (pool.n[c] >= POOL_KEEP ||
+	if (!POOL_ON || pool.n[c] >= POOL_KEEP ||
 	    (pool.n[c] + 1) * (c + 1) * POOL_GRAIN > POOL_CLASS_BYTES) {
 		free(p);
 		return;

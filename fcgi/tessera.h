@@ -28,6 +28,8 @@ struct buf {
 	char	*p;
 	size_t	 len;
 	size_t	 cap;
+	int	 wipe;		/* growing zeroes the old block before freeing */
+	int	 failed;	/* an append failed (out of memory or capped) */
 };
 
 int	 buf_reserve(struct buf *, size_t extra);
@@ -574,7 +576,9 @@ void		 lhost_push_frozen(struct lua_State *, int idx);
 int		 lhost_push_real(struct lua_State *, int idx);
 /* Metamethods shared by the read-only tables: refuse a write; next(). */
 int		 lhost_ro_newindex(struct lua_State *);
-int		 lhost_ro_next(struct lua_State *);
+/* Pushes what pairs() returns for the table at idx, without letting the
+ * table itself out: an iterator closing over it, nil, nil. */
+void		 lhost_push_pairs(struct lua_State *, int idx);
 void		 lhost_push_null(struct lua_State *);
 int		 lhost_is_null(struct lua_State *, int idx);
 int		 lhost_msgh(struct lua_State *);

@@ -30,4 +30,19 @@ tap.raises(function() html.join({ html.raw("a"), "b" }) end,
 tap.raises(function() html.join("x") end, "table expected",
   "join takes a list")
 
+-- Joins of joins cannot make the C side copy without bound.
+local big = html.raw(string.rep("x", 1000))
+local l1 = {}
+for i = 1, 1000 do l1[i] = big end
+local j1 = html.join(l1)
+local l2 = {}
+for i = 1, 1000 do l2[i] = j1 end
+local j2 = html.join(l2)
+tap.raises(function() return html.render("{{{x}}}", { x = j2 }) end,
+  "too large", "a 1 GB join is refused, not built")
+tap.raises(function() return j2.html end, "too large",
+  "... also when its .html is read")
+tap.is(#html.render("{{{x}}}", { x = j1 }).html, 1000000,
+  "a 1 MB join still renders")
+
 return tap.done()

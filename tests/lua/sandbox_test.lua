@@ -82,6 +82,13 @@ status, headers, body = test.request{ path = "/_test/stale_req" }
 tap.is(status, 500, "a req kept after its request ended refuses to be read")
 tap.ok(next(host) == nil and next(host.json) == nil,
   "next() finds nothing inside host here either")
+local iter, state = pairs(host)
+tap.is(state, nil, "pairs(host) hands out no table to reach behind it")
+local names = {}
+for k in pairs(host.json) do names[k] = true end
+tap.ok(names.encode and names.decode, "pairs(host.json) still lists its functions")
+tap.ok(px.pairs_req_state_nil and px.pairs_auth_state_nil,
+  "pairs(req) and pairs(req.headers) hand out no table either")
 status, headers = test.request{ path = "/_test/bad_header" }
 tap.is(status, 500, "CR/LF in a header value is refused")
 tap.is(headers["set-cookie"], nil, "... and no header was injected")
