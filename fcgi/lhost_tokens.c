@@ -196,7 +196,8 @@ l_set_active(lua_State *L)
 	return 1;
 }
 
-/* Binds the filter shared by tokens_page and tokens_count. */
+/* Binds the filter shared by tokens_page and tokens_count (:q where the
+ * statement has it). */
 static int
 bind_filter(sqlite3_stmt *st, const struct actor *a, const char *kind,
     const char *q)
@@ -205,7 +206,8 @@ bind_filter(sqlite3_stmt *st, const struct actor *a, const char *kind,
 	    db_bind_text(st, ":kind", kind) ||
 	    db_bind_int64(st, ":all", a->admin) ||
 	    db_bind_int64(st, ":user_id", a->id) ||
-	    (*q && db_bind_text(st, ":q", q)) ? -1 : 0;
+	    (sqlite3_bind_parameter_index(st, ":q") > 0 &&
+	    db_bind_text(st, ":q", q)) ? -1 : 0;
 }
 
 static int
@@ -226,8 +228,7 @@ l_list(lua_State *L)
 	if (limit < 1 || limit > 1000 || offset < 0)
 		return luaL_error(L, "host.tokens.list: limit 1..1000, "
 		    "offset >= 0");
-	if ((st = db_query(lhost_db(L), *q ? "tokens_page_q" :
-	    "tokens_page")) == NULL ||
+	if ((st = db_query(lhost_db(L), "tokens_page")) == NULL ||
 	    bind_filter(st, &a, kind, q) ||
 	    db_bind_int64(st, ":limit", limit) ||
 	    db_bind_int64(st, ":offset", offset))

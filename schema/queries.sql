@@ -117,9 +117,10 @@ VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
         :destination_id, :now, :now);
 
 -- The tokens one person may see, newest first: all of the account's for
--- an admin (:all = 1), their own for a member (token_rows: 008). The _q
--- variants filter by description (case-insensitive) or by the start of
--- the key; without a filter the plain ones walk an index only. A row has
+-- an admin (:all = 1), their own for a member (token_rows: 008), filtered
+-- when :q is not empty by description (case-insensitive) or by the start
+-- of the key. Counting without a filter reads token_counts (007); with
+-- one, tokens_count_q scans the account's tokens. A row has
 -- what the tokens page shows, nothing more (it renders 20 of them a page);
 -- the times of the last change only when there was one.
 -- name: tokens_page
@@ -136,23 +137,8 @@ SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
 FROM token_rows r
 WHERE account_id = :account_id AND kind = :kind
   AND (:all = 1 OR user_id = :user_id)
-ORDER BY id DESC LIMIT :limit OFFSET :offset;
-
--- name: tokens_page_q
-SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
-       r.created_by, r.updated_by, r.destination,
-       iso_time(r.created_at) AS created_iso,
-       utc_minute(r.created_at) AS created_text,
-       CASE WHEN r.updated_by IS NOT NULL THEN iso_time(r.updated_at)
-       END AS updated_iso,
-       CASE WHEN r.updated_by IS NOT NULL THEN utc_minute(r.updated_at)
-       END AS updated_text,
-       iso_time(r.last_used_at) AS last_used_iso,
-       utc_minute(r.last_used_at) AS last_used_text
-FROM token_rows r
-WHERE account_id = :account_id AND kind = :kind
-  AND (:all = 1 OR user_id = :user_id)
-  AND (instr(lower(description), lower(:q)) > 0 OR key LIKE :q || '%')
+  AND (:q = '' OR instr(lower(description), lower(:q)) > 0
+       OR key LIKE :q || '%')
 ORDER BY id DESC LIMIT :limit OFFSET :offset;
 
 -- name: tokens_count
