@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """make bench -- Tessera against a hello-world libfcgi responder, in one
 run, through one nginx with the same settings for both (unix sockets,
-fastcgi_keep_conn on, upstream keepalive = worker count), driven by wrk
+fastcgi_keep_conn on, upstream keepalive half the worker count: a kept
+connection pins a worker, so it stays below), driven by wrk
 with the cases alternated so drift hits all of them alike.
 
 Prints a table (requests/s, p50, p99, non-2xx, ratio to the baseline),
 the CPU time per request of each side (nginx, the workers, wrk),
 per-worker memory, the Argon2 peak of a login, CGI start-to-exit time and
 the targets of step 5. Options: --seconds N per case per round (5),
---rounds N (3), --connections N (16), --keep (leave the work dir).
+--rounds N (3), --connections N (16), --workers N (4), --keep (leave the
+work dir).
 """
 
 import argparse
