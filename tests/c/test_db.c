@@ -415,6 +415,42 @@ db_time_functions_match_strftime(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(st, 2),
 	    "2000-02-29T00:00:00Z");
 	sqlite3_reset(st);
+	/* Every day of the 400-year cycle around 2000, at a changing time
+	 * of day, and the ends of the range (outside it: NULL). */
+	for (t = 946684800LL - 86400LL * 146097 / 2, i = 0;
+	    t < 946684800LL + 86400LL * 146097 / 2; t += 86400 + 37, i++) {
+		sqlite3_bind_int64(st, 1, t);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		if (sqlite3_column_int(st, 0) != 1 ||
+		    sqlite3_column_int(st, 1) != 1)
+			fail_msg("t=%lld: %s", t, sqlite3_column_text(st, 2));
+		sqlite3_reset(st);
+	}
+	assert_true(i > 140000);
+	{
+		static const struct { long long t; const char *want; } ends[] = {
+			{ -62167219200LL, "0000-01-01T00:00:00Z" },
+			{ -62162035201LL, "0000-02-29T23:59:59Z" },
+			{ -1, "1969-12-31T23:59:59Z" },
+			{ 0, "1970-01-01T00:00:00Z" },
+			{ 253402300799LL, "9999-12-31T23:59:59Z" },
+			{ -62167219201LL, NULL },
+			{ 253402300800LL, NULL },
+			{ -9223372036854775807LL - 1, NULL },
+			{ 9223372036854775807LL, NULL },
+		};
+		for (i = 0; i < (int)(sizeof(ends) / sizeof(ends[0])); i++) {
+			sqlite3_bind_int64(st, 1, ends[i].t);
+			assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+			if (ends[i].want)
+				assert_string_equal((const char *)
+				    sqlite3_column_text(st, 2), ends[i].want);
+			else
+				assert_int_equal(sqlite3_column_type(st, 2),
+				    SQLITE_NULL);
+			sqlite3_reset(st);
+		}
+	}
 	sqlite3_bind_null(st, 1);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_type(st, 2), SQLITE_NULL);
