@@ -45,4 +45,25 @@ tap.raises(function() return j2.html end, "too large",
 tap.is(#html.render("{{{x}}}", { x = j1 }).html, 1000000,
   "a 1 MB join still renders")
 
+-- Escaping: each of the five bytes, at the ends, in runs, beside a NUL,
+-- in long text, and every byte value compared with a plain Lua escaper.
+local esc = host.html.escape
+tap.is(esc("&<>\"'"), "&amp;&lt;&gt;&quot;&#39;", "the five bytes are escaped")
+tap.is(esc("<a>"), "&lt;a&gt;", "a special byte first and last")
+tap.is(esc(""), "", "the empty string")
+tap.is(esc("a\0<\0b"), "a\0&lt;\0b", "a NUL byte is kept and does not end the string")
+tap.is(esc(12), "12", "a number")
+local function slow(s)
+  return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+    ['"'] = "&quot;", ["'"] = "&#39;" }))
+end
+local all = {}
+for b = 0, 255 do all[#all + 1] = string.char(b) .. "x" end
+all = table.concat(all)
+tap.is(esc(all), slow(all), "every byte value escapes as a plain escaper does")
+local long = string.rep("plain text ", 500) .. "&" .. string.rep("z", 3000) .. "'"
+tap.is(esc(long), slow(long), "long text with a special byte far in")
+tap.is(html.render("{{a}}|{{b}}", { a = all, b = long }).html,
+  slow(all) .. "|" .. slow(long), "render escapes as escape does")
+
 return tap.done()
