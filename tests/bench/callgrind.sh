@@ -4,6 +4,8 @@
 #
 #   tests/bench/callgrind.sh DATA_DIR PATH [N] [HEADER]
 #   BODY_FILE=f tests/bench/callgrind.sh ...   POST f as application/json
+#   CG_OPTS='--toggle-collect=worker_handle' ...  more valgrind options (this
+#                                               one: count requests only)
 #
 # Runs `tessera serve --workers 1` under callgrind, sends N requests (300)
 # with cgi-fcgi, and prints the worker's inclusive profile head and the
@@ -13,7 +15,7 @@ data=$1 path=$2 n=${3:-300} header=${4:-}
 dir=$(mktemp -d /tmp/tessera-cg.XXXXXX)
 sock=$dir/t.sock
 TESSERA_DATA=$data TESSERA_LOG_REQUESTS=0 TESSERA_RATE_LIMIT_API_KEY=0 \
-TESSERA_RATE_LIMIT_API_IP=0 valgrind --tool=callgrind --trace-children=yes \
+TESSERA_RATE_LIMIT_API_IP=0 valgrind --tool=callgrind --trace-children=yes ${CG_OPTS:-} \
   --callgrind-out-file="$dir/cg.%p" "$(dirname "$0")/../../tessera" serve \
   --listen "unix:$sock" --workers 1 >"$dir/log" 2>&1 &
 sup=$!
