@@ -13,11 +13,19 @@
  *   ... --workers N              pre-fork N processes on that socket (the bench
  *                                runs it with tessera's worker count); they
  *                                die with the parent
+ *   ... --reply FILE             GET /reply answers FILE's bytes as they are
+ *                                (headers, blank line, body): the bench gives
+ *                                it Tessera's own /api/me answer, to measure
+ *                                what sending that answer costs with no work
+ *   ... --append FILE            POST /append appends the body to FILE and
+ *                                fdatasync()s it before answering: one durable
+ *                                write per request, no database
  *
  * Build: cc -O2 -o hello hello.c $(pkg-config --cflags --libs fcgi)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +44,10 @@ static const char *const echoed[] = {
 int main(int argc, char **argv)
 {
 	FCGX_Request req;
-	const char *listen = NULL;
-	int fd = 0, workers = 1;
+	const char *listen = NULL, *reply_file = NULL, *append_file = NULL;
+	char *reply = NULL;
+	size_t reply_len = 0;
+	int fd = 0, workers = 1, afd = -1;
 
 	/* Accepts tessera's "serve --listen unix:PATH --workers N" spelling too
 	 * so the test harness and the bench can drive either. */
@@ -46,9 +56,24 @@ int main(int argc, char **argv)
 			listen = argv[++i];
 		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
 			workers = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--reply") == 0 && i + 1 < argc)
+			reply_file = argv[++i];
+		else if (strcmp(argv[i], "--append") == 0 && i + 1 < argc)
+			append_file = argv[++i];
 		else if (strcmp(argv[i], "serve") != 0)
 			return fprintf(stderr, "usage: %s [--listen unix:PATH]\n", argv[0]), 2;
 	}
+	if (reply_file) {
+		FILE *f = fopen(reply_file, "rb");
+
+		if (f == NULL || (reply = malloc(65536)) == NULL)
+			return perror(reply_file), 1;
+		reply_len = fread(reply, 1, 65536, f);
+		fclose(f);
+	}
+	if (append_file && (afd = open(append_file, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return perror(append_file), 1;
 	if (FCGX_Init() != 0)
 		return 1;
 	if (listen) {
@@ -80,8 +105,26 @@ serve:
 		char buf[65536];
 		long n, total = 0;
 
-		while ((n = FCGX_GetStr(buf, sizeof buf, req.in)) > 0)
+		while ((n = FCGX_GetStr(buf + (afd != -1 ? total : 0),
+		    sizeof buf - (afd != -1 ? total : 0), req.in)) > 0)
 			total += n;	/* drain the body, count it */
+		if (reply && uri && strcmp(uri, "/reply") == 0) {
+			FCGX_PutStr(reply, (int)reply_len, req.out);
+			FCGX_Finish_r(&req);
+			continue;
+		}
+		if (afd != -1 && uri && strncmp(uri, "/append", 7) == 0) {
+			int ok = total < (long)sizeof buf;
+
+			buf[ok ? total : 0] = '\n';
+			ok = ok && write(afd, buf, (size_t)total + 1) == total + 1 &&
+			    fdatasync(afd) == 0;
+			FCGX_PutS(ok ? "Content-Type: application/json\r\n\r\n"
+			    "{\"success\":true}" : "Status: 500 Internal Server Error\r\n"
+			    "Content-Type: text/plain\r\n\r\nappend failed\n", req.out);
+			FCGX_Finish_r(&req);
+			continue;
+		}
 		FCGX_PutS("Content-Type: text/plain\r\n\r\nhello\n", req.out);
 		if ((uri && strncmp(uri, "/echo", 5) == 0 && (uri[5] == '\0' || uri[5] == '?')) ||
 		    FCGX_GetParam("HTTP_X_ECHO", req.envp)) {
