@@ -35,30 +35,17 @@ struct group_commit {
 	pthread_mutex_t	 mu;
 };
 
+static void
+commit_init(void *p)
+{
+	shm_mutex_init(&((struct group_commit *)p)->mu);
+}
+
 struct group_commit *
 commit_open(const char *data_dir, char *err, size_t errlen)
 {
-	struct group_commit	*g;
-	pthread_mutexattr_t	 a;
-	uint64_t		 zero = 0;
-
-	if ((g = shm_map(data_dir, GC_FILE, sizeof(*g), err, errlen)) == NULL)
-		return NULL;
-	if (__atomic_load_n(&g->magic, __ATOMIC_ACQUIRE) == GC_MAGIC)
-		return g;
-	if (__atomic_compare_exchange_n(&g->magic, &zero, 1, 0,
-	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		pthread_mutexattr_init(&a);
-		pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-		pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-		pthread_mutex_init(&g->mu, &a);
-		pthread_mutexattr_destroy(&a);
-		__atomic_store_n(&g->magic, GC_MAGIC, __ATOMIC_RELEASE);
-	} else {
-		while (__atomic_load_n(&g->magic, __ATOMIC_ACQUIRE) != GC_MAGIC)
-			usleep(100);
-	}
-	return g;
+	return shm_map_once(data_dir, GC_FILE, sizeof(struct group_commit),
+	    GC_MAGIC, commit_init, err, errlen);
 }
 
 void
@@ -98,10 +85,7 @@ commit_sync(struct group_commit *g, struct db *db)
 	mine = __atomic_add_fetch(&g->committed, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&g->synced, __ATOMIC_ACQUIRE) >= mine)
 		return 0;
-	rc = pthread_mutex_lock(&g->mu);
-	if (rc == EOWNERDEAD)
-		pthread_mutex_consistent(&g->mu);	/* a worker died in it */
-	else if (rc != 0)
+	if (shm_mutex_lock(&g->mu, -1) != 0)	/* a dead holder's: taken over */
 		return wal_sync(db);
 	if (__atomic_load_n(&g->synced, __ATOMIC_ACQUIRE) >= mine) {
 		pthread_mutex_unlock(&g->mu);

@@ -563,8 +563,20 @@ db_tx(struct db *db, enum db_tx which)
 			return rc;
 		st = db->txst[which];
 	}
+	/* A write transaction waits for the workers' turn (writer.c) first,
+	 * and gives it back once the transaction has ended, whichever way:
+	 * a COMMIT that failed leaves it open for the caller's ROLLBACK. */
+	if (which == DB_BEGIN && db->wr && !db->wr_held) {
+		if (writer_lock(db->wr, db->busy_timeout_ms) == -1)
+			return SQLITE_BUSY;
+		db->wr_held = 1;
+	}
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
+	if (db->wr_held && sqlite3_get_autocommit(db->h)) {
+		writer_unlock(db->wr);
+		db->wr_held = 0;
+	}
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 

@@ -44,28 +44,19 @@ now_ticks(void)
 	    ts.tv_nsec / (UNIT_US * 1000));
 }
 
+static void
+rl_init(void *p)
+{
+	struct rl_map	*m = p;
+
+	randombytes_buf(m->key, sizeof(m->key));
+}
+
 struct rl_map *
 rl_open(const char *data_dir, char *err, size_t errlen)
 {
-	struct rl_map	*m;
-	uint64_t	 zero = 0;
-
-	if ((m = shm_map(data_dir, RL_FILE, sizeof(*m), err, errlen)) == NULL)
-		return NULL;
-	/* The first process to get here sets the hash key; the magic is
-	 * published last, and a loser of the race just waits for it. */
-	if (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) != RL_MAGIC) {
-		if (__atomic_compare_exchange_n(&m->magic, &zero, 1, 0,
-		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			randombytes_buf(m->key, sizeof(m->key));
-			__atomic_store_n(&m->magic, RL_MAGIC, __ATOMIC_RELEASE);
-		} else {
-			while (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) !=
-			    RL_MAGIC)
-				usleep(100);
-		}
-	}
-	return m;
+	return shm_map_once(data_dir, RL_FILE, sizeof(struct rl_map),
+	    RL_MAGIC, rl_init, err, errlen);
 }
 
 void

@@ -14,6 +14,7 @@
 #ifndef TESSERA_H
 #define TESSERA_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -332,6 +333,8 @@ struct db {
 	long long	 busy_timeout_ms;
 	double		 busy_since;	/* when the current wait began */
 	struct group_commit *gc;	/* NULL: each commit syncs alone */
+	struct writer	*wr;		/* NULL: wait at SQLite's lock only */
+	int		 wr_held;	/* this connection has the turn */
 	struct sqlite3_stmt *txst[4];	/* see enum db_tx */
 	int		 reading;	/* inside host.db.read */
 };
@@ -457,6 +460,27 @@ long long	 rl_check(struct rl_map *, const char *scope, const void *key,
 void	*shm_map(const char *data_dir, const char *name, size_t size,
 	    char *err, size_t errlen);
 void	 shm_unmap(void *, size_t);
+/* shm_map of a map whose first word is a magic: the first process runs
+ * init(map) and publishes want there, the others wait for it. NULL with
+ * err set (also for another version's file). */
+void	*shm_map_once(const char *data_dir, const char *name, size_t size,
+	    uint64_t want, void (*init)(void *), char *err, size_t errlen);
+/* A robust process-shared mutex, and its lock (timeout_ms < 0: no
+ * limit; a dead holder's lock is taken over). 0 or an errno. */
+void	 shm_mutex_init(pthread_mutex_t *);
+int	 shm_mutex_lock(pthread_mutex_t *, long long timeout_ms);
+
+/* --------------------------------------------------------------- writer */
+
+struct writer;
+
+/* Maps DATA/writer.map: the workers' queue for SQLite's write lock. */
+struct writer *writer_open(const char *data_dir, char *err, size_t errlen);
+void	 writer_close(struct writer *);
+/* Waits at most timeout_ms for the writer's turn. 0, or -1 (timed out
+ * or failed: the caller answers busy). */
+int	 writer_lock(struct writer *, long long timeout_ms);
+void	 writer_unlock(struct writer *);
 
 /* --------------------------------------------------------------- commit */
 
@@ -596,6 +620,7 @@ struct worker {
 	struct db	 db;
 	struct rl_map	*rl;		/* NULL: no rate limits */
 	struct group_commit *gc;	/* NULL: no group commit */
+	struct writer	*wr;		/* NULL: no writers' queue */
 	unsigned char	 pepper[PEPPER_LEN];
 	struct lhost	*lh;
 	unsigned long	 served;

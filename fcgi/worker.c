@@ -64,6 +64,9 @@ worker_init(struct worker *w, struct config *cfg, char *err, size_t errlen)
 	if ((w->gc = commit_open(cfg->data_dir, lerr, sizeof(lerr))) == NULL)
 		log_err("group commit is off: %s", lerr);
 	w->db.gc = w->gc;
+	if ((w->wr = writer_open(cfg->data_dir, lerr, sizeof(lerr))) == NULL)
+		log_err("writers wait at SQLite's lock only: %s", lerr);
+	w->db.wr = w->wr;
 	/* A broken script must not stop the worker: requests answer 500
 	 * and the state is retried until the scripts load again. */
 	if ((w->lh = lhost_new(cfg, &w->db, w->pepper, lerr,
@@ -145,6 +148,12 @@ worker_handle(struct worker *w, struct conn *c)
 		else
 			lhost_handle(w->lh, &r, &resp);
 	}
+	if (w->db.wr_held) {
+		/* Never expected (host.db.tx always ends what it began), but
+		 * a turn kept would stop every other worker's writes. */
+		log_err("database: a write transaction left open, rolled back");
+		db_tx(&w->db, DB_ROLLBACK);
+	}
 	resp_write(&resp, c, r.method && strcmp(r.method, "HEAD") == 0);
 	w->served++;
 	if (w->cfg->log_requests)
@@ -210,5 +219,6 @@ worker_free(struct worker *w)
 	db_close(&w->db);
 	rl_close(w->rl);
 	commit_close(w->gc);
+	writer_close(w->wr);
 	sodium_memzero(w, sizeof(*w));
 }

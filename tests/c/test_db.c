@@ -2,7 +2,8 @@
  * test_db.c -- the SQLite layer (fcgi/db.c) and the data directory
  * (fcgi/data.c): named-query parsing, opening with the house pragmas,
  * migrations applied once, one statement per name, exact 64-bit integers,
- * and the pepper key file.
+ * the pepper key file, and the workers' turns at the write lock
+ * (fcgi/writer.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "tessera.h"
 #include "testutil.h"
@@ -912,6 +916,153 @@ data_pepper_refuses_open_modes(void **state)
 	cfg_free(&cfg);
 }
 
+/* Milliseconds on the monotonic clock. */
+static double
+ms_now(void)
+{
+	struct timespec	 t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* A waiter for the writer's turn gives up after its timeout while another
+ * process holds it, and takes it over when that process is killed. */
+static void
+writer_waits_times_out_and_survives_kill(void **state)
+{
+	char		 data[PATH_MAX], err[512] = "", c;
+	struct writer	*w;
+	int		 p[2];
+	pid_t		 pid;
+	double		 t0, waited;
+
+	(void)state;
+	fresh_dir(data, "writer-kill");
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		struct writer *cw = writer_open(data, err, sizeof(err));
+
+		if (cw == NULL || writer_lock(cw, 1000) != 0)
+			_exit(1);
+		(void)write(p[1], "L", 1);
+		for (;;)
+			pause();	/* killed holding the turn */
+	}
+	assert_int_equal(read(p[0], &c, 1), 1);
+	if ((w = writer_open(data, err, sizeof(err))) == NULL)
+		fail_msg("writer_open: %s", err);
+	t0 = ms_now();
+	assert_int_equal(writer_lock(w, 150), -1);
+	waited = ms_now() - t0;
+	assert_true(waited >= 140 && waited < 2000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	t0 = ms_now();
+	assert_int_equal(writer_lock(w, 1000), 0);	/* taken over */
+	assert_true(ms_now() - t0 < 500);
+	writer_unlock(w);
+	assert_int_equal(writer_lock(w, 0), 0);		/* and free again */
+	writer_unlock(w);
+	writer_close(w);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* db_tx takes the turn for BEGIN IMMEDIATE and gives it back when the
+ * transaction ends (COMMIT or ROLLBACK); a BEGIN that cannot get it in
+ * busy_timeout_ms answers SQLITE_BUSY and holds nothing. */
+static void
+writer_turn_follows_write_transactions(void **state)
+{
+	struct config	 cfg;
+	struct db	 db;
+	char		 data[PATH_MAX], err[512] = "", c;
+	int		 go[2], ready[2];
+	pid_t		 pid;
+	double		 t0;
+	int		 status;
+
+	(void)state;
+	make_cfg(&cfg, fresh_dir(data, "writer-tx"), repo_schema);
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	db_close(&db);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(ready), 0);
+	if ((pid = fork()) == 0) {
+		struct db	 cdb;
+
+		if (db_open(&cdb, &cfg, 0, err, sizeof(err)) != 0 ||
+		    (cdb.wr = writer_open(data, err, sizeof(err))) == NULL ||
+		    db_tx(&cdb, DB_BEGIN) != SQLITE_OK || !cdb.wr_held ||
+		    sqlite3_exec(cdb.h, "CREATE TABLE t (x)", NULL, NULL,
+		    NULL) != SQLITE_OK)
+			_exit(1);
+		(void)write(ready[1], "B", 1);
+		if (read(go[0], &c, 1) != 1 ||
+		    db_tx(&cdb, DB_COMMIT) != SQLITE_OK || cdb.wr_held)
+			_exit(2);
+		(void)write(ready[1], "C", 1);
+		_exit(0);
+	}
+	if (db_open(&db, &cfg, 0, err, sizeof(err)) != 0 ||
+	    (db.wr = writer_open(data, err, sizeof(err))) == NULL)
+		fail_msg("open: %s", err);
+	db.busy_timeout_ms = 150;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'B');
+	t0 = ms_now();
+	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_BUSY);
+	assert_true(ms_now() - t0 >= 140);
+	assert_int_equal(db.wr_held, 0);
+	assert_int_equal(sqlite3_get_autocommit(db.h), 1);
+	assert_int_equal(write(go[1], "G", 1), 1);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'C');
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Free now: BEGIN takes it, COMMIT gives it back; so does ROLLBACK. */
+	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	assert_int_equal(db.wr_held, 1);
+	assert_int_equal(sqlite3_exec(db.h, "INSERT INTO t VALUES (1)", NULL,
+	    NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_COMMIT), SQLITE_OK);
+	assert_int_equal(db.wr_held, 0);
+	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_ROLLBACK), SQLITE_OK);
+	assert_int_equal(db.wr_held, 0);
+	assert_int_equal(writer_lock(db.wr, 0), 0);
+	writer_unlock(db.wr);
+	/* A read transaction does not take it. */
+	assert_int_equal(db_tx(&db, DB_BEGIN_READ), SQLITE_OK);
+	assert_int_equal(db.wr_held, 0);
+	assert_int_equal(db_tx(&db, DB_COMMIT), SQLITE_OK);
+	assert_int_equal(one_int(&db, "SELECT count(*) FROM t"), 1);
+	writer_close(db.wr);
+	db.wr = NULL;
+	db_close(&db);
+	cfg_free(&cfg);
+	close(go[0]);
+	close(go[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/* A map file another version laid out is refused, not waited on. */
+static void
+writer_refuses_a_foreign_map(void **state)
+{
+	char		 data[PATH_MAX], path[PATH_MAX + 16], err[512] = "";
+
+	(void)state;
+	fresh_dir(data, "writer-foreign");
+	snprintf(path, sizeof(path), "%s/writer.map", data);
+	assert_int_equal(tu_write(path, "tsrwrt00 and more bytes"), 0);
+	assert_null(writer_open(data, err, sizeof(err)));
+	assert_non_null(strstr(err, "not set up by this version"));
+}
+
 int
 main(void)
 {
@@ -935,6 +1086,9 @@ main(void)
 		cmocka_unit_test(data_init_creates_private_files),
 		cmocka_unit_test(data_init_fresh_peppers_differ),
 		cmocka_unit_test(data_pepper_refuses_open_modes),
+		cmocka_unit_test(writer_waits_times_out_and_survives_kill),
+		cmocka_unit_test(writer_turn_follows_write_transactions),
+		cmocka_unit_test(writer_refuses_a_foreign_map),
 	};
 	int	 rc;
 
