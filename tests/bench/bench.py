@@ -15,8 +15,10 @@ Prints a table (requests/s, p50, p99, non-2xx, ratio to the baseline),
 the CPU time per request of each side (nginx, the workers, wrk),
 per-worker memory, the Argon2 peak of a login, CGI start-to-exit time and
 the targets of step 5. Options: --seconds N per case per round (5),
---rounds N (3), --connections N (16), --workers N (4), --keep (leave the
-work dir).
+--rounds N (3), --connections N (16), --workers N (4), --pin (nginx and
+wrk on CPU 0, the workers on the others: the load generator kept off the
+cores it measures; the targets are judged on the default, unpinned run),
+--keep (leave the work dir).
 """
 
 import argparse
@@ -162,7 +164,7 @@ def cpu_ticks(pids):
     return t
 
 
-def wrk(url, seconds, conns, script=None, headers=()):
+def wrk(url, seconds, conns, script=None, headers=(), cpus=None):
     argv = ["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds, "--latency",
             "--timeout", "5s"]
     for h in headers:
@@ -171,7 +173,8 @@ def wrk(url, seconds, conns, script=None, headers=()):
         argv += ["-s", script]
     before = os.times()
     out = subprocess.run(argv + [url], capture_output=True, text=True,
-                         check=True).stdout
+                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
+                         if cpus else None, check=True).stdout
     after = os.times()
     wrk_cpu = (after.children_user - before.children_user +
                after.children_system - before.children_system)
@@ -198,6 +201,11 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--workers", type=int, default=4,
                     help="workers for both sides (tessera's default, 4)")
+    ap.add_argument("--pin", action="store_true",
+                    help="nginx and wrk on CPU 0, both backends' workers on "
+                    "the other CPUs (the load generator off the cores it "
+                    "measures); the targets are judged on the default, "
+                    "unpinned run")
     args = ap.parse_args()
     cores = os.cpu_count()
     workers = args.workers
@@ -351,10 +359,21 @@ def main():
         hz = os.sysconf("SC_CLK_TCK")
         groups = {"nginx": [ngx.pid] + children(ngx.pid),
                   "app": children(app.pid), "hello": children(hel.pid)}
+        wrk_cpus = None
+        if args.pin:
+            if cores < 2:
+                raise RuntimeError("--pin needs at least 2 CPUs")
+            wrk_cpus = {0}
+            rest = set(range(1, cores))
+            for pid in groups["nginx"]:
+                os.sched_setaffinity(pid, wrk_cpus)
+            for pid in [app.pid, hel.pid] + groups["app"] + groups["hello"]:
+                os.sched_setaffinity(pid, rest)
         for r in range(args.rounds):
             for name, url, scr, hdrs in cases:
                 b = {k: cpu_ticks(v) for k, v in groups.items()}
-                res = wrk(url, args.seconds, args.connections, scr, hdrs)
+                res = wrk(url, args.seconds, args.connections, scr, hdrs,
+                          wrk_cpus)
                 a = {k: cpu_ticks(v) for k, v in groups.items()}
                 n = max(res["requests"], 1)
                 res["cpu_us"] = {k: (a[k] - b[k]) / hz * 1e6 / n for k in a}
@@ -397,6 +416,9 @@ def main():
               time.strftime("%Y-%m-%d"), cores, workers, keepalive,
               args.connections, args.rounds, args.seconds))
     print("%d tokens in %d accounts" % (total, 1000))
+    print("pinned: nginx and wrk on CPU 0, the workers on CPUs 1-%d" %
+          (cores - 1) if args.pin else
+          "unpinned: nginx, wrk and the workers share the %d cores" % cores)
     print()
     print("| case | req/s | p50 ms | p99 ms | non-2xx | x baseline |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -410,8 +432,8 @@ def main():
             " (socket errors: %s)" % "; ".join(errs) if errs else "",
             m["rps"] / base_rps))
     print()
-    print("CPU time per request, microseconds (medians; all sides share "
-          "the %d cores):" % cores)
+    print("CPU time per request, microseconds (medians%s):" % (
+        "" if args.pin else "; all sides share the %d cores" % cores))
     print()
     print("| case | web server | app workers | wrk | sum |")
     print("|---|---:|---:|---:|---:|")
