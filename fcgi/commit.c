@@ -85,7 +85,9 @@ commit_sync(struct group_commit *g, struct db *db)
 	mine = __atomic_add_fetch(&g->committed, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&g->synced, __ATOMIC_ACQUIRE) >= mine)
 		return 0;
-	if (shm_mutex_lock(&g->mu, -1) != 0)	/* a dead holder's: taken over */
+	/* A dead holder's lock is taken over; one that stays held past the
+	 * busy timeout (it cannot, short of a bug) costs a lone fsync. */
+	if (shm_mutex_lock(&g->mu, db->busy_timeout_ms) != 0)
 		return wal_sync(db);
 	if (__atomic_load_n(&g->synced, __ATOMIC_ACQUIRE) >= mine) {
 		pthread_mutex_unlock(&g->mu);

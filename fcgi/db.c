@@ -412,7 +412,7 @@ busy_wait(void *arg, int count)
 	int		 us = steps[count < 5 ? count : 5];
 	double		 waited = mono_now() - db->busy_since;
 
-	if (count == 0)
+	if (count == 0 && !db->busy_started)
 		((struct db *)db)->busy_since = mono_now(), waited = 0;
 	if (waited * 1000.0 >= (double)db->busy_timeout_ms)
 		return 0;
@@ -482,6 +482,27 @@ add_functions(sqlite3 *h)
 	    sql_time, NULL, NULL) != SQLITE_OK ? -1 : 0;
 }
 
+/* Prepares the four transaction statements once, at open: a ROLLBACK
+ * that could not be prepared when needed would leave the transaction,
+ * and the writers' turn, held. */
+static int
+prepare_tx(struct db *db, char *err, size_t errlen)
+{
+	static const char *const sql[] = {
+		"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "BEGIN",
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+		if (sqlite3_prepare_v3(db->h, sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &db->txst[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", sql[i],
+			    sqlite3_errmsg(db->h));
+			return -1;
+		}
+	return 0;
+}
+
 int
 db_open(struct db *db, const struct config *cfg, int create, char *err,
     size_t errlen)
@@ -520,7 +541,8 @@ db_open(struct db *db, const struct config *cfg, int create, char *err,
 		    cfg->db_max_pages);
 	if (db_exec_sql(db, pragmas, err, errlen) == -1 ||
 	    migrate(db, cfg->schema_dir, err, errlen) == -1 ||
-	    load_queries(db, cfg->schema_dir, err, errlen) == -1)
+	    load_queries(db, cfg->schema_dir, err, errlen) == -1 ||
+	    prepare_tx(db, err, errlen) == -1)
 		goto fail;
 	return 0;
 fail:
@@ -547,32 +569,44 @@ db_query(struct db *db, const char *name)
 	return q->stmt;
 }
 
+/* Resets every statement left part-way (a Lua error, such as the memory
+ * cap, can jump out of a loop of sqlite3_step before its reset): an
+ * active statement keeps its read snapshot after the transaction ends,
+ * and the connection's next BEGIN IMMEDIATE then fails at once with
+ * SQLITE_BUSY_SNAPSHOT. */
+void
+db_reset_busy(struct db *db)
+{
+	sqlite3_stmt	*st = NULL;
+
+	while ((st = sqlite3_next_stmt(db->h, st)) != NULL)
+		if (sqlite3_stmt_busy(st))
+			sqlite3_reset(st);
+}
+
 int
 db_tx(struct db *db, enum db_tx which)
 {
-	static const char *const sql[] = {
-		"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "BEGIN",
-	};
-	sqlite3_stmt	*st;
-	int		 rc;
+	int	 rc;
 
-	if ((st = db->txst[which]) == NULL) {
-		rc = sqlite3_prepare_v3(db->h, sql[which], -1,
-		    SQLITE_PREPARE_PERSISTENT, &db->txst[which], NULL);
-		if (rc != SQLITE_OK)
-			return rc;
-		st = db->txst[which];
-	}
 	/* A write transaction waits for the workers' turn (writer.c) first,
 	 * and gives it back once the transaction has ended, whichever way:
-	 * a COMMIT that failed leaves it open for the caller's ROLLBACK. */
+	 * a COMMIT that failed leaves it open for the caller's ROLLBACK.
+	 * The turn and SQLite's own lock share one busy_timeout_ms. */
 	if (which == DB_BEGIN && db->wr && !db->wr_held) {
-		if (writer_lock(db->wr, db->busy_timeout_ms) == -1)
+		db->busy_since = mono_now();
+		if ((rc = writer_lock(db->wr, db->busy_timeout_ms)) != 0) {
+			log_err("database: no turn to write within %lld ms%s%s",
+			    db->busy_timeout_ms, rc == ETIMEDOUT ? "" : ": ",
+			    rc == ETIMEDOUT ? "" : strerror(rc));
 			return SQLITE_BUSY;
+		}
 		db->wr_held = 1;
+		db->busy_started = 1;
 	}
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
+	rc = sqlite3_step(db->txst[which]);
+	sqlite3_reset(db->txst[which]);
+	db->busy_started = 0;
 	if (db->wr_held && sqlite3_get_autocommit(db->h)) {
 		writer_unlock(db->wr);
 		db->wr_held = 0;

@@ -982,8 +982,10 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	push_req(L);
 	status = lhost_call(lh, 1, 1);
 	req_end(L);
-	if (status != LUA_OK)
+	if (status != LUA_OK) {
+		db_reset_busy(lh->db);
 		fail(lh, r, resp, NULL);
+	}
 	else if (take_response(L, resp, &why) == -1) {
 		resp_reset(resp);
 		fail(lh, r, resp, why);
@@ -1014,7 +1016,7 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 		/* A script cannot leave a transaction open; tx() closes
 		 * its own, so this is a bug worth logging. */
 		log_err("transaction left open; rolled back");
-		db_exec_sql(lh->db, "ROLLBACK", NULL, 0);
+		db_tx(lh->db, DB_ROLLBACK);
 		lh->db->tx_depth = 0;
 		lh->db->reading = 0;
 	}

@@ -329,6 +329,7 @@ l_tx(lua_State *L)
 	lua_remove(L, 1);
 	db->tx_depth--;
 	if (status != LUA_OK) {
+		db_reset_busy(db);
 		if (depth == 0)
 			db_tx(db, DB_ROLLBACK);
 		else {
@@ -386,6 +387,8 @@ l_read(lua_State *L)
 	lua_remove(L, 1);
 	db->reading = 0;
 	db->tx_depth--;
+	if (status != LUA_OK)
+		db_reset_busy(db);
 	rc = db_tx(db, status == LUA_OK ? DB_COMMIT : DB_ROLLBACK);
 	if (status != LUA_OK)
 		return lua_error(L);

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,78 +18,100 @@
 
 #include "tessera.h"
 
-void *
-shm_map(const char *data_dir, const char *name, size_t size, char *err,
-    size_t errlen)
+/*
+ * Who set a map up: the machine's boot and the map file itself. A map
+ * stamped by another boot was left by a power cut or a crash, and may
+ * hold a mutex marked held by a thread that no longer exists (the robust
+ * mutex's owner-died hand-over only happens to a live kernel); a map
+ * stamped with another inode is a copy (a backup of a live data
+ * directory). Either is set up afresh.
+ */
+struct shm_stamp {
+	char		 boot[40];
+	uint64_t	 dev, ino;
+};
+
+/* Unmaps what shm_map_once mapped (size as given to it). */
+void
+shm_unmap(void *m, size_t size)
 {
-	char		 path[PATH_MAX];
-	int		 fd;
-	struct stat	 st;
-	void		*m;
+	if (m != NULL)
+		munmap(m, size + sizeof(struct shm_stamp));
+}
+
+static void
+stamp_now(struct shm_stamp *s, const struct stat *st)
+{
+	FILE	*f;
+
+	memset(s, 0, sizeof(*s));
+	if ((f = fopen("/proc/sys/kernel/random/boot_id", "re")) != NULL) {
+		if (fgets(s->boot, sizeof(s->boot), f) == NULL)
+			s->boot[0] = '\0';
+		fclose(f);
+	}
+	s->dev = (uint64_t)st->st_dev;
+	s->ino = (uint64_t)st->st_ino;
+}
+
+/*
+ * Maps DATA/name, size bytes that begin with a magic word (and a stamp
+ * after them), shared by every process of the data directory, and sets
+ * it up once: under an flock of the file (dropped by the kernel if its
+ * holder dies), the first process of this boot zeroes it, runs init(map)
+ * and publishes want. NULL with err set, also for a map that another
+ * version of tessera set up in this boot (another layout).
+ */
+void *
+shm_map_once(const char *data_dir, const char *name, size_t size,
+    uint64_t want, void (*init)(void *), char *err, size_t errlen)
+{
+	char			 path[PATH_MAX];
+	size_t			 total = size + sizeof(struct shm_stamp);
+	struct stat		 st;
+	struct shm_stamp	 now, *stamp;
+	uint64_t		*magic, v;
+	void			*m = MAP_FAILED;
+	int			 fd, rc;
 
 	snprintf(path, sizeof(path), "%s/%s", data_dir, name);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	/* A new file reads as zeros: the users' "not initialised yet". */
-	if (fstat(fd, &st) == -1 ||
-	    (st.st_size < (off_t)size && ftruncate(fd, (off_t)size) == -1)) {
+	while ((rc = flock(fd, LOCK_EX)) == -1 && errno == EINTR)
+		;
+	if (rc == -1 || fstat(fd, &st) == -1 ||
+	    (st.st_size < (off_t)total && ftruncate(fd, (off_t)total) == -1) ||
+	    (m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0)) == MAP_FAILED) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
+		close(fd);	/* nothing mapped: this drops the flock */
 		return NULL;
 	}
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED) {
-		snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
-		return NULL;
-	}
-	return m;
-}
-
-void
-shm_unmap(void *m, size_t size)
-{
-	if (m != NULL)
-		munmap(m, size);
-}
-
-/*
- * shm_map for a map that begins with a magic word, set up once among all
- * the processes: the first to find the word zero claims it (1), runs
- * init(map), then publishes want; the others wait for that, up to a
- * second. NULL with err set when the file holds another magic (the
- * layout of another version) or its initialiser died half-way.
- */
-void *
-shm_map_once(const char *data_dir, const char *name, size_t size,
-    uint64_t want, void (*init)(void *), char *err, size_t errlen)
-{
-	uint64_t	*magic, zero = 0, v;
-	int		 i;
-
-	if ((magic = shm_map(data_dir, name, size, err, errlen)) == NULL)
-		return NULL;
-	if (__atomic_load_n(magic, __ATOMIC_ACQUIRE) == want)
-		return magic;
-	if (__atomic_compare_exchange_n(magic, &zero, 1, 0,
-	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		init(magic);
+	magic = m;
+	stamp = (struct shm_stamp *)((char *)m + size);
+	stamp_now(&now, &st);
+	v = __atomic_load_n(magic, __ATOMIC_ACQUIRE);
+	if (v != want || memcmp(stamp, &now, sizeof(now)) != 0) {
+		if (v != 0 && v != want && memcmp(stamp, &now,
+		    sizeof(now)) == 0) {
+			snprintf(err, errlen, "%s: set up by another version of "
+			    "tessera that is running now", path);
+			munmap(m, total);	/* and with it the flock */
+			close(fd);
+			return NULL;
+		}
+		memset(m, 0, size);
+		init(m);
+		memcpy(stamp, &now, sizeof(now));
 		__atomic_store_n(magic, want, __ATOMIC_RELEASE);
-		return magic;
 	}
-	for (i = 0; i < 10000; i++) {
-		if ((v = __atomic_load_n(magic, __ATOMIC_ACQUIRE)) == want)
-			return magic;
-		if (v != 1)
-			break;
-		usleep(100);
-	}
-	snprintf(err, errlen, "%s/%s: not set up by this version (remove it "
-	    "while tessera is stopped)", data_dir, name);
-	shm_unmap(magic, size);
-	return NULL;
+	/* Explicitly: the mapping keeps the open file, and with it the
+	 * flock, alive past close(). */
+	flock(fd, LOCK_UN);
+	close(fd);
+	return m;
 }
 
 /* A mutex several processes share, robust: one whose holder died is

@@ -335,6 +335,7 @@ struct db {
 	struct group_commit *gc;	/* NULL: each commit syncs alone */
 	struct writer	*wr;		/* NULL: wait at SQLite's lock only */
 	int		 wr_held;	/* this connection has the turn */
+	int		 busy_started;	/* busy_since counts from the turn */
 	struct sqlite3_stmt *txst[4];	/* see enum db_tx */
 	int		 reading;	/* inside host.db.read */
 };
@@ -345,6 +346,8 @@ enum db_tx { DB_BEGIN, DB_COMMIT, DB_ROLLBACK, DB_BEGIN_READ };
  * transaction) from statements prepared once. Returns SQLite's result
  * code (SQLITE_OK on success). */
 int	 db_tx(struct db *, enum db_tx);
+/* Resets every statement a Lua error left part-way. */
+void	 db_reset_busy(struct db *);
 
 #define DB_FILE		"tessera.db"
 #define PEPPER_FILE	"pepper.key"
@@ -455,16 +458,13 @@ long long	 rl_check(struct rl_map *, const char *scope, const void *key,
 
 /* ------------------------------------------------------------------ shm */
 
-/* Maps DATA/name (created 0600, zero-filled) shared between processes.
- * NULL with err set. */
-void	*shm_map(const char *data_dir, const char *name, size_t size,
-	    char *err, size_t errlen);
-void	 shm_unmap(void *, size_t);
-/* shm_map of a map whose first word is a magic: the first process runs
- * init(map) and publishes want there, the others wait for it. NULL with
- * err set (also for another version's file). */
+/* Maps DATA/name, shared by every process of the data directory, whose
+ * first word is a magic: the first process of this boot (for this file)
+ * zeroes it, runs init(map) and publishes want. NULL with err set (also
+ * for a map another running version set up). */
 void	*shm_map_once(const char *data_dir, const char *name, size_t size,
 	    uint64_t want, void (*init)(void *), char *err, size_t errlen);
+void	 shm_unmap(void *, size_t size);
 /* A robust process-shared mutex, and its lock (timeout_ms < 0: no
  * limit; a dead holder's lock is taken over). 0 or an errno. */
 void	 shm_mutex_init(pthread_mutex_t *);
@@ -477,8 +477,8 @@ struct writer;
 /* Maps DATA/writer.map: the workers' queue for SQLite's write lock. */
 struct writer *writer_open(const char *data_dir, char *err, size_t errlen);
 void	 writer_close(struct writer *);
-/* Waits at most timeout_ms for the writer's turn. 0, or -1 (timed out
- * or failed: the caller answers busy). */
+/* Waits at most timeout_ms for the writer's turn. 0, or an errno
+ * (ETIMEDOUT: the caller answers busy). */
 int	 writer_lock(struct writer *, long long timeout_ms);
 void	 writer_unlock(struct writer *);
 

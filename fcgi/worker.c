@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "tessera.h"
 
@@ -148,10 +149,11 @@ worker_handle(struct worker *w, struct conn *c)
 		else
 			lhost_handle(w->lh, &r, &resp);
 	}
-	if (w->db.wr_held) {
-		/* Never expected (host.db.tx always ends what it began), but
-		 * a turn kept would stop every other worker's writes. */
-		log_err("database: a write transaction left open, rolled back");
+	if (w->db.h && !sqlite3_get_autocommit(w->db.h)) {
+		/* Never expected (host.db.tx ends what it began), but a
+		 * transaction kept open would hold SQLite's lock, or the
+		 * writers' turn, and stop every other worker's writes. */
+		log_err("database: a transaction left open, rolled back");
 		db_tx(&w->db, DB_ROLLBACK);
 	}
 	resp_write(&resp, c, r.method && strcmp(r.method, "HEAD") == 0);

@@ -53,7 +53,7 @@ writer_close(struct writer *w)
 int
 writer_lock(struct writer *w, long long timeout_ms)
 {
-	return shm_mutex_lock(&w->mu, timeout_ms) == 0 ? 0 : -1;
+	return shm_mutex_lock(&w->mu, timeout_ms);
 }
 
 void

@@ -70,6 +70,9 @@ int main(int argc, char **argv)
 			return perror(reply_file), 1;
 		reply_len = fread(reply, 1, 65536, f);
 		fclose(f);
+		if (reply_len == 65536)
+			return fprintf(stderr, "%s: 64 KiB or more\n",
+			    reply_file), 1;
 	}
 	if (append_file && (afd = open(append_file, O_WRONLY | O_APPEND |
 	    O_CREAT | O_CLOEXEC, 0600)) == -1)
@@ -102,19 +105,28 @@ serve:
 	FCGX_InitRequest(&req, fd, 0);
 	while (FCGX_Accept_r(&req) >= 0) {
 		const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
-		char buf[65536];
+		char buf[65536], spill[8192];
 		long n, total = 0;
 
-		while ((n = FCGX_GetStr(buf + (afd != -1 ? total : 0),
-		    sizeof buf - (afd != -1 ? total : 0), req.in)) > 0)
-			total += n;	/* drain the body, count it */
+		/* Drain the body and count it; with --append, the first
+		 * 64 KiB - 1 bytes are kept (past that, /append refuses it). */
+		for (;;) {
+			if (afd != -1 && total < (long)sizeof buf - 1)
+				n = FCGX_GetStr(buf + total,
+				    (int)(sizeof buf - 1 - (size_t)total), req.in);
+			else
+				n = FCGX_GetStr(spill, (int)sizeof spill, req.in);
+			if (n <= 0)
+				break;
+			total += n;
+		}
 		if (reply && uri && strcmp(uri, "/reply") == 0) {
 			FCGX_PutStr(reply, (int)reply_len, req.out);
 			FCGX_Finish_r(&req);
 			continue;
 		}
 		if (afd != -1 && uri && strncmp(uri, "/append", 7) == 0) {
-			int ok = total < (long)sizeof buf;
+			int ok = total < (long)sizeof buf - 1;
 
 			buf[ok ? total : 0] = '\n';
 			ok = ok && write(afd, buf, (size_t)total + 1) == total + 1 &&

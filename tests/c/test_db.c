@@ -953,7 +953,7 @@ writer_waits_times_out_and_survives_kill(void **state)
 	if ((w = writer_open(data, err, sizeof(err))) == NULL)
 		fail_msg("writer_open: %s", err);
 	t0 = ms_now();
-	assert_int_equal(writer_lock(w, 150), -1);
+	assert_int_equal(writer_lock(w, 150), ETIMEDOUT);
 	waited = ms_now() - t0;
 	assert_true(waited >= 140 && waited < 2000);
 	kill(pid, SIGKILL);
@@ -1049,18 +1049,125 @@ writer_turn_follows_write_transactions(void **state)
 	close(ready[1]);
 }
 
-/* A map file another version laid out is refused, not waited on. */
+/* A map another version set up in this boot (another magic, the current
+ * stamp) is refused; one stamped by another boot or another file (a map
+ * copied while a worker held its mutex) is set up afresh. */
 static void
-writer_refuses_a_foreign_map(void **state)
+writer_map_stamps(void **state)
 {
-	char		 data[PATH_MAX], path[PATH_MAX + 16], err[512] = "";
+	char		 data[PATH_MAX], data2[PATH_MAX], path[PATH_MAX + 16],
+			 path2[PATH_MAX + 16], err[512] = "", c;
+	struct writer	*w;
+	uint64_t	 other = 0x7473727772743030ULL;	/* "tsrwrt00" */
+	int		 fd, p[2];
+	pid_t		 pid;
 
 	(void)state;
-	fresh_dir(data, "writer-foreign");
+	fresh_dir(data, "writer-stamps");
 	snprintf(path, sizeof(path), "%s/writer.map", data);
-	assert_int_equal(tu_write(path, "tsrwrt00 and more bytes"), 0);
+	if ((w = writer_open(data, err, sizeof(err))) == NULL)
+		fail_msg("writer_open: %s", err);
+	writer_close(w);
+	/* Another version's magic, stamped by this boot: refused. */
+	assert_true((fd = open(path, O_RDWR)) >= 0);
+	assert_int_equal(pwrite(fd, &other, sizeof(other), 0), sizeof(other));
 	assert_null(writer_open(data, err, sizeof(err)));
-	assert_non_null(strstr(err, "not set up by this version"));
+	assert_non_null(strstr(err, "another version"));
+	/* The same bytes with a stale stamp (another boot): set up again. */
+	{
+		char	 boot[64] = "", b[4096], *at;
+		FILE	*f = fopen("/proc/sys/kernel/random/boot_id", "r");
+		ssize_t	 n;
+
+		assert_non_null(f);
+		assert_non_null(fgets(boot, sizeof(boot), f));
+		fclose(f);
+		n = pread(fd, b, sizeof(b) - 1, 0);
+		assert_true(n > 0);
+		at = memmem(b, (size_t)n, boot, strlen(boot));
+		assert_non_null(at);	/* the stamp holds this boot's id */
+		assert_int_equal(pwrite(fd, at[0] == 'x' ? "y" : "x", 1,
+		    at - b), 1);
+	}
+	close(fd);
+	if ((w = writer_open(data, err, sizeof(err))) == NULL)
+		fail_msg("writer_open after a reboot: %s", err);
+	assert_int_equal(writer_lock(w, 0), 0);
+	writer_unlock(w);
+	/* A copy made while a live process holds the mutex: the copy is set
+	 * up afresh and its turn is free, while the original's stays held. */
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		struct writer *cw = writer_open(data, err, sizeof(err));
+
+		if (cw == NULL || writer_lock(cw, 1000) != 0)
+			_exit(1);
+		(void)write(p[1], "L", 1);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read(p[0], &c, 1), 1);
+	fresh_dir(data2, "writer-copy");
+	snprintf(path2, sizeof(path2), "%s/writer.map", data2);
+	{
+		char	 b[4096];
+		ssize_t	 n;
+		int	 in = open(path, O_RDONLY), out = open(path2,
+			    O_WRONLY | O_CREAT, 0600);
+
+		assert_true(in >= 0 && out >= 0);
+		while ((n = read(in, b, sizeof(b))) > 0)
+			assert_int_equal(write(out, b, (size_t)n), n);
+		close(in);
+		close(out);
+	}
+	assert_int_equal(writer_lock(w, 50), ETIMEDOUT);	/* held */
+	writer_close(w);
+	if ((w = writer_open(data2, err, sizeof(err))) == NULL)
+		fail_msg("writer_open of the copy: %s", err);
+	assert_int_equal(writer_lock(w, 0), 0);
+	writer_unlock(w);
+	writer_close(w);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A statement a Lua error left part-way keeps its snapshot after the
+ * transaction ends, and the next BEGIN IMMEDIATE fails at once once
+ * another connection has committed; db_reset_busy ends it. */
+static void
+db_reset_busy_frees_the_snapshot(void **state)
+{
+	struct config	 cfg;
+	struct db	 db, other;
+	char		 data[PATH_MAX], err[512] = "";
+	sqlite3_stmt	*st;
+
+	(void)state;
+	make_cfg(&cfg, fresh_dir(data, "reset-busy"), repo_schema);
+	if (db_open(&db, &cfg, 1, err, sizeof(err)) != 0 ||
+	    db_open(&other, &cfg, 0, err, sizeof(err)) != 0)
+		fail_msg("db_open: %s", err);
+	assert_int_equal(sqlite3_exec(db.h, "CREATE TABLE t (x); INSERT INTO t "
+	    "VALUES (1), (2)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db.h, "SELECT x FROM t", -1, &st,
+	    NULL), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);	/* left part-way */
+	assert_int_equal(db_tx(&db, DB_ROLLBACK), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other.h, "INSERT INTO t VALUES (3)",
+	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_BEGIN) & 0xff, SQLITE_BUSY);
+	db_reset_busy(&db);
+	assert_false(sqlite3_stmt_busy(st));
+	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_COMMIT), SQLITE_OK);
+	sqlite3_finalize(st);
+	db_close(&other);
+	db_close(&db);
+	cfg_free(&cfg);
 }
 
 int
@@ -1088,7 +1195,8 @@ main(void)
 		cmocka_unit_test(data_pepper_refuses_open_modes),
 		cmocka_unit_test(writer_waits_times_out_and_survives_kill),
 		cmocka_unit_test(writer_turn_follows_write_transactions),
-		cmocka_unit_test(writer_refuses_a_foreign_map),
+		cmocka_unit_test(writer_map_stamps),
+		cmocka_unit_test(db_reset_busy_frees_the_snapshot),
 	};
 	int	 rc;
 
