@@ -98,8 +98,8 @@ shm_map_once(const char *data_dir, const char *name, size_t size,
 		    sizeof(now)) == 0) {
 			snprintf(err, errlen, "%s: set up by another version of "
 			    "tessera that is running now", path);
-			munmap(m, total);	/* and with it the flock */
-			close(fd);
+			munmap(m, total);
+			close(fd);	/* the last reference: the flock goes */
 			return NULL;
 		}
 		memset(m, 0, size);
