@@ -143,6 +143,19 @@ def wait_socket(path, timeout=10):
     raise RuntimeError("no socket at " + path)
 
 
+def wait_ok(url, why, timeout=5):
+    """Waits for url to answer 200; raises RuntimeError(why) if it never does."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if http("GET", url)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(why)
+
+
 def status_kib(pid, field):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -245,16 +258,8 @@ def main():
         procs.append(ngx)
         hbase = "http://127.0.0.1:%d" % hello_port
         base = "http://127.0.0.1:%d" % app_port
-        for _ in range(100):
-            try:
-                if http("GET", base + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("tessera behind nginx does not answer; see %s/"
-                               "nginx-error.log and servers.log" % work)
+        wait_ok(base + "/healthz", "tessera behind nginx does not answer; see "
+                "%s/nginx-error.log and servers.log" % work)
         basic = "Authorization: Basic " + base64.b64encode(
             ("%s:%s" % (key, tok)).encode()).decode()
         # Tessera's /api/me answer as a FastCGI responder writes it (the
@@ -276,16 +281,8 @@ def main():
                                stdout=log, stderr=log, start_new_session=True)
         procs.append(hel)
         wait_socket(os.path.join(work, "hello.sock"))
-        for _ in range(100):
-            try:
-                if http("GET", hbase + "/")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("hello behind nginx does not answer; see %s/"
-                               "servers.log" % work)
+        wait_ok(hbase + "/", "hello behind nginx does not answer; see "
+                "%s/servers.log" % work)
 
         # A session for the tokens page (one Argon2 hash: the login peak).
         wpids = children(app.pid)

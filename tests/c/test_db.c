@@ -926,19 +926,15 @@ ms_now(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-/* A waiter for the writer's turn gives up after its timeout while another
- * process holds it, and takes it over when that process is killed. */
-static void
-writer_waits_times_out_and_survives_kill(void **state)
+/* A child process that takes the writers' turn of data and keeps it
+ * until it is killed; returns once the child holds it. */
+static pid_t
+hold_turn(const char *data)
 {
-	char		 data[PATH_MAX], err[512] = "", c;
-	struct writer	*w;
-	int		 p[2];
-	pid_t		 pid;
-	double		 t0, waited;
+	char	 err[512], c;
+	int	 p[2];
+	pid_t	 pid;
 
-	(void)state;
-	fresh_dir(data, "writer-kill");
 	assert_int_equal(pipe(p), 0);
 	if ((pid = fork()) == 0) {
 		struct writer *cw = writer_open(data, err, sizeof(err));
@@ -947,9 +943,28 @@ writer_waits_times_out_and_survives_kill(void **state)
 			_exit(1);
 		(void)write(p[1], "L", 1);
 		for (;;)
-			pause();	/* killed holding the turn */
+			pause();
 	}
+	assert_true(pid > 0);
 	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	close(p[1]);
+	return pid;
+}
+
+/* A waiter for the writer's turn gives up after its timeout while another
+ * process holds it, and takes it over when that process is killed. */
+static void
+writer_waits_times_out_and_survives_kill(void **state)
+{
+	char		 data[PATH_MAX], err[512] = "";
+	struct writer	*w;
+	pid_t		 pid;
+	double		 t0, waited;
+
+	(void)state;
+	fresh_dir(data, "writer-kill");
+	pid = hold_turn(data);
 	if ((w = writer_open(data, err, sizeof(err))) == NULL)
 		fail_msg("writer_open: %s", err);
 	t0 = ms_now();
@@ -965,8 +980,6 @@ writer_waits_times_out_and_survives_kill(void **state)
 	assert_int_equal(writer_lock(w, 0), 0);		/* and free again */
 	writer_unlock(w);
 	writer_close(w);
-	close(p[0]);
-	close(p[1]);
 }
 
 /* db_tx takes the turn for BEGIN IMMEDIATE and gives it back when the
@@ -1056,10 +1069,10 @@ static void
 writer_map_stamps(void **state)
 {
 	char		 data[PATH_MAX], data2[PATH_MAX], path[PATH_MAX + 16],
-			 path2[PATH_MAX + 16], err[512] = "", c;
+			 path2[PATH_MAX + 16], err[512] = "";
 	struct writer	*w;
 	uint64_t	 other = 0x7473727772743030ULL;	/* "tsrwrt00" */
-	int		 fd, p[2];
+	int		 fd;
 	pid_t		 pid;
 
 	(void)state;
@@ -1096,17 +1109,7 @@ writer_map_stamps(void **state)
 	writer_unlock(w);
 	/* A copy made while a live process holds the mutex: the copy is set
 	 * up afresh and its turn is free, while the original's stays held. */
-	assert_int_equal(pipe(p), 0);
-	if ((pid = fork()) == 0) {
-		struct writer *cw = writer_open(data, err, sizeof(err));
-
-		if (cw == NULL || writer_lock(cw, 1000) != 0)
-			_exit(1);
-		(void)write(p[1], "L", 1);
-		for (;;)
-			pause();
-	}
-	assert_int_equal(read(p[0], &c, 1), 1);
+	pid = hold_turn(data);
 	fresh_dir(data2, "writer-copy");
 	snprintf(path2, sizeof(path2), "%s/writer.map", data2);
 	{
@@ -1130,8 +1133,6 @@ writer_map_stamps(void **state)
 	writer_close(w);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	close(p[0]);
-	close(p[1]);
 }
 
 /* A statement a Lua error left part-way keeps its snapshot after the
