@@ -16,11 +16,8 @@
  * a robust process-shared mutex, so a worker killed while holding it
  * cannot wedge the others (the next one takes it over).
  */
-#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "tessera.h"
 

@@ -15,7 +15,6 @@
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "tessera.h"
 

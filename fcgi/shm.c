@@ -128,27 +128,23 @@ shm_mutex_init(pthread_mutex_t *m)
 	pthread_mutexattr_destroy(&a);
 }
 
-/* Locks m, waiting at most timeout_ms (< 0: for ever). A lock whose
- * holder died is taken over (whatever it guarded is the caller's to
- * check). Returns 0 or an errno (ETIMEDOUT). */
+/* Locks m, waiting at most timeout_ms (0: only if it is free). A lock
+ * whose holder died is taken over (whatever it guarded is the caller's
+ * to check). Returns 0 or an errno (ETIMEDOUT). */
 int
 shm_mutex_lock(pthread_mutex_t *m, long long timeout_ms)
 {
 	struct timespec	 t;
 	int		 rc;
 
-	if (timeout_ms < 0)
-		rc = pthread_mutex_lock(m);
-	else {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		t.tv_sec += (time_t)(timeout_ms / 1000);
-		t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000L;
-		}
-		rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &t);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += (time_t)(timeout_ms / 1000);
+	t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
 	}
+	rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &t);
 	if (rc == EOWNERDEAD) {
 		pthread_mutex_consistent(m);
 		rc = 0;

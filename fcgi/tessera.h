@@ -465,8 +465,8 @@ long long	 rl_check(struct rl_map *, const char *scope, const void *key,
 void	*shm_map_once(const char *data_dir, const char *name, size_t size,
 	    uint64_t want, void (*init)(void *), char *err, size_t errlen);
 void	 shm_unmap(void *, size_t size);
-/* A robust process-shared mutex, and its lock (timeout_ms < 0: no
- * limit; a dead holder's lock is taken over). 0 or an errno. */
+/* A robust process-shared mutex, and its lock (waiting at most
+ * timeout_ms; a dead holder's lock is taken over). 0 or an errno. */
 void	 shm_mutex_init(pthread_mutex_t *);
 int	 shm_mutex_lock(pthread_mutex_t *, long long timeout_ms);
 

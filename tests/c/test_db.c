@@ -383,6 +383,18 @@ meta_round_trip(struct db *db, const char *key, sqlite3_int64 v)
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 }
 
+/* Fails unless iso_time(t) and utc_minute(t), as st computes them, equal
+ * SQLite's strftime for t. */
+static void
+same_as_strftime(sqlite3_stmt *st, long long t)
+{
+	sqlite3_bind_int64(st, 1, t);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	if (sqlite3_column_int(st, 0) != 1 || sqlite3_column_int(st, 1) != 1)
+		fail_msg("t=%lld: %s", t, sqlite3_column_text(st, 2));
+	sqlite3_reset(st);
+}
+
 /* iso_time() and utc_minute() agree with SQLite's own strftime over many
  * instants (leap days, year ends, the epoch, before it), and keep NULL. */
 static void
@@ -404,15 +416,8 @@ db_time_functions_match_strftime(void **state)
 	    " utc_minute(?1) = strftime('%Y-%m-%d %H:%M UTC', ?1, 'unixepoch'),"
 	    " iso_time(?1)", -1, &st, NULL), SQLITE_OK);
 	for (i = 0, t = -86400LL * 366 * 3; t < 253402300799LL;
-	    t += 86400LL * 7 + 3607 + i++ * 131) {
-		sqlite3_bind_int64(st, 1, t);
-		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		if (sqlite3_column_int(st, 0) != 1 ||
-		    sqlite3_column_int(st, 1) != 1)
-			fail_msg("t=%lld: %s", t, sqlite3_column_text(st, 2));
-		sqlite3_reset(st);
-		n++;
-	}
+	    t += 86400LL * 7 + 3607 + i++ * 131, n++)
+		same_as_strftime(st, t);
 	assert_true(n > 1000);
 	sqlite3_bind_int64(st, 1, 951782400);	/* 2000-02-29 */
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -422,14 +427,8 @@ db_time_functions_match_strftime(void **state)
 	/* Every day of the 400-year cycle around 2000, at a changing time
 	 * of day, and the ends of the range (outside it: NULL). */
 	for (t = 946684800LL - 86400LL * 146097 / 2, i = 0;
-	    t < 946684800LL + 86400LL * 146097 / 2; t += 86400 + 37, i++) {
-		sqlite3_bind_int64(st, 1, t);
-		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		if (sqlite3_column_int(st, 0) != 1 ||
-		    sqlite3_column_int(st, 1) != 1)
-			fail_msg("t=%lld: %s", t, sqlite3_column_text(st, 2));
-		sqlite3_reset(st);
-	}
+	    t < 946684800LL + 86400LL * 146097 / 2; t += 86400 + 37, i++)
+		same_as_strftime(st, t);
 	assert_true(i > 140000);
 	{
 		static const struct { long long t; const char *want; } ends[] = {
