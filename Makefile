@@ -32,7 +32,7 @@ SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRCS	 = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
 OBJS	 = $(SRCS:.c=.o)
-HDRS	 = fcgi/tessera.h
+HDRS	 = $(wildcard fcgi/*.h)
 
 .PHONY: all deps deps-run deps-test deps-bench run test bench install \
 	uninstall clean valgrind fuzz deps-hard check-hard FORCE

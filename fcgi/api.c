@@ -7,9 +7,15 @@
  * Credentials, any one of: "Authorization: Basic base64(key:token)"
  * (curl -u KEY:TOKEN), "Authorization: Bearer TOKEN", or the query
  * parameters key and token. Every failure (none given, malformed, unknown
- * key, wrong secret, inactive, expired, creator or account disabled) gets
- * the same 401 INVALID_TOKEN, after the same work: one indexed lookup, one
- * keyed BLAKE2b, one constant-time compare.
+ * key, wrong secret, inactive, expired, creator or account disabled, an
+ * address outside the token's allowed_ips) gets the same 401
+ * INVALID_TOKEN, after the same work: one indexed lookup, one keyed
+ * BLAKE2b, two constant-time compares (the current secret and the one a
+ * rotation left in its grace, present or not).
+ *
+ * Then the scope: the route the request is for (route.c) declares what a
+ * token must hold; a token without it gets 403 INSUFFICIENT_SCOPE naming
+ * the scope, before any script runs.
  */
 #include <sodium.h>
 #include <sqlite3.h>
@@ -17,6 +23,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "authority.h"
+#include "route.h"
 #include "tessera.h"
 
 /* Whether path is prefix itself or below it ("/api", "/api/x"). */
@@ -27,6 +35,14 @@ under(const char *path, const char *prefix)
 
 	return strncmp(path, prefix, n) == 0 &&
 	    (path[n] == '\0' || path[n] == '/');
+}
+
+void
+api_token_prefixes(const struct config *cfg, const char *out[3])
+{
+	out[0] = cfg->api_mount;
+	out[1] = "/webhook";
+	out[2] = NULL;
 }
 
 int
@@ -148,20 +164,37 @@ col(sqlite3_stmt *st, int i, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
+/* Copies 32 bytes of blob column i into out (zeros when it is not a
+ * 32-byte blob); 1 when it was one. */
+static int
+hash_col(sqlite3_stmt *st, int i, unsigned char out[32])
+{
+	const void	*blob = sqlite3_column_blob(st, i);
+
+	if (blob && sqlite3_column_bytes(st, i) == 32) {
+		memcpy(out, blob, 32);
+		return 1;
+	}
+	memset(out, 0, 32);
+	return 0;
+}
+
 /* Checks the credentials; fills p. Returns 0 (good), -1 (refused) or -2
- * (the database failed). */
+ * (the database failed). A token rotated within its grace has two live
+ * secrets; both are compared every time, one of them against zeros when
+ * there is no second, so the work is the same either way. */
 static int
 authenticate(struct worker *w, const struct req *r, struct principal *p)
 {
 	char		 key[64], secret[128];
-	unsigned char	 h[32], stored[32];
+	unsigned char	 h[32], stored[32], prev[32];
 	sqlite3_stmt	*st;
-	long long	 now = (long long)time(NULL), expires;
-	int		 rc, found = 0, good;
-	const void	*blob;
+	long long	 now = clock_now(), expires, prev_expires;
+	int		 rc, found = 0, good, good_prev, has_prev = 0;
 
 	memset(p, 0, sizeof(*p));
 	memset(stored, 0, sizeof(stored));
+	memset(prev, 0, sizeof(prev));
 	if (api_credentials(r, key, sizeof(key), secret, sizeof(secret)) == -1 ||
 	    !token_secret_valid(secret, strlen(secret)) ||
 	    (key[0] != '\0' && !token_key_valid(key))) {
@@ -178,11 +211,7 @@ authenticate(struct worker *w, const struct req *r, struct principal *p)
 		return -2;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		blob = sqlite3_column_blob(st, 1);
-		if (blob && sqlite3_column_bytes(st, 1) == 32) {
-			memcpy(stored, blob, 32);
-			found = 1;
-		}
+		found = hash_col(st, 1, stored);
 		p->token_id = sqlite3_column_int64(st, 0);
 		p->active = sqlite3_column_int(st, 2) == 1 &&
 		    sqlite3_column_int(st, 11) == 1 &&
@@ -191,6 +220,7 @@ authenticate(struct worker *w, const struct req *r, struct principal *p)
 		    sqlite3_column_int64(st, 3);
 		if (expires && expires <= now)
 			p->active = 0;
+		p->expires_at = expires;
 		p->last_used_at = sqlite3_column_type(st, 4) == SQLITE_NULL ?
 		    0 : sqlite3_column_int64(st, 4);
 		col(st, 5, p->kind, sizeof(p->kind));
@@ -202,16 +232,26 @@ authenticate(struct worker *w, const struct req *r, struct principal *p)
 		p->account_id = sqlite3_column_int64(st, 12);
 		col(st, 13, p->account_name, sizeof(p->account_name));
 		p->first_use = sqlite3_column_type(st, 15) == SQLITE_NULL;
+		p->scopes = (uint32_t)sqlite3_column_int64(st, 16);
+		col(st, 17, p->allowed_ips, sizeof(p->allowed_ips));
+		has_prev = hash_col(st, 18, prev);
+		prev_expires = sqlite3_column_int64(st, 19);
+		has_prev = has_prev && prev_expires > now;
+		p->parent_id = sqlite3_column_int64(st, 20);
+		p->destination_id = sqlite3_column_int64(st, 21);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -2;
-	/* Always one compare, found or not. */
+	/* Always two compares, found or not, rotated or not. */
 	good = sodium_memcmp(h, stored, sizeof(h)) == 0;
-	rc = found && good && p->active ? 0 : -1;
+	good_prev = sodium_memcmp(h, prev, sizeof(h)) == 0;
+	rc = found && (good | (good_prev & has_prev)) && p->active ? 0 : -1;
 out:
 	sodium_memzero(secret, sizeof(secret));
 	sodium_memzero(h, sizeof(h));
+	sodium_memzero(stored, sizeof(stored));
+	sodium_memzero(prev, sizeof(prev));
 	if (rc != 0) {
 		memset(p, 0, sizeof(*p));
 		return -1;
@@ -219,12 +259,73 @@ out:
 	return 0;
 }
 
+/* 1 when the request's address may use the token: it has no allowed_ips,
+ * or REMOTE_ADDR (as the web server passed it; never a header a client
+ * sets) lies inside one of them. */
+static int
+address_allowed(const struct req *r, const struct principal *p)
+{
+	struct cidr_list	 l;
+	char			 err[128];
+
+	if (p->allowed_ips[0] == '\0')
+		return 1;
+	if (cidr_parse_list(p->allowed_ips, &l, err, sizeof(err)) == -1) {
+		log_err("token %s: stored allowed_ips unreadable: %s", p->key,
+		    err);
+		return 0;	/* closed, not open */
+	}
+	return cidr_match(&l, r->remote_addr ? r->remote_addr : "");
+}
+
+/* One audit row for a refused address, at most once a minute for each
+ * token and address; a failing write does not change the answer. */
+static void
+audit_denied(struct worker *w, const struct req *r, const struct principal *p)
+{
+	const char	*ip = r->remote_addr ? r->remote_addr : "";
+	sqlite3_stmt	*st;
+	long long	 n = 1;
+
+	if ((st = db_query(&w->db, "audit_ip_denied_recent")) == NULL ||
+	    db_bind_int64(st, ":account_id", p->account_id) ||
+	    db_bind_int64(st, ":since", clock_now() - 60) ||
+	    db_bind_text(st, ":key", p->key) || db_bind_text(st, ":ip", ip))
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (n == 0 && audit_write(&w->db, p->account_id, p->user_id,
+	    "token.ip_denied", p->key, ip, "address not in allowed_ips",
+	    "") == 0)
+		db_sync(&w->db);
+}
+
+/* 403 INSUFFICIENT_SCOPE naming the scope route t needs, or 0 when the
+ * principal holds it (or t is not a token route). */
+static int
+scope_refused(const struct route *t, const struct principal *p,
+    struct resp *resp)
+{
+	const char	*miss;
+	char		 msg[160];
+
+	if (!t->token || t->any_scope ||
+	    (miss = scope_missing(p->scopes, t->scope)) == NULL)
+		return 0;
+	snprintf(msg, sizeof(msg), "this token lacks the scope %s, which "
+	    "%s %s needs", miss, t->method, t->pattern);
+	resp_error_with(resp, 403, "INSUFFICIENT_SCOPE", msg, "required",
+	    miss);
+	return 1;
+}
+
 /* Records the last use, at most once a minute per token, so the common
  * request writes nothing. A failing write does not fail the request. */
 static void
 touch(struct worker *w, const struct req *r, struct principal *p)
 {
-	long long	 now = (long long)time(NULL);
+	long long	 now = clock_now();
 	sqlite3_stmt	*st;
 
 	if (p->last_used_at != 0 && now - p->last_used_at < 60) {
@@ -259,7 +360,8 @@ too_many(struct resp *resp, long long wait)
 }
 
 int
-api_gate(struct worker *w, struct req *r, struct resp *resp)
+api_gate(struct worker *w, struct req *r, const struct route_match *m,
+    struct resp *resp)
 {
 	const struct config	*cfg = w->cfg;
 	int			 kind = api_path(r, cfg), rc;
@@ -281,6 +383,11 @@ api_gate(struct worker *w, struct req *r, struct resp *resp)
 		    "service temporarily unavailable", 1);
 		return -1;
 	}
+	if (rc == 0 && !address_allowed(r, &r->auth)) {
+		audit_denied(w, r, &r->auth);
+		memset(&r->auth, 0, sizeof(r->auth));
+		rc = -1;
+	}
 	if (rc == -1) {
 		resp_error(resp, 401, "INVALID_TOKEN",
 		    "missing, invalid or inactive credentials", 1);
@@ -295,6 +402,11 @@ api_gate(struct worker *w, struct req *r, struct resp *resp)
 	if (wait) {
 		memset(&r->auth, 0, sizeof(r->auth));
 		too_many(resp, wait);
+		return -1;
+	}
+	if (m->route >= 0 && scope_refused(&lhost_routes(w->lh)->v[m->route],
+	    &r->auth, resp)) {
+		memset(&r->auth, 0, sizeof(r->auth));
 		return -1;
 	}
 	touch(w, r, &r->auth);

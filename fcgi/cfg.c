@@ -58,6 +58,10 @@ static const struct cfg_key keys[] = {
 	I(session_idle, "1800", 60, 86400 * 365, 1),
 	I(shutdown_timeout, "10", 0, 3600, 0),
 	I(socket_mode, "0660", 0, 0777, 0),
+	I(token_check_interval, "60", 1, 86400, 0),
+	I(token_default_expiry_days, "0", 0, 3660, 1),
+	I(token_expiry_warning_days, "7", 0, 3660, 1),
+	I(token_max_expiry_days, "0", 0, 3660, 1),
 	I(workers, "4", 1, 256, 0),
 	S(www_dir, "", 0),
 };
@@ -343,6 +347,13 @@ cfg_load(struct config *c, const char *path, const char *data_dir,
 	    c->api_mount[strlen(c->api_mount) - 1] == '/')) {
 		snprintf(err, errlen, "api_mount: must start with / and not "
 		    "end with /");
+		return -1;
+	}
+	if (c->token_max_expiry_days > 0 &&
+	    c->token_default_expiry_days > c->token_max_expiry_days) {
+		snprintf(err, errlen, "token_default_expiry_days (%lld) is "
+		    "past token_max_expiry_days (%lld)",
+		    c->token_default_expiry_days, c->token_max_expiry_days);
 		return -1;
 	}
 	return 0;

@@ -77,7 +77,7 @@ account_id(struct db *db, const char *name)
 		return id;
 	if ((st = db_query(db, "account_add")) == NULL ||
 	    db_bind_text(st, ":name", name) == -1 ||
-	    db_bind_int64(st, ":now", (long long)time(NULL)) == -1 ||
+	    db_bind_int64(st, ":now", clock_now()) == -1 ||
 	    db_run(db, st) != 0)
 		return -1;
 	return sqlite3_last_insert_rowid(db->h);
@@ -87,16 +87,7 @@ static int
 audit(struct db *db, long long acct, long long uid, const char *action,
     const char *object)
 {
-	sqlite3_stmt	*st = db_query(db, "audit_add");
-
-	if (st == NULL || db_bind_int64(st, ":now", (long long)time(NULL)) ||
-	    db_bind_int64(st, ":account_id", acct) ||
-	    db_bind_int64(st, ":user_id", uid) ||
-	    db_bind_text(st, ":action", action) ||
-	    db_bind_text(st, ":object", object) ||
-	    db_bind_text(st, ":ip", "cli") || db_bind_text(st, ":detail", ""))
-		return -1;
-	return db_run(db, st) == 0 ? 0 : -1;
+	return audit_write(db, acct, uid, action, object, "cli", "", "");
 }
 
 static int
@@ -137,7 +128,7 @@ cmd_add(struct db *db, const char *email, const char *norm, const char *role,
 	    db_bind_text(st, ":email_norm", norm) ||
 	    db_bind_text(st, ":password_hash", hash) ||
 	    db_bind_text(st, ":role", role) ||
-	    db_bind_int64(st, ":now", (long long)time(NULL)) ||
+	    db_bind_int64(st, ":now", clock_now()) ||
 	    db_run(db, st) != 0) {
 		db_exec_sql(db, "ROLLBACK", NULL, 0);
 		fprintf(stderr, "tessera user add: %s could not be added\n",
@@ -187,7 +178,7 @@ cmd_active(struct db *db, long long uid, long long acct, const char *email,
 
 	if ((st = db_query(db, "user_set_active")) == NULL ||
 	    db_bind_int64(st, ":active", active) ||
-	    db_bind_int64(st, ":now", (long long)time(NULL)) ||
+	    db_bind_int64(st, ":now", clock_now()) ||
 	    db_bind_int64(st, ":id", uid) || db_run(db, st) != 0)
 		return 1;
 	if (!active && ((st = db_query(db, "session_delete_user")) == NULL ||
@@ -211,7 +202,7 @@ cmd_passwd(struct db *db, long long uid, long long acct, const char *email)
 	if (auth_hash_password(pw, strlen(pw), hash) == 0 &&
 	    (st = db_query(db, "user_set_password")) != NULL &&
 	    db_bind_text(st, ":password_hash", hash) == 0 &&
-	    db_bind_int64(st, ":now", (long long)time(NULL)) == 0 &&
+	    db_bind_int64(st, ":now", clock_now()) == 0 &&
 	    db_bind_int64(st, ":id", uid) == 0 && db_run(db, st) == 0 &&
 	    (st = db_query(db, "session_delete_user")) != NULL &&
 	    db_bind_int64(st, ":user_id", uid) == 0 && db_run(db, st) == 0) {

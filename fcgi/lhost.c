@@ -26,6 +26,8 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "authority.h"
+#include "route.h"
 #include "tessera.h"
 
 #define HOOK_EVERY	1000	/* instructions between hook calls */
@@ -63,6 +65,9 @@ struct lhost {
 						 * NUL-separated */
 	int			 auth_ref;	/* last req.auth built */
 	struct principal	 auth_for;	/* ... and what it says */
+	struct route_table	 routes;	/* app.routes, compiled */
+	int			 handlers_ref;	/* their handlers, by index */
+	int			 tick_ref;	/* app.tick, or LUA_NOREF */
 };
 
 struct lhost *
@@ -118,7 +123,20 @@ lhost_config(lua_State *L)
 const struct req *
 lhost_req(lua_State *L)
 {
-	return lhost_of(L)->req;
+	struct lhost	*lh = lhost_of(L);
+
+	if (lh->req == NULL)
+		luaL_error(L, "no request: this works only while a request "
+		    "is served");
+	return lh->req;
+}
+
+const struct principal *
+lhost_caller(lua_State *L)
+{
+	struct lhost	*lh = lhost_of(L);
+
+	return lh->req != NULL && lh->req->authed ? &lh->req->auth : NULL;
 }
 
 /* The allocator: counts bytes and refuses to pass mem_limit. Blocks come
@@ -477,6 +495,71 @@ limits_stop(struct lhost *lh)
 	lh->aborted = 0;
 }
 
+/* Compiles app.routes (the app table is on top of the stack): a list of
+ * { method, pattern, handler, scope } in declaration order. The handlers
+ * go into a registry table by the same index as the route table. A route
+ * the table refuses (on a token path without a scope, an unknown scope,
+ * a bad pattern) fails the load. Returns 0 or -1 with err. */
+static int
+load_routes(struct lhost *lh, char *err, size_t errlen)
+{
+	lua_State	*L = lh->L;
+	const char	*prefixes[3], *method, *pattern, *scope;
+	char		 msg[512];
+	lua_Integer	 i, n;
+	int		 base;
+
+	api_token_prefixes(lh->cfg, prefixes);
+	if (lua_getfield(L, -1, "routes") != LUA_TTABLE) {
+		snprintf(err, errlen, "loading app.lua: it must return its "
+		    "routes as app.routes");
+		lua_pop(L, 1);
+		return -1;
+	}
+	n = (lua_Integer)lua_rawlen(L, -1);
+	lua_createtable(L, (int)n, 0);			/* handlers */
+	base = lua_gettop(L);
+	for (i = 1; i <= n; i++) {
+		method = pattern = scope = NULL;
+		if (lua_rawgeti(L, base - 1, i) == LUA_TTABLE &&
+		    lua_getfield(L, -1, "method") == LUA_TSTRING &&
+		    lua_getfield(L, -2, "pattern") == LUA_TSTRING &&
+		    lua_getfield(L, -3, "handler") == LUA_TFUNCTION) {
+			method = lua_tostring(L, -3);
+			pattern = lua_tostring(L, -2);
+			if (lua_getfield(L, -4, "scope") == LUA_TSTRING)
+				scope = lua_tostring(L, -1);
+			else if (!lua_isnil(L, -1))
+				method = NULL;
+		}
+		if (method == NULL) {
+			snprintf(err, errlen, "loading app.lua: route %lld is "
+			    "not { method =, pattern =, handler =, scope = }",
+			    (long long)i);
+			lua_settop(L, base - 2);
+			return -1;
+		}
+		if (route_add(&lh->routes, method, pattern, scope, prefixes,
+		    msg, sizeof(msg)) == -1) {
+			snprintf(err, errlen, "loading app.lua: %s", msg);
+			lua_settop(L, base - 2);
+			return -1;
+		}
+		lua_pushvalue(L, base + 4);		/* the handler */
+		lua_rawseti(L, base, i);
+		lua_settop(L, base);
+	}
+	lh->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pop(L, 1);
+	return 0;
+}
+
+const struct route_table *
+lhost_routes(const struct lhost *lh)
+{
+	return &lh->routes;
+}
+
 /* Builds the lhost; on success app.lua is loaded and its handle function
  * kept in the registry. */
 static struct lhost *
@@ -498,6 +581,8 @@ lhost_create(const struct config *cfg, struct db *db,
 	lh->is_test = is_test;
 	lh->handle_ref = LUA_NOREF;
 	lh->auth_ref = LUA_NOREF;
+	lh->handlers_ref = LUA_NOREF;
+	lh->tick_ref = LUA_NOREF;
 	lh->mem_limit = (size_t)cfg->lua_memory_mb << 20;
 	if ((lh->lua_dir = strdup(lua_dir)) == NULL ||
 	    (L = lua_newstate(l_alloc, lh)) == NULL) {
@@ -525,6 +610,15 @@ lhost_create(const struct config *cfg, struct db *db,
 	if (status == LUA_OK && lua_istable(L, -1) &&
 	    lua_getfield(L, -1, "handle") == LUA_TFUNCTION) {
 		lh->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		if (lua_getfield(L, -1, "tick") == LUA_TFUNCTION)
+			lh->tick_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		else
+			lua_pop(L, 1);
+		if (load_routes(lh, err, errlen) == -1) {
+			limits_stop(lh);
+			lhost_free(lh);
+			return NULL;
+		}
 		lua_pop(L, 1);
 	} else {
 		snprintf(err, errlen, "loading app.lua: %s",
@@ -616,6 +710,9 @@ same_auth(const struct principal *a, const struct principal *b)
 {
 	return a->token_id == b->token_id && a->user_id == b->user_id &&
 	    a->account_id == b->account_id && a->first_use == b->first_use &&
+	    a->scopes == b->scopes && a->expires_at == b->expires_at &&
+	    a->parent_id == b->parent_id &&
+	    strcmp(a->allowed_ips, b->allowed_ips) == 0 &&
 	    strcmp(a->key, b->key) == 0 && strcmp(a->kind, b->kind) == 0 &&
 	    strcmp(a->description, b->description) == 0 &&
 	    strcmp(a->email, b->email) == 0 && strcmp(a->role, b->role) == 0 &&
@@ -637,12 +734,20 @@ push_auth(lua_State *L, const struct principal *p)
 		return;
 	}
 	lua_createtable(L, 0, 4);
-	lua_createtable(L, 0, 4);
+	lua_createtable(L, 0, 6);
 	lua_pushinteger(L, p->token_id);
 	lua_setfield(L, -2, "id");
 	set_str(L, "key", p->key);
 	set_str(L, "kind", p->kind);
 	set_str(L, "description", p->description);
+	lhost_push_scopes(L, p->scopes);
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+	lua_setfield(L, -2, "scopes");
+	if (p->expires_at > 0) {
+		lua_pushinteger(L, p->expires_at);
+		lua_setfield(L, -2, "expires_at");
+	}
 	lhost_push_frozen(L, -1);
 	lua_remove(L, -2);
 	lua_setfield(L, -2, "token");
@@ -965,8 +1070,40 @@ fail(struct lhost *lh, const struct req *r, struct resp *resp,
 	resp_error(resp, status, code, msg, json);
 }
 
+/* Pushes what app.handle gets besides req for route match m: the
+ * route's handler and its captures, or nil, nil and the methods of a 405
+ * (nil when no route has the path). */
+static void
+push_route(struct lhost *lh, const struct route_match *m)
+{
+	lua_State	*L = lh->L;
+	size_t		 i;
+
+	if (m->route < 0) {
+		lua_pushnil(L);
+		lua_pushnil(L);
+		if (m->allow[0])
+			lua_pushstring(L, m->allow);
+		else
+			lua_pushnil(L);
+		return;
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, lh->handlers_ref);
+	lua_rawgeti(L, -1, m->route + 1);
+	lua_remove(L, -2);
+	lua_createtable(L, 0, (int)m->ncap);
+	for (i = 0; i < m->ncap; i++) {
+		lua_pushlstring(L, m->cap[i].val, m->cap[i].len);
+		lua_setfield(L, -2, m->cap[i].name);
+	}
+	lhost_push_readonly(L, -1);
+	lua_remove(L, -2);
+	lua_pushnil(L);
+}
+
 void
-lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
+lhost_handle(struct lhost *lh, const struct req *r,
+    const struct route_match *m, struct resp *resp)
 {
 	lua_State	*L = lh->L;
 	const char	*why = NULL;
@@ -980,7 +1117,8 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	lua_settop(L, 0);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, lh->handle_ref);
 	push_req(L);
-	status = lhost_call(lh, 1, 1);
+	push_route(lh, m);
+	status = lhost_call(lh, 4, 1);
 	req_end(L);
 	if (status != LUA_OK) {
 		db_reset_busy(lh->db);
@@ -1024,6 +1162,36 @@ lhost_handle(struct lhost *lh, const struct req *r, struct resp *resp)
 	lh->req = NULL;
 }
 
+int
+lhost_tick(struct lhost *lh)
+{
+	lua_State	*L = lh->L;
+	int		 status;
+
+	if (lh->tick_ref == LUA_NOREF)
+		return 0;
+	lh->req = NULL;
+	limits_start(lh);
+	lua_settop(L, 0);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, lh->tick_ref);
+	status = lhost_call(lh, 0, 0);
+	if (status != LUA_OK) {
+		db_reset_busy(lh->db);
+		log_err("app.tick: %s", lh->traceback.len ? lh->traceback.p :
+		    lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+	}
+	limits_stop(lh);
+	if (lh->db->tx_depth != 0) {
+		log_err("app.tick: transaction left open; rolled back");
+		db_tx(lh->db, DB_ROLLBACK);
+		lh->db->tx_depth = 0;
+		lh->db->reading = 0;
+	}
+	lua_settop(L, 0);
+	lua_gc(L, LUA_GCCOLLECT);
+	return status == LUA_OK ? 0 : -1;
+}
+
 void
 lhost_free(struct lhost *lh)
 {
@@ -1033,6 +1201,7 @@ lhost_free(struct lhost *lh)
 		return;
 	if (lh->L)
 		lua_close(lh->L);
+	route_free(&lh->routes);
 	for (i = 0; i < lh->nfiles; i++)
 		free(lh->files[i].path);
 	buf_free(&lh->traceback);

@@ -163,7 +163,7 @@ rehash(lua_State *L, long long id, const char *pw, size_t len)
 	if (auth_hash_password(pw, len, h) == -1 ||
 	    (st = db_query(lhost_db(L), "user_set_password")) == NULL ||
 	    db_bind_text(st, ":password_hash", h) == -1 ||
-	    db_bind_int64(st, ":now", (long long)time(NULL)) == -1 ||
+	    db_bind_int64(st, ":now", clock_now()) == -1 ||
 	    db_bind_int64(st, ":id", id) == -1)
 		return;
 	db_run(lhost_db(L), st);
@@ -180,7 +180,7 @@ l_login(lua_State *L)
 	char			 norm[256] = "", cookie[AUTH_TOKEN_LEN + 1];
 	char			 hdr[256];
 	size_t			 pwlen;
-	long long		 now = (long long)time(NULL), o1, o2 = 0, w1, w2;
+	long long		 now = clock_now(), o1, o2 = 0, w1, w2;
 	long long		 n1, n2;
 	int			 found, ok;
 

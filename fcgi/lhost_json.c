@@ -473,6 +473,14 @@ l_records(lua_State *L)
 	return 1;
 }
 
+void
+lhost_json_mark_array(lua_State *L, int idx)
+{
+	idx = lua_absindex(L, idx);
+	push_array_mt(L);
+	lua_setmetatable(L, idx);
+}
+
 static int
 l_array(lua_State *L)
 {

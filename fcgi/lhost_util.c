@@ -229,7 +229,7 @@ l_log(lua_State *L)
 static int
 l_now(lua_State *L)
 {
-	lua_pushinteger(L, (lua_Integer)time(NULL));
+	lua_pushinteger(L, (lua_Integer)clock_now());
 	return 1;
 }
 

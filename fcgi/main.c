@@ -34,6 +34,10 @@ struct opts {
 	const char	*account;
 	const char	*destination;
 	const char	*description;
+	const char	*scopes;
+	const char	*expires_in_days;
+	const char	*allowed_ips;
+	const char	*grace_seconds;
 	char		**args;		/* operands left over */
 	int		 nargs;
 };
@@ -51,9 +55,15 @@ usage(FILE *f)
 	    "  tessera user add --email E [--role admin|member] "
 	    "[--account NAME]\n"
 	    "  tessera user list | disable E | enable E | passwd E\n"
-	    "  tessera token add --email E --description D\n"
+	    "  tessera token add --email E --description D [--scopes A,B]\n"
+	    "                    [--expires-in-days N] [--allowed-ips "
+	    "CIDR,...]\n"
 	    "  tessera token add-via --account NAME --destination NAME "
 	    "[--email E] [--description D]\n"
+	    "                    [--expires-in-days N] [--allowed-ips "
+	    "CIDR,...]\n"
+	    "  tessera token rotate KEY [--grace-seconds N]\n"
+	    "  tessera token activate KEY | deactivate KEY | show KEY\n"
 	    "                               (passwords: piped stdin, else "
 	    "generated and printed)\n"
 	    "  tessera lua-test FILE...     run Lua tests inside the "
@@ -71,13 +81,17 @@ parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct { const char *name; size_t off; } known[] = {
 		{ "account", offsetof(struct opts, account) },
+		{ "allowed-ips", offsetof(struct opts, allowed_ips) },
 		{ "config",  offsetof(struct opts, config) },
 		{ "data",    offsetof(struct opts, data) },
 		{ "description", offsetof(struct opts, description) },
 		{ "destination", offsetof(struct opts, destination) },
 		{ "email",   offsetof(struct opts, email) },
+		{ "expires-in-days", offsetof(struct opts, expires_in_days) },
+		{ "grace-seconds", offsetof(struct opts, grace_seconds) },
 		{ "listen",  offsetof(struct opts, listen) },
 		{ "role",    offsetof(struct opts, role) },
+		{ "scopes",  offsetof(struct opts, scopes) },
 		{ "workers", offsetof(struct opts, workers) },
 	};
 	int		 i;
@@ -206,6 +220,10 @@ main(int argc, char **argv)
 	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
 	pool_sqlite_install();
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (getenv("TESSERA_TEST_CLOCK_FILE") != NULL)
+		log_warn("TESSERA_TEST_CLOCK_FILE is set: the clock is read "
+		    "from %s (for tests only)",
+		    getenv("TESSERA_TEST_CLOCK_FILE"));
 	if (sodium_init() < 0) {
 		log_err("libsodium failed to initialise");
 		return 1;
@@ -239,9 +257,19 @@ main(int argc, char **argv)
 		rc = cli_user(&cfg, op->args[1],
 		    op->nargs == 3 ? op->args[2] : op->email, op->role,
 		    op->account);
-	} else if (!strcmp(cmd, "token") && op->nargs == 2) {
-		rc = cli_token(&cfg, op->args[1], op->account,
-		    op->destination, op->email, op->description);
+	} else if (!strcmp(cmd, "token") && op->nargs >= 2 && op->nargs <= 3) {
+		struct cli_token_opts to = {
+			.sub = op->args[1],
+			.key = op->nargs == 3 ? op->args[2] : NULL,
+			.account = op->account, .destination = op->destination,
+			.email = op->email, .description = op->description,
+			.scopes = op->scopes,
+			.expires_in_days = op->expires_in_days,
+			.allowed_ips = op->allowed_ips,
+			.grace_seconds = op->grace_seconds,
+		};
+
+		rc = cli_token(&cfg, &to);
 	} else if (!strcmp(cmd, "lua-test") && op->nargs >= 2) {
 		for (i = 1; i < op->nargs; i++)
 			if (lhost_run_test(&cfg, op->args[i]) != 0)

@@ -139,25 +139,36 @@ void
 resp_error(struct resp *r, int status, const char *code, const char *msg,
     int json)
 {
+	if (json)
+		resp_error_with(r, status, code, msg, NULL, NULL);
+	else {
+		resp_reset(r);
+		r->status = status;
+		resp_header(r, "Content-Type", "text/plain; charset=utf-8");
+		buf_printf(&r->body, "%d %s: %s\n", status, resp_reason(status),
+		    msg);
+	}
+}
+
+void
+resp_error_with(struct resp *r, int status, const char *code,
+    const char *msg, const char *name, const char *val)
+{
 	json_t	*j;
 	char	*s = NULL;
 
 	resp_reset(r);
 	r->status = status;
-	if (json) {
-		j = json_pack("{s:b,s:s,s:s}", "success", 0, "error", code,
-		    "message", msg);
-		if (j)
-			s = json_dumps(j, JSON_COMPACT);
-		json_decref(j);
-		resp_header(r, "Content-Type", "application/json");
-		buf_adds(&r->body, s ? s : "{\"success\":false}");
-		free(s);
-	} else {
-		resp_header(r, "Content-Type", "text/plain; charset=utf-8");
-		buf_printf(&r->body, "%d %s: %s\n", status, resp_reason(status),
-		    msg);
-	}
+	j = json_pack("{s:b,s:s,s:s}", "success", 0, "error", code,
+	    "message", msg);
+	if (j && name && val)
+		json_object_set_new(j, name, json_string(val));
+	if (j)
+		s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	resp_header(r, "Content-Type", "application/json");
+	buf_adds(&r->body, s ? s : "{\"success\":false}");
+	free(s);
 }
 
 static void

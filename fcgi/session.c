@@ -73,7 +73,7 @@ session_find(struct db *db, const unsigned char *pepper,
 {
 	unsigned char	 h[32];
 	sqlite3_stmt	*st;
-	long long	 now = (long long)time(NULL), last, expires;
+	long long	 now = clock_now(), last, expires;
 	int		 rc;
 
 	memset(out, 0, sizeof(*out));
@@ -119,7 +119,7 @@ session_create(struct db *db, const unsigned char *pepper,
 {
 	unsigned char	 h[32];
 	sqlite3_stmt	*st;
-	long long	 now = (long long)time(NULL);
+	long long	 now = clock_now();
 	char		 ua[256];
 
 	auth_random_token(cookie_val);

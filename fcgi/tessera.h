@@ -111,6 +111,10 @@ struct config {
 	long long	 login_window;
 	long long	 db_max_pages;
 	int		 log_requests;
+	long long	 token_check_interval;
+	long long	 token_default_expiry_days;
+	long long	 token_expiry_warning_days;
+	long long	 token_max_expiry_days;
 };
 
 /* Loads defaults, then the file (path may be NULL: then $TESSERA_CONFIG,
@@ -229,14 +233,24 @@ int		 conn_write(struct conn *, const void *, size_t);
 
 /* ------------------------------------------------------------------ req */
 
-/* Who is calling, once api_gate() accepted the token. */
+/* The canonical text of a token's allowed_ips: at most 64 entries
+ * (cidr.h) of fewer than 64 bytes, joined by ','. */
+#define TOKEN_IPS_MAX	4160
+
+/* Who is calling, once api_gate() accepted the token, and what the token
+ * may do (authority.h). */
 struct principal {
 	long long	 token_id;
 	long long	 user_id;
 	long long	 account_id;
 	long long	 last_used_at;
+	long long	 expires_at;	/* 0: never */
+	long long	 parent_id;	/* 0: made by a person */
+	long long	 destination_id; /* a Via token's */
+	uint32_t	 scopes;
 	int		 active;
 	int		 first_use;	/* this request was the token's first */
+	char		 allowed_ips[TOKEN_IPS_MAX];
 	char		 key[40];
 	char		 kind[8];
 	char		 description[1024];
@@ -308,6 +322,9 @@ const char	*resp_get_header(const struct resp *, const char *name);
  * a short text page. */
 void		 resp_error(struct resp *, int status, const char *code,
 		    const char *msg, int json);
+/* The JSON envelope with one more string member name: val. */
+void		 resp_error_with(struct resp *, int status, const char *code,
+		    const char *msg, const char *name, const char *val);
 /* Writes status line, headers (adding the security headers and defaults),
  * and body (omitted when head_only). Returns 0 or -1. */
 int		 resp_write(struct resp *, struct conn *, int head_only);
@@ -412,13 +429,20 @@ int	 auth_same_origin(const struct req *);
 #define TOKEN_SECRET_LEN (4 + TOKEN_BODY_LEN + TOKEN_CRC_LEN)
 #define TOKEN_KEY_LEN	 36	/* a UUID */
 
-/* What to create: kind "user" or "via" (then destination_id > 0). */
+/* What to create: kind "user" or "via" (then destination_id > 0), and
+ * what it may do, already decided (authority.c): scopes, expiry (0:
+ * never), canonical allowed_ips ("" any), and the token that made it
+ * through the API (0: none). */
 struct token_new {
 	const char	*kind;
 	const char	*description;
 	long long	 account_id;
 	long long	 user_id;
 	long long	 destination_id;
+	long long	 parent_id;
+	long long	 expires_at;
+	uint32_t	 scopes;
+	const char	*allowed_ips;
 };
 
 /* What was created. The caller wipes secret (sodium_memzero) once the
@@ -442,6 +466,25 @@ void	 token_hash(const unsigned char pepper[PEPPER_LEN], const char *secret,
 /* Inserts a token with a fresh key and secret. Returns 0 or -1. */
 int	 token_create(struct db *, const unsigned char pepper[PEPPER_LEN],
 	    const struct token_new *, struct token_made *out);
+/* Gives token id a new secret (into secret; the caller wipes it). The
+ * current one keeps working for grace seconds (0: ends now); an older
+ * one ends at once. *prev_expires gets the end of the grace (0: none).
+ * actor: the user making the change. Returns 0, or -1 (SQLite code in
+ * *rc). */
+int	 token_rotate(struct db *, const unsigned char pepper[PEPPER_LEN],
+	    long long id, long long grace, long long actor,
+	    char secret[TOKEN_SECRET_LEN + 1], long long *prev_expires,
+	    int *rc);
+/* Switches token id on, or off together with every token made from it
+ * (lineage). 0 or -1. */
+int	 token_switch(struct db *, long long id, int active, long long actor);
+/* ---------------------------------------------------------------- audit */
+
+/* Writes one audit_log row (the one writer of it in C; Lua writes through
+ * hooks.lua). via_key: the token that acted, or "". 0 or -1. */
+int	 audit_write(struct db *, long long account_id, long long user_id,
+	    const char *action, const char *object, const char *ip,
+	    const char *detail, const char *via_key);
 
 /* ------------------------------------------------------------ ratelimit */
 
@@ -542,10 +585,16 @@ struct worker;
 
 /* API_REST, API_WEBHOOK or 0 for r's path. */
 int	 api_path(const struct req *, const struct config *);
-/* For API and webhook paths: rate limits and the credential check. 0 lets
- * the request through (r->auth filled); -1 means resp holds the answer
- * (401, 429, 503). Other paths pass untouched. */
-int	 api_gate(struct worker *, struct req *, struct resp *);
+/* The path prefixes that authenticate with tokens: the API mount and
+ * "/webhook" (NULL-terminated, for route_add). */
+void	 api_token_prefixes(const struct config *, const char *out[3]);
+struct route_match;
+/* For API and webhook paths: rate limits, the credential check, the
+ * allowed addresses and the scope route m needs. 0 lets the request
+ * through (r->auth filled); -1 means resp holds the answer (401, 403,
+ * 429, 503). Other paths pass untouched. */
+int	 api_gate(struct worker *, struct req *, const struct route_match *,
+	    struct resp *);
 /* The credentials of r: Basic (key:secret), Bearer (secret; key ""),
  * or the key and token query parameters. 0, or -1 when there are none
  * usable. */
@@ -564,10 +613,17 @@ struct lhost	*lhost_new(const struct config *, struct db *,
 		    const unsigned char *pepper, char *err, size_t errlen);
 /* True when reload is on and a loaded script changed on disk. */
 int		 lhost_stale(struct lhost *);
-/* Runs the app for req and fills resp. Any Lua failure becomes a logged
- * traceback and a 500 (503 for an unavailable database). */
+/* Runs the app for req, whose route is m (route.h), and fills resp. Any
+ * Lua failure becomes a logged traceback and a 500 (503 for an
+ * unavailable database). */
 void		 lhost_handle(struct lhost *, const struct req *,
-		    struct resp *);
+		    const struct route_match *, struct resp *);
+struct route_table;
+/* The routes app.lua declared, compiled when the scripts loaded. */
+const struct route_table *lhost_routes(const struct lhost *);
+/* Runs app.tick() (the runner's periodic work: expiry hooks) inside the
+ * sandbox's limits. 0, or -1 when it failed (logged). */
+int		 lhost_tick(struct lhost *);
 void		 lhost_free(struct lhost *);
 /* Runs a Lua test file inside a fresh sandboxed state (tessera lua-test). */
 int		 lhost_run_test(const struct config *, const char *file);
@@ -604,13 +660,21 @@ int		 lhost_ro_newindex(struct lua_State *);
  * table itself out: an iterator closing over it, nil, nil. */
 void		 lhost_push_pairs(struct lua_State *, int idx);
 void		 lhost_push_null(struct lua_State *);
+/* Marks the table at idx to encode as a JSON array (host.json.array). */
+void		 lhost_json_mark_array(struct lua_State *, int idx);
+/* Pushes the names of a scope mask as a JSON array (authority.h). */
+void		 lhost_push_scopes(struct lua_State *, uint32_t);
 int		 lhost_is_null(struct lua_State *, int idx);
 int		 lhost_msgh(struct lua_State *);
 int		 lhost_error(struct lua_State *, int status, const char *code,
 		    const char *msg);
 struct db	*lhost_db(struct lua_State *);
 const struct config *lhost_config(struct lua_State *);
+/* The request being served (raises outside one). */
 const struct req *lhost_req(struct lua_State *);
+/* The token acting, when the request authenticated with one, else NULL
+ * (a page, the runner, a test). */
+const struct principal *lhost_caller(struct lua_State *);
 
 /* --------------------------------------------------------------- worker */
 
@@ -648,14 +712,32 @@ int	 serve_main(struct config *, int (*reload)(struct config *));
 int	 cli_user(struct config *, const char *sub, const char *email,
 	    const char *role, const char *account);
 
-/* tessera token add-via. Returns the exit status. */
-int	 cli_token(struct config *, const char *sub, const char *account,
-	    const char *destination, const char *email,
-	    const char *description);
+/* The options of "tessera token SUB [KEY]" (NULL: not given). */
+struct cli_token_opts {
+	const char	*sub;
+	const char	*key;
+	const char	*account;
+	const char	*destination;
+	const char	*email;
+	const char	*description;
+	const char	*scopes;
+	const char	*expires_in_days;
+	const char	*allowed_ips;
+	const char	*grace_seconds;
+};
+
+/* tessera token add|add-via|rotate|activate|deactivate|show. Returns the
+ * exit status. */
+int	 cli_token(struct config *, const struct cli_token_opts *);
 
 /* ----------------------------------------------------------------- util */
 
 double	 mono_now(void);
+/* Unix seconds of the wall clock (TESSERA_TEST_CLOCK_FILE in tests). */
+long long clock_now(void);
+/* Parses "2026-11-27T23:10:58Z", or a date "2026-11-27" (read as its
+ * last second, 23:59:59 UTC), into Unix seconds. 0 or -1. */
+int	 time_parse(const char *, long long *);
 /* Formats t (Unix seconds) as 2026-11-27T23:10:58Z into out (>= 24). */
 char	*iso8601(long long t, char *out, size_t outlen);
 /* The same (style 0), or 2026-11-27 23:10 UTC (style 1); "" if the year

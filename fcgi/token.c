@@ -157,7 +157,7 @@ token_create(struct db *db, const unsigned char pepper[PEPPER_LEN],
 {
 	sqlite3_stmt	*st;
 	unsigned char	 h[32];
-	long long	 now = (long long)time(NULL);
+	long long	 now = clock_now();
 	int		 tries;
 
 	for (tries = 0; tries < 3; tries++) {
@@ -172,10 +172,17 @@ token_create(struct db *db, const unsigned char pepper[PEPPER_LEN],
 		    db_bind_text(st, ":description", t->description) ||
 		    db_bind_int64(st, ":account_id", t->account_id) ||
 		    db_bind_int64(st, ":user_id", t->user_id) ||
-		    db_bind_int64(st, ":now", now))
+		    db_bind_int64(st, ":now", now) ||
+		    db_bind_int64(st, ":scopes", t->scopes) ||
+		    db_bind_text(st, ":allowed_ips",
+		    t->allowed_ips ? t->allowed_ips : ""))
 			return -1;
-		if (t->destination_id > 0 &&
-		    db_bind_int64(st, ":destination_id", t->destination_id))
+		if ((t->destination_id > 0 &&
+		    db_bind_int64(st, ":destination_id", t->destination_id)) ||
+		    (t->parent_id > 0 &&
+		    db_bind_int64(st, ":parent_id", t->parent_id)) ||
+		    (t->expires_at > 0 &&
+		    db_bind_int64(st, ":expires_at", t->expires_at)))
 			return -1;
 		out->rc = db_run(db, st);
 		if (out->rc == 0) {
@@ -190,4 +197,55 @@ token_create(struct db *db, const unsigned char pepper[PEPPER_LEN],
 	}
 	sodium_memzero(out->secret, sizeof(out->secret));
 	return -1;
+}
+
+int
+token_rotate(struct db *db, const unsigned char pepper[PEPPER_LEN],
+    long long id, long long grace, long long actor,
+    char secret[TOKEN_SECRET_LEN + 1], long long *prev_expires, int *rc)
+{
+	sqlite3_stmt	*st;
+	unsigned char	 h[32];
+	long long	 now = clock_now();
+	int		 tries;
+
+	*prev_expires = grace > 0 ? now + grace : 0;
+	for (tries = 0; tries < 3; tries++) {
+		token_new_secret(secret);
+		token_hash(pepper, secret, TOKEN_SECRET_LEN, h);
+		if ((st = db_query(db, "token_rotate")) == NULL ||
+		    db_bind_blob(st, ":secret_hash", h, sizeof(h)) ||
+		    db_bind_int64(st, ":now", now) ||
+		    db_bind_int64(st, ":actor", actor) ||
+		    db_bind_int64(st, ":id", id) ||
+		    (grace > 0 && db_bind_int64(st, ":prev_expires_at",
+		    *prev_expires))) {
+			*rc = SQLITE_ERROR;
+			break;
+		}
+		if ((*rc = db_run(db, st)) == 0) {
+			sodium_memzero(h, sizeof(h));
+			return 0;
+		}
+		if (*rc != SQLITE_CONSTRAINT_UNIQUE)
+			break;
+	}
+	sodium_memzero(h, sizeof(h));
+	sodium_memzero(secret, TOKEN_SECRET_LEN + 1);
+	return -1;
+}
+
+int
+token_switch(struct db *db, long long id, int active, long long actor)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = db_query(db, active ? "token_set_active" :
+	    "token_deactivate_tree")) == NULL ||
+	    (active && db_bind_int64(st, ":active", 1)) ||
+	    db_bind_int64(st, ":now", clock_now()) ||
+	    db_bind_int64(st, ":actor", actor) ||
+	    db_bind_int64(st, ":id", id))
+		return -1;
+	return db_run(db, st) == 0 ? 0 : -1;
 }

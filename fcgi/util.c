@@ -1,6 +1,8 @@
 /*
  * util.c -- clocks and time formatting.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -101,4 +103,94 @@ char *
 iso8601(long long t, char *out, size_t outlen)
 {
 	return time_format(t, 0, out, outlen);
+}
+
+/*
+ * The wall clock of everything that compares with stored times (token
+ * expiry, sessions, host.now()). Tests set it: when the environment names
+ * a file in TESSERA_TEST_CLOCK_FILE, the time is the whole number of
+ * seconds written there, read at every call, so a test moves the clock
+ * of running workers without restarting them. Never set in production;
+ * main() logs a warning when it is.
+ */
+long long
+clock_now(void)
+{
+	static const char	*file;
+	static int		 checked;
+	char			 buf[32];
+	long long		 v;
+	FILE			*f;
+	char			*end;
+	size_t			 n;
+
+	if (!checked) {
+		file = getenv("TESSERA_TEST_CLOCK_FILE");
+		if (file != NULL && *file == '\0')
+			file = NULL;
+		checked = 1;
+	}
+	if (file != NULL && (f = fopen(file, "re")) != NULL) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		v = strtoll(buf, &end, 10);
+		if (end != buf && v > 0)
+			return v;
+	}
+	return (long long)time(NULL);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (the inverse of
+ * civil_date). */
+static long long
+days_from_civil(long long y, int m, int d)
+{
+	long long	 era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* n digits at s as a number, or -1. */
+static int
+num(const char *s, int n)
+{
+	int	 v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int
+time_parse(const char *s, long long *out)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	size_t		 n = strlen(s);
+	int		 y, m, d, hh = 23, mm = 59, ss = 59, leap;
+
+	if (n != 10 && n != 20)
+		return -1;
+	if ((y = num(s, 4)) < 1970 || s[4] != '-' || (m = num(s + 5, 2)) < 1 ||
+	    m > 12 || s[7] != '-' || (d = num(s + 8, 2)) < 1)
+		return -1;
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
+		return -1;
+	if (n == 20 && (s[10] != 'T' || (hh = num(s + 11, 2)) < 0 ||
+	    hh > 23 || s[13] != ':' || (mm = num(s + 14, 2)) < 0 || mm > 59 ||
+	    s[16] != ':' || (ss = num(s + 17, 2)) < 0 || ss > 59 ||
+	    s[19] != 'Z'))
+		return -1;
+	*out = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
+	return 0;
 }

@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "route.h"
 #include "tessera.h"
 
 static volatile sig_atomic_t	stopping;
@@ -131,6 +132,7 @@ worker_handle(struct worker *w, struct conn *c)
 {
 	struct req	 r;
 	struct resp	 resp = { .status = 200 };
+	struct route_match m;
 	const char	*why;
 	char		 uri[1024];
 	int		 status;
@@ -141,13 +143,15 @@ worker_handle(struct worker *w, struct conn *c)
 			drain(c, &r);
 		resp_error(&resp, status, status_code(status), why,
 		    req_wants_json(&r, w->cfg));
-	} else if (api_gate(w, &r, &resp) == 0) {
-		refresh(w);
-		if (w->lh == NULL)
-			resp_error(&resp, 500, "INTERNAL_ERROR",
-			    "internal error", req_wants_json(&r, w->cfg));
-		else
-			lhost_handle(w->lh, &r, &resp);
+	} else if (refresh(w), w->lh == NULL) {
+		resp_error(&resp, 500, "INTERNAL_ERROR", "internal error",
+		    req_wants_json(&r, w->cfg));
+	} else {
+		/* The route first: the gate checks the scope it needs. */
+		route_match(lhost_routes(w->lh), r.method, r.path,
+		    strlen(r.path), &m);
+		if (api_gate(w, &r, &m, &resp) == 0)
+			lhost_handle(w->lh, &r, &m, &resp);
 	}
 	if (w->db.h && !sqlite3_get_autocommit(w->db.h)) {
 		/* Never expected (host.db.tx ends what it began), but a

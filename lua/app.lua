@@ -1,11 +1,21 @@
--- app.lua -- the application's entry point. The host calls
--- app.handle(req) for every request; req is read-only (see README,
--- "Lua API"). Routes live in lua/routes/*.lua, one module per feature;
--- operators add their own with the extra_routes setting (a comma-separated
--- list of module names found on lua_dir).
+-- app.lua -- the application's entry point. Routes live in
+-- lua/routes/*.lua, one module per feature; operators add their own with
+-- the extra_routes setting (a comma-separated list of module names found
+-- on lua_dir). The host reads app.routes once when the scripts load,
+-- matches every request against them itself (fcgi/route.c), checks a
+-- token's scope for the route, and then calls
+--
+--   app.handle(req, handler, params, allow)
+--
+-- with the route's handler and captures, or with nil, nil and the Allow
+-- list of a 405 (nil: no route has this path). req is read-only (see
+-- README, "Lua API"). The runner calls app.tick() every
+-- token_check_interval seconds.
 
 local router = require "router"
 local http = require "http"
+local hooks = require "hooks"
+local expiry = require "expiry"
 
 local modules = {
   "routes.health",
@@ -14,7 +24,6 @@ local modules = {
   "routes.api",
   "routes.webhook",
 }
-local hooks = require "hooks"
 
 local r = router.new()
 for _, name in ipairs(modules) do
@@ -24,19 +33,18 @@ for name in string.gmatch(host.config.extra_routes or "", "[^,%s]+") do
   require(name)(r)
 end
 
-local M = {}
+local M = { routes = r.routes }
 
 -- Methods that change nothing; everything else from a browser must carry
 -- the CSRF token and come from our own origin.
 local safe = { GET = true, HEAD = true, OPTIONS = true }
 
-function M.handle(req)
+function M.handle(req, handler, params, allow)
   if req.auth and req.auth.first_use then
     hooks.fire("token_first_used", { account_id = req.auth.account.id,
       user_id = req.auth.user.id, key = req.auth.token.key,
       ip = req.remote_addr })
   end
-  local handler, params, allow = r:match(req.method, req.path)
   if handler then
     if not safe[req.method] and not http.token_path(req)
         and not host.auth.csrf_ok() then
@@ -51,6 +59,11 @@ function M.handle(req)
       "this method is not allowed here", { Allow = allow })
   end
   return http.error(req, 404, "NOT_FOUND", "no such page")
+end
+
+-- The runner's periodic work.
+function M.tick()
+  expiry.check(host.now())
 end
 
 return M

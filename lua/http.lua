@@ -51,6 +51,14 @@ function M.fail(status, code, message, headers)
     headers)
 end
 
+-- The answer for a refusal from host.tokens ({ status, code, message,
+-- field, required }): the failure envelope with the field at fault and,
+-- for INSUFFICIENT_SCOPE, the scope required.
+function M.refused(err)
+  return M.json(err.status, { success = false, error = err.code,
+    message = err.message, field = err.field, required = err.required })
+end
+
 function M.html(status, body, headers)
   local h = HTML_HEADERS
   if headers then

@@ -14,6 +14,9 @@ M.kinds = {
     sql = true },
 }
 
+-- The kinds in a fixed order (routes are declared in it).
+M.order = { "sources", "destinations", "pipelines", "models" }
+
 local NAME_MAX, TYPE_MAX, CONFIG_MAX, SQL_MAX = 200, 64, 65536, 100000
 
 -- A validation failure: { field = ..., message = ... }.

@@ -97,12 +97,15 @@ DELETE FROM login_failures WHERE scope = :scope AND key = :key;
 
 -- Audit log ----------------------------------------------------------------
 
+-- via_token: the key of the token that acted ('' when a person did).
 -- name: audit_add
-INSERT INTO audit_log (at, account_id, user_id, action, object, ip, detail)
-VALUES (:now, :account_id, :user_id, :action, :object, :ip, :detail);
+INSERT INTO audit_log (at, account_id, user_id, action, object, ip, detail,
+                       via_token)
+VALUES (:now, :account_id, :user_id, :action, :object, :ip, :detail,
+        :via_token);
 
 -- name: audit_recent
-SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, u.email,
+SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, l.via_token, u.email,
        iso_time(l.at) AS at_iso, utc_minute(l.at) AS at_text
 FROM audit_log l LEFT JOIN users u ON u.id = l.user_id
 WHERE l.account_id = :account_id
@@ -112,9 +115,11 @@ ORDER BY l.id DESC LIMIT :limit;
 
 -- name: token_add
 INSERT INTO tokens (key, secret_hash, kind, description, account_id, user_id,
-                    destination_id, created_at, updated_at)
+                    destination_id, created_at, updated_at, scopes,
+                    expires_at, allowed_ips, parent_id)
 VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
-        :destination_id, :now, :now);
+        :destination_id, :now, :now, :scopes, :expires_at, :allowed_ips,
+        :parent_id);
 
 -- The tokens one person may see, newest first: all of the account's for
 -- an admin (:all = 1), their own for a member (token_rows: 008), filtered
@@ -125,7 +130,10 @@ VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
 -- the times of the last change only when there was one.
 -- name: tokens_page
 SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
-       r.created_by, r.updated_by, r.destination,
+       r.created_by, r.updated_by, r.destination, r.kind, r.scopes,
+       r.allowed_ips, r.expires_at, r.parent_key,
+       iso_time(r.expires_at) AS expires_iso,
+       utc_minute(r.expires_at) AS expires_text,
        iso_time(r.created_at) AS created_iso,
        utc_minute(r.created_at) AS created_text,
        CASE WHEN r.updated_by IS NOT NULL THEN iso_time(r.updated_at)
@@ -165,9 +173,97 @@ FROM token_rows r
 WHERE key = :key AND account_id = :account_id
   AND (:all = 1 OR user_id = :user_id);
 
+-- Any token by key, for the command line (no visibility rule: the
+-- operator sees all).
+-- name: token_by_key
+SELECT r.* FROM token_rows r WHERE r.key = :key;
+
 -- name: token_set_active
 UPDATE tokens SET active = :active, updated_at = :now, updated_by = :actor
 WHERE id = :id;
+
+-- Lineage (009). Deactivating a token deactivates every token made from
+-- it, recursively, in this one statement.
+-- name: token_deactivate_tree
+WITH RECURSIVE tree (id) AS (
+  SELECT :id UNION SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id
+)
+UPDATE tokens SET active = 0, updated_at = :now, updated_by = :actor
+WHERE id IN tree AND (active = 1 OR id = :id);
+
+-- 1 when :id is :ancestor or was made from it (walking up from :id).
+-- name: token_in_tree
+WITH RECURSIVE up (id, parent_id) AS (
+  SELECT id, parent_id FROM tokens WHERE id = :id
+  UNION ALL SELECT t.id, t.parent_id FROM tokens t JOIN up ON t.id = up.parent_id
+)
+SELECT count(*) FROM up WHERE id = :ancestor;
+
+-- Every token made from :id, recursively (not :id itself).
+-- name: token_descendants
+WITH RECURSIVE tree (id) AS (
+  SELECT id FROM tokens WHERE parent_id = :id
+  UNION SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id
+)
+SELECT t.id, t.scopes, t.allowed_ips, t.active, t.parent_id FROM tokens t
+WHERE t.id IN tree ORDER BY t.id;
+
+-- What a token may do, and its parent's, for the subset rule.
+-- name: token_grant
+SELECT t.scopes, t.expires_at, t.allowed_ips, t.parent_id, t.kind,
+       p.scopes AS parent_scopes, p.expires_at AS parent_expires_at,
+       p.allowed_ips AS parent_allowed_ips
+FROM tokens t LEFT JOIN tokens p ON p.id = t.parent_id
+WHERE t.id = :id;
+
+-- name: token_update
+UPDATE tokens SET description = :description, scopes = :scopes,
+       allowed_ips = :allowed_ips, updated_at = :now, updated_by = :actor
+WHERE id = :id;
+
+-- A descendant narrowed to its ancestor's new rights (or switched off
+-- when no address is left to it).
+-- name: token_narrow
+UPDATE tokens SET scopes = :scopes, allowed_ips = :allowed_ips,
+       active = active AND :keep, updated_at = :now, updated_by = :actor
+WHERE id = :id;
+
+-- Rotation: a new secret; the current one stays valid until
+-- :prev_expires_at (NULL with it: ends now). An older one ends at once.
+-- name: token_rotate
+UPDATE tokens SET prev_secret_hash = CASE WHEN :prev_expires_at IS NULL
+                    THEN NULL ELSE secret_hash END,
+       prev_expires_at = :prev_expires_at, secret_hash = :secret_hash,
+       updated_at = :now, updated_by = :actor
+WHERE id = :id;
+
+-- Expiry hooks (the runner). Each fires once per token: the mark is set
+-- by the one runner whose UPDATE changed the row.
+-- name: tokens_expiring_due
+SELECT t.id, t.key, t.kind, t.description, t.account_id, t.user_id,
+       t.expires_at, t.active AND u.active AS active, u.email
+FROM tokens t JOIN users u ON u.id = t.user_id
+WHERE t.expires_at IS NOT NULL AND t.expires_at <= :warn_until
+  AND t.expires_at > :now AND t.expiry_warned_at IS NULL
+ORDER BY t.expires_at LIMIT :limit;
+
+-- name: token_mark_warned
+UPDATE tokens SET expiry_warned_at = :now
+WHERE id = :id AND expiry_warned_at IS NULL;
+
+-- name: tokens_expired_due
+SELECT t.id, t.key, t.kind, t.description, t.account_id, t.user_id,
+       t.expires_at, t.active AND u.active AS active, u.email
+FROM tokens t JOIN users u ON u.id = t.user_id
+WHERE t.expires_at IS NOT NULL AND t.expires_at <= :now
+  AND t.expiry_noticed_at IS NULL
+ORDER BY t.expires_at LIMIT :limit;
+
+-- Marks both: a token found already expired was past its warning too.
+-- name: token_mark_noticed
+UPDATE tokens SET expiry_noticed_at = :now,
+       expiry_warned_at = coalesce(expiry_warned_at, :now)
+WHERE id = :id AND expiry_noticed_at IS NULL;
 
 -- Destinations -------------------------------------------------------------
 
@@ -192,18 +288,28 @@ ORDER BY id LIMIT 1;
 -- name: token_auth_by_key
 SELECT t.id, t.secret_hash, t.active, t.expires_at, t.last_used_at,
        t.kind, t.description, t.key, u.id, u.email, u.role, u.active,
-       a.id, a.name, a.active, t.first_used_at
+       a.id, a.name, a.active, t.first_used_at, t.scopes, t.allowed_ips,
+       t.prev_secret_hash, t.prev_expires_at, t.parent_id, t.destination_id
 FROM tokens t JOIN users u ON u.id = t.user_id
 JOIN accounts a ON a.id = t.account_id
 WHERE t.key = :key;
 
+-- The secret alone (Bearer): either of a token's two hashes. Both
+-- indexes are probed whatever the answer.
 -- name: token_auth_by_hash
 SELECT t.id, t.secret_hash, t.active, t.expires_at, t.last_used_at,
        t.kind, t.description, t.key, u.id, u.email, u.role, u.active,
-       a.id, a.name, a.active, t.first_used_at
+       a.id, a.name, a.active, t.first_used_at, t.scopes, t.allowed_ips,
+       t.prev_secret_hash, t.prev_expires_at, t.parent_id, t.destination_id
 FROM tokens t JOIN users u ON u.id = t.user_id
 JOIN accounts a ON a.id = t.account_id
-WHERE t.secret_hash = :secret_hash;
+WHERE t.secret_hash = :secret_hash OR t.prev_secret_hash = :secret_hash;
+
+-- One refused address is written once a minute per token and address.
+-- name: audit_ip_denied_recent
+SELECT count(*) FROM audit_log
+WHERE account_id = :account_id AND at > :since AND action = 'token.ip_denied'
+  AND object = :key AND ip = :ip;
 
 -- At most once a minute per token (see api.c).
 -- name: token_touch
@@ -344,8 +450,8 @@ SELECT id, received_at, data FROM records
 WHERE pipeline_id = :pipeline_id AND id > :after
 ORDER BY id LIMIT :limit;
 
--- The caller's own tokens (the API manages only those).
+-- The caller's own tokens (the API manages only those), as token_rows
+-- has them (lua/tokens.lua shapes them).
 -- name: tokens_of_user
-SELECT key, kind, description, active, created_at, last_used_at
-FROM tokens WHERE user_id = :user_id
-ORDER BY id DESC LIMIT :limit OFFSET :offset;
+SELECT r.* FROM token_rows r WHERE r.user_id = :user_id
+ORDER BY r.id DESC LIMIT :limit OFFSET :offset;

@@ -5,6 +5,7 @@
 local http = require "http"
 local hooks = require "hooks"
 local objects = require "objects"
+local token = require "token"
 
 local LIST_MAX = 1000
 
@@ -52,28 +53,40 @@ end
 
 local function me(req)
   local a = req.auth
+  local scopes = host.json.array()
+  for i, name in ipairs(a.token.scopes) do scopes[i] = name end
   return http.ok({
     user = { id = a.user.id, email = a.user.email },
     account = { id = a.account.id, name = a.account.name },
     token = { key = a.token.key, description = a.token.description,
-      kind = a.token.kind },
+      kind = a.token.kind, scopes = scopes,
+      expires_at = a.token.expires_at and host.iso8601(a.token.expires_at)
+        or host.null },
   })
 end
 
--- Tokens: only the calling user's own, whatever their role. ------------
+-- Tokens: only the calling user's own, whatever their role; a token
+-- changes only itself and the tokens made from it, and grants nothing it
+-- does not hold (host.tokens enforces both). ----------------------------
 
+-- Who acts, for the hooks: the token's user (ev.via is the token).
 local function actor(req)
-  return { id = req.auth.user.id, role = "member",
-    account_id = req.auth.account.id }
+  return { id = req.auth.user.id, account_id = req.auth.account.id,
+    email = req.auth.user.email }
 end
 
-local function token_public(t)
-  return {
-    key = t.key, description = t.description, kind = t.kind,
-    active = t.active == 1 or t.active == true,
-    created_at = host.iso8601(t.created_at),
-    last_used_at = t.last_used_at and host.iso8601(t.last_used_at) or host.null,
-  }
+local function clean_description(d)
+  local desc = type(d) == "string" and string.match(d, "^%s*(.-)%s*$")
+  local n = desc and utf8.len(desc)
+  if not n or n < 1 or n > 200 or string.find(desc, "%c") then
+    return nil, invalid({ field = "description",
+      message = "description: 1 to 200 characters of text" })
+  end
+  return desc
+end
+
+local function is_object(b)
+  return type(b) == "table" and string.sub(host.json.encode(b), 1, 1) == "{"
 end
 
 local function tokens_list(req)
@@ -84,38 +97,102 @@ local function tokens_list(req)
   local rows = host.db.rows("tokens_of_user", { user_id = req.auth.user.id,
     limit = limit, offset = offset })
   local out = host.json.array()
-  for i, t in ipairs(rows) do out[i] = token_public(t) end
+  for i, t in ipairs(rows) do out[i] = token.public(t) end
   return http.ok(out)
+end
+
+local function tokens_get(req, p)
+  local t = host.tokens.get{ key = p.key }
+  if not t then return not_found("token") end
+  return http.ok(token.public(t))
 end
 
 local function tokens_create(req)
   local b, resp = body_of(req)
   if not b then return resp end
-  local d = type(b) == "table" and b.description
-  local desc = type(d) == "string" and string.match(d, "^%s*(.-)%s*$")
-  local n = desc and utf8.len(desc)
-  if not n or n < 1 or n > 200 or string.find(desc, "%c") then
-    return invalid({ field = "description",
-      message = "description: 1 to 200 characters of text" })
+  if not is_object(b) then
+    return invalid({ field = "body", message = "body: must be a JSON object" })
   end
-  local t = host.tokens.create{ kind = "user", description = desc, actor = actor(req) }
-  hooks.fire("token_created", { account_id = req.auth.account.id,
-    user_id = req.auth.user.id, email = req.auth.user.email, key = t.key,
-    kind = "user", description = desc, ip = req.remote_addr })
-  return http.ok({ key = t.key, token = t.token, description = desc,
-    active = true, created_at = host.iso8601(t.created_at) }, 201)
+  local desc, bad = clean_description(b.description)
+  if not desc then return bad end
+  local days = b.expires_in_days
+  if days ~= nil and (math.type(days) ~= "integer" or days < 1) then
+    return invalid({ field = "expires_in_days",
+      message = "expires_in_days: a whole number of days, 1 to 3660" })
+  end
+  local t, err = host.tokens.create{ kind = "user", description = desc,
+    scopes = b.scopes, expires_at = b.expires_at, expires_in_days = days,
+    allowed_ips = b.allowed_ips }
+  if not t then return http.refused(err) end
+  hooks.fire("token_created", token.event(req, actor(req), t))
+  return http.ok(token.with_secret(t, t.token), 201)
+end
+
+local PATCHABLE = { description = true, scopes = true, allowed_ips = true }
+
+local function tokens_update(req, p)
+  local b, resp = body_of(req)
+  if not b then return resp end
+  if not is_object(b) then
+    return invalid({ field = "body", message = "body: must be a JSON object" })
+  end
+  local any = false
+  for k in pairs(b) do
+    if not PATCHABLE[k] then
+      return invalid({ field = k, message = k .. ": cannot be changed " ..
+        "(description, scopes and allowed_ips can)" })
+    end
+    any = true
+  end
+  if not any then
+    return invalid({ field = "body",
+      message = "name at least one of description, scopes, allowed_ips" })
+  end
+  local desc
+  if b.description ~= nil then
+    local bad
+    desc, bad = clean_description(b.description)
+    if not desc then return bad end
+  end
+  local t, err = host.tokens.update{ key = p.key, description = desc,
+    scopes = b.scopes, allowed_ips = b.allowed_ips }
+  if not t then return http.refused(err) end
+  hooks.fire("token_updated", token.event(req, actor(req), t))
+  return http.ok(token.public(t))
 end
 
 local function tokens_switch(active)
   return function(req, p)
-    local t = host.tokens.set_active{ key = p.key, active = active, actor = actor(req) }
-    if not t then return not_found("token") end
-    hooks.fire(active and "token_activated" or "token_deactivated", {
-      account_id = req.auth.account.id, user_id = req.auth.user.id,
-      email = req.auth.user.email, key = t.key, kind = t.kind,
-      ip = req.remote_addr })
-    return http.ok(token_public(t))
+    local t, n = host.tokens.set_active{ key = p.key, active = active }
+    if not t then return http.refused(n) end
+    hooks.fire(active and "token_activated" or "token_deactivated",
+      token.event(req, actor(req), t, { cascaded = n }))
+    return http.ok(token.public(t))
   end
+end
+
+local function tokens_rotate(req, p)
+  local grace
+  if req.body ~= "" then
+    local b, resp = body_of(req)
+    if not b then return resp end
+    if not is_object(b) then
+      return invalid({ field = "body", message = "body: must be a JSON object" })
+    end
+    grace = b.grace_seconds
+    if grace ~= nil and math.type(grace) ~= "integer" then
+      return invalid({ field = "grace_seconds",
+        message = "grace_seconds: a whole number, 0 to 604800" })
+    end
+  end
+  local r, err = host.tokens.rotate{ key = p.key, grace_seconds = grace }
+  if not r then return http.refused(err) end
+  local t = host.tokens.get{ key = p.key }
+  hooks.fire("token_rotated", token.event(req, actor(req), t,
+    { previous_expires_at = r.previous_expires_at }))
+  return http.ok({ key = r.key, token = r.token,
+    previous_expires_at = r.previous_expires_at and
+      host.iso8601(r.previous_expires_at) or host.null })
 end
 
 -- Platform objects --------------------------------------------------------
@@ -167,19 +244,23 @@ local function create(kind)
     local row = host.db.tx(function()
       local _, id = host.db.exec(kind .. "_add", params(kind, v, req,
         { type = v.type, user_id = req.auth.user.id }))
-      -- A Via destination gets its token, made by the caller.
+      -- A Via destination gets its token, made by the caller (its
+      -- parent: it dies with the caller and never outlives it).
       if kind == "destinations" and v.type == "via" then
-        via = host.tokens.create{ kind = "via", description = v.name,
-          destination_id = id, actor = { id = req.auth.user.id,
-            role = req.auth.user.role, account_id = req.auth.account.id } }
+        local err
+        via, err = host.tokens.create{ kind = "via", description = v.name,
+          destination_id = id }
+        if not via then error(err.message) end
       end
       return host.db.row(kind .. "_get", { account_id = req.auth.account.id, id = id })
     end)
     local out = objects.public(kind, row)
+    hooks.fire("object_created", { account_id = req.auth.account.id,
+      user_id = req.auth.user.id, email = req.auth.user.email, kind = kind,
+      id = row.id, name = row.name, ip = req.remote_addr,
+      via = req.auth.token.key })
     if via then
-      hooks.fire("token_created", { account_id = req.auth.account.id,
-        user_id = req.auth.user.id, email = req.auth.user.email,
-        key = via.key, kind = "via", description = v.name, ip = req.remote_addr })
+      hooks.fire("token_created", token.event(req, actor(req), via))
       out.via_token = { key = via.key, token = via.token }
     end
     return http.ok(out, 201)
@@ -195,7 +276,12 @@ local function update(kind)
     local v, e = objects.validate(kind, b, req.auth.account.id, existing)
     if not v then return invalid(e) end
     host.db.exec(kind .. "_update", params(kind, v, req, { id = existing.id }))
-    return http.ok(objects.public(kind, fetch(kind, req, p)))
+    local row = fetch(kind, req, p)
+    hooks.fire("object_updated", { account_id = req.auth.account.id,
+      user_id = req.auth.user.id, email = req.auth.user.email, kind = kind,
+      id = row.id, name = row.name, ip = req.remote_addr,
+      via = req.auth.token.key })
+    return http.ok(objects.public(kind, row))
   end
 end
 
@@ -213,7 +299,7 @@ local function run(req, p)
   end)
   hooks.fire("pipeline_run", { account_id = req.auth.account.id,
     user_id = req.auth.user.id, pipeline_id = id, key = req.auth.token.key,
-    ip = req.remote_addr })
+    ip = req.remote_addr, via = req.auth.token.key })
   return http.json(200, { success = true })
 end
 
@@ -253,20 +339,25 @@ local function records(req, p)
     body = '{"data":[' .. table.concat(parts, ",") .. '],"success":true}' }
 end
 
+-- Each route names the scope a token needs (HTTP.md "Token authority");
+-- the host checks it before the handler runs.
 return function(r)
   local m = host.config.api_mount
-  r:add("GET", m .. "/me", me)
-  r:add("GET", m .. "/tokens", tokens_list)
-  r:add("POST", m .. "/tokens", tokens_create)
-  r:add("POST", m .. "/tokens/{key}/activate", tokens_switch(true))
-  r:add("POST", m .. "/tokens/{key}/deactivate", tokens_switch(false))
-  for kind in pairs(objects.kinds) do
-    r:add("GET", m .. "/" .. kind, list(kind))
-    r:add("POST", m .. "/" .. kind, create(kind))
-    r:add("GET", m .. "/" .. kind .. "/{id}", get(kind))
-    r:add("PUT", m .. "/" .. kind .. "/{id}", update(kind))
+  r:add("GET", m .. "/me", me, "any")
+  r:add("GET", m .. "/tokens", tokens_list, "tokens:read")
+  r:add("POST", m .. "/tokens", tokens_create, "tokens:write")
+  r:add("GET", m .. "/tokens/{key}", tokens_get, "tokens:read")
+  r:add("PATCH", m .. "/tokens/{key}", tokens_update, "tokens:write")
+  r:add("POST", m .. "/tokens/{key}/activate", tokens_switch(true), "tokens:write")
+  r:add("POST", m .. "/tokens/{key}/deactivate", tokens_switch(false), "tokens:write")
+  r:add("POST", m .. "/tokens/{key}/rotate", tokens_rotate, "tokens:write")
+  for _, kind in ipairs(objects.order) do
+    r:add("GET", m .. "/" .. kind, list(kind), "objects:read")
+    r:add("POST", m .. "/" .. kind, create(kind), "objects:write")
+    r:add("GET", m .. "/" .. kind .. "/{id}", get(kind), "objects:read")
+    r:add("PUT", m .. "/" .. kind .. "/{id}", update(kind), "objects:write")
   end
-  r:add("POST", m .. "/pipelines/{id}/run", run)
-  r:add("GET", m .. "/pipelines/{id}/status", status)
-  r:add("GET", m .. "/pipelines/{id}/records", records)
+  r:add("POST", m .. "/pipelines/{id}/run", run, "pipelines:run")
+  r:add("GET", m .. "/pipelines/{id}/status", status, "objects:read")
+  r:add("GET", m .. "/pipelines/{id}/records", records, "records:read")
 end

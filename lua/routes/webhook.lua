@@ -34,5 +34,5 @@ local function receive(req)
 end
 
 return function(r)
-  r:add("POST", "/webhook", receive)
+  r:add("POST", "/webhook", receive, "webhook:write")
 end

@@ -1,33 +1,24 @@
 /*
- * fuzz_router.c -- the Lua router's matcher (lua/router.lua), r:match
- * (method, path), against a reference matcher written here in C.
+ * fuzz_router.c -- the host's route matcher (fcgi/route.c, route_match),
+ * which picks every request's route before the credential gate, against
+ * a reference matcher written here with the rules router.lua documents.
  *
  * The first input byte picks the method, the rest is the path (a '/' is
- * put in front when it does not start with one). A Lua error from match
- * is a finding, and so is any difference from the reference: the handler
- * chosen (each handler returns its route's index), the captures, or the
- * Allow list when only the method is wrong.
- *
- * lua/router.lua is found through $TESSERA_ROOT, else the TESSERA_ROOT
- * the Makefile compiles in (the repository root).
+ * put in front when it does not start with one). Any difference from the
+ * reference is a finding: the route chosen, the captures, or the Allow
+ * list when only the method is wrong.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-
-#ifndef TESSERA_ROOT
-#define TESSERA_ROOT "."
-#endif
+#include "route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 /* The application's routes (api_mount "/api"), in registration order. */
-static const struct route {
+static const struct ref_route {
 	const char	*method;
 	const char	*pattern;
 } routes[] = {
@@ -72,8 +63,8 @@ static const char *const methods[] = {
 	"GET", "POST", "PUT", "HEAD", "DELETE"
 };
 
-static lua_State	*L;
-static int		 router_ref;	/* the router object r */
+static struct route_table	 tb;
+static int			 ready;
 
 /* One path segment: bytes [p, p + n). */
 struct seg {
@@ -141,101 +132,53 @@ segs_match(size_t i, size_t np)
 	return 1;
 }
 
-/* Checks the captures in the table at idx against route i's. */
+/* Checks the captures of m against route i's. */
 static void
-check_params(int idx, size_t i, size_t np, int exact)
+check_params(const struct route_match *m, size_t i, size_t np, int exact)
 {
 	struct seg	 rs[16];
-	size_t		 nr, k, want = 0, got = 0, len;
-	const char	*v;
-	char		 name[64];
+	size_t		 nr, k, want = 0;
 
-	idx = lua_absindex(L, idx);
-	if (lua_type(L, idx) != LUA_TTABLE)
-		fail("params is not a table");
 	nr = exact ? 0 : split(routes[i].pattern, strlen(routes[i].pattern),
 	    rs, 16);
 	for (k = 0; k < nr && k < np; k++) {
 		if (!is_capture(&rs[k]))
 			continue;
-		want++;
-		snprintf(name, sizeof(name), "%.*s", (int)rs[k].n - 2,
-		    rs[k].p + 1);
-		if (lua_getfield(L, idx, name) != LUA_TSTRING)
+		if (want >= m->ncap)
 			fail("a capture is missing");
-		v = lua_tolstring(L, -1, &len);
-		if (len != parts[k].n || memcmp(v, parts[k].p, len) != 0)
+		if (strlen(m->cap[want].name) != rs[k].n - 2 ||
+		    strncmp(m->cap[want].name, rs[k].p + 1, rs[k].n - 2) != 0)
+			fail("a capture has the wrong name");
+		if (m->cap[want].len != parts[k].n ||
+		    memcmp(m->cap[want].val, parts[k].p, parts[k].n) != 0)
 			fail("a capture has the wrong value");
-		if (len == 0 || memchr(v, '/', len) != NULL)
+		if (m->cap[want].len == 0 ||
+		    memchr(m->cap[want].val, '/', m->cap[want].len) != NULL)
 			fail("a capture is empty or holds '/'");
-		lua_pop(L, 1);
+		want++;
 	}
-	lua_pushnil(L);
-	while (lua_next(L, idx) != 0) {
-		got++;
-		lua_pop(L, 1);
-	}
-	if (got != want)
-		fail("params has extra entries");
+	if (m->ncap != want)
+		fail("extra captures");
 }
 
+/* The harness's routes in a host route table; the token paths' routes
+ * declare "any" (the matcher does not look at scopes). */
 static void
 setup(void)
 {
-	static const char chunk[] =
-	    "local router, routes = ...\n"
-	    "local r = router.new()\n"
-	    "for i, rt in ipairs(routes) do\n"
-	    "  local idx = i - 1\n"
-	    "  r:add(rt[1], rt[2], function() return idx end)\n"
-	    "end\n"
-	    "return r\n";
-	const char	*root = getenv("TESSERA_ROOT");
-	char		 file[4096];
-	size_t		 i;
+	static const char *const prefixes[] = { "/api", "/webhook", NULL };
+	char	 err[256];
+	size_t	 i;
 
-	if (root == NULL || *root == '\0')
-		root = TESSERA_ROOT;
-	snprintf(file, sizeof(file), "%s/lua/router.lua", root);
-	if ((L = luaL_newstate()) == NULL)
-		fail("luaL_newstate");
-	luaL_openlibs(L);
-	if (luaL_loadbufferx(L, chunk, sizeof(chunk) - 1, "=setup", "t") !=
-	    LUA_OK)
-		fail(lua_tostring(L, -1));
-	if (luaL_loadfilex(L, file, "t") != LUA_OK ||
-	    lua_pcall(L, 0, 1, 0) != LUA_OK)
-		fail(lua_tostring(L, -1));
-	lua_createtable(L, (int)NROUTES, 0);
 	for (i = 0; i < NROUTES; i++) {
-		lua_createtable(L, 2, 0);
-		lua_pushstring(L, routes[i].method);
-		lua_rawseti(L, -2, 1);
-		lua_pushstring(L, routes[i].pattern);
-		lua_rawseti(L, -2, 2);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		if (route_add(&tb, routes[i].method, routes[i].pattern, NULL,
+		    prefixes, err, sizeof(err)) == 0)
+			continue;
+		if (route_add(&tb, routes[i].method, routes[i].pattern, "any",
+		    prefixes, err, sizeof(err)) == -1)
+			fail(err);
 	}
-	if (lua_pcall(L, 2, 1, 0) != LUA_OK)
-		fail(lua_tostring(L, -1));
-	router_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-/* The handler index the function at idx returns. */
-static size_t
-handler_index(int idx)
-{
-	lua_Integer	 i;
-
-	if (lua_type(L, idx) != LUA_TFUNCTION)
-		fail("handler is not a function");
-	lua_pushvalue(L, idx);
-	if (lua_pcall(L, 0, 1, 0) != LUA_OK || !lua_isinteger(L, -1))
-		fail("handler did not return its index");
-	i = lua_tointeger(L, -1);
-	lua_pop(L, 1);
-	if (i < 0 || (size_t)i >= NROUTES)
-		fail("handler index out of range");
-	return (size_t)i;
+	ready = 1;
 }
 
 int
@@ -245,8 +188,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char		*path, allow[64] = "", *a;
 	size_t		 len, np, i, want = NROUTES, fallback = NROUTES, got;
 	int		 allowed[5] = { 0 }, k, exact = 0;
+	struct route_match m;
 
-	if (L == NULL)
+	if (!ready)
 		setup();
 	if (size == 0)
 		return 0;
@@ -299,39 +243,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    methods[order[k]]);
 	}
 
-	lua_settop(L, 0);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, router_ref);
-	lua_getfield(L, 1, "match");
-	lua_pushvalue(L, 1);
-	lua_pushstring(L, method);
-	lua_pushlstring(L, path, len);
-	if (lua_pcall(L, 3, 3, 0) != LUA_OK)
-		fail(lua_tostring(L, -1));
-	/* Stack: r, handler, params, allow. */
+	got = (size_t)route_match(&tb, method, path, len, &m);
 	if (want != NROUTES) {
-		got = handler_index(2);
 		if (got != want) {
-			fprintf(stderr, "%s %.*s: got route %zu (%s %s), want "
-			    "%zu (%s %s)\n", method, (int)len, path, got,
-			    routes[got].method, routes[got].pattern, want,
+			fprintf(stderr, "%s %.*s: got route %d, want %zu (%s "
+			    "%s)\n", method, (int)len, path, m.route, want,
 			    routes[want].method, routes[want].pattern);
 			fail("wrong route");
 		}
-		check_params(3, want, np, exact);
-		if (!lua_isnil(L, 4))
-			fail("a match also returned an Allow list");
-	} else if (allow[0] != '\0') {
-		if (!lua_isnil(L, 2) || !lua_isnil(L, 3) ||
-		    lua_type(L, 4) != LUA_TSTRING)
-			fail("no nil, nil, allow for a wrong method");
-		if (strcmp(lua_tostring(L, 4), allow) != 0) {
-			fprintf(stderr, "%s %.*s: Allow %s, want %s\n", method,
-			    (int)len, path, lua_tostring(L, 4), allow);
-			fail("wrong Allow list");
-		}
-	} else if (!lua_isnil(L, 2) || !lua_isnil(L, 3) || !lua_isnil(L, 4))
-		fail("a result for a path no route matches");
-	lua_settop(L, 0);
+		check_params(&m, want, np, exact);
+	} else if (m.route != -1) {
+		fprintf(stderr, "%s %.*s: got route %d, want none\n", method,
+		    (int)len, path, m.route);
+		fail("a route for a path no route matches");
+	} else if (strcmp(m.allow, allow) != 0) {
+		fprintf(stderr, "%s %.*s: Allow \"%s\", want \"%s\"\n",
+		    method, (int)len, path, m.allow, allow);
+		fail("wrong Allow list");
+	}
 	free(parts);
 	parts = NULL;
 	free(path);

@@ -19,186 +19,21 @@ import uuid
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from apiclient import (ALL_USER_SCOPES, DEFAULT_SCOPES, ISO, PW, SECRET,  # noqa: E402
+                       TOKEN_FIELDS, UUID4, Api, Db, Token, basic, bearer, burst,
+                       checksum, cli_token, ctype_json, dig, fake_secret, is_failure,
+                       log_text, probe_pids, typo, with_query)
 from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from tap import (BIN, Tap, add_user, app_env, body_json, init_data,  # noqa: E402
                  scratch, tessera)
 
-PW = "correct horse battery"
-UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-SECRET = re.compile(r"^tsr_[0-9A-Za-z]{49}$")
-ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 MIB = 1024 * 1024
 BIG = 9007199254740993            # 2^53 + 1: not a double
 MIN64 = -9223372036854775808      # -2^63
 NO_LIMITS = {"TESSERA_RATE_LIMIT_API_KEY": 0, "TESSERA_RATE_LIMIT_API_IP": 0,
              "TESSERA_RATE_LIMIT_WEBHOOK_KEY": 0,
              "TESSERA_RATE_LIMIT_WEBHOOK_IP": 0}
-
-# -- credentials --------------------------------------------------------------
-
-
-def b62(n, digits):
-    out = ""
-    for _ in range(digits):
-        n, r = divmod(n, 62)
-        out = B62[r] + out
-    return out
-
-
-def checksum(s):
-    return b62(zlib.crc32(s.encode()) & 0xffffffff, 6)
-
-
-def fake_secret():
-    """A secret of the right shape with a valid checksum that no token has."""
-    body = "tsr_" + "".join(secrets.choice(B62) for _ in range(43))
-    return body + checksum(body)
-
-
-def typo(secret):
-    """The secret with one character of its random part changed."""
-    i = 10
-    c = secret[i]
-    return secret[:i] + ("A" if c != "A" else "B") + secret[i + 1:]
-
-
-def basic(key, secret):
-    raw = ("%s:%s" % (key, secret)).encode()
-    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-
-
-def bearer(secret):
-    return {"Authorization": "Bearer " + secret}
-
-
-def with_query(path, key, secret):
-    return "%s%skey=%s&token=%s" % (path, "&" if "?" in path else "?", key, secret)
-
-
-class Token:
-    def __init__(self, key, secret):
-        self.key, self.secret = key, secret
-
-    @property
-    def basic(self):
-        return basic(self.key, self.secret)
-
-    @property
-    def bearer(self):
-        return bearer(self.secret)
-
-
-def cli_token(data, email, description):
-    r = tessera(data, "token", "add", "--email", email, "--description", description)
-    out = r.stdout.decode()
-    k = re.search(r"Token Key: (\S+)", out)
-    s = re.search(r"Token: +(\S+)", out)
-    if r.returncode != 0 or not k or not s:
-        raise RuntimeError("tessera token add failed: %r %r" % (out, r.stderr))
-    return Token(k.group(1), s.group(1))
-
-
-# -- requests -------------------------------------------------------------------
-
-
-class Api:
-    def __init__(self, base):
-        self.base = base
-
-    def call(self, method, path, auth=None, body=None, ctype="application/json",
-             headers=None):
-        h = dict(auth or {})
-        h.update(headers or {})
-        if body is not None and not isinstance(body, (bytes, str)):
-            body = json.dumps(body)
-        if body is not None and ctype:
-            h["Content-Type"] = ctype
-        s, hd, b = http(method, self.base + path, h, body)
-        return s, hd, b, body_json(b)
-
-    def get(self, path, auth=None, **kw):
-        return self.call("GET", path, auth, **kw)
-
-    def post(self, path, auth=None, body=None, **kw):
-        return self.call("POST", path, auth, body, **kw)
-
-    def put(self, path, auth=None, body=None, **kw):
-        return self.call("PUT", path, auth, body, **kw)
-
-
-def dig(doc, *path):
-    """doc[path[0]][path[1]]..., or None where something is missing."""
-    for k in path:
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(k)
-    return doc
-
-
-def is_failure(doc, code):
-    return (isinstance(doc, dict) and doc.get("success") is False and
-            doc.get("error") == code and isinstance(doc.get("message"), str) and
-            doc["message"] != "")
-
-
-def ctype_json(h):
-    return (h.get("Content-Type") or "").split(";")[0].strip() == "application/json"
-
-
-def burst(fn, threads, per_thread):
-    """Runs fn(tid, i) from several threads released together; returns
-    [(t_done, tid, i, result)] sorted by completion time, and the elapsed
-    time of the whole burst."""
-    gate = threading.Barrier(threads)
-    out, lock = [], threading.Lock()
-
-    def run(tid):
-        gate.wait()
-        for i in range(per_thread):
-            r = fn(tid, i)
-            with lock:
-                out.append((time.monotonic(), tid, i, r))
-
-    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
-    t0 = time.monotonic()
-    for th in ts:
-        th.start()
-    for th in ts:
-        th.join()
-    return sorted(out, key=lambda x: x[0]), time.monotonic() - t0
-
-
-def log_text(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def probe_pids(log, path):
-    """{probe: (pid, status)} from the serve log's req: lines for path."""
-    found = {}
-    for m in re.finditer(rb"tessera\[(\d+)\] req: \S+ " + re.escape(path.encode()) +
-                         rb"\?probe=([\w.-]+)\S* (\d{3}) ", log):
-        found[m.group(2).decode()] = (int(m.group(1)), int(m.group(3)))
-    return found
-
-
-class Db:
-    def __init__(self, data):
-        self.c = sqlite3.connect(os.path.join(data, "tessera.db"),
-                                 isolation_level=None, timeout=10)
-
-    def all(self, sql, *args):
-        return self.c.execute(sql, args).fetchall()
-
-    def one(self, sql, *args):
-        rows = self.all(sql, *args)
-        return rows[0] if rows else None
-
-    def val(self, sql, *args):
-        r = self.one(sql, *args)
-        return r[0] if r else None
 
 
 def start(work, name, data, extra_env):
@@ -241,7 +76,8 @@ def credentials_and_tokens(t, api, db, data, tk, ids):
 
     want_me = {"user": {"id": ids["bob"], "email": "bob@example.com"},
                "account": {"id": ids["acme"], "name": "Acme"},
-               "token": {"key": bob1.key, "description": "bob one", "kind": "user"}}
+               "token": {"key": bob1.key, "description": "bob one", "kind": "user",
+                         "scopes": ALL_USER_SCOPES, "expires_at": None}}
     s, h, b, doc = api.get("/api/me", bob1.basic)
     first_call = time.time()
     t.eq(s, 200, "GET /api/me with Basic -> 200")
@@ -275,13 +111,22 @@ def credentials_and_tokens(t, api, db, data, tk, ids):
                        capture_output=True)
     t.ok(r.returncode == 0, "tessera user disable dave", r.stderr)
 
-    # bob2 deactivated with bob's other token (the API).
+    # bob2 is a sibling of bob1 (both made by a person): bob1 may not
+    # switch it; the command line may.
     s, h, b, doc = api.post("/api/tokens/%s/deactivate" % bob2.key, bob1.basic)
-    t.eq(s, 200, "POST /api/tokens/{key}/deactivate with another token of the same user")
+    t.ok(s == 403 and is_failure(doc, "FORBIDDEN"),
+         "POST /api/tokens/{key}/deactivate on a sibling token -> 403 FORBIDDEN", b)
+    t.eq(db.val("SELECT active FROM tokens WHERE key = ?", bob2.key), 1,
+         "... and the sibling is still active")
+    r = subprocess.run([BIN, "token", "deactivate", "--data", data, bob2.key],
+                       capture_output=True)
+    t.ok(r.returncode == 0 and bob2.key.encode() in r.stdout,
+         "tessera token deactivate KEY", r.stderr)
+    s, h, b, doc = api.get("/api/tokens/%s" % bob2.key, bob1.basic)
     d = dig(doc, "data") or {}
-    t.ok(d.get("key") == bob2.key and d.get("active") is False and
+    t.ok(s == 200 and d.get("key") == bob2.key and d.get("active") is False and
          "token" not in d and bob2.secret.encode() not in b,
-         "... answers the token, inactive, without secret", b)
+         "GET /api/tokens/{key}: the token, inactive, without secret", b)
 
     cases = [
         ("malformed Basic (not base64)", {"Authorization": "Basic !!!notbase64!!!"}, "/api/me"),
@@ -311,8 +156,9 @@ def credentials_and_tokens(t, api, db, data, tk, ids):
     res, _ = burst(lambda tid, i: api.get("/api/me", bob2.basic)[2], 2, 1)
     t.ok(all(r[3] == ref for r in res), "the deactivated token is refused by both workers "
          "at once (two simultaneous requests)", res)
-    s, h, b, doc = api.post("/api/tokens/%s/activate" % bob2.key, bob1.basic)
-    t.eq((s, dig(doc, "data", "active")), (200, True), "reactivated through the API")
+    r = subprocess.run([BIN, "token", "activate", "--data", data, bob2.key],
+                       capture_output=True)
+    t.eq(r.returncode, 0, "reactivated on the command line")
     t.eq(api.get("/api/me", bob2.basic)[0], 200, "... and accepted on its very next request")
 
     # The same through the page.
@@ -338,10 +184,8 @@ def tokens_api(t, api, db, tk, ids):
     t.eq({x.get("key") for x in lst}, mine, "GET /api/tokens lists exactly the caller's tokens")
     t.ok(ana.key.encode() not in b and zed.key.encode() not in b,
          "... not the admin's nor another account's")
-    t.ok(all(set(x) == {"key", "description", "kind", "active", "created_at",
-                        "last_used_at"} for x in lst),
-         "each item has exactly key, description, kind, active, created_at, last_used_at",
-         lst[:2])
+    t.ok(all(set(x) == TOKEN_FIELDS for x in lst),
+         "each item has exactly the token fields of HTTP.md", lst[:2])
     t.ok(all("token" not in x for x in lst) and bob1.secret.encode() not in b,
          "never a token field / secret in the list")
     one = [x for x in lst if x.get("key") == bob1.key]
@@ -352,8 +196,10 @@ def tokens_api(t, api, db, tk, ids):
     s, h, b, doc = api.post("/api/tokens", bob1.basic, {"description": "  made by API  "})
     d = doc.get("data", {}) if doc else {}
     t.eq(s, 201, "POST /api/tokens -> 201")
-    t.eq(set(d), {"key", "token", "description", "active", "created_at"},
-         "... data is key, token, description, active, created_at")
+    t.eq(set(d), TOKEN_FIELDS | {"token"}, "... data is the token's fields and its secret")
+    t.eq((d.get("scopes"), d.get("parent_key"), d.get("expires_at"), d.get("allowed_ips")),
+         (DEFAULT_SCOPES, bob1.key, None, []),
+         "... the default scopes, the caller as parent, no expiry, any address")
     t.ok(UUID4.match(d.get("key", "")) and SECRET.match(d.get("token", "")),
          "... a UUIDv4 key and a tsr_ secret", d)
     t.eq((d.get("description"), d.get("active")), ("made by API", True),
@@ -897,10 +743,11 @@ def main_server(t, work):
     db = Db(data)
     ids = {"bob": db.val("SELECT id FROM users WHERE email = 'bob@example.com'"),
            "acme": db.val("SELECT id FROM accounts WHERE name = 'Acme'")}
-    tk = {"bob1": cli_token(data, "bob@example.com", "bob one"),
+    every = ("--scopes", ",".join(ALL_USER_SCOPES))
+    tk = {"bob1": cli_token(data, "bob@example.com", "bob one", *every),
           "bob2": cli_token(data, "bob@example.com", "bob two"),
-          "ana": cli_token(data, "ana@example.com", "ana admin"),
-          "zed": cli_token(data, "zed@other.example", "zed other"),
+          "ana": cli_token(data, "ana@example.com", "ana admin", *every),
+          "zed": cli_token(data, "zed@other.example", "zed other", *every),
           "dave": cli_token(data, "dave@example.com", "dave"),
           "runner": cli_token(data, "bob@example.com", "runner"),
           "hooker": cli_token(data, "bob@example.com", "webhook sender")}

@@ -35,8 +35,11 @@ def main():
     data = init_data(os.path.join(work, "data"))
     add_user(data, "ana@example.com", PW, role="admin")
     add_user(data, "eve@example.com", PW, account="Evil <script>x</script> Inc")
+    # Every scope, so hostile input reaches each route's own checks.
     out = tessera(data, "token", "add", "--email", "ana@example.com",
-                  "--description", "api").stdout.decode()
+                  "--description", "api", "--scopes",
+                  "objects:read,objects:write,pipelines:run,webhook:write,"
+                  "records:read,tokens:read,tokens:write").stdout.decode()
     key = re.search(r"Token Key: (\S+)", out).group(1)
     tok = re.search(r"Token: +(\S+)", out).group(1)
     basic = {"Authorization": "Basic " + base64.b64encode(

@@ -1,52 +1,22 @@
--- router_test.lua -- the router module on its own.
+-- router_test.lua -- the route table as Lua declares it (router.lua), and
+-- the host's matching of the app's real routes through test.request.
+-- (Matching itself is tested case by case in tests/c/test_route.c and
+-- fuzzed by tests/fuzz/fuzz_router.c.)
 local tap = require "tap"
 local router = require "router"
+local test = require "test"
 
 local function h(name) return function() return name end end
 
 local r = router.new()
 r:add("GET", "/", h("root"))
-r:add("GET", "/healthz", h("health"))
-r:add("GET", "/settings/tokens", h("list"))
-r:add("POST", "/settings/tokens", h("create"))
-r:add("POST", "/settings/tokens/{key}/activate", h("activate"))
-r:add("GET", "/a/{x}/b/{y}", h("two"))
-r:add("PUT", "/a/{x}/b/{y}", h("two-put"))
-
-local fn, params, allow = r:match("GET", "/")
-tap.is(fn and fn(), "root", "/ matches the root route")
-fn = r:match("GET", "/healthz")
-tap.is(fn and fn(), "health", "literal route")
-fn = r:match("POST", "/settings/tokens")
-tap.is(fn and fn(), "create", "same path, other method")
-fn, params = r:match("POST", "/settings/tokens/0b6f-uuid/activate")
-tap.is(fn and fn(), "activate", "capture route")
-tap.is(params and params.key, "0b6f-uuid", "capture value")
-fn, params = r:match("GET", "/a/1/b/two")
-tap.is(params and params.x .. "," .. params.y, "1,two", "two captures")
-
-fn, params, allow = r:match("DELETE", "/settings/tokens")
-tap.is(fn, nil, "wrong method: no handler")
-tap.is(allow, "GET, HEAD, POST", "wrong method: Allow lists methods, HEAD with GET")
-fn, params, allow = r:match("GET", "/settings/tokens/k/activate")
-tap.is(allow, "POST", "Allow for a POST-only route")
-fn, params, allow = r:match("DELETE", "/a/1/b/2")
-tap.is(allow, "GET, HEAD, PUT", "Allow merges methods of a capture route")
-
-fn = r:match("HEAD", "/healthz")
-tap.is(fn and fn(), "health", "HEAD falls back to GET")
-fn, params, allow = r:match("GET", "/nope")
-tap.ok(fn == nil and allow == nil, "unknown path: no handler, no Allow")
-fn = r:match("GET", "/healthz/")
-tap.is(fn, nil, "a trailing slash is another path")
-fn = r:match("POST", "/settings/tokens//activate")
-tap.is(fn, nil, "an empty segment does not fill a capture")
-fn = r:match("GET", "/a/1/b")
-tap.is(fn, nil, "too few segments")
-fn = r:match("GET", "/a/1/b/2/c")
-tap.is(fn, nil, "too many segments")
-fn = r:match("GET", "/HEALTHZ")
-tap.is(fn, nil, "matching is case-sensitive")
+r:add("GET", "/api/x/{id}", h("x"), "objects:read")
+tap.is(#r.routes, 2, "add records each route")
+tap.is(r.routes[2].method, "GET", "... its method")
+tap.is(r.routes[2].pattern, "/api/x/{id}", "... its pattern")
+tap.is(r.routes[2].scope, "objects:read", "... its scope")
+tap.is(r.routes[1].scope, nil, "... no scope for a page route")
+tap.is(r.routes[1].handler(), "root", "... its handler")
 
 tap.raises(function() r:add("GET", "relative", h("x")) end,
   "must start with /", "a pattern must start with /")
@@ -54,5 +24,22 @@ tap.raises(function() r:add("get", "/x", h("x")) end,
   "upper case", "methods are upper case")
 tap.raises(function() r:add("GET", "/x{y}", h("x")) end,
   "bad route segment", "a brace inside a segment is refused")
+tap.raises(function() r:add("GET", "/x", h("x"), 7) end,
+  "scope must be a string", "a scope is a string")
+
+-- The app's own routes, matched by the host.
+local status, headers = test.request{ method = "DELETE", path = "/settings/tokens" }
+tap.is(status, 405, "a known path with the wrong method: 405")
+tap.is(headers.allow, "GET, HEAD, POST", "... Allow lists its methods, HEAD with GET")
+status, headers = test.request{ method = "DELETE", path = "/settings/tokens/k/activate" }
+tap.is(headers.allow, "POST", "Allow of a capture route")
+status = test.request{ method = "HEAD", path = "/healthz" }
+tap.is(status, 200, "HEAD falls back to GET")
+status = test.request{ path = "/healthz/" }
+tap.is(status, 404, "a trailing slash is another path")
+status = test.request{ path = "/HEALTHZ" }
+tap.is(status, 404, "matching is case-sensitive")
+status = test.request{ path = "/nope" }
+tap.is(status, 404, "an unknown path: 404")
 
 return tap.done()
