@@ -89,7 +89,8 @@ deps-test: deps-build
 	  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 # The demo: lighttpd on 127.0.0.1:$(PORT) spawning tessera (bin-path),
-# scripts reloaded when edited. Ctrl-C stops everything.
+# scripts reloaded when edited, and the runner (token expiry hooks) beside
+# it. Ctrl-C stops everything.
 run: deps-run
 	@$(MAKE) --no-print-directory tessera
 	@mkdir -p var/run
@@ -102,10 +103,12 @@ run: deps-run
 	    --account Demo </dev/null | sed -n 's/^password: /Demo admin: admin@example.com  password: /p'; \
 	fi
 	@echo "Tessera: http://127.0.0.1:$(PORT)/  (Ctrl-C stops)"
-	@TESSERA_ROOT=$(CURDIR) TESSERA_BIN=$(CURDIR)/tessera \
+	@TESSERA_RELOAD=1 ./tessera runner --data var & runner=$$!; \
+	 trap 'kill $$runner 2>/dev/null' EXIT INT TERM; \
+	 TESSERA_ROOT=$(CURDIR) TESSERA_BIN=$(CURDIR)/tessera \
 	 TESSERA_DATA=$(CURDIR)/var TESSERA_RUNDIR=$(CURDIR)/var/run \
 	 TESSERA_PORT=$(PORT) TESSERA_RELOAD=1 TESSERA_PROCS=2 \
-	 exec lighttpd -D -f conf/lighttpd.conf
+	 lighttpd -D -f conf/lighttpd.conf
 
 # SANITIZE=1: AddressSanitizer + UBSan everywhere; any report (written
 # under tests/out/sanitizer/) fails the run.

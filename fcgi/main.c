@@ -5,6 +5,8 @@
  *	tessera                      FastCGI on fd 0 (spawned by a web
  *	                             server), or one CGI request
  *	tessera serve [--listen L] [--workers N]
+ *	tessera runner [--once]      the periodic work (token expiry hooks)
+ *	tessera user ... | token ... the administrator's command line
  *	tessera init                 create the data dir, pepper, database
  *	tessera config               print the effective configuration
  *	tessera lua-test FILE...     run Lua tests in the sandboxed host
@@ -38,6 +40,7 @@ struct opts {
 	const char	*expires_in_days;
 	const char	*allowed_ips;
 	const char	*grace_seconds;
+	int		 once;
 	char		**args;		/* operands left over */
 	int		 nargs;
 };
@@ -45,9 +48,14 @@ struct opts {
 static void
 usage(FILE *f)
 {
-	fputs("usage: tessera [serve|init|config|user|token|lua-test|version] "
+	fputs("usage: tessera [serve|runner|init|config|user|token|lua-test|"
+	    "version] "
 	    "[--config FILE] [--data DIR]\n"
 	    "  tessera serve [--listen unix:PATH|HOST:PORT] [--workers N]\n"
+	    "  tessera runner [--once]      the periodic work (token expiry "
+	    "hooks) for\n"
+	    "                               deployments where the web server "
+	    "spawns tessera\n"
 	    "  tessera init                 create data dir, pepper and "
 	    "database\n"
 	    "  tessera config               print the effective "
@@ -103,6 +111,10 @@ parse_opts(int argc, char **argv, struct opts *o)
 		a = argv[i];
 		if (strncmp(a, "--", 2) != 0) {
 			o->args[o->nargs++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--once") == 0) {
+			o->once = 1;
 			continue;
 		}
 		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
@@ -245,6 +257,8 @@ main(int argc, char **argv)
 		return 1;
 	if (!strcmp(cmd, "serve") && op->nargs == 1) {
 		rc = serve_main(&cfg, reload_cfg);
+	} else if (!strcmp(cmd, "runner") && op->nargs == 1) {
+		rc = runner_run(&cfg, op->once) == 0 ? 0 : 1;
 	} else if (!strcmp(cmd, "init") && op->nargs == 1) {
 		if (data_init(&cfg, err, sizeof(err)) == -1) {
 			fprintf(stderr, "tessera init: %s\n", err);

@@ -1,7 +1,8 @@
 /*
  * serve.c -- the supervisor of "tessera serve": binds the listen socket
- * (or takes systemd's), pre-forks single-threaded workers, respawns any
- * that die, replaces them all on SIGHUP and stops them on SIGTERM.
+ * (or takes systemd's), pre-forks single-threaded workers and one runner
+ * (runner.c: the periodic work, such as the token expiry hooks), respawns
+ * any that die, replaces them all on SIGHUP and stops them on SIGTERM.
  *
  * It never touches a request. Its signals are blocked and read with
  * sigtimedwait(), so there is no handler to race with.
@@ -23,6 +24,7 @@
 #include "tessera.h"
 
 #define SLOTS_MAX	512
+#define RUNNER		(SLOTS_MAX - 1)	/* the runner's slot; workers < 257 */
 
 struct slot {
 	pid_t	 pid;
@@ -132,9 +134,10 @@ systemd_socket(void)
 	return 3;
 }
 
-/* In the child: become a worker and never return. */
+/* In the child: become a worker (or, in the runner's slot, the runner)
+ * and never return. */
 static void
-worker_main(struct config *cfg, int fd)
+worker_main(struct config *cfg, int fd, int runner)
 {
 	struct worker	 w;
 	char		 err[1024];
@@ -145,6 +148,11 @@ worker_main(struct config *cfg, int fd)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
 		_exit(0);	/* the supervisor died before prctl */
+	if (runner) {
+		close(fd);
+		prctl(PR_SET_NAME, "tessera-runner");	/* for ps and tests */
+		_exit(runner_run(cfg, 0) == 0 ? 0 : 78);
+	}
 	if (worker_init(&w, cfg, err, sizeof(err)) == -1) {
 		log_err("worker: %s", err);
 		_exit(78);
@@ -165,7 +173,7 @@ spawn(struct config *cfg, int fd, struct slot *s)
 		return -1;
 	}
 	if (pid == 0)
-		worker_main(cfg, fd);
+		worker_main(cfg, fd, s == &slots[RUNNER]);
 	s->pid = pid;
 	s->gen = gen;
 	s->started = mono_now();
@@ -213,11 +221,13 @@ reap(int stopping)
 		if (slots[i].gen != gen || stopping)
 			continue;
 		if (WIFSIGNALED(st))
-			log_warn("worker %ld killed by signal %d; respawning",
-			    (long)pid, WTERMSIG(st));
+			log_warn("%s %ld killed by signal %d; respawning",
+			    i == RUNNER ? "runner" : "worker", (long)pid,
+			    WTERMSIG(st));
 		else
-			log_warn("worker %ld exited with %d; respawning",
-			    (long)pid, WEXITSTATUS(st));
+			log_warn("%s %ld exited with %d; respawning",
+			    i == RUNNER ? "runner" : "worker", (long)pid,
+			    WEXITSTATUS(st));
 		slots[i].respawn_at = now - slots[i].started < 1.0 ?
 		    now + 1.0 : now;
 	}
@@ -261,6 +271,7 @@ serve_main(struct config *cfg, int (*reload)(struct config *))
 	    cfg->workers, (long)getpid());
 	for (i = 0; i < cfg->workers; i++)
 		spawn(cfg, fd, &slots[i]);
+	spawn(cfg, fd, &slots[RUNNER]);
 
 	for (;;) {
 		ts.tv_sec = 0;
@@ -288,11 +299,15 @@ serve_main(struct config *cfg, int (*reload)(struct config *))
 			gen++;
 			signal_all(SIGTERM, gen - 1);
 			n = 0;
-			for (i = 0; i < SLOTS_MAX && n < cfg->workers; i++)
+			for (i = 0; i < RUNNER && n < cfg->workers; i++)
 				if (slots[i].pid == 0) {
 					spawn(cfg, fd, &slots[i]);
 					n++;
 				}
+			/* The old runner ends its tick; a new one starts
+			 * now (two never write the same mark: see
+			 * lua/expiry.lua). */
+			spawn(cfg, fd, &slots[RUNNER]);
 			log_info("reloaded: %d new workers", n);
 			break;
 		case SIGTERM:

@@ -706,6 +706,13 @@ void	 worker_free(struct worker *);
  * SIGTERM. */
 int	 serve_main(struct config *, int (*reload)(struct config *));
 
+/* --------------------------------------------------------------- runner */
+
+/* The runner (runner.c): app.tick() every token_check_interval seconds
+ * until SIGTERM, or once. 0, or -1 when the setup or the (last) tick
+ * failed. */
+int	 runner_run(struct config *, int once);
+
 /* ------------------------------------------------------------------ cli */
 
 /* tessera user add|list|disable|enable|passwd. Returns the exit status. */

@@ -84,13 +84,23 @@ def app_env(data, lua_dir=None, **extra):
     return env
 
 
-def children(pid):
-    """The pids of a process's children (a supervisor's workers)."""
+def _comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def children(pid, runner=False):
+    """The pids of a supervisor's workers (its children but the runner),
+    or with runner=True the runner's (a list of zero or one)."""
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
+            kids = [int(p) for p in f.read().split()]
     except OSError:
         return []
+    return [p for p in kids if (_comm(p) == "tessera-runner") == runner]
 
 
 def wait_for(cond, timeout, step=0.02):

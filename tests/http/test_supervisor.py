@@ -1,6 +1,7 @@
 """`tessera serve` behind nginx: respawn after kill -9 (also under load),
 SIGHUP reload after an edit (in-flight requests finish), reload-on-change,
-SIGTERM leaving nothing behind, a second server refused on a live socket."""
+SIGTERM leaving nothing behind, a second server refused on a live socket;
+the runner beside the workers: one, respawned, replaced on SIGHUP."""
 
 import os
 import shutil
@@ -53,6 +54,8 @@ def main():
     base = web.base_url
     try:
         t.eq(len(children(app.pid)), 2, "two workers forked")
+        runner = children(app.pid, runner=True)
+        t.eq(len(runner), 1, "and one runner")
         t.eq(get(base, "/healthz")[0], 200, "serving through nginx")
 
         # A second server on the same live socket is refused.
@@ -72,6 +75,12 @@ def main():
         took = time.monotonic() - t0
         t.ok(back and took < 1.0, "killed worker respawned within a second",
              "took %.2fs" % took)
+
+        # The runner too comes back after kill -9.
+        os.kill(runner[0], signal.SIGKILL)
+        t.ok(wait_for(lambda: len(children(app.pid, runner=True)) == 1 and
+                      runner[0] not in children(app.pid, runner=True), 3),
+             "a killed runner is respawned", children(app.pid, runner=True))
 
         # kill -9 under load: the service keeps answering.
         time.sleep(1.1)
@@ -111,6 +120,7 @@ def main():
         th = threading.Thread(target=lambda: slow.update(
             r=get(base, "/_test/busy?n=%d" % n)))
         old = set(children(app.pid))
+        old_runner = set(children(app.pid, runner=True))
         th.start()
         time.sleep(0.2)
         app.reload()
@@ -121,9 +131,12 @@ def main():
         t.ok(wait_for(lambda: not (old & set(children(app.pid))), 5),
              "old workers replaced", children(app.pid))
         t.eq(len(children(app.pid)), 2, "still two workers after reload")
+        t.ok(wait_for(lambda: len(children(app.pid, runner=True)) == 1 and
+                      not (old_runner & set(children(app.pid, runner=True))), 5),
+             "and one new runner", children(app.pid, runner=True))
 
         # SIGTERM: supervisor and workers exit, the socket file is removed.
-        pids = [app.pid] + children(app.pid)
+        pids = [app.pid] + children(app.pid) + children(app.pid, runner=True)
         web.stop()
         proc = app.proc
         proc.send_signal(signal.SIGTERM)
