@@ -147,6 +147,27 @@ refuse(lua_State *L, int status, const char *code, const char *msg)
 	return refusal(L, &e);
 }
 
+/* 1 when the table at idx is a list: its keys are exactly 1..#t (a JSON
+ * object, even an empty-looking one, is not). */
+static int
+is_list(lua_State *L, int idx)
+{
+	lua_Integer	 n = (lua_Integer)lua_rawlen(L, idx), keys = 0;
+
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		lua_pop(L, 1);
+		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+		    lua_tointeger(L, -1) > n) {
+			lua_pop(L, 1);
+			return 0;
+		}
+		keys++;
+	}
+	return keys == n;
+}
+
 /* Reads field "scopes" of table t into *mask: absent (returns 0, *given
  * 0), or a list of scope names. Returns 0 or -1 with e. */
 static int
@@ -165,14 +186,14 @@ get_scopes(lua_State *L, int t, uint32_t *mask, int *given,
 		return 0;
 	}
 	*given = 1;
-	if (!lua_istable(L, -1)) {
+	if (!lua_istable(L, -1) || !is_list(L, -1)) {
 		lua_pop(L, 1);
 		return authority_bad(e, "scopes", "scopes: a list of scope "
 		    "names");
 	}
-	n = luaL_len(L, -1);
+	n = (lua_Integer)lua_rawlen(L, -1);
 	for (i = 1; i <= n; i++) {
-		lua_geti(L, -1, i);
+		lua_rawgeti(L, -1, i);
 		s = lua_tolstring(L, -1, &len);
 		if (lua_type(L, -1) != LUA_TSTRING ||
 		    (bit = scope_bit(s, len)) == 0) {
@@ -230,9 +251,14 @@ get_ips(lua_State *L, int t, struct cidr_list *l, int *given,
 		buf_adds(&b, lua_tostring(L, -1));
 		break;
 	case LUA_TTABLE:
-		n = luaL_len(L, -1);
+		if (!is_list(L, -1)) {
+			rc = authority_bad(e, "allowed_ips", "allowed_ips: a list "
+			    "of CIDRs");
+			break;
+		}
+		n = (lua_Integer)lua_rawlen(L, -1);
 		for (i = 1; i <= n && rc == 0; i++) {
-			lua_geti(L, -1, i);
+			lua_rawgeti(L, -1, i);
 			if ((s = lua_tostring(L, -1)) == NULL ||
 			    lua_type(L, -1) != LUA_TSTRING ||
 			    strpbrk(s, ", \t\r\n") != NULL || *s == '\0')

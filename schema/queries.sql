@@ -168,7 +168,9 @@ SELECT r.*,
        iso_time(r.updated_at) AS updated_iso,
        utc_minute(r.updated_at) AS updated_text,
        iso_time(r.last_used_at) AS last_used_iso,
-       utc_minute(r.last_used_at) AS last_used_text
+       utc_minute(r.last_used_at) AS last_used_text,
+       iso_time(r.expires_at) AS expires_iso,
+       utc_minute(r.expires_at) AS expires_text
 FROM token_rows r
 WHERE key = :key AND account_id = :account_id
   AND (:all = 1 OR user_id = :user_id);

@@ -51,12 +51,31 @@ function openModal(dialog) {
   var error = document.getElementById("create-error");
   var input = form.elements.description;
 
-  // A dialog the server rendered open (no-JS flow, or an error) becomes
-  // modal.
-  ["create", "created"].forEach(function (id) {
+  // A dialog the server rendered open (no-JS flow, an error, the edit
+  // and rotate forms) becomes modal; Escape on edit or rotate goes back
+  // to the list, as their Cancel does.
+  ["create", "created", "edit", "rotate"].forEach(function (id) {
     var d = document.getElementById(id);
     if (d && d.hasAttribute("open")) openModal(d);
+    if (d && (id === "edit" || id === "rotate")) {
+      d.addEventListener("cancel", function () {
+        window.location.replace("/settings/tokens");
+      });
+    }
   });
+
+  // The expiry date is asked only when "On a date…" is chosen.
+  var choice = document.getElementById("expires-choice");
+  var dateLabel = form.querySelector(".expires-date");
+  function showDate() {
+    dateLabel.hidden = choice.value !== "date";
+    form.elements.expires_at.required = choice.value === "date";
+  }
+  if (choice && dateLabel) {
+    choice.addEventListener("change", showDate);
+    form.addEventListener("reset", function () { setTimeout(showDate, 0); });
+    showDate();
+  }
 
   opener.addEventListener("click", function (e) {
     e.preventDefault();
@@ -154,6 +173,11 @@ document.addEventListener("submit", function (e) {
   e.preventDefault();
   button.disabled = true;
   postForm(form, button.formAction).then(function (t) {
+    if (t.cascaded > 0) {
+      // Tokens made from it went off too: show the list as it is now.
+      window.location.reload();
+      return;
+    }
     var row = button.closest("tr");
     var key = row.getAttribute("data-key");
     button.setAttribute("aria-checked", t.active ? "true" : "false");

@@ -1,17 +1,21 @@
 -- routes/tokens.lua -- Settings -> Tokens: list, create (the secret is
--- shown once, in this response only), activate, deactivate. Each POST
--- answers JSON when the page's script asks for it (Accept:
--- application/json), else a page or a redirect, so it all works without
--- JavaScript.
+-- shown once, in this response only), activate, deactivate, edit and
+-- rotate. Each POST answers JSON when the page's script asks for it
+-- (Accept: application/json), else a page or a redirect, so it all works
+-- without JavaScript. What a token may do is decided by host.tokens (the
+-- operator's expiry policy, the scope names, the CIDRs); this file turns
+-- the form into its arguments and its refusals into the form again.
 local http = require "http"
 local auth = require "auth"
 local hooks = require "hooks"
+local token = require "token"
 local view = require "views.tokens"
 
 local PER_PAGE = 20  -- as GitLab lists them; the filter finds the rest
 
 local function actor(s)
-  return { id = s.user.id, role = s.user.role, account_id = s.user.account_id }
+  return { id = s.user.id, role = s.user.role, account_id = s.user.account_id,
+    email = s.user.email }
 end
 
 -- Trims and checks a description: 1 to 200 characters of any script,
@@ -28,6 +32,47 @@ local function clean_description(s)
   return s
 end
 
+-- The checked scopes: a list and a set, or nil for "not asked" (a form
+-- without any scopes field: the defaults). The dialogs send
+-- scope_choice=1 with their checkboxes, so unchecking all is an error
+-- there, not the defaults.
+local function form_scopes(req)
+  local list, set = {}, {}
+  for _, kv in ipairs(req.form_list) do
+    if kv[1] == "scopes" then
+      list[#list + 1] = kv[2]
+      set[kv[2]] = true
+    end
+  end
+  if #list > 0 then return list, set end
+  if req.form.scope_choice then return nil, {}, "Choose at least one scope." end
+  return nil
+end
+
+-- The expiry asked for: expires_in_days ("" or 0: never; "date": the
+-- expires_at date) or a lone expires_at date; neither: the operator's
+-- default. Returns the arguments for host.tokens.create and the choice
+-- to show again, or nil and a message.
+local function form_expiry(req)
+  local days, date = req.form.expires_in_days, req.form.expires_at
+  if days == nil then
+    if date and date ~= "" then return { expires_at = date }, "date" end
+    return {}, nil
+  end
+  if days == "date" then
+    if not date or date == "" then
+      return nil, "date", "Choose the date the token expires on."
+    end
+    return { expires_at = date }, "date"
+  end
+  if days == "" or days == "0" then return { expires_at = host.null }, "0" end
+  local n = string.match(days, "^%d+$") and math.tointeger(tonumber(days))
+  if not n or n < 1 or n > 3660 then
+    return nil, nil, "Choose how long the token lasts."
+  end
+  return { expires_in_days = n }, days
+end
+
 local function page_number(v)
   local n = math.tointeger(tonumber(v or "1"))
   if not n or n < 1 or n > 1000000 then return 1 end
@@ -41,6 +86,8 @@ local function token_list(s, kind, q, page, param, id, empty, label)
     param = param, q = q, id = id, empty = empty, label = label }
 end
 
+-- The page, with extra: create = the create dialog's state, dialog =
+-- function(d) -> an edit or rotate dialog, created = a secret to show.
 local function render(req, s, status, extra)
   local q = string.sub(req.query.q or "", 1, 200)
   -- Both lists and their counts from one snapshot (one read transaction).
@@ -52,8 +99,9 @@ local function render(req, s, status, extra)
       "user-tokens", q ~= "" and "No token matches this filter." or
       "No tokens yet. Use CREATE + to make one.", "Token pages")
   end)
-  local d = { session = s, q = q, via = via, mine = mine }
+  local d = { session = s, q = q, via = via, mine = mine, now = host.now() }
   for k, v in pairs(extra or {}) do d[k] = v end
+  if type(d.dialog) == "function" then d.dialog = d.dialog(d) end
   if req.query.new then d.create = d.create or { open = true } end
   return http.html(status or 200, view.page(d))
 end
@@ -64,55 +112,145 @@ local function list(req)
   return render(req, s)
 end
 
--- The token as the API and the page's script see it: never a secret.
-local function public(t)
-  return {
-    key = t.key, kind = t.kind, description = t.description,
-    active = t.active == 1, created_at = host.iso8601(t.created_at),
-    last_used_at = t.last_used_at and host.iso8601(t.last_used_at) or host.null,
-    created_by = t.created_by,
-  }
+-- A refusal in the form the request wants: the JSON envelope, or the
+-- page with the dialog open again and the message in it.
+local function refuse(req, s, status, message, field, extra)
+  if http.wants_json(req) then
+    return http.refused({ status = status, code = status == 403 and
+      "INSUFFICIENT_SCOPE" or "INVALID_REQUEST", message = message,
+      field = field })
+  end
+  return render(req, s, status, extra)
 end
 
 local function create(req)
   local s, resp = auth.require(req)
   if not s then return resp end
+  local scopes, set, serr = form_scopes(req)
+  local exp, choice, eerr = form_expiry(req)
+  local c = { open = true, description = req.form.description,
+    expires_choice = choice, expires_at = req.form.expires_at,
+    scopes = set, allowed_ips = req.form.allowed_ips }
   local desc, err = clean_description(req.form.description)
-  if not desc then
-    if http.wants_json(req) then
-      return http.fail(400, "INVALID_REQUEST", err)
-    end
-    return render(req, s, 400, { create = { open = true, error = err,
-      description = req.form.description } })
+  err = err or serr or eerr
+  if not desc or err then
+    c.error = err
+    return refuse(req, s, 400, err, nil, { create = c })
   end
-  local t = host.tokens.create{ kind = "user", description = desc, actor = actor(s) }
-  hooks.fire("token_created", { account_id = s.user.account_id,
-    user_id = s.user.id, email = s.user.email, key = t.key, kind = "user",
-    description = desc, ip = req.remote_addr })
+  local t, e = host.tokens.create{ kind = "user", description = desc,
+    actor = actor(s), scopes = scopes, expires_at = exp.expires_at,
+    expires_in_days = exp.expires_in_days, allowed_ips = req.form.allowed_ips }
+  if not t then
+    c.error = e.message
+    return refuse(req, s, e.status, e.message, e.field, { create = c })
+  end
+  hooks.fire("token_created", token.event(req, actor(s), t))
   if http.wants_json(req) then
-    return http.ok({ key = t.key, token = t.token, description = desc,
-      kind = "user", active = true, created_at = host.iso8601(t.created_at) }, 201)
+    return http.ok(token.with_secret(t, t.token), 201)
   end
   return render(req, s, 200, { created = { key = t.key, token = t.token } })
+end
+
+local function not_found(req)
+  return http.error(req, 404, "NOT_FOUND", "No such token.")
 end
 
 local function switch(active)
   return function(req, params)
     local s, resp = auth.require(req)
     if not s then return resp end
-    local t = host.tokens.set_active{ key = params.key, active = active,
+    local t, n = host.tokens.set_active{ key = params.key, active = active,
       actor = actor(s) }
-    if not t then
-      return http.error(req, 404, "NOT_FOUND", "No such token.")
-    end
-    hooks.fire(active and "token_activated" or "token_deactivated", {
-      account_id = s.user.account_id, user_id = s.user.id,
-      email = s.user.email, key = t.key, kind = t.kind, ip = req.remote_addr })
+    if not t then return not_found(req) end
+    hooks.fire(active and "token_activated" or "token_deactivated",
+      token.event(req, actor(s), t, { cascaded = n }))
     if http.wants_json(req) then
-      return http.ok(public(t))
+      local out = token.public(t)
+      out.cascaded = n   -- the page reloads when others went off too
+      return http.ok(out)
     end
     return http.redirect("/settings/tokens")
   end
+end
+
+-- The token of the path, as the session may see it, or nil.
+local function visible(s, key)
+  return host.tokens.get{ key = key, actor = actor(s) }
+end
+
+local function edit_form(req, params)
+  local s, resp = auth.require(req)
+  if not s then return resp end
+  local t = visible(s, params.key)
+  if not t then return not_found(req) end
+  return render(req, s, 200, { dialog = function(d)
+    return view.edit_dialog(d, t) end })
+end
+
+local function edit(req, params)
+  local s, resp = auth.require(req)
+  if not s then return resp end
+  local t = visible(s, params.key)
+  if not t then return not_found(req) end
+  local scopes, set, err
+  if t.kind == "user" then scopes, set, err = form_scopes(req) end
+  local desc, derr = clean_description(req.form.description)
+  err = derr or err
+  local e = { description = req.form.description, scopes = set,
+    allowed_ips = req.form.allowed_ips }
+  local status, field = 400, nil
+  if not err then
+    local u, uerr = host.tokens.update{ key = t.key, actor = actor(s),
+      description = desc, scopes = scopes,
+      allowed_ips = req.form.allowed_ips or "" }
+    if u then
+      hooks.fire("token_updated", token.event(req, actor(s), u))
+      if http.wants_json(req) then return http.ok(token.public(u)) end
+      return http.redirect("/settings/tokens")
+    end
+    err, status, field = uerr.message, uerr.status, uerr.field
+  end
+  e.error = err
+  return refuse(req, s, status, err, field, { dialog = function(d)
+    return view.edit_dialog(d, t, e) end })
+end
+
+local function rotate_form(req, params)
+  local s, resp = auth.require(req)
+  if not s then return resp end
+  local t = visible(s, params.key)
+  if not t then return not_found(req) end
+  return render(req, s, 200, { dialog = function(d)
+    return view.rotate_dialog(d, t) end })
+end
+
+local function rotate(req, params)
+  local s, resp = auth.require(req)
+  if not s then return resp end
+  local t = visible(s, params.key)
+  if not t then return not_found(req) end
+  local g = req.form.grace_seconds or "86400"
+  local grace = string.match(g, "^%d+$") and math.tointeger(tonumber(g))
+  local r, err
+  if grace then
+    r, err = host.tokens.rotate{ key = t.key, actor = actor(s),
+      grace_seconds = grace }
+  end
+  if not r then
+    local msg = err and err.message or "Choose how long the current secret keeps working."
+    return refuse(req, s, 400, msg, "grace_seconds", { dialog = function(d)
+      return view.rotate_dialog(d, t, msg) end })
+  end
+  hooks.fire("token_rotated", token.event(req, actor(s), t,
+    { previous_expires_at = r.previous_expires_at }))
+  if http.wants_json(req) then
+    return http.ok({ key = r.key, token = r.token,
+      previous_expires_at = r.previous_expires_at and
+        host.iso8601(r.previous_expires_at) or host.null })
+  end
+  return render(req, s, 200, { created = { key = r.key, token = r.token,
+    title = "Token rotated", rotated = true,
+    previous_expires_at = r.previous_expires_at } })
 end
 
 return function(r)
@@ -120,4 +258,8 @@ return function(r)
   r:add("POST", "/settings/tokens", create)
   r:add("POST", "/settings/tokens/{key}/activate", switch(true))
   r:add("POST", "/settings/tokens/{key}/deactivate", switch(false))
+  r:add("GET", "/settings/tokens/{key}/edit", edit_form)
+  r:add("POST", "/settings/tokens/{key}/edit", edit)
+  r:add("GET", "/settings/tokens/{key}/rotate", rotate_form)
+  r:add("POST", "/settings/tokens/{key}/rotate", rotate)
 end

@@ -1005,6 +1005,11 @@ writer_turn_follows_write_transactions(void **state)
 	if ((pid = fork()) == 0) {
 		struct db	 cdb;
 
+		/* Only the parent's ends stay open: if the parent fails an
+		 * assertion and goes on, the read below sees end of file
+		 * instead of waiting for ever. */
+		close(go[1]);
+		close(ready[0]);
 		if (db_open(&cdb, &cfg, 0, err, sizeof(err)) != 0 ||
 		    (cdb.wr = writer_open(data, err, sizeof(err))) == NULL ||
 		    db_tx(&cdb, DB_BEGIN) != SQLITE_OK || !cdb.wr_held ||
