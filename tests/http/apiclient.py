@@ -99,6 +99,31 @@ def cli_token(data, email, description, *extra):
     return Token(k.group(1), s.group(1))
 
 
+def cli(data, *args, env=None):
+    """Runs `tessera ARGS --data DATA` with env (TESSERA_* settings, the
+    test clock) merged over os.environ; returns CompletedProcess."""
+    import subprocess
+    from tap import BIN
+    full = dict(os.environ)
+    full.update({k: str(v) for k, v in (env or {}).items()})
+    return subprocess.run([BIN] + list(args) + ["--data", data], env=full,
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+
+
+def cli_token_env(data, email, description, *extra, env=None):
+    """cli_token with env merged over os.environ (e.g. the test clock or an
+    expiry policy); None when the command refused, with the
+    CompletedProcess as the second value."""
+    r = cli(data, "token", "add", "--email", email, "--description", description,
+            *extra, env=env)
+    out = r.stdout.decode()
+    k = re.search(r"Token Key: (\S+)", out)
+    s = re.search(r"Token: +(\S+)", out)
+    if r.returncode != 0 or not k or not s:
+        return None, r
+    return Token(k.group(1), s.group(1)), r
+
+
 # -- requests -------------------------------------------------------------------
 
 
@@ -125,6 +150,9 @@ class Api:
 
     def put(self, path, auth=None, body=None, **kw):
         return self.call("PUT", path, auth, body, **kw)
+
+    def patch(self, path, auth=None, body=None, **kw):
+        return self.call("PATCH", path, auth, body, **kw)
 
 
 def dig(doc, *path):

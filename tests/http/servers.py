@@ -394,13 +394,20 @@ class Lighttpd(_WebServer):
 
 class Nginx(_WebServer):
     """nginx in front of a running FastCGI socket (mode B), from
-    conf/nginx/tessera.conf included into a generated main config."""
+    conf/nginx/tessera.conf included into a generated main config.
+
+    listens: the addresses to listen on instead of 127.0.0.1:port, each
+    the parameters of one nginx "listen" directive, e.g.
+    ["127.0.0.1:8080", "[::1]:8081", "[::]:8082 ipv6only=off"].  The list
+    must include one that accepts 127.0.0.1:port (readiness is checked
+    there).  Default (None): 127.0.0.1:port only, as always."""
 
     name = "nginx"
 
-    def __init__(self, workdir, port, socket_path, www=None):
+    def __init__(self, workdir, port, socket_path, www=None, listens=None):
         super().__init__(workdir, port, www)
         self.socket_path = os.path.abspath(socket_path)
+        self.listens = list(listens) if listens is not None else None
 
     def _web_user_paths(self):
         return [self.workdir, self.socket_path, self.www]
@@ -417,6 +424,13 @@ class Nginx(_WebServer):
                 ("listen 80;", "listen 127.0.0.1:%d;" % self.port),
             ], src)
         site = re.sub(r"(?m)^\s*listen \[::\]:80;\s*\n", "", site)
+        if self.listens is not None:
+            # Only the directive (the file's comments mention it too).
+            site, n = re.subn(r"(?m)^(\s*)listen 127\.0\.0\.1:%d;$" % self.port,
+                              lambda m: "\n".join(m.group(1) + "listen %s;" % l
+                                                  for l in self.listens), site)
+            if n != 1:
+                raise ServerError("%s: no single listen directive to replace" % src)
         site_path = self._path("nginx-tessera.conf")
         with open(site_path, "w") as f:
             f.write(site)
