@@ -27,13 +27,15 @@ local body = [[<div class="page-head">
 
 local activity_tpl = [[<section class="card wide" id="activity" aria-labelledby="activity-h">
     <h2 id="activity-h">Recent activity</h2>
-    <p class="muted">The account's latest events: logins and token changes, with who and from where.</p>
+    <p class="muted">The account's latest events: logins, token changes and what tokens did, with who (and through which token) and from where.</p>
     <div class="table-wrap"><table class="audit">
       <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Object</th><th scope="col">From</th></tr></thead>
       <tbody>{{{rows}}}</tbody>
     </table></div>
   </section>]]
-local activity_row = [[<tr><td><time datetime="{{at_iso}}">{{at_text}}</time></td><td>{{email}}</td><td>{{action}}</td><td class="object">{{object}}<span class="muted detail">{{detail}}</span></td><td>{{ip}}</td></tr>]]
+local activity_row = [[<tr><td><time datetime="{{at_iso}}">{{at_text}}</time></td><td>{{email}}{{{via}}}</td><td>{{action}}</td><td class="object">{{object}}<span class="muted detail">{{detail}}</span></td><td>{{ip}}</td></tr>]]
+-- An action a token performed: "user X via token KEY".
+local via_tpl = [[ <span class="muted via">via token <code title="{{via_token}}">{{short}}</code></span>]]
 
 -- data: session, activity (rows of audit_recent, admins only)
 return function(data)
@@ -42,6 +44,8 @@ return function(data)
     local rows = {}
     for i, a in ipairs(data.activity) do
       a.detail = a.detail ~= "" and (" " .. a.detail) or nil
+      a.via = a.via_token ~= "" and html.render(via_tpl, { via_token = a.via_token,
+        short = string.sub(a.via_token, 1, 8) .. "…" }) or nil
       rows[i] = html.render(activity_row, a)
     end
     activity = html.render(activity_tpl, { rows = html.join(rows) })

@@ -314,6 +314,12 @@ def lineage_on_the_page(t, web, data, db):
     t.eq(db.val("SELECT via_token FROM audit_log WHERE action = 'token.deactivated' "
                 "AND object = ? ORDER BY id DESC LIMIT 1", parent.key), "",
          "... a person did it: no via token")
+    # The activity an admin reads: who, and through which token.
+    s, h, b = ana.get("/settings")
+    t.ok(re.search(rb'ana@example\.com <span class="muted via">via token <code title="' +
+                   parent.key.encode() + rb'">', b) and
+         re.search(rb'<td>token\.created</td><td class="object">' + child.encode(), b),
+         "Settings' activity: the child's creation by ana via the parent token", b[:0])
 
 
 def expiry_marks(t, web, data, clock):
@@ -333,6 +339,27 @@ def expiry_marks(t, web, data, clock):
     clock.set(int(time.time()))
 
 
+def unscoped_route_refused(t, work, clock):
+    """A route on a token path that declares no scope stops the scripts
+    from loading: every request answers 500, that route is never reached,
+    and the log says which route and why."""
+    data = init_data(os.path.join(work, "data-unscoped"))
+    add_user(data, "ana@example.com", PW)
+    tok = cli_token(data, "ana@example.com", "t")
+    app, web = start(work, "unscoped", data, clock,
+                     TESSERA_EXTRA_ROUTES="fixture_routes,unscoped_routes")
+    with app, web:
+        api = Api(web.base_url)
+        s, h, b, doc = api.get("/api/_unscoped", tok.basic)
+        t.ok(s == 500 and b"reached" not in b, "an unscoped token route is never reached "
+             "(500)", (s, b))
+        t.eq(api.get("/healthz")[0], 500, "... the whole app refuses to load")
+        with open(app.log_path, "rb") as f:
+            log = f.read()
+        t.ok(b"route GET /api/_unscoped: a route on a token path must declare the scope "
+             b"it needs" in log, "... and the log names the route and why")
+
+
 def main():
     t = Tap()
     work = scratch("tokens-authority")
@@ -349,6 +376,7 @@ def main():
         lineage_on_the_page(t, web, data, db)
         expiry_marks(t, web, data, clock)
     policy(t, work, clock)
+    unscoped_route_refused(t, work, clock)
     return t.done()
 
 
