@@ -393,8 +393,8 @@ change(struct config *cfg, struct db *db, const unsigned char *pepper,
 	}
 	rc = (int)sqlite3_changes64(db->h);
 	if (strcmp(o->sub, "deactivate") == 0 && rc > 1)
-		snprintf(detail, sizeof(detail), "with %d tokens made from it",
-		    rc - 1);
+		snprintf(detail, sizeof(detail), "with %d token%s made from "
+		    "it", rc - 1, rc == 2 ? "" : "s");
 	else
 		detail[0] = '\0';
 	audit_write(db, acct, uid, strcmp(o->sub, "activate") == 0 ?

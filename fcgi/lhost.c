@@ -1070,6 +1070,22 @@ fail(struct lhost *lh, const struct req *r, struct resp *resp,
 	resp_error(resp, status, code, msg, json);
 }
 
+/* Ends a call into the app (a request, a tick): the limits stop, and a
+ * transaction left open is rolled back (a script cannot leave one: tx()
+ * closes its own, so this is a bug worth logging). */
+static void
+call_done(struct lhost *lh)
+{
+	limits_stop(lh);
+	if (lh->db->tx_depth != 0) {
+		log_err("transaction left open; rolled back");
+		db_tx(lh->db, DB_ROLLBACK);
+		lh->db->tx_depth = 0;
+		lh->db->reading = 0;
+	}
+	lua_settop(lh->L, 0);
+}
+
 /* Pushes what app.handle gets besides req for route match m: the
  * route's handler and its captures, or nil, nil and the methods of a 405
  * (nil when no route has the path). */
@@ -1149,16 +1165,7 @@ lhost_handle(struct lhost *lh, const struct req *r,
 	if (lh->cookies.p)
 		sodium_memzero(lh->cookies.p, lh->cookies.cap);
 	buf_reset(&lh->cookies);
-	limits_stop(lh);
-	if (lh->db->tx_depth != 0) {
-		/* A script cannot leave a transaction open; tx() closes
-		 * its own, so this is a bug worth logging. */
-		log_err("transaction left open; rolled back");
-		db_tx(lh->db, DB_ROLLBACK);
-		lh->db->tx_depth = 0;
-		lh->db->reading = 0;
-	}
-	lua_settop(L, 0);
+	call_done(lh);
 	lh->req = NULL;
 }
 
@@ -1180,14 +1187,7 @@ lhost_tick(struct lhost *lh)
 		log_err("app.tick: %s", lh->traceback.len ? lh->traceback.p :
 		    lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
 	}
-	limits_stop(lh);
-	if (lh->db->tx_depth != 0) {
-		log_err("app.tick: transaction left open; rolled back");
-		db_tx(lh->db, DB_ROLLBACK);
-		lh->db->tx_depth = 0;
-		lh->db->reading = 0;
-	}
-	lua_settop(L, 0);
+	call_done(lh);
 	lua_gc(L, LUA_GCCOLLECT);
 	return status == LUA_OK ? 0 : -1;
 }

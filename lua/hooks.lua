@@ -63,7 +63,8 @@ end
 
 function M.token_deactivated(ev)
   audit(ev, "token.deactivated", ev.key, (ev.cascaded or 0) > 0 and
-    string.format("with %d tokens made from it", ev.cascaded) or "")
+    string.format("with %d token%s made from it", ev.cascaded,
+      ev.cascaded == 1 and "" or "s") or "")
 end
 
 function M.token_rotated(ev)

@@ -173,25 +173,28 @@ local function switch(active)
   end
 end
 
--- The token of the path, as the session may see it, or nil.
-local function visible(s, key)
-  return host.tokens.get{ key = key, actor = actor(s) }
+-- The session and the token of the path (as the session may see it), or
+-- nil, nil and the answer: the way to log in, or 404.
+local function session_and_token(req, params)
+  local s, resp = auth.require(req)
+  if not s then return nil, nil, resp end
+  local t = host.tokens.get{ key = params.key, actor = actor(s) }
+  if not t then return nil, nil, not_found(req) end
+  return s, t
 end
 
-local function edit_form(req, params)
-  local s, resp = auth.require(req)
-  if not s then return resp end
-  local t = visible(s, params.key)
-  if not t then return not_found(req) end
-  return render(req, s, 200, { dialog = function(d)
-    return view.edit_dialog(d, t) end })
+-- GET of a token's edit or rotate form: the page with that dialog open.
+local function form_page(dialog)
+  return function(req, params)
+    local s, t, resp = session_and_token(req, params)
+    if not s then return resp end
+    return render(req, s, 200, { dialog = function(d) return dialog(d, t) end })
+  end
 end
 
 local function edit(req, params)
-  local s, resp = auth.require(req)
+  local s, t, resp = session_and_token(req, params)
   if not s then return resp end
-  local t = visible(s, params.key)
-  if not t then return not_found(req) end
   local scopes, set, err
   if t.kind == "user" then scopes, set, err = form_scopes(req) end
   local desc, derr = clean_description(req.form.description)
@@ -215,20 +218,9 @@ local function edit(req, params)
     return view.edit_dialog(d, t, e) end })
 end
 
-local function rotate_form(req, params)
-  local s, resp = auth.require(req)
-  if not s then return resp end
-  local t = visible(s, params.key)
-  if not t then return not_found(req) end
-  return render(req, s, 200, { dialog = function(d)
-    return view.rotate_dialog(d, t) end })
-end
-
 local function rotate(req, params)
-  local s, resp = auth.require(req)
+  local s, t, resp = session_and_token(req, params)
   if not s then return resp end
-  local t = visible(s, params.key)
-  if not t then return not_found(req) end
   local g = req.form.grace_seconds or "86400"
   local grace = string.match(g, "^%d+$") and math.tointeger(tonumber(g))
   local r, err
@@ -258,8 +250,8 @@ return function(r)
   r:add("POST", "/settings/tokens", create)
   r:add("POST", "/settings/tokens/{key}/activate", switch(true))
   r:add("POST", "/settings/tokens/{key}/deactivate", switch(false))
-  r:add("GET", "/settings/tokens/{key}/edit", edit_form)
+  r:add("GET", "/settings/tokens/{key}/edit", form_page(view.edit_dialog))
   r:add("POST", "/settings/tokens/{key}/edit", edit)
-  r:add("GET", "/settings/tokens/{key}/rotate", rotate_form)
+  r:add("GET", "/settings/tokens/{key}/rotate", form_page(view.rotate_dialog))
   r:add("POST", "/settings/tokens/{key}/rotate", rotate)
 end

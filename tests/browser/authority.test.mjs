@@ -6,7 +6,7 @@
 // expiry warning as the clock moves. Screenshots in tests/out/browser/.
 import fs from "node:fs";
 import path from "node:path";
-import { addUser, browser, done, ok, scratch, serve, shot, tessera } from "./lib.mjs";
+import { addUser, browser, done, ok, scratch, serve, shot, tessera, login as signIn } from "./lib.mjs";
 
 const PW = "correct horse battery";
 const work = scratch("browser-authority");
@@ -35,13 +35,7 @@ function show(key) {
   return rec;
 }
 
-async function login(page, base) {
-  await page.goto(base + "/login");
-  await page.fill('input[name="email"]', "ana@example.com");
-  await page.fill('input[name="password"]', PW);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(/\/settings\/tokens$/);
-}
+const login = (page, base) => signIn(page, base, "ana@example.com", PW);
 
 async function me(base, key, secret) {
   const r = await fetch(base + "/api/me", { headers: {

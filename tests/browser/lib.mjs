@@ -107,6 +107,15 @@ export async function browser() {
   });
 }
 
+// Logs in through the form and waits for the tokens page.
+export async function login(page, base, email, password) {
+  await page.goto(base + "/login");
+  await page.fill('input[name="email"]', email);
+  await page.fill('input[name="password"]', password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(/\/settings\/tokens$/);
+}
+
 export async function shot(page, name) {
   fs.mkdirSync(OUT, { recursive: true });
   const file = path.join(OUT, name + ".png");

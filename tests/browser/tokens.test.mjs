@@ -4,7 +4,7 @@
 // after reload -> switch on. Screenshots in tests/out/browser/.
 import fs from "node:fs";
 import path from "node:path";
-import { addUser, browser, done, eq, ok, scratch, serve, shot, tessera } from "./lib.mjs";
+import { addUser, browser, done, eq, ok, scratch, serve, shot, tessera, login as signIn } from "./lib.mjs";
 
 const PW = "correct horse battery";
 const data = path.join(scratch("browser-tokens"), "data");
@@ -16,13 +16,7 @@ tessera(["token", "add-via", "--data", data, "--account", "Acme",
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const SECRET = /^tsr_[0-9A-Za-z]{49}$/;
 
-async function login(page, base) {
-  await page.goto(base + "/login");
-  await page.fill('input[name="email"]', "ana@example.com");
-  await page.fill('input[name="password"]', PW);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(/\/settings\/tokens$/);
-}
+const login = (page, base) => signIn(page, base, "ana@example.com", PW);
 
 const rowSel = (key) => `tr[data-key="${key}"]`;
 

@@ -481,7 +481,7 @@ def leak_scenario(t, api, db, mk, ref401, base):
          "tessera token deactivate E1 switches off E1 and E2", r.stdout + r.stderr)
     t.eq(db.one("SELECT ip, detail, via_token FROM audit_log WHERE action = "
                 "'token.deactivated' AND object = ?", E1.key),
-         ("cli", "with 1 tokens made from it", ""),
+         ("cli", "with 1 token made from it", ""),
          "... audited from the command line, with 1 token made from it")
 
 
@@ -678,7 +678,7 @@ def audit_trail(t, api, db, mk):
         ("token.created", A1.key, "audited grandchild", A.key),
         ("token.updated", A.key, "audited child, renamed", P.key),
         ("token.rotated", A1.key, "previous secret ended", P.key),
-        ("token.deactivated", A.key, "with 1 tokens made from it", P.key),
+        ("token.deactivated", A.key, "with 1 token made from it", P.key),
         ("token.activated", A.key, "", P.key),
         ("sources.created", str(src), "audited", P.key),
         ("pipeline.run", str(pl), "", P.key),
