@@ -279,7 +279,9 @@ address_allowed(const struct req *r, const struct principal *p)
 }
 
 /* One audit row for a refused address, at most once a minute for each
- * token and address; a failing write does not change the answer. */
+ * token and address; the writes are also bounded per token (5 a second,
+ * bursts of 10), so a caller rotating through addresses cannot make every
+ * request a synced write. A failing write does not change the answer. */
 static void
 audit_denied(struct worker *w, const struct req *r, const struct principal *p)
 {
@@ -295,7 +297,9 @@ audit_denied(struct worker *w, const struct req *r, const struct principal *p)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	if (n == 0 && audit_write(&w->db, p->account_id, p->user_id,
+	if (n == 0 && rl_check(w->rl, "ip_denied", &p->token_id,
+	    sizeof(p->token_id), 5) == 0 &&
+	    audit_write(&w->db, p->account_id, p->user_id,
 	    "token.ip_denied", p->key, ip, "address not in allowed_ips",
 	    "") == 0)
 		db_sync(&w->db);
@@ -384,6 +388,7 @@ api_gate(struct worker *w, struct req *r, const struct route_match *m,
 		return -1;
 	}
 	if (rc == 0 && !address_allowed(r, &r->auth)) {
+		/* The same 401 as any bad credential, and an audit row. */
 		audit_denied(w, r, &r->auth);
 		memset(&r->auth, 0, sizeof(r->auth));
 		rc = -1;

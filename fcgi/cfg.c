@@ -342,11 +342,10 @@ cfg_load(struct config *c, const char *path, const char *data_dir,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (c->api_mount[0] != '/' ||
-	    (strlen(c->api_mount) > 1 &&
-	    c->api_mount[strlen(c->api_mount) - 1] == '/')) {
-		snprintf(err, errlen, "api_mount: must start with / and not "
-		    "end with /");
+	if (c->api_mount[0] != '/' || strlen(c->api_mount) < 2 ||
+	    c->api_mount[strlen(c->api_mount) - 1] == '/') {
+		snprintf(err, errlen, "api_mount: a path below / (like /api): "
+		    "starting with / and not ending with it");
 		return -1;
 	}
 	if (c->token_max_expiry_days > 0 &&

@@ -387,8 +387,11 @@ change(struct config *cfg, struct db *db, const unsigned char *pepper,
 		    detail, "");
 		return 0;
 	}
-	if (token_switch(db, id, strcmp(o->sub, "activate") == 0, uid) == -1) {
-		fprintf(stderr, "tessera token %s: failed\n", o->sub);
+	if ((rc = token_switch(db, id, strcmp(o->sub, "activate") == 0, uid,
+	    0)) != 0) {
+		fprintf(stderr, "tessera token %s: %s\n", o->sub, rc == 1 ?
+		    "the token it was made from is switched off: activate "
+		    "that one first" : "failed");
 		return 1;
 	}
 	rc = (int)sqlite3_changes64(db->h);

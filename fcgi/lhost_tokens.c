@@ -336,19 +336,8 @@ get_expiry(lua_State *L, int t, long long now, struct expiry_ask *ask,
 	return 0;
 }
 
-/* The grant of the acting token (its scopes, expiry and addresses). */
-static int
-caller_grant(const struct principal *p, struct grant *g)
-{
-	char	 err[128];
-
-	g->scopes = p->scopes;
-	g->expires_at = p->expires_at;
-	return cidr_parse_list(p->allowed_ips, &g->ips, err, sizeof(err));
-}
-
-/* Pushes the token named by (column, value) as token_visible shows it,
- * if the actor may see it: their own, or (an admin's session) the
+/* Pushes the token named by key as token_visible shows it, if the actor
+ * may see it: their own, or (an admin's session) the
  * account's. Returns 1 (pushed), 0 (nil pushed); raises on a database
  * failure. */
 static int
@@ -424,12 +413,87 @@ target(lua_State *L, const char *key, const struct actor *a)
 	return 0;
 }
 
-/* Makes the write just done (outside a script's transaction) durable. */
-static void
-synced(lua_State *L)
+/* Opens a write transaction for a change of several statements, unless
+ * a script's is open (the change is then part of it): 1 (opened), 0
+ * (inside the script's) or -1 (busy or failing). */
+static int
+tx_open(struct db *db)
 {
-	if (lhost_db(L)->tx_depth == 0 && db_sync(lhost_db(L)) == -1)
-		fail_db(L);
+	if (db->tx_depth > 0)
+		return 0;
+	return db_tx(db, DB_BEGIN) == SQLITE_OK ? 1 : -1;
+}
+
+/* Ends what tx_open began: commits and syncs when ok, else rolls back.
+ * Inside a script's transaction only reports. 0 or -1. */
+static int
+tx_close(struct db *db, int own, int ok)
+{
+	if (own != 1)
+		return ok ? 0 : -1;
+	if (ok && db_tx(db, DB_COMMIT) == SQLITE_OK)
+		return db_sync(db);
+	if (!sqlite3_get_autocommit(db->h))
+		db_tx(db, DB_ROLLBACK);
+	return -1;
+}
+
+/* Reads a token's grant and its parent's (token_grant) into g and pg;
+ * *has_parent and *active as they are now. 0, or -1 (none, or the
+ * database failed). */
+static int
+grants_of(struct db *db, long long id, struct grant *g, struct grant *pg,
+    int *has_parent, int *active)
+{
+	sqlite3_stmt	*st = db_query(db, "token_grant");
+	char		 err[128];
+	int		 rc, bad = 0;
+
+	memset(g, 0, sizeof(*g));
+	memset(pg, 0, sizeof(*pg));
+	*has_parent = *active = 0;
+	if (st == NULL || db_bind_int64(st, ":id", id))
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		g->scopes = (uint32_t)sqlite3_column_int64(st, 0);
+		g->expires_at = sqlite3_column_int64(st, 1);
+		bad |= cidr_parse_list((const char *)sqlite3_column_text(st, 2),
+		    &g->ips, err, sizeof(err));
+		*has_parent = sqlite3_column_type(st, 3) != SQLITE_NULL;
+		if (*has_parent) {
+			pg->scopes = (uint32_t)sqlite3_column_int64(st, 5);
+			pg->expires_at = sqlite3_column_int64(st, 6);
+			bad |= cidr_parse_list((const char *)
+			    sqlite3_column_text(st, 7), &pg->ips, err,
+			    sizeof(err));
+		}
+		*active = sqlite3_column_int(st, 8) == 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW && !bad ? 0 : -1;
+}
+
+/* The acting token's grant as it is now, inside the change's transaction
+ * (it may have been narrowed or switched off since the request began).
+ * 0; 1 when it is no longer active; -1 on a database failure. */
+static int
+caller_now(struct db *db, const struct principal *p, struct grant *g)
+{
+	struct grant	 pg;
+	int		 has_parent, active;
+
+	if (grants_of(db, p->token_id, g, &pg, &has_parent, &active) == -1)
+		return -1;
+	return active ? 0 : 1;
+}
+
+/* The refusal when the acting token was switched off while its request
+ * ran: like any inactive token. */
+static int
+caller_gone(lua_State *L)
+{
+	return refuse(L, 401, "INVALID_TOKEN", "missing, invalid or inactive "
+	    "credentials");
 }
 
 static int
@@ -441,10 +505,11 @@ l_create(lua_State *L)
 	struct authority_err	 e;
 	struct expiry_ask	 ask;
 	struct grant		 mine, parent;
+	struct db		*db = lhost_db(L);
 	char			 ips[TOKEN_IPS_MAX];
 	size_t			 dlen;
 	long long		 now = clock_now();
-	int			 given_scopes, given_ips;
+	int			 given_scopes, given_ips, own, rc;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	get_actor(L, 1, &a);
@@ -468,10 +533,18 @@ l_create(lua_State *L)
 	if (!given_scopes)
 		mine.scopes = strcmp(t.kind, "via") == 0 ? SCOPE_VIA :
 		    SCOPE_USER_DEFAULT;
+	t.account_id = a.account_id;
+	t.user_id = a.id;
+	/* Made by a token: decided against what it may do now, in the
+	 * transaction that makes the child, so a deactivation or a
+	 * narrowing of the maker either comes first (and is seen) or after
+	 * (and reaches the child). */
+	if ((own = tx_open(db)) == -1)
+		return fail_db(L);
+	rc = 0;
 	if (a.token != NULL) {
-		/* Made by a token: within it, and its child. */
-		if (caller_grant(a.token, &parent) == -1)
-			return fail_db(L);
+		if ((rc = caller_now(db, a.token, &parent)) != 0)
+			goto refused;
 		if (!given_scopes && strcmp(t.kind, "user") == 0)
 			mine.scopes &= parent.scopes;
 		if (!given_ips)
@@ -480,35 +553,46 @@ l_create(lua_State *L)
 	}
 	if (check_kind_scopes(t.kind, mine.scopes, &e) == -1 ||
 	    authority_expiry(lhost_config(L), now, &ask,
-	    a.token ? a.token->expires_at : 0, &mine.expires_at, &e) == -1)
-		return refusal(L, &e);
+	    a.token ? parent.expires_at : 0, &mine.expires_at, &e) == -1)
+		goto refused;
 	if (a.token != NULL) {
 		/* A Via token's one scope comes with its destination (made
 		 * with objects:write), not from the maker's scopes. */
 		if (strcmp(t.kind, "via") == 0)
 			parent.scopes |= SCOPE_VIA;
 		if (authority_within(&mine, &parent, &e) == -1)
-			return refusal(L, &e);
+			goto refused;
 	}
-	if (cidr_format_list(&mine.ips, ips, sizeof(ips)) == -1)
-		return luaL_error(L, "host.tokens.create: allowed_ips too long");
+	if (cidr_format_list(&mine.ips, ips, sizeof(ips)) == -1) {
+		authority_bad(&e, "allowed_ips", "allowed_ips: too long");
+		goto refused;
+	}
 	t.scopes = mine.scopes;
 	t.expires_at = mine.expires_at;
 	t.allowed_ips = ips;
-	t.account_id = a.account_id;
-	t.user_id = a.id;
-	if (token_create(lhost_db(L), lhost_pepper(L), &t, &m) == -1)
+	if (token_create(db, lhost_pepper(L), &t, &m) == -1) {
+		tx_close(db, own, 0);
 		return fail_db(L);
-	synced(L);
-	lhost_secret_issued(L);
-	if (!push_visible(L, m.key, &a)) {
+	}
+	if (tx_close(db, own, 1) == -1) {
 		sodium_memzero(m.secret, sizeof(m.secret));
 		return fail_db(L);
 	}
+	lhost_secret_issued(L);
 	lua_pushstring(L, m.secret);
 	sodium_memzero(m.secret, sizeof(m.secret));
+	if (!push_visible(L, m.key, &a))
+		return fail_db(L);
+	lua_insert(L, -2);
 	lua_setfield(L, -2, "token");
 	return 1;
+refused:
+	tx_close(db, own, 0);
+	if (rc == -1)
+		return fail_db(L);
+	if (rc == 1)
+		return caller_gone(L);
+	return refusal(L, &e);
 }
 
 static int
@@ -526,8 +610,9 @@ static int
 l_set_active(lua_State *L)
 {
 	struct actor	 a;
+	struct db	*db = lhost_db(L);
 	const char	*key;
-	int		 active;
+	int		 active, rc;
 	long long	 id, n;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -540,59 +625,39 @@ l_set_active(lua_State *L)
 	if ((id = target(L, key, &a)) == 0)
 		return 2;
 	lua_pop(L, 1);
-	if (token_switch(lhost_db(L), id, active, a.id) == -1)
+	/* One statement each way: a deactivation reaches every token made
+	 * from id; an activation happens only under an active parent (and
+	 * an acting token still active). */
+	if ((rc = token_switch(db, id, active, a.id,
+	    a.token ? a.token->token_id : 0)) == -1)
 		return fail_db(L);
-	n = sqlite3_changes64(lhost_db(L)->h);
-	synced(L);
+	if (rc == 1)
+		return refuse(L, 409, "PARENT_INACTIVE", "the token this one "
+		    "was made from is switched off: switch that one on first");
+	n = sqlite3_changes64(db->h);
+	if (db->tx_depth == 0 && db_sync(db) == -1)
+		return fail_db(L);
 	push_visible(L, key, &a);
 	lua_pushinteger(L, active || n < 1 ? 0 : n - 1);
 	return 2;
 }
 
-/* Reads a token's and its parent's grants (token_grant) into g and pg
- * (*has_parent 0 when it has none). 0 or -1. */
-static int
-grants_of(lua_State *L, long long id, struct grant *g, struct grant *pg,
-    int *has_parent)
-{
-	sqlite3_stmt	*st = db_query(lhost_db(L), "token_grant");
-	char		 err[128];
-	int		 rc, bad = 0;
-
-	memset(g, 0, sizeof(*g));
-	memset(pg, 0, sizeof(*pg));
-	if (st == NULL || db_bind_int64(st, ":id", id))
-		return -1;
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g->scopes = (uint32_t)sqlite3_column_int64(st, 0);
-		g->expires_at = sqlite3_column_int64(st, 1);
-		bad |= cidr_parse_list((const char *)sqlite3_column_text(st, 2),
-		    &g->ips, err, sizeof(err));
-		*has_parent = sqlite3_column_type(st, 3) != SQLITE_NULL;
-		if (*has_parent) {
-			pg->scopes = (uint32_t)sqlite3_column_int64(st, 5);
-			pg->expires_at = sqlite3_column_int64(st, 6);
-			bad |= cidr_parse_list((const char *)
-			    sqlite3_column_text(st, 7), &pg->ips, err,
-			    sizeof(err));
-		}
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW && !bad ? 0 : -1;
-}
-
-/* One descendant being narrowed: its id, parent and new grant. */
+/* One descendant being narrowed: its id, parent, kind, new grant. */
 struct narrowed {
 	long long	 id;
 	long long	 parent_id;
-	struct grant	 g;
+	int		 via;
 	int		 keep;
+	struct grant	 g;
 };
 
 /* Narrows every token made from id (recursively) to what id may now do:
- * each keeps the scopes and addresses its parent keeps; one left with no
- * address is switched off (and given its parent's). Parents come before
- * their children (ids grow). Inside the caller's transaction. 0 or -1. */
+ * each keeps the scopes and addresses its parent keeps (a Via token its
+ * via:read, which comes with its destination). One left with no scope or
+ * no address (or more than CIDR_MAX networks) is switched off and so is
+ * everything made from it: its addresses become its parent's, so it can
+ * never be switched on wider than its parent. Parents come before their
+ * children (ids grow). Inside the caller's transaction. 0 or -1. */
 static int
 narrow_tree(struct db *db, long long id, const struct grant *top,
     long long actor)
@@ -603,7 +668,7 @@ narrow_tree(struct db *db, long long id, const struct grant *top,
 	struct cidr_list own;
 	size_t		 n = 0, cap = 0, i, k;
 	char		 err[128], ips[TOKEN_IPS_MAX];
-	int		 rc, ret = -1;
+	int		 rc, ret = -1, parent_keeps;
 
 	if ((st = db_query(db, "token_descendants")) == NULL ||
 	    db_bind_int64(st, ":id", id))
@@ -622,6 +687,8 @@ narrow_tree(struct db *db, long long id, const struct grant *top,
 		    &v[n].g.ips, err, sizeof(err)) == -1)
 			break;
 		v[n].parent_id = sqlite3_column_int64(st, 4);
+		v[n].via = strcmp((const char *)sqlite3_column_text(st, 5),
+		    "via") == 0;
 		n++;
 	}
 	sqlite3_reset(st);
@@ -629,12 +696,17 @@ narrow_tree(struct db *db, long long id, const struct grant *top,
 		goto out;
 	for (i = 0; i < n; i++) {
 		pg = top;
+		parent_keeps = 1;
 		for (k = 0; k < i; k++)
-			if (v[k].id == v[i].parent_id)
+			if (v[k].id == v[i].parent_id) {
 				pg = &v[k].g;
+				parent_keeps = v[k].keep;
+			}
 		own = v[i].g.ips;
-		v[i].g.scopes &= pg->scopes;
-		v[i].keep = cidr_intersect(&own, &pg->ips, &v[i].g.ips) == 0;
+		if (!v[i].via)
+			v[i].g.scopes &= pg->scopes;
+		v[i].keep = parent_keeps && v[i].g.scopes != 0 &&
+		    cidr_intersect(&own, &pg->ips, &v[i].g.ips) == 0;
 		if (!v[i].keep)
 			v[i].g.ips = pg->ips;
 		if (cidr_format_list(&v[i].g.ips, ips, sizeof(ips)) == -1 ||
@@ -653,36 +725,24 @@ out:
 	return ret;
 }
 
-/* Runs the writes of an edit in one transaction (or the script's).
- * Returns 0 or -1 (rolled back). */
+/* The writes of an edit: the token, then its descendants narrowed. */
 static int
-apply_update(struct db *db, long long id, const char *description,
+write_update(struct db *db, long long id, const char *description,
     const struct grant *g, long long actor)
 {
 	sqlite3_stmt	*st;
 	char		 ips[TOKEN_IPS_MAX];
-	int		 own = db->tx_depth == 0, ok;
 
-	if (cidr_format_list(&g->ips, ips, sizeof(ips)) == -1)
+	if (cidr_format_list(&g->ips, ips, sizeof(ips)) == -1 ||
+	    (st = db_query(db, "token_update")) == NULL ||
+	    db_bind_text(st, ":description", description) ||
+	    db_bind_int64(st, ":scopes", g->scopes) ||
+	    db_bind_text(st, ":allowed_ips", ips) ||
+	    db_bind_int64(st, ":now", clock_now()) ||
+	    db_bind_int64(st, ":actor", actor) ||
+	    db_bind_int64(st, ":id", id) || db_run(db, st) != 0)
 		return -1;
-	if (own && db_tx(db, DB_BEGIN) != SQLITE_OK)
-		return -1;
-	ok = (st = db_query(db, "token_update")) != NULL &&
-	    db_bind_text(st, ":description", description) == 0 &&
-	    db_bind_int64(st, ":scopes", g->scopes) == 0 &&
-	    db_bind_text(st, ":allowed_ips", ips) == 0 &&
-	    db_bind_int64(st, ":now", clock_now()) == 0 &&
-	    db_bind_int64(st, ":actor", actor) == 0 &&
-	    db_bind_int64(st, ":id", id) == 0 && db_run(db, st) == 0 &&
-	    narrow_tree(db, id, g, actor) == 0;
-	if (!own)
-		return ok ? 0 : -1;
-	if (!ok || db_tx(db, DB_COMMIT) != SQLITE_OK) {
-		if (!sqlite3_get_autocommit(db->h))
-			db_tx(db, DB_ROLLBACK);
-		return -1;
-	}
-	return db_sync(db);
+	return narrow_tree(db, id, g, actor);
 }
 
 static int
@@ -690,20 +750,27 @@ l_update(lua_State *L)
 {
 	struct actor		 a;
 	struct authority_err	 e;
-	struct grant		 g, old, pg, mine;
+	struct grant		 g, pg, mine, caller;
+	struct db		*db = lhost_db(L);
 	const char		*key, *desc, *kind;
 	size_t			 dlen;
 	long long		 id;
-	int			 given_scopes, given_ips, has_parent;
+	int			 given_scopes, given_ips, has_parent, active;
+	int			 own, rc = 0, via;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	get_actor(L, 1, &a);
 	key = opt_field(L, 1, "key", "");
+	memset(&mine, 0, sizeof(mine));
+	if (get_scopes(L, 1, &mine.scopes, &given_scopes, &e) == -1 ||
+	    get_ips(L, 1, &mine.ips, &given_ips, &e) == -1)
+		return refusal(L, &e);
 	if ((id = target(L, key, &a)) == 0)
 		return 2;
 	lua_getfield(L, -1, "kind");
 	kind = lua_tostring(L, -1);		/* kept alive by the row */
 	lua_pop(L, 1);
+	via = kind != NULL && strcmp(kind, "via") == 0;
 	lua_getfield(L, 1, "description");
 	if (lua_isnil(L, -1)) {
 		lua_pop(L, 1);
@@ -712,35 +779,54 @@ l_update(lua_State *L)
 	desc = luaL_checklstring(L, -1, &dlen);
 	if (dlen == 0 || strlen(desc) != dlen || !utf8_valid(desc, dlen))
 		return luaL_error(L, "host.tokens.update: bad description");
-	if (grants_of(L, id, &old, &pg, &has_parent) == -1)
+	/* Decided and written in one transaction, against the grants as
+	 * they are then. */
+	if ((own = tx_open(db)) == -1)
 		return fail_db(L);
-	g = old;
-	if (get_scopes(L, 1, &mine.scopes, &given_scopes, &e) == -1 ||
-	    get_ips(L, 1, &mine.ips, &given_ips, &e) == -1)
-		return refusal(L, &e);
+	if (grants_of(db, id, &g, &pg, &has_parent, &active) == -1) {
+		rc = -1;
+		goto refused;
+	}
 	if (given_scopes)
 		g.scopes = mine.scopes;
 	if (given_ips)
 		g.ips = mine.ips;
-	if (check_kind_scopes(kind ? kind : "user", g.scopes, &e) == -1 ||
+	/* A Via token's via:read is its destination's, not its maker's. */
+	if (via)
+		pg.scopes |= SCOPE_VIA;
+	if (check_kind_scopes(via ? "via" : "user", g.scopes, &e) == -1 ||
 	    (has_parent && authority_within(&g, &pg, &e) == -1))
-		return refusal(L, &e);
+		goto refused;
 	if (a.token != NULL) {
-		if (caller_grant(a.token, &mine) == -1)
-			return fail_db(L);
-		if (authority_within(&g, &mine, &e) == -1)
-			return refusal(L, &e);
+		if ((rc = caller_now(db, a.token, &caller)) != 0)
+			goto refused;
+		if (via)
+			caller.scopes |= SCOPE_VIA;
+		if (authority_within(&g, &caller, &e) == -1)
+			goto refused;
 	}
-	if (apply_update(lhost_db(L), id, desc, &g, a.id) == -1)
+	if (write_update(db, id, desc, &g, a.id) == -1) {
+		tx_close(db, own, 0);
+		return fail_db(L);
+	}
+	if (tx_close(db, own, 1) == -1)
 		return fail_db(L);
 	push_visible(L, key, &a);
 	return 1;
+refused:
+	tx_close(db, own, 0);
+	if (rc == -1)
+		return fail_db(L);
+	if (rc == 1)
+		return caller_gone(L);
+	return refusal(L, &e);
 }
 
 static int
 l_rotate(lua_State *L)
 {
 	struct actor	 a;
+	struct db	*db = lhost_db(L);
 	char		 secret[TOKEN_SECRET_LEN + 1];
 	const char	*key;
 	lua_Integer	 grace;
@@ -761,10 +847,13 @@ l_rotate(lua_State *L)
 	if ((id = target(L, key, &a)) == 0)
 		return 2;
 	lua_pop(L, 1);
-	if (token_rotate(lhost_db(L), lhost_pepper(L), id, grace, a.id,
-	    secret, &prev, &rc) == -1)
+	if (token_rotate(db, lhost_pepper(L), id, grace, a.id, secret, &prev,
+	    &rc) == -1)
 		return fail_db(L);
-	synced(L);
+	if (db->tx_depth == 0 && db_sync(db) == -1) {
+		sodium_memzero(secret, sizeof(secret));
+		return fail_db(L);
+	}
 	lhost_secret_issued(L);
 	lua_createtable(L, 0, 3);
 	lua_pushstring(L, key);

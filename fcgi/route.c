@@ -6,9 +6,10 @@
  * has two ("a" and ""), so a trailing slash is a different path. Among
  * the routes of the request's method, one without captures wins when its
  * pattern is the path itself; else the first declared whose segments
- * match; HEAD is answered by the first matching GET route when no HEAD
- * route matches. When only the method is wrong, m->allow lists the
- * methods that would match (sorted, HEAD with GET), for the 405.
+ * match. HEAD, when no HEAD route matches, is answered by the GET route
+ * that GET would get (the same rules). When only the method is wrong,
+ * m->allow lists the methods that would match (sorted, HEAD with GET),
+ * for the 405.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,6 +264,15 @@ route_match(const struct route_table *tb, const char *method,
 		add_method(ms, &nm, 16, tb->v[i].method);
 	}
 	if (fallback != -1) {
+		/* HEAD as GET: a literal GET route first, as for GET. */
+		for (i = 0; i < tb->n; i++)
+			if (tb->v[i].exact &&
+			    strcmp(tb->v[i].method, "GET") == 0 &&
+			    strlen(tb->v[i].pattern) == len &&
+			    memcmp(tb->v[i].pattern, path, len) == 0) {
+				m->ncap = 0;
+				return m->route = (int)i;
+			}
 		segs_match(&tb->v[fallback], seg, slen, (size_t)n, m);
 		return m->route = fallback;
 	}

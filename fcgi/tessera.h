@@ -475,9 +475,12 @@ int	 token_rotate(struct db *, const unsigned char pepper[PEPPER_LEN],
 	    long long id, long long grace, long long actor,
 	    char secret[TOKEN_SECRET_LEN + 1], long long *prev_expires,
 	    int *rc);
-/* Switches token id on, or off together with every token made from it
- * (lineage). 0 or -1. */
-int	 token_switch(struct db *, long long id, int active, long long actor);
+/* Switches token id off together with every token made from it
+ * (lineage), or on: only while the token it was made from is on and, when
+ * by_token (> 0) asks, while that token still is. actor: the user. 0, 1
+ * (switching on refused: nothing changed) or -1 (database). */
+int	 token_switch(struct db *, long long id, int active, long long actor,
+	    long long by_token);
 /* ---------------------------------------------------------------- audit */
 
 /* Writes one audit_log row (the one writer of it in C; Lua writes through

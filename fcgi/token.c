@@ -236,16 +236,20 @@ token_rotate(struct db *db, const unsigned char pepper[PEPPER_LEN],
 }
 
 int
-token_switch(struct db *db, long long id, int active, long long actor)
+token_switch(struct db *db, long long id, int active, long long actor,
+    long long by_token)
 {
 	sqlite3_stmt	*st;
 
-	if ((st = db_query(db, active ? "token_set_active" :
+	if ((st = db_query(db, active ? "token_activate" :
 	    "token_deactivate_tree")) == NULL ||
-	    (active && db_bind_int64(st, ":active", 1)) ||
 	    db_bind_int64(st, ":now", clock_now()) ||
 	    db_bind_int64(st, ":actor", actor) ||
-	    db_bind_int64(st, ":id", id))
+	    db_bind_int64(st, ":id", id) ||
+	    (active && by_token > 0 &&
+	    db_bind_int64(st, ":by_token", by_token)))
 		return -1;
-	return db_run(db, st) == 0 ? 0 : -1;
+	if (db_run(db, st) != 0)
+		return -1;
+	return sqlite3_changes64(db->h) > 0 ? 0 : 1;
 }

@@ -180,9 +180,16 @@ WHERE key = :key AND account_id = :account_id
 -- name: token_by_key
 SELECT r.* FROM token_rows r WHERE r.key = :key;
 
--- name: token_set_active
-UPDATE tokens SET active = :active, updated_at = :now, updated_by = :actor
-WHERE id = :id;
+-- Switching a token on: only while the token it was made from is on
+-- (an active token's ancestors are all active), and, when a token asks,
+-- while that token still is. No change: refused.
+-- name: token_activate
+UPDATE tokens SET active = 1, updated_at = :now, updated_by = :actor
+WHERE id = :id
+  AND (parent_id IS NULL
+       OR (SELECT p.active FROM tokens p WHERE p.id = tokens.parent_id) = 1)
+  AND (:by_token IS NULL
+       OR (SELECT c.active FROM tokens c WHERE c.id = :by_token) = 1);
 
 -- Lineage (009). Deactivating a token deactivates every token made from
 -- it, recursively, in this one statement.
@@ -207,14 +214,16 @@ WITH RECURSIVE tree (id) AS (
   SELECT id FROM tokens WHERE parent_id = :id
   UNION SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id
 )
-SELECT t.id, t.scopes, t.allowed_ips, t.active, t.parent_id FROM tokens t
-WHERE t.id IN tree ORDER BY t.id;
+SELECT t.id, t.scopes, t.allowed_ips, t.active, t.parent_id, t.kind
+FROM tokens t WHERE t.id IN tree ORDER BY t.id;
 
--- What a token may do, and its parent's, for the subset rule.
+-- What a token may do, and its parent's, for the subset rule (read
+-- inside the write transaction of the change: the columns' order is
+-- read by fcgi/lhost_tokens.c).
 -- name: token_grant
 SELECT t.scopes, t.expires_at, t.allowed_ips, t.parent_id, t.kind,
        p.scopes AS parent_scopes, p.expires_at AS parent_expires_at,
-       p.allowed_ips AS parent_allowed_ips
+       p.allowed_ips AS parent_allowed_ips, t.active
 FROM tokens t LEFT JOIN tokens p ON p.id = t.parent_id
 WHERE t.id = :id;
 

@@ -205,7 +205,7 @@ local function edit(req, params)
   if not err then
     local u, uerr = host.tokens.update{ key = t.key, actor = actor(s),
       description = desc, scopes = scopes,
-      allowed_ips = req.form.allowed_ips or "" }
+      allowed_ips = req.form.allowed_ips }   -- no field: unchanged
     if u then
       hooks.fire("token_updated", token.event(req, actor(s), u))
       if http.wants_json(req) then return http.ok(token.public(u)) end

@@ -116,6 +116,11 @@ t_head_and_shapes(void **state)
 	assert_int_equal(m.ncap, 2);	/* the GET route's captures */
 	/* A HEAD route of its own wins over the GET one. */
 	assert_int_equal(match(&tb, "HEAD", "/api/me", &m), 9);
+	/* Without one, HEAD gets what GET gets: the literal route first. */
+	assert_int_equal(match(&tb, "HEAD", "/api/sources/new", &m), 8);
+	assert_int_equal(m.ncap, 0);
+	assert_int_equal(match(&tb, "HEAD", "/api/sources/7", &m), 7);
+	assert_int_equal(m.ncap, 1);
 	assert_int_equal(match(&tb, "GET", "/healthz/", &m), -1);
 	assert_int_equal(match(&tb, "POST", "/settings/tokens//activate", &m),
 	    -1);

@@ -204,8 +204,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len += size - 1;
 
 	/* The reference: an exact literal route first, then the first route
-	 * in order whose segments match with this method, then (HEAD) the
-	 * first GET; else the methods that would match. */
+	 * in order whose segments match with this method, then (HEAD) what
+	 * GET gets; else the methods that would match. */
 	for (i = 0; i < NROUTES && want == NROUTES; i++)
 		if (strcmp(routes[i].method, method) == 0 &&
 		    strchr(routes[i].pattern, '{') == NULL &&
@@ -229,6 +229,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (strcmp(routes[i].method, methods[k]) == 0)
 				allowed[k] = 1;
 	}
+	/* HEAD without a HEAD route: what GET would get, a literal GET
+	 * route first. */
+	for (i = 0; i < NROUTES && want == NROUTES && fallback != NROUTES; i++)
+		if (strcmp(routes[i].method, "GET") == 0 &&
+		    strchr(routes[i].pattern, '{') == NULL &&
+		    strlen(routes[i].pattern) == len &&
+		    memcmp(routes[i].pattern, path, len) == 0)
+			want = i, exact = 1;
 	if (want == NROUTES)
 		want = fallback;
 	if (allowed[0])

@@ -25,6 +25,12 @@ rotation, lineage") end to end through nginx and `tessera serve`.
     expiry_policy      token_max_expiry_days / token_default_expiry_days in
                        the API and on the command line
     rotation_timing    one secret or two: the same time, right or wrong
+    lineage_invariants an active token's ancestors are all active, and it
+                       never holds more than its parent, whatever order
+                       the changes come in: reactivation under a switched-
+                       off parent is refused; narrowing that leaves a
+                       token nothing switches it and its subtree off; a
+                       Via token keeps via:read and stays editable
 
 The clock of the servers is a file (TESSERA_TEST_CLOCK_FILE) the tests
 move forward; the command-line calls read the same file.
@@ -179,6 +185,81 @@ def me_key(api, auth):
     """(status, the token key /api/me names)."""
     s, h, b, doc = api.get("/api/me", auth)
     return s, dig(doc, "data", "token", "key")
+
+
+# -- lineage invariants ---------------------------------------------------------------
+
+
+def lineage_invariants(t, api, db, mk, base):
+    """What a security review found: ways a child could end up alive or
+    wider than its parent."""
+    # Reactivation is refused while the parent is off (API, command line).
+    r = mk.all_scopes(BOB, "inv root")
+    c, _ = make(t, api, r, "inv child", {"scopes": ALL_USER_SCOPES})
+    g, _ = make(t, api, c, "inv grandchild", {"scopes": ["objects:read"]})
+    s, h, b, doc = api.post("/api/tokens/%s/deactivate" % c.key, r.basic)
+    t.eq((s, active(db, c.key), active(db, g.key)), (200, 0, 0),
+         "inv: the child deactivated, its child with it")
+    s, h, b, doc = api.post("/api/tokens/%s/activate" % g.key, r.basic)
+    t.ok(s == 409 and is_failure(doc, "PARENT_INACTIVE") and active(db, g.key) == 0,
+         "inv: activating a grandchild under a switched-off child -> 409 PARENT_INACTIVE",
+         b)
+    t.eq(api.get("/api/me", g.basic)[0], 401, "... and it stays unusable")
+    res = mk.run("token", "activate", g.key)
+    t.ok(res.returncode != 0 and b"switched off" in res.stderr and active(db, g.key) == 0,
+         "inv: the command line refuses it too", res.stderr)
+    s, h, b, doc = api.post("/api/tokens/%s/activate" % c.key, r.basic)
+    t.eq((s, active(db, c.key), active(db, g.key)), (200, 1, 0),
+         "inv: the child back on; the grandchild stays off (no cascade up)")
+    s, h, b, doc = api.post("/api/tokens/%s/activate" % g.key, r.basic)
+    t.eq((s, active(db, g.key)), (200, 1), "inv: now the grandchild may come back")
+
+    # Narrowing that leaves a token no address switches its subtree off.
+    hosts11 = ["11.0.0.%d" % i for i in range(1, 63)]
+    hosts10 = ["10.0.0.%d" % i for i in range(1, 63)]
+    r2 = mk.all_scopes(BOB, "inv root 2")
+    c2, _ = make(t, api, r2, "inv wide child", {
+        "scopes": ALL_USER_SCOPES, "allowed_ips": ["127.0.0.1", "10.0.0.0/8"] + hosts11})
+    g2, _ = make(t, api, c2, "inv narrow grandchild", {
+        "scopes": ["objects:read"], "allowed_ips": ["127.0.0.1", "11.0.0.1"]})
+    s, h, b, doc = api.call("PATCH", "/api/tokens/%s" % r2.key, r2.basic, {
+        "allowed_ips": ["127.0.0.1"] + hosts10 + ["11.0.0.0/8"]})
+    t.eq(s, 200, "inv: the root narrows itself to 64 networks")
+    t.eq((active(db, c2.key), active(db, g2.key)), (0, 0),
+         "inv: the child, whose intersection would need 125 networks, is off, and so "
+         "is its grandchild")
+    t.eq(api.get("/api/me", g2.basic)[0], 401, "... the grandchild answers 401")
+
+    # A user token narrowed to no scope is switched off; a Via token keeps
+    # its via:read and can still be edited.
+    r3 = mk.all_scopes(BOB, "inv root 3")
+    c3, _ = make(t, api, r3, "inv records child", {"scopes": ["records:read"]})
+    s, h, b, doc = api.post("/api/destinations", r3.basic, {"name": "inv via", "type": "via"})
+    via = dig(doc, "data", "via_token", "key")
+    t.ok(s == 201 and via, "inv: a Via destination made by a token, with its Via token", b)
+    s, h, b, doc = api.call("PATCH", "/api/tokens/%s" % r3.key, r3.basic,
+                            {"description": "renamed only"})
+    t.eq(db.val("SELECT scopes FROM tokens WHERE key = ?", via), 128,
+         "inv: a description-only edit of the maker leaves the Via token's via:read")
+    s, h, b, doc = api.call("PATCH", "/api/tokens/%s" % r3.key, r3.basic,
+                            {"scopes": ["objects:read", "tokens:write"]})
+    t.eq((db.one("SELECT scopes, active FROM tokens WHERE key = ?", c3.key),
+          db.one("SELECT scopes, active FROM tokens WHERE key = ?", via)),
+         ((0, 0), (128, 1)),
+         "inv: narrowing the maker to no records:read switches off the child left with "
+         "no scope; the Via token keeps via:read and stays on")
+    s, h, b, doc = api.call("PATCH", "/api/tokens/%s" % via, r3.basic,
+                            {"description": "inv via (BI)", "allowed_ips": ["127.0.0.1"]})
+    t.ok(s == 200 and dig(doc, "data", "scopes") == ["via:read"],
+         "inv: the maker can still edit its Via token", b)
+    admin = Client(base)
+    admin.login(ANA, PW)
+    tok = admin.csrf(admin.get("/settings/tokens")[2])
+    s, h, b = admin.post("/settings/tokens/%s/edit" % via, {
+        "description": "inv via (edited by ana)", "csrf": tok})
+    t.eq((s, db.one("SELECT description, allowed_ips FROM tokens WHERE key = ?", via)),
+         (303, ("inv via (edited by ana)", "127.0.0.1")),
+         "inv: an admin edits it on the page; a form without allowed_ips keeps them")
 
 
 # -- 1. scopes, route by route ------------------------------------------------------
@@ -1104,6 +1185,7 @@ def main():
         leak_scenario(t, api, db, mk, ref401, web.base_url)
         subset_rule(t, api, db, mk, clock)
         audit_trail(t, api, db, mk)
+        lineage_invariants(t, api, db, mk, web.base_url)
 
     # Server B: nginx on 127.0.0.1, [::1] and [::] (ipv6only=off); the
     # runner ticks every second.
