@@ -16,10 +16,9 @@ const struct scope_def scope_defs[] = {
 	  "Read sources, destinations, pipelines and models, and a "
 	  "pipeline's status" },
 	{ "objects:write",  SCOPE_OBJECTS_WRITE,
-	  "Create, change and delete sources, destinations, pipelines and "
-	  "models" },
+	  "Create and change sources, destinations, pipelines and models" },
 	{ "pipelines:run",  SCOPE_PIPELINES_RUN,
-	  "Start pipeline and model runs" },
+	  "Start pipeline runs" },
 	{ "webhook:write",  SCOPE_WEBHOOK_WRITE,
 	  "Send records to webhook pipelines" },
 	{ "records:read",   SCOPE_RECORDS_READ,

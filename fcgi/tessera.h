@@ -263,7 +263,7 @@ struct principal {
  * freed by req_free), validated as described in request.c. */
 struct req {
 	char		*method;	/* GET, POST, ... (HEAD kept as HEAD) */
-	char		*path;		/* decoded, without the mount prefix */
+	char		*path;		/* decoded, as the web server passed it */
 	char		*uri;		/* raw REQUEST_URI, for logs only */
 	char		*query_string;
 	char		*content_type;	/* media type, lower case, no params */
@@ -287,7 +287,7 @@ struct req {
 };
 
 /* Reads and validates the request. Returns 0, or an HTTP status (400,
- * 411, 413, 415) with a short reason in why. The req must be freed in both
+ * 413, 414) with a short reason in why. The req must be freed in both
  * cases. */
 int	 req_read(struct req *, struct conn *, const struct config *,
 	    const char **why);

@@ -1,5 +1,5 @@
 -- routes/webhook.lua -- POST /webhook?pipeline_id=ID: JSON records for a
--- webhook pipeline, stored durably (one transaction, synchronous=FULL)
+-- webhook pipeline, stored durably (one transaction, its WAL fsynced)
 -- before the 200. Credentials were checked by the C gate.
 local http = require "http"
 local hooks = require "hooks"
