@@ -134,7 +134,7 @@ tests-build: tessera
 # The benchmark (not part of make test): tessera against a hello-world
 # libfcgi responder through one nginx, driven by wrk. A few minutes.
 deps-bench: deps-test
-	$(call install_missing,wrk valgrind)
+	$(call install_missing,wrk valgrind libfcgi-bin)
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory tessera

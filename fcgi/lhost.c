@@ -741,7 +741,7 @@ push_auth(lua_State *L, const struct principal *p)
 	set_str(L, "kind", p->kind);
 	set_str(L, "description", p->description);
 	lhost_push_scopes(L, p->scopes);
-	lhost_push_readonly(L, -1);
+	lhost_push_frozen(L, -1);
 	lua_remove(L, -2);
 	lua_setfield(L, -2, "scopes");
 	if (p->expires_at > 0) {

@@ -130,8 +130,8 @@ VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
 -- the times of the last change only when there was one.
 -- name: tokens_page
 SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
-       r.created_by, r.updated_by, r.destination, r.kind, r.scopes,
-       r.allowed_ips, r.expires_at, r.parent_key,
+       r.created_by, r.updated_by, r.destination, r.scopes,
+       r.allowed_ips, r.expires_at,
        iso_time(r.expires_at) AS expires_iso,
        utc_minute(r.expires_at) AS expires_text,
        iso_time(r.created_at) AS created_iso,

@@ -53,13 +53,11 @@ end
 
 local function me(req)
   local a = req.auth
-  local scopes = host.json.array()
-  for i, name in ipairs(a.token.scopes) do scopes[i] = name end
   return http.ok({
     user = { id = a.user.id, email = a.user.email },
     account = { id = a.account.id, name = a.account.name },
     token = { key = a.token.key, description = a.token.description,
-      kind = a.token.kind, scopes = scopes,
+      kind = a.token.kind, scopes = a.token.scopes,
       expires_at = a.token.expires_at and host.iso8601(a.token.expires_at)
         or host.null },
   })

@@ -17,7 +17,7 @@ local DEFAULT_SCOPES = 63   -- authority.h SCOPE_USER_DEFAULT
 -- creation (the Created columns already say who made it and when), and
 -- every switch submits the page's one "switches" form (which holds the
 -- CSRF token) to its own formaction, so it works without JavaScript.
-local row_tpl = [[<tr data-key="{{key}}" class="{{state}}"><td><div><span class="desc">{{description}}</span>{{{dest}}}<span class="grant"><span class="scopes" title="{{scope_list}}">{{scope_text}}</span>{{{ips}}}</span>{{{change}}}</div></td><td><code class="key">{{key}}</code></td><td>{{created_by}}</td><td><time datetime="{{created_iso}}">{{created_text}}</time></td><td class="expires">{{{expires}}}</td><td class="last-used"><div>{{{last_used}}}</div></td><td><button form="switches" formaction="/settings/tokens/{{key}}/{{action}}" class="switch" role="switch" aria-checked="{{checked}}" aria-label="Active: {{description}}" title="{{title}}"><span class="knob"></span><span class="state">{{onoff}}</span></button></td><td class="row-actions"><a href="/settings/tokens/{{key}}/rotate" class="rotate-link" aria-label="Rotate: {{description}}">Rotate</a> <a href="/settings/tokens/{{key}}/edit" class="edit-link" aria-label="Edit: {{description}}">Edit</a></td></tr>
+local row_tpl = [[<tr data-key="{{key}}" class="{{state}}"><td><div><span class="desc">{{description}}</span>{{{dest}}}<span class="grant"><span class="scopes">{{scope_text}}</span>{{{ips}}}</span>{{{change}}}</div></td><td><code class="key">{{key}}</code></td><td>{{created_by}}</td><td><time datetime="{{created_iso}}">{{created_text}}</time></td><td class="expires">{{{expires}}}</td><td class="last-used"><div>{{{last_used}}}</div></td><td><button form="switches" formaction="/settings/tokens/{{key}}/{{action}}" class="switch" role="switch" aria-checked="{{checked}}" aria-label="Active: {{description}}" title="{{title}}"><span class="knob"></span><span class="state">{{onoff}}</span></button></td><td class="row-actions"><a href="/settings/tokens/{{key}}/rotate" aria-label="Rotate: {{description}}">Rotate</a> <a href="/settings/tokens/{{key}}/edit" aria-label="Edit: {{description}}">Edit</a></td></tr>
 ]]
 
 local dest_tpl = [[ <span class="dest">· {{destination}}</span>]]
@@ -54,15 +54,21 @@ function M.expiry(t, now, warn_days)
     expires_text = t.expires_text, class = class, when = when })
 end
 
--- The compact summary of what a token may do.
-local function scope_summary(t)
-  local names = host.tokens.scope_names(t.scopes or 0)
-  local list = table.concat(names, ", ")
-  if t.kind == "user" and t.scopes == DEFAULT_SCOPES then
-    return "default scopes", list
+-- The compact summary of what a token may do, made once per scope mask
+-- (there are at most 256 of them) and kept for the life of the Lua state.
+local summaries = {}
+
+local function scope_summary(mask)
+  local s = summaries[mask]
+  if s then return s end
+  if mask == DEFAULT_SCOPES then
+    s = "default scopes"
+  else
+    s = table.concat(host.tokens.scope_names(mask), ", ")
+    if s == "" then s = "no scopes" end
   end
-  if #names == 0 then return "no scopes", "" end
-  return list, list
+  summaries[mask] = s
+  return s
 end
 
 local function ips_badge(text)
@@ -82,7 +88,7 @@ function M.row(t, ctx)
   t.last_used = t.last_used_at and html.render(used_tpl, t) or NEVER
   t.dest = t.destination and t.destination ~= t.description and
     html.render(dest_tpl, t)
-  t.scope_text, t.scope_list = scope_summary(t)
+  t.scope_text = scope_summary(t.scopes or 0)
   t.ips = ips_badge(t.allowed_ips)
   t.expires = M.expiry(t, ctx.now, ctx.warn_days)
   t.state = active and "active" or "inactive"
@@ -164,7 +170,17 @@ local previous_none = html.raw([[ <span id="previous-until">The previous token n
 local scope_tpl = [[<label class="check"><input type="checkbox" name="scopes" value="{{name}}" {{{checked}}}> <span><code>{{name}}</code> <span class="muted">{{grants}}</span></span></label>]]
 local CHECKED = html.raw("checked")
 
+local default_boxes   -- the boxes with the defaults checked, made once
+
 local function scope_boxes(checked)
+  if checked == nil then
+    if not default_boxes then
+      local d = {}
+      for _, s in ipairs(host.tokens.scopes) do d[s.name] = s.default end
+      default_boxes = scope_boxes(d)
+    end
+    return default_boxes
+  end
   local out = {}
   for _, s in ipairs(host.tokens.scopes) do
     if s.user then
@@ -181,7 +197,10 @@ end
 local option_tpl = [[<option value="{{value}}" {{{selected}}}>{{text}}</option>]]
 local SELECTED = html.raw("selected")
 
+local option_cache = {}   -- by choice: the config is fixed per Lua state
+
 local function expiry_options(choice)
+  if option_cache[choice] then return option_cache[choice] end
   local cfg = host.config
   local max, def = cfg.token_max_expiry_days, cfg.token_default_expiry_days
   local days = { 7, 30, 90 }
@@ -202,7 +221,12 @@ local function expiry_options(choice)
   end
   out[#out + 1] = html.render(option_tpl, { value = "date",
     text = "On a date…", selected = choice == "date" and SELECTED })
-  return html.join(out)
+  local joined = html.join(out)
+  -- Only the choices the page itself makes (a refused form may bring any).
+  if choice == "0" or choice == "date" or choice == M.default_expiry() then
+    option_cache[choice] = joined
+  end
+  return joined
 end
 
 -- What the expiry choice preselects: the operator's default, else never
@@ -332,11 +356,6 @@ end
 local function create_dialog(d, c)
   local now = d.now
   local max = host.config.token_max_expiry_days
-  local checked = c.scopes
-  if not checked then
-    checked = {}
-    for _, s in ipairs(host.tokens.scopes) do checked[s.name] = s.default end
-  end
   return html.render(create_tpl, {
     csrf = d.session.csrf, open = c.open and html.raw("open") or nil,
     description = c.description or "", error = c.error or "",
@@ -345,7 +364,7 @@ local function create_dialog(d, c)
     expires_at = c.expires_at or "",
     date_min = date_of(now + DAY),
     date_max = max > 0 and html.raw('max="' .. date_of(now + max * DAY) .. '"'),
-    scopes = scope_boxes(checked),
+    scopes = scope_boxes(c.scopes),
     allowed_ips = c.allowed_ips or "",
   })
 end

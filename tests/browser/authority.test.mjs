@@ -124,7 +124,7 @@ async function journey(b, base, js) {
     `${tag}: ... outside the warning window`);
 
   // Edit: description, scopes and IPs.
-  await page.click(`${row(key)} a.edit-link`);
+  await page.click(`${row(key)} a[href$="/edit"]`);
   await page.locator("dialog#edit").waitFor({ state: "visible" });
   eq(await page.isChecked('#edit input[name="scopes"][value="tokens:write"]'), true,
     `${tag}: the edit form starts from what the token may do`);
@@ -143,7 +143,7 @@ async function journey(b, base, js) {
   ok((await page.textContent(row(key))).includes(`${desc} (edited)`), `${tag}: the row shows the edit`);
 
   // Rotate with a grace period: a new secret, shown once; both work.
-  await page.click(`${row(dkey)} a.rotate-link`);
+  await page.click(`${row(dkey)} a[href$="/rotate"]`);
   await page.locator("dialog#rotate").waitFor({ state: "visible" });
   await page.selectOption("#grace", "3600");
   await shot(page, `23-rotate-${tag}`);
