@@ -496,6 +496,21 @@ caller_gone(lua_State *L)
 	    "credentials");
 }
 
+/* Ends a refused change: rolls back what tx_open began, then answers
+ * for rc: -1 the database failed, 1 the acting token went inactive, 0 the
+ * rules refused (e). */
+static int
+undo(lua_State *L, struct db *db, int own, int rc,
+    const struct authority_err *e)
+{
+	tx_close(db, own, 0);
+	if (rc == -1)
+		return fail_db(L);
+	if (rc == 1)
+		return caller_gone(L);
+	return refusal(L, e);
+}
+
 static int
 l_create(lua_State *L)
 {
@@ -587,12 +602,7 @@ l_create(lua_State *L)
 	lua_setfield(L, -2, "token");
 	return 1;
 refused:
-	tx_close(db, own, 0);
-	if (rc == -1)
-		return fail_db(L);
-	if (rc == 1)
-		return caller_gone(L);
-	return refusal(L, &e);
+	return undo(L, db, own, rc, &e);
 }
 
 static int
@@ -814,12 +824,7 @@ l_update(lua_State *L)
 	push_visible(L, key, &a);
 	return 1;
 refused:
-	tx_close(db, own, 0);
-	if (rc == -1)
-		return fail_db(L);
-	if (rc == 1)
-		return caller_gone(L);
-	return refusal(L, &e);
+	return undo(L, db, own, rc, &e);
 }
 
 static int

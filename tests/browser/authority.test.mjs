@@ -6,7 +6,7 @@
 // expiry warning as the clock moves. Screenshots in tests/out/browser/.
 import fs from "node:fs";
 import path from "node:path";
-import { addUser, browser, done, ok, scratch, serve, shot, tessera, login as signIn } from "./lib.mjs";
+import { addUser, browser, done, ok, scratch, serve, shot, tessera, login as signIn, session } from "./lib.mjs";
 
 const PW = "correct horse battery";
 const work = scratch("browser-authority");
@@ -58,11 +58,7 @@ async function closeSecret(page) {
 
 async function journey(b, base, js) {
   const tag = js ? "js" : "nojs";
-  const ctx = await b.newContext({ javaScriptEnabled: js, viewport: { width: 1280, height: 900 } });
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await login(page, base);
+  const { ctx, page, errors } = await session(b, base, "ana@example.com", PW, js);
 
   // A refused form comes back with what was typed and says why.
   await page.click("#create-open");

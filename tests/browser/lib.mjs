@@ -107,6 +107,18 @@ export async function browser() {
   });
 }
 
+// A fresh browser context (JavaScript on or off), logged in; page errors
+// are collected in errors.
+export async function session(b, base, email, password, js = true,
+  viewport = { width: 1280, height: 900 }) {
+  const ctx = await b.newContext({ javaScriptEnabled: js, viewport });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await login(page, base, email, password);
+  return { ctx, page, errors };
+}
+
 // Logs in through the form and waits for the tokens page.
 export async function login(page, base, email, password) {
   await page.goto(base + "/login");

@@ -4,7 +4,7 @@
 // after reload -> switch on. Screenshots in tests/out/browser/.
 import fs from "node:fs";
 import path from "node:path";
-import { addUser, browser, done, eq, ok, scratch, serve, shot, tessera, login as signIn } from "./lib.mjs";
+import { addUser, browser, done, eq, ok, scratch, serve, shot, tessera, login as signIn, session } from "./lib.mjs";
 
 const PW = "correct horse battery";
 const data = path.join(scratch("browser-tokens"), "data");
@@ -22,11 +22,7 @@ const rowSel = (key) => `tr[data-key="${key}"]`;
 
 async function journey(b, base, js) {
   const tag = js ? "js" : "nojs";
-  const ctx = await b.newContext({ javaScriptEnabled: js, viewport: { width: 1280, height: 900 } });
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await login(page, base);
+  const { ctx, page, errors } = await session(b, base, "ana@example.com", PW, js);
   // From Settings to Tokens, as a person would go.
   await page.click("header details.usermenu summary");
   await page.click(".usermenu .menu >> text=Settings");
