@@ -154,14 +154,14 @@ add_user_token(struct config *cfg, struct db *db,
 	struct grant		 g;
 	char			 norm[256], ips[TOKEN_IPS_MAX];
 	sqlite3_stmt		*st;
-	size_t			 n;
+	const char		*why = "it is required";
 
-	n = o->description ? strlen(o->description) : 0;
 	if (o->email == NULL ||
-	    auth_email_norm(o->email, norm, sizeof(norm)) == -1 || n == 0 ||
-	    n > 800 || !utf8_valid(o->description, n)) {
+	    auth_email_norm(o->email, norm, sizeof(norm)) == -1 ||
+	    o->description == NULL || !text_plain(o->description, 200, &why)) {
 		fprintf(stderr, "tessera token add: --email and --description "
-		    "(1 to 200 characters) are required\n");
+		    "(1 to 200 characters of plain text) are required; the "
+		    "description cannot be used: %s\n", why);
 		return 2;
 	}
 	if (decide(cfg, o, "user", &g, ips, sizeof(ips)) == -1)
@@ -202,16 +202,20 @@ add_via_token(struct config *cfg, struct db *db,
 	struct token_new	 t = { 0 };
 	struct token_made	 m;
 	struct grant		 g;
-	char			 err[256], norm[256], desc[256];
+	char			 err[256], norm[256], desc[1024];
 	char			 ips[TOKEN_IPS_MAX];
 	sqlite3_stmt		*st;
 	long long		 acct, uid, dest;
 
+	const char		*why = "it is required";
+
 	if (o->account == NULL || o->destination == NULL ||
-	    *o->destination == '\0' || strlen(o->destination) > 200 ||
-	    !utf8_valid(o->destination, strlen(o->destination))) {
+	    !text_plain(o->destination, 200, &why) ||
+	    (o->description && !text_plain(o->description, 200, &why))) {
 		fprintf(stderr, "tessera token add-via: --account and "
-		    "--destination (1 to 200 characters) are required\n");
+		    "--destination (1 to 200 characters of plain text) are "
+		    "required; --destination or --description cannot be used: "
+		    "%s\n", why);
 		return 2;
 	}
 	if (decide(cfg, o, "via", &g, ips, sizeof(ips)) == -1)

@@ -98,15 +98,15 @@ cmd_add(struct db *db, const char *email, const char *norm, const char *role,
 	sqlite3_stmt	*st;
 	long long	 acct, uid;
 	int		 gen, rc = 1;
+	const char	*why;
 
 	if (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0) {
 		fprintf(stderr, "tessera user add: --role is admin or member\n");
 		return 2;
 	}
-	if (account[0] == '\0' || strlen(account) > 200 ||
-	    !utf8_valid(account, strlen(account))) {
+	if (!text_plain(account, 200, &why)) {
 		fprintf(stderr, "tessera user add: --account must be 1 to 200 "
-		    "characters\n");
+		    "characters of plain text (%s)\n", why);
 		return 2;
 	}
 	if (user_id(db, norm, &acct) > 0) {

@@ -1,7 +1,8 @@
 /*
  * lhost_util.c -- the read-only "host" module and its small helpers:
  * host.null, host.config, host.log, host.now, host.iso8601,
- * host.url.encode; read-only proxies for req and host. (host.html is in
+ * host.url.encode, host.input (the one way to read ids and text from a
+ * client); read-only proxies for req and host. (host.html is in
  * lhost_html.c.)
  */
 #include <string.h>
@@ -213,6 +214,69 @@ l_url_encode(lua_State *L)
 	return 1;
 }
 
+/* host.input.int(s, min, max): s as a whole number in [min, max] by the
+ * one strict rule (parse.c int_parse: digits only, no leading zero, no
+ * "0x1", "1e0" or "1.0"), or nil. min defaults to 1, max to 2^63-1. */
+static int
+l_input_int(lua_State *L)
+{
+	size_t		 len = 0;
+	const char	*s = lua_type(L, 1) == LUA_TSTRING ?
+	    lua_tolstring(L, 1, &len) : NULL;
+	lua_Integer	 min = luaL_optinteger(L, 2, 1);
+	lua_Integer	 max = luaL_optinteger(L, 3, LUA_MAXINTEGER);
+	long long	 v;
+
+	if (s == NULL || max < 0 ||
+	    int_parse(s, len, min, max, &v) == -1)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, v);
+	return 1;
+}
+
+/* host.input.text(s, max): s trimmed of surrounding white space when it
+ * is 1 to max characters of text a person can read as it is (parse.c
+ * utf8_plain: no control characters, no invisible or direction-changing
+ * code points); else nil and the reason, in words. */
+static int
+l_input_text(lua_State *L)
+{
+	size_t		 len = 0, n = 0, i;
+	const char	*s, *why = NULL, *e;
+	lua_Integer	 max = luaL_checkinteger(L, 2);
+
+	s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+	if (s == NULL) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "it is required, as text");
+		return 2;
+	}
+	while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\r' ||
+	    *s == '\n'))
+		s++, len--;
+	e = s + len;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	    e[-1] == '\n'))
+		e--;
+	len = (size_t)(e - s);
+	if (len == 0)
+		why = "it is empty";
+	else if (strlen(s) < len || !utf8_plain(s, len, &why))
+		why = why ? why : "it contains a NUL byte";
+	for (i = 0; why == NULL && i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	if (why == NULL && (lua_Integer)n > max)
+		why = "it is too long";
+	if (why) {
+		lua_pushnil(L);
+		lua_pushstring(L, why);
+		return 2;
+	}
+	lua_pushlstring(L, s, len);
+	return 1;
+}
+
 /* host.log(level, message): level is "info", "warn" or "error". */
 static int
 l_log(lua_State *L)
@@ -325,6 +389,14 @@ lhost_open_util(lua_State *L)
 	lua_setfield(L, -2, "encode");
 	seal(L);
 	lua_setfield(L, -2, "url");
+
+	lua_createtable(L, 0, 2);
+	lua_pushcfunction(L, l_input_int);
+	lua_setfield(L, -2, "int");
+	lua_pushcfunction(L, l_input_text);
+	lua_setfield(L, -2, "text");
+	seal(L);
+	lua_setfield(L, -2, "input");
 
 	lua_newtable(L);
 	cfg_each_public(lhost_config(L), add_config, L);

@@ -66,6 +66,108 @@ utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
+/* 1 for the code points that hide or reorder text without showing:
+ * bidirectional embeddings, overrides and isolates (U+202A-202E,
+ * U+2066-2069), the directional marks (U+200E, U+200F, U+061C), zero-width
+ * space and its kin (U+200B, U+2060-2064, U+FEFF, U+180E), and the line
+ * and paragraph separators (U+2028, U+2029). Zero-width (non-)joiners
+ * (U+200C, U+200D) stay allowed: Persian, Indic scripts and emoji need
+ * them. */
+static int
+hidden(unsigned int cp)
+{
+	return (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069) ||
+	    cp == 0x200e || cp == 0x200f || cp == 0x061c || cp == 0x200b ||
+	    (cp >= 0x2060 && cp <= 0x2064) || cp == 0xfeff || cp == 0x180e ||
+	    cp == 0x2028 || cp == 0x2029;
+}
+
+int
+utf8_plain(const char *s, size_t len, const char **why)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	const unsigned char	*e = p + len;
+	unsigned int		 cp;
+
+	if (!utf8_valid(s, len)) {
+		*why = "it is not valid UTF-8";
+		return 0;
+	}
+	while (p < e) {
+		if (*p < 0x80) {
+			cp = *p++;
+		} else if (*p < 0xe0) {
+			cp = (unsigned int)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+			p += 2;
+		} else if (*p < 0xf0) {
+			cp = (unsigned int)(p[0] & 0x0f) << 12 |
+			    (unsigned int)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+			p += 3;
+		} else {
+			cp = (unsigned int)(p[0] & 0x07) << 18 |
+			    (unsigned int)(p[1] & 0x3f) << 12 |
+			    (unsigned int)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+			p += 4;
+		}
+		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+			*why = "it contains a control character";
+			return 0;
+		}
+		if (hidden(cp)) {
+			*why = "it contains an invisible or text-direction "
+			    "character";
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+text_plain(const char *s, size_t max, const char **why)
+{
+	size_t	 len = strlen(s), n = 0, i;
+
+	*why = NULL;
+	if (len == 0) {
+		*why = "it is empty";
+		return 0;
+	}
+	if (!utf8_plain(s, len, why))
+		return 0;
+	for (i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	if (n > max) {
+		*why = "it is too long";
+		return 0;
+	}
+	return 1;
+}
+
+int
+int_parse(const char *s, size_t len, long long min, long long max,
+    long long *out)
+{
+	long long	 v = 0;
+	size_t		 i;
+	int		 d;
+
+	if (len == 0 || len > 19 || (len > 1 && s[0] == '0'))
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = s[i] - '0';
+		if (max - d < 0 || v > (max - d) / 10)
+			return -1;	/* past max: never an overflow */
+		v = v * 10 + d;
+	}
+	if (v < min)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static int
 hexval(unsigned char c)
 {

@@ -177,6 +177,19 @@ struct kvlist {
 
 const char	*parse_strerror(enum parse_err);
 int		 utf8_valid(const char *, size_t);
+/* 1 when s is text a person can read as it is: valid UTF-8 without
+ * control characters and without the code points that hide text or
+ * reverse its direction (bidi overrides and isolates, zero-width space);
+ * else 0 with *why saying which. */
+int		 utf8_plain(const char *, size_t, const char **why);
+/* 1 when the NUL-terminated s is 1 to max characters of plain text (as
+ * utf8_plain); else 0 with *why. */
+int		 text_plain(const char *, size_t max, const char **why);
+/* The one parser for ids and counts: decimal digits only, no sign, no
+ * leading zero (but "0"), no "0x1", "1e0", "1.0" or spaces, within
+ * [min, max] (max >= 0). 0 with *out, or -1. */
+int		 int_parse(const char *, size_t, long long min, long long max,
+		    long long *out);
 /* Decodes %XX (and '+' as space when plus is set) in place; *len is
  * updated. Returns PARSE_OK, PARSE_BAD_ESCAPE or PARSE_NUL. */
 enum parse_err	 url_decode(char *s, size_t *len, int plus);

@@ -26,10 +26,9 @@ end
 
 local function text(v, field, max)
   if type(v) ~= "string" then return bad(field, "required, a string") end
-  local s = string.match(v, "^%s*(.-)%s*$")
-  local n = utf8.len(s)
-  if not n or n == 0 or n > max or string.find(s, "%c") then
-    return bad(field, string.format("1 to %d characters of text", max))
+  local s, why = host.input.text(v, max)
+  if not s then
+    return bad(field, string.format("1 to %d characters of text (%s)", max, why))
   end
   return s
 end

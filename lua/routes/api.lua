@@ -30,19 +30,16 @@ local function invalid(e)
     message = e.message, field = e.field })
 end
 
+-- ?limit= and ?offset= by the one strict rule (host.input.int).
 local function paging(req)
-  local limit = math.tointeger(tonumber(req.query.limit or "100"))
-  local offset = math.tointeger(tonumber(req.query.offset or "0"))
-  if not limit or limit < 1 or limit > LIST_MAX or not offset or offset < 0 then
-    return nil
-  end
+  local limit = host.input.int(req.query.limit or "100", 1, LIST_MAX)
+  local offset = host.input.int(req.query.offset or "0", 0)
+  if not limit or not offset then return nil end
   return limit, offset
 end
 
 local function id_of(s)
-  local n = math.tointeger(tonumber(s))
-  if not n or n < 1 or not string.match(s, "^%d+$") then return nil end
-  return n
+  return host.input.int(s, 1)
 end
 
 local function not_found(what)
@@ -74,11 +71,10 @@ local function actor(req)
 end
 
 local function clean_description(d)
-  local desc = type(d) == "string" and string.match(d, "^%s*(.-)%s*$")
-  local n = desc and utf8.len(desc)
-  if not n or n < 1 or n > 200 or string.find(desc, "%c") then
+  local desc, why = host.input.text(d, 200)
+  if not desc then
     return nil, invalid({ field = "description",
-      message = "description: 1 to 200 characters of text" })
+      message = "description: 1 to 200 characters of text (" .. why .. ")" })
   end
   return desc
 end
@@ -322,9 +318,9 @@ local function records(req, p)
   if not id or not host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id }) then
     return not_found("pipeline")
   end
-  local after = math.tointeger(tonumber(req.query.after or "0"))
-  local limit = math.tointeger(tonumber(req.query.limit or "100"))
-  if not after or after < 0 or not limit or limit < 1 or limit > LIST_MAX then
+  local after = host.input.int(req.query.after or "0", 0)
+  local limit = host.input.int(req.query.limit or "100", 1, LIST_MAX)
+  if not after or not limit then
     return http.fail(400, "INVALID_REQUEST", "after >= 0, limit 1 to 1000")
   end
   local rows = host.db.rows("records_after", { pipeline_id = id, after = after, limit = limit })

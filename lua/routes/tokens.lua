@@ -18,18 +18,16 @@ local function actor(s)
     email = s.user.email }
 end
 
--- Trims and checks a description: 1 to 200 characters of any script,
--- no control characters. Returns it, or nil and a message.
+-- Trims and checks a description (host.input.text): 1 to 200 characters
+-- of any script that show as they are. Returns it, or nil and a message.
 local function clean_description(s)
-  s = string.match(s or "", "^%s*(.-)%s*$")
-  local n = utf8.len(s)
-  if not n then return nil, "The description must be valid text." end
-  if n == 0 then return nil, "Enter a description." end
-  if n > 200 then return nil, "The description can be at most 200 characters." end
-  if string.find(s, "%c") then
-    return nil, "The description cannot contain control characters."
+  local d, why = host.input.text(s or "", 200)
+  if d then return d end
+  if why == "it is empty" then return nil, "Enter a description." end
+  if why == "it is too long" then
+    return nil, "The description can be at most 200 characters."
   end
-  return s
+  return nil, "The description cannot be used: " .. why .. "."
 end
 
 -- The checked scopes: a list and a set, or nil for "not asked" (a form
@@ -66,17 +64,15 @@ local function form_expiry(req)
     return { expires_at = date }, "date"
   end
   if days == "" or days == "0" then return { expires_at = host.null }, "0" end
-  local n = string.match(days, "^%d+$") and math.tointeger(tonumber(days))
-  if not n or n < 1 or n > 3660 then
+  local n = host.input.int(days, 1, 3660)
+  if not n then
     return nil, nil, "Choose how long the token lasts."
   end
   return { expires_in_days = n }, days
 end
 
 local function page_number(v)
-  local n = math.tointeger(tonumber(v or "1"))
-  if not n or n < 1 or n > 1000000 then return 1 end
-  return n
+  return host.input.int(v or "1", 1, 1000000) or 1
 end
 
 local function token_list(s, kind, q, page, param, id, empty, label)
@@ -222,7 +218,7 @@ local function rotate(req, params)
   local s, t, resp = session_and_token(req, params)
   if not s then return resp end
   local g = req.form.grace_seconds or "86400"
-  local grace = string.match(g, "^%d+$") and math.tointeger(tonumber(g))
+  local grace = host.input.int(g, 0)   -- the range is host.tokens.rotate's
   local r, err
   if grace then
     r, err = host.tokens.rotate{ key = t.key, actor = actor(s),

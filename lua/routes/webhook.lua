@@ -9,8 +9,8 @@ local function receive(req)
     return http.fail(415, "UNSUPPORTED_MEDIA_TYPE",
       "send Content-Type: application/json")
   end
-  local id = math.tointeger(tonumber(req.query.pipeline_id or ""))
-  local p = id and id > 0 and host.db.row("pipeline_for_webhook",
+  local id = host.input.int(req.query.pipeline_id or "", 1)
+  local p = id and host.db.row("pipeline_for_webhook",
     { account_id = req.auth.account.id, id = id })
   if not p or p.source_type ~= "webhook" then
     return http.fail(400, "INVALID_REQUEST",

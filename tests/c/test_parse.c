@@ -626,6 +626,67 @@ kv_add_and_strerror(void **state)
 	    parse_strerror(PARSE_BAD_UTF8));
 }
 
+/* The one parser for ids and counts. */
+static void
+int_parse_strict(void **state)
+{
+	static const char *const bad[] = {
+		"", "0x1", "1e0", "1.0", "+1", "-1", " 1", "1 ", "01", "00",
+		"1a", "\xef\xbc\x91", "9223372036854775808",
+		"99999999999999999999",
+	};
+	long long	 v;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(int_parse(bad[i], strlen(bad[i]), 0,
+		    9223372036854775807LL, &v), -1);
+	assert_int_equal(int_parse("0", 1, 0, 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(int_parse("0", 1, 1, 10, &v), -1);	/* below min */
+	assert_int_equal(int_parse("10", 2, 1, 10, &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(int_parse("11", 2, 1, 10, &v), -1);	/* above max */
+	assert_int_equal(int_parse("7", 1, 0, 5, &v), -1);	/* max < digit */
+	assert_int_equal(int_parse("9223372036854775807", 19, 0,
+	    9223372036854775807LL, &v), 0);
+	assert_true(v == 9223372036854775807LL);
+	assert_int_equal(int_parse("12x", 2, 0, 100, &v), 0);	/* len bounds */
+	assert_int_equal(v, 12);
+}
+
+/* Text that shows as it is: no controls, no hiding or reordering. */
+static void
+utf8_plain_rules(void **state)
+{
+	static const char *const bad[] = {
+		"a\x01" "b", "a\x7f" "b", "a\xc2\x85" "b",	/* C0, DEL, C1 (U+0085) */
+		"a\xe2\x80\xae" "b",			/* U+202E RLO */
+		"a\xe2\x81\xa6" "b",			/* U+2066 LRI */
+		"a\xe2\x80\x8b" "b",			/* U+200B ZWSP */
+		"a\xe2\x80\x8f" "b",			/* U+200F RLM */
+		"\xef\xbb\xbf" "a",			/* U+FEFF */
+		"a\xe2\x80\xa8" "b",			/* U+2028 */
+		"a\xe2\x81\xa0" "b",			/* U+2060 WJ */
+		"\xff",				/* not UTF-8 */
+	};
+	const char	*why;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(utf8_plain(bad[i], strlen(bad[i]), &why), 0);
+		assert_non_null(why);
+	}
+	assert_int_equal(utf8_plain("caf\xc3\xa9 \xe6\x97\xa5", 9, &why), 1);
+	/* ZWNJ and ZWJ stay: Persian, emoji. */
+	assert_int_equal(utf8_plain("a\xe2\x80\x8c" "b\xe2\x80\x8d" "c", 9, &why),
+	    1);
+	assert_int_equal(utf8_plain("\xf0\x9f\x91\xa8", 4, &why), 1);
+}
+
 int
 main(void)
 {
@@ -653,6 +714,8 @@ main(void)
 		cmocka_unit_test(cookies_skip_junk_keep_good),
 		cmocka_unit_test(cookies_max_and_empty),
 		cmocka_unit_test(kv_add_and_strerror),
+		cmocka_unit_test(int_parse_strict),
+		cmocka_unit_test(utf8_plain_rules),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

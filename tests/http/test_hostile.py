@@ -94,6 +94,56 @@ def main():
         t.ok(db.execute("SELECT count(*) FROM sqlite_master WHERE name='tokens'"
                         ).fetchone()[0] == 1, "the tokens table is still there")
 
+        # --- Almost-numbers: one strict parser for every id and count
+        # (host.input.int): digits only, no leading zero, nothing else.
+        s, d = api("POST", "/api/destinations", {"name": "lake", "type": "s3"})
+        dst = d["data"]["id"]
+        s, d = api("POST", "/api/pipelines", {"name": "hook", "type": "standard",
+                                              "source_id": src, "destination_id": dst})
+        pid = d["data"]["id"]
+        t.eq(api("POST", "/webhook?pipeline_id=%d" % pid, {"a": 1})[0], 200,
+             "webhook pipeline_id=%d (the real one) -> 200" % pid)
+        almost = ["0x%x" % pid, "%de0" % pid, "%d.0" % pid, "+%d" % pid, " %d" % pid,
+                  "%d " % pid, "0%d" % pid, "-%d" % pid, "%d%%00" % pid,
+                  "\uff11", "9223372036854775808", "1" * 30]
+        for v in almost:
+            q = urllib.parse.quote(v, safe="%")
+            t.eq(api("POST", "/webhook?pipeline_id=" + q, {"a": 1})[0], 400,
+                 "webhook pipeline_id=%r -> 400" % v)
+            t.eq(api("GET", "/api/sources/" + q)[0], 404 if "%" not in v else 400,
+                 "object id %r -> %s" % (v, "404" if "%" not in v else "400"))
+            t.eq(api("GET", "/api/pipelines/%d/records?after=%s" % (pid, q))[0], 400,
+                 "records after=%r -> 400" % v)
+            t.eq(api("GET", "/api/sources?limit=" + q)[0], 400, "limit=%r -> 400" % v)
+        t.eq(db.execute("SELECT count(*) FROM records").fetchone()[0], 1,
+             "only the real pipeline_id stored a record")
+
+        # --- Text that hides or reverses itself: refused in descriptions
+        # and names; joiners (emoji, Persian) are fine.
+        hiding = {"right-to-left override": "invoice\u202ereverse",
+                  "zero-width space": "ad\u200bmin", "isolate": "a\u2066b\u2069",
+                  "byte-order mark": "\ufeffname", "line separator": "a\u2028b",
+                  "C1 control": "a\u0085b"}
+        n = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        for label, text in hiding.items():
+            s, d = api("POST", "/api/tokens", {"description": text})
+            t.ok(s == 400 and isinstance(d, dict) and d.get("field") == "description",
+                 "a description with a %s -> 400 field description" % label, d)
+            s, d = api("POST", "/api/sources", {"name": text, "type": "x"})
+            t.ok(s == 400 and isinstance(d, dict) and d.get("field") == "name",
+                 "a source name with a %s -> 400 field name" % label, d)
+            s, h, b = ana.post("/settings/tokens", {
+                "description": text, "csrf": ana.csrf(ana.get("/settings/tokens")[2])})
+            t.ok(s == 400 and b"cannot be used" in b,
+                 "the page refuses a description with a %s" % label, s)
+        t.eq(db.execute("SELECT count(*) FROM tokens").fetchone()[0], n,
+             "no hiding text made a token")
+        for text in ("family \U0001F468\u200d\U0001F469\u200d\U0001F467",
+                     "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"):
+            s, d = api("POST", "/api/tokens", {"description": text})
+            t.eq((s, s == 201 and d["data"]["description"]), (201, text),
+                 "joiners are fine: %r" % text)
+
         # --- NUL bytes: refused with a 4xx everywhere they can be sent.
         nul_cases = [
             ("GET", "/api/me?x=%00"), ("GET", "/settings/tokens%00"),
