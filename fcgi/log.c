@@ -21,25 +21,37 @@ log_open(void)
 
 /* Writes "TIME tessera[PID] LEVEL: message" as one line. Newlines in the
  * message (a Lua traceback) are kept but each continuation line is
- * indented so the log stays parseable. */
+ * indented, so no line can pass for an entry of its own; every other
+ * control byte (a terminal escape from a socket peer, CR, DEL) is written
+ * as \xNN, so what reaches a terminal or a log viewer is text. */
 void
 log_msg(const char *level, const char *fmt, ...)
 {
+	static const char hex[] = "0123456789abcdef";
 	char	 when[32], msg[8192];
 	va_list	 ap;
 	size_t	 i, o;
-	char	 out[sizeof(msg) * 2];
+	char	 out[sizeof(msg) * 4];
+	unsigned char c;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	for (i = o = 0; msg[i] && o + 3 < sizeof(out); i++) {
-		out[o++] = msg[i];
-		if (msg[i] == '\n' && msg[i + 1]) {
+	for (i = o = 0; msg[i] && o + 5 < sizeof(out); i++) {
+		c = (unsigned char)msg[i];
+		if (c == '\n') {
+			if (msg[i + 1] == '\0')
+				break;
+			out[o++] = '\n';
 			out[o++] = ' ';
 			out[o++] = ' ';
-		} else if (msg[i] == '\r')
-			out[o - 1] = ' ';
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else
+			out[o++] = (char)c;
 	}
 	out[o] = '\0';
 	fprintf(stderr, "%s tessera[%ld] %s: %s\n",
@@ -81,6 +93,40 @@ secret_name(const char *name, size_t len)
 	return secret_param(tmp, n);
 }
 
+/* Rewrites the control bytes (and spaces) of out[0..len) as %NN, in
+ * place, as far as outlen allows: a URI in the log is one token, never a
+ * second line or a terminal escape. Returns the new length. */
+static size_t
+escape_controls(char *out, size_t len, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t		 i, extra = 0, o;
+	unsigned char	 c;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)out[i] <= 0x20 || out[i] == 0x7f)
+			extra += 2;
+	if (extra == 0)
+		return len;
+	while (len + extra >= outlen) {		/* drop what does not fit */
+		c = (unsigned char)out[--len];
+		if (c <= 0x20 || c == 0x7f)
+			extra -= 2;
+	}
+	o = len + extra;
+	out[o] = '\0';
+	for (i = len; i-- > 0;) {
+		c = (unsigned char)out[i];
+		if (c <= 0x20 || c == 0x7f) {
+			out[--o] = hex[c & 15];
+			out[--o] = hex[c >> 4];
+			out[--o] = '%';
+		} else
+			out[--o] = (char)c;
+	}
+	return len + extra;
+}
+
 char *
 log_scrub_uri(const char *uri, char *out, size_t outlen)
 {
@@ -98,6 +144,7 @@ log_scrub_uri(const char *uri, char *out, size_t outlen)
 	if ((q = strchr(uri, '?')) == NULL) {
 		PUT(uri, strlen(uri));
 		out[o] = '\0';
+		escape_controls(out, o, outlen);
 		return out;
 	}
 	PUT(uri, (size_t)(q - uri) + 1);
@@ -114,6 +161,7 @@ log_scrub_uri(const char *uri, char *out, size_t outlen)
 			PUT("&", 1);
 	}
 	out[o] = '\0';
+	escape_controls(out, o, outlen);
 	return out;
 #undef PUT
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "tessera.h"
@@ -182,6 +183,63 @@ scrub_long_uri(void **state)
 	free(out);
 }
 
+/* A URI's control bytes and spaces are written %NN: one token, never a
+ * second line or a terminal escape; at every output size, nothing past
+ * outlen is touched and no control byte gets through. */
+static void
+scrub_controls(void **state)
+{
+	const char	*uri = "/a\nb c?x=1\x1b[31m&token=S\r\x7f";
+	const char	*full = "/a%0Ab%20c?x=1%1B[31m&token=[scrubbed]";
+	char		 buf[128];
+	size_t		 outlen, i;
+
+	(void)state;
+	check(uri, full);
+	for (outlen = 1; outlen <= strlen(full) + 2; outlen++) {
+		memset(buf, '#', sizeof(buf));
+		log_scrub_uri(uri, buf + 8, outlen);
+		for (i = 8 + outlen; i < sizeof(buf); i++)
+			assert_int_equal(buf[i], '#');
+		assert_true(strlen(buf + 8) < outlen);
+		for (i = 8; buf[i]; i++)
+			assert_true((unsigned char)buf[i] > 0x20 &&
+			    buf[i] != 0x7f);
+		assert_null(strstr(buf + 8, "=S"));
+	}
+}
+
+/* The logger writes other control bytes as \xNN and indents the lines
+ * after a newline, so a peer's bytes can neither forge an entry nor
+ * reach a terminal as an escape. */
+static void
+log_escapes_controls(void **state)
+{
+	char	 path[] = "/tmp/tessera-log-XXXXXX", got[512];
+	int	 fd, saved;
+	FILE	*f;
+	size_t	 n;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	log_msg("info", "a\x1b[2Jb\rc\nd\x7f%s", "\x01");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	assert_non_null(f = fdopen(fd, "r"));
+	rewind(f);
+	n = fread(got, 1, sizeof(got) - 1, f);
+	got[n] = '\0';
+	fclose(f);
+	unlink(path);
+	assert_non_null(strstr(got, "info: a\\x1b[2Jb\\x0dc\n  d\\x7f\\x01\n"));
+	assert_null(strchr(got, '\x1b'));
+	assert_null(strchr(got, '\r'));
+}
+
 int
 main(void)
 {
@@ -196,6 +254,8 @@ main(void)
 		cmocka_unit_test(scrub_percent_encoded_name),
 		cmocka_unit_test(scrub_tiny_buffers),
 		cmocka_unit_test(scrub_long_uri),
+		cmocka_unit_test(scrub_controls),
+		cmocka_unit_test(log_escapes_controls),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
