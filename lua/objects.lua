@@ -79,6 +79,14 @@ function M.validate(kind, body, account_id, existing)
   return out
 end
 
+-- Who may change an object: everyone in the account reads every object
+-- and may build on it (a pipeline may use an admin's source), but only an
+-- admin, or the member who created it, may change it. user is req.auth.user
+-- (a token acts with its creator's role); row a NAME_get row.
+function M.may_change(user, row)
+  return user.role == "admin" or row.owner_id == user.id
+end
+
 -- The JSON shape of a stored row.
 function M.public(kind, row)
   local o = {

@@ -342,7 +342,8 @@ WHERE id = :id;
 
 -- Platform objects -----------------------------------------------------------
 -- One family per table: NAME_list, NAME_get, NAME_add, NAME_update.
--- created_by is answered as the creator's email.
+-- created_by is answered as the creator's email; NAME_get also says who
+-- that is (owner_id), for the rule on who may change an object.
 
 -- name: sources_list
 SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
@@ -351,7 +352,7 @@ FROM sources o JOIN users u ON u.id = o.created_by
 WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
 
 -- name: sources_get
-SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+SELECT o.created_by AS owner_id, o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
        u.email AS created_by
 FROM sources o JOIN users u ON u.id = o.created_by
 WHERE o.account_id = :account_id AND o.id = :id;
@@ -372,7 +373,7 @@ FROM destinations o JOIN users u ON u.id = o.created_by
 WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
 
 -- name: destinations_get
-SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+SELECT o.created_by AS owner_id, o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
        u.email AS created_by
 FROM destinations o JOIN users u ON u.id = o.created_by
 WHERE o.account_id = :account_id AND o.id = :id;
@@ -393,7 +394,7 @@ FROM pipelines o JOIN users u ON u.id = o.created_by
 WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
 
 -- name: pipelines_get
-SELECT o.id, o.name, o.type, o.config, o.source_id, o.destination_id,
+SELECT o.created_by AS owner_id, o.id, o.name, o.type, o.config, o.source_id, o.destination_id,
        o.created_at, o.updated_at, u.email AS created_by
 FROM pipelines o JOIN users u ON u.id = o.created_by
 WHERE o.account_id = :account_id AND o.id = :id;
@@ -416,7 +417,7 @@ FROM models o JOIN users u ON u.id = o.created_by
 WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
 
 -- name: models_get
-SELECT o.id, o.name, o.type, o.config, o.destination_id, o.sql,
+SELECT o.created_by AS owner_id, o.id, o.name, o.type, o.config, o.destination_id, o.sql,
        o.created_at, o.updated_at, u.email AS created_by
 FROM models o JOIN users u ON u.id = o.created_by
 WHERE o.account_id = :account_id AND o.id = :id;

@@ -265,6 +265,10 @@ local function update(kind)
   return function(req, p)
     local existing = fetch(kind, req, p)
     if not existing then return not_found(objects.kinds[kind].one) end
+    if not objects.may_change(req.auth.user, existing) then
+      return http.fail(403, "FORBIDDEN", "only an admin of the account or the " ..
+        objects.kinds[kind].one .. "'s creator may change it")
+    end
     local b, resp = body_of(req)
     if not b then return resp end
     local v, e = objects.validate(kind, b, req.auth.account.id, existing)

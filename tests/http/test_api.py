@@ -484,6 +484,26 @@ def objects_api(t, api, db, tk, ids):
     s, h, b, doc = api.get("/api/sources?limit=1&offset=1", bob.basic)
     t.ok(s == 200 and [o.get("id") for o in dig(doc, "data") or []] == [src2.get("id")],
          "GET /api/sources?limit=1&offset=1 pages", b)
+    # Who may change what: every user reads the account's objects; an
+    # admin changes any, a member only what they created.
+    ana = tk["ana"]
+    s, h, b, doc = api.post("/api/sources", ana.basic, {"name": "ana's", "type": "x"})
+    asrc = dig(doc, "data", "id")
+    t.eq(s, 201, "ana (admin) makes a source")
+    s, h, b, doc = api.get("/api/sources/%d" % asrc, bob.basic)
+    t.eq(s, 200, "bob (member) reads it")
+    s, h, b, doc = api.put("/api/sources/%d" % asrc, bob.basic, {"name": "bob's now"})
+    t.ok(s == 403 and is_failure(doc, "FORBIDDEN"),
+         "bob (member) may not change an admin's source -> 403 FORBIDDEN", b)
+    t.eq(db.val("SELECT name FROM sources WHERE id = ?", asrc), "ana's",
+         "... it is unchanged")
+    s, h, b, doc = api.put("/api/sources/%d" % src["id"], ana.basic, {"name": "renamed by ana"})
+    t.eq((s, dig(doc, "data", "name")), (200, "renamed by ana"),
+         "ana (admin) changes bob's source")
+    s, h, b, doc = api.post("/api/pipelines", bob.basic, {
+        "name": "on ana's source", "type": "standard", "source_id": asrc,
+        "destination_id": dst["id"]})
+    t.eq(s, 201, "bob builds a pipeline on ana's source (using is not changing)")
     return made
 
 
