@@ -67,6 +67,28 @@ auth_random_token(char out[AUTH_TOKEN_LEN + 1])
 	sodium_memzero(raw, sizeof(raw));
 }
 
+/* The session's CSRF token, derived from its cookie value: the keyed
+ * BLAKE2b (pepper) of "csrf" and the value, base64url. Nothing is stored:
+ * a copy of the database gives neither the cookie nor the token, and
+ * the token changes with every session. */
+void
+auth_csrf_of(const unsigned char pepper[PEPPER_LEN], const char *cookie,
+    char out[AUTH_TOKEN_LEN + 1])
+{
+	crypto_generichash_state st;
+	unsigned char	 h[32];
+
+	crypto_generichash_init(&st, pepper, PEPPER_LEN, sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)"csrf", 5);
+	crypto_generichash_update(&st, (const unsigned char *)cookie,
+	    strlen(cookie));
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2base64(out, AUTH_TOKEN_LEN + 1, h, sizeof(h),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(h, sizeof(h));
+	sodium_memzero(&st, sizeof(st));
+}
+
 /* A password for people to type: 20 characters of [A-Za-z0-9] (119 bits). */
 void
 auth_random_password(char out[21])

@@ -3,7 +3,8 @@
  * random bytes; the table holds only their keyed BLAKE2b hash, so a copy
  * of the database cannot be replayed as a cookie. Sessions end on logout,
  * after session_idle seconds unused, after session_absolute seconds, and
- * as soon as the user or the account is disabled.
+ * as soon as the user or the account is disabled. The session's CSRF
+ * token is derived from the cookie value (auth_csrf_of), not stored.
  */
 #include <sqlite3.h>
 #include <sodium.h>
@@ -89,16 +90,16 @@ session_find(struct db *db, const unsigned char *pepper,
 		return rc == SQLITE_DONE ? 0 : -1;
 	}
 	out->id = sqlite3_column_int64(st, 0);
-	col_text(st, 1, out->csrf, sizeof(out->csrf));
-	last = sqlite3_column_int64(st, 2);
-	expires = sqlite3_column_int64(st, 3);
-	out->created_at = sqlite3_column_int64(st, 4);
-	out->user_id = sqlite3_column_int64(st, 5);
-	col_text(st, 6, out->email, sizeof(out->email));
-	col_text(st, 7, out->role, sizeof(out->role));
-	out->account_id = sqlite3_column_int64(st, 8);
-	col_text(st, 9, out->account_name, sizeof(out->account_name));
+	last = sqlite3_column_int64(st, 1);
+	expires = sqlite3_column_int64(st, 2);
+	out->created_at = sqlite3_column_int64(st, 3);
+	out->user_id = sqlite3_column_int64(st, 4);
+	col_text(st, 5, out->email, sizeof(out->email));
+	col_text(st, 6, out->role, sizeof(out->role));
+	out->account_id = sqlite3_column_int64(st, 7);
+	col_text(st, 8, out->account_name, sizeof(out->account_name));
 	sqlite3_reset(st);
+	auth_csrf_of(pepper, value, out->csrf);
 	if (expires <= now || last + cfg->session_idle <= now) {
 		session_delete(db, out->id);
 		memset(out, 0, sizeof(*out));
@@ -123,7 +124,7 @@ session_create(struct db *db, const unsigned char *pepper,
 	char		 ua[256];
 
 	auth_random_token(cookie_val);
-	auth_random_token(csrf);
+	auth_csrf_of(pepper, cookie_val, csrf);
 	auth_keyed_hash(pepper, cookie_val, AUTH_TOKEN_LEN, h);
 	snprintf(ua, sizeof(ua), "%s", r->user_agent ? r->user_agent : "");
 	while (!utf8_valid(ua, strlen(ua)))	/* cut inside a character */
@@ -131,7 +132,6 @@ session_create(struct db *db, const unsigned char *pepper,
 	if ((st = db_query(db, "session_add")) == NULL ||
 	    db_bind_blob(st, ":id_hash", h, sizeof(h)) == -1 ||
 	    db_bind_int64(st, ":user_id", user_id) == -1 ||
-	    db_bind_text(st, ":csrf", csrf) == -1 ||
 	    db_bind_int64(st, ":now", now) == -1 ||
 	    db_bind_int64(st, ":expires_at", now + cfg->session_absolute) == -1 ||
 	    db_bind_text(st, ":ip", r->remote_addr ? r->remote_addr : "") == -1 ||

@@ -425,6 +425,10 @@ int	 auth_hash_password(const char *, size_t, char out[AUTH_HASH_MAX]);
 int	 auth_verify_password(const char *hash, const char *, size_t);
 int	 auth_needs_rehash(const char *hash);
 void	 auth_random_token(char out[AUTH_TOKEN_LEN + 1]);
+/* The CSRF token of the session whose cookie value is cookie (derived,
+ * never stored). */
+void	 auth_csrf_of(const unsigned char pepper[PEPPER_LEN],
+	    const char *cookie, char out[AUTH_TOKEN_LEN + 1]);
 void	 auth_random_password(char out[21]);
 void	 auth_keyed_hash(const unsigned char pepper[PEPPER_LEN],
 	    const void *, size_t, unsigned char out[32]);

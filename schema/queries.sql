@@ -53,14 +53,14 @@ SELECT count(*) FROM users;
 -- Sessions -----------------------------------------------------------------
 
 -- name: session_add
-INSERT INTO sessions (id_hash, user_id, csrf, created_at, last_seen_at,
+INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at,
                       expires_at, ip, user_agent)
-VALUES (:id_hash, :user_id, :csrf, :now, :now, :expires_at, :ip,
+VALUES (:id_hash, :user_id, :now, :now, :expires_at, :ip,
         :user_agent);
 
 -- A live session of an active user in an active account.
 -- name: session_by_hash
-SELECT s.id, s.csrf, s.last_seen_at, s.expires_at, s.created_at,
+SELECT s.id, s.last_seen_at, s.expires_at, s.created_at,
        u.id AS user_id, u.email, u.role, u.account_id,
        a.name AS account_name
 FROM sessions s

@@ -111,11 +111,25 @@ def main():
         t.ok(session_cookie(c) not in (None, pre),
              "a cookie set before login is replaced (no fixation)")
         sid = session_cookie(c)
-        rows = db.execute("SELECT id_hash, csrf FROM sessions").fetchall()
+        rows = db.execute("SELECT id_hash FROM sessions").fetchall()
         t.ok(all(sid.encode() not in bytes(r[0]) for r in rows) and
              len(rows) == 1, "only the hash of the session id is stored")
         with open(os.path.join(data, "tessera.db"), "rb") as f:
             t.hasnt(f.read(), sid.encode(), "session id not in the DB file")
+        # The session's CSRF token is derived from the cookie, not stored.
+        page_csrf = c.csrf(c.get("/settings/tokens")[2])
+        cols = [r[1] for r in db.execute("PRAGMA table_info(sessions)")]
+        t.ok(page_csrf and "csrf" not in cols, "sessions keep no CSRF column", cols)
+        stored = b""
+        for name in ("tessera.db", "tessera.db-wal"):
+            if os.path.exists(os.path.join(data, name)):
+                with open(os.path.join(data, name), "rb") as f:
+                    stored += f.read()
+        t.hasnt(stored, page_csrf.encode(), "the session's CSRF token is nowhere on disk")
+        c3 = Client(base)
+        c3.login("carol@example.com", PW)
+        t.ok(c3.csrf(c3.get("/settings/tokens")[2]) not in (None, page_csrf),
+             "another session has another CSRF token")
 
         s, h, b = c.get("/settings")
         t.eq(s, 200, "GET /settings with the session")
