@@ -28,9 +28,78 @@ int() { # name value: a positive integer (no leading 0: printf reads octal)
 	printf 'var.%s = %d\n' "$1" "$2"
 }
 
-rundir=${TESSERA_RUNDIR:-${TMPDIR:-/tmp}}
-port=${TESSERA_PORT:-8080}
+# The FastCGI sockets' directory.  lighttpd connects to whatever listens at
+# a socket's path, so anyone who can create, replace or rename an entry on
+# the way to it receives every login and every API credential: the
+# directory must belong to the user who creates the sockets (lighttpd, or
+# TESSERA_WEB_USER once lighttpd switched to it when started as root) and
+# be writable by nobody else, and so must every directory above it (unless
+# sticky, like /tmp: nobody else can then rename what is in it).  Missing,
+# it is made, mode 0700.  The default is private to this user, never a
+# shared temp directory itself.
+me=$(id -u)
 user=${TESSERA_WEB_USER:-}
+owner=$me
+owner_name=$(id -un)
+if [ "$me" -eq 0 ] && [ -n "$user" ]; then
+	owner=$(id -u "$user" 2>/dev/null) ||
+	    fail tessera_web_user "$user: no such user"
+	owner_name=$user
+fi
+if [ -n "${TESSERA_RUNDIR:-}" ]; then
+	rundir=$TESSERA_RUNDIR
+elif [ "$me" -eq 0 ]; then
+	rundir=/run/tessera-lighttpd
+elif [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ]; then
+	rundir=$XDG_RUNTIME_DIR/tessera-lighttpd
+else
+	rundir=${TMPDIR:-/tmp}/tessera-lighttpd-$me
+fi
+case $rundir in
+/*) ;;
+*) fail tessera_rundir "must be an absolute path: $rundir" ;;
+esac
+
+refuse() { # directory why
+	fail tessera_rundir "$rundir: $1 $2; whoever else can write there can put a socket in lighttpd's way and receive every request. Use a directory only $owner_name can write (mkdir -m 700 DIR; chown $owner_name DIR), or leave TESSERA_RUNDIR unset for the default."
+}
+
+if mkdir -m 0700 "$rundir" 2>/dev/null; then
+	[ "$owner" -eq "$me" ] || chown "$owner" "$rundir" ||
+	    fail tessera_rundir "$rundir: cannot give it to $owner_name"
+elif [ ! -d "$rundir" ]; then
+	fail tessera_rundir "$rundir: cannot create it (does its parent exist?)"
+fi
+# Checked and used as the real path, so no symbolic link on the way can be
+# pointed elsewhere afterwards.
+real=$(cd "$rundir" && pwd -P) ||
+    fail tessera_rundir "$rundir: cannot enter it"
+st=$(stat -c '%u %a' "$real") || fail tessera_rundir "$real: cannot stat it"
+set -- $st
+if [ "$1" -ne "$owner" ]; then
+	refuse "$real" "belongs to uid $1, not to $owner_name (who creates the sockets)"
+fi
+if [ $((0$2 & 022)) -ne 0 ]; then
+	refuse "$real" "is writable by its group or by everyone (mode $2)"
+fi
+if [ $((0$2 & 0300)) -ne $((0300)) ]; then
+	fail tessera_rundir "$real: $owner_name cannot create sockets in it (mode $2)"
+fi
+dir=$real
+while [ "$dir" != / ]; do
+	dir=$(dirname "$dir")
+	st=$(stat -c '%u %a' "$dir") || fail tessera_rundir "$dir: cannot stat it"
+	set -- $st
+	if [ "$1" -ne 0 ] && [ "$1" -ne "$me" ] && [ "$1" -ne "$owner" ]; then
+		refuse "$dir" "(above it) belongs to uid $1"
+	fi
+	if [ $((0$2 & 022)) -ne 0 ] && [ $((0$2 & 01000)) -eq 0 ]; then
+		refuse "$dir" "(above it) is writable by others and not sticky (mode $2)"
+	fi
+done
+rundir=$real
+
+port=${TESSERA_PORT:-8080}
 # After switching users lighttpd can no longer reopen /dev/stderr.
 if [ -n "$user" ]; then
 	access=${TESSERA_ACCESS_LOG:-$rundir/tessera-access-$port.log}

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -36,7 +37,93 @@ struct slot {
 static struct slot	 slots[SLOTS_MAX];
 static int		 gen;
 
-/* Binds "unix:PATH" or "HOST:PORT". Returns the fd or -1 with err. */
+/*
+ * Checks the directory a unix socket is to be made in. The web server
+ * talks to whatever listens at the socket's path, so whoever can create,
+ * replace or rename an entry there gets every login and credential: the
+ * directory must belong to us (or root) and be writable by nobody else,
+ * and each directory above it must belong to us or root and be sticky if
+ * others may write it (as /tmp is: nobody can rename what is not theirs).
+ * path is the caller's; on success the socket's path with the directory
+ * resolved (no symbolic link left to be moved later) is written to out
+ * (outlen bytes, the size of sun_path). Returns 0, or -1 with err naming
+ * the directory and what to do.
+ */
+static int
+socket_dir_check(const char *path, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	char		 dir[PATH_MAX], real[PATH_MAX], *slash;
+	const char	*base, *why = NULL;
+	struct stat	 st;
+	uid_t		 me = geteuid();
+	int		 top = 1;
+
+	if ((slash = strrchr(path, '/')) == NULL) {
+		snprintf(dir, sizeof(dir), ".");
+		base = path;
+	} else {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		if (dir[0] == '\0')
+			snprintf(dir, sizeof(dir), "/");
+		base = slash + 1;
+	}
+	if (*base == '\0') {
+		snprintf(err, errlen, "listen unix:%.256s: no socket name",
+		    path);
+		return -1;
+	}
+	if (realpath(dir, real) == NULL) {
+		snprintf(err, errlen, "listen unix:%.256s: %.256s: %s", path,
+		    dir, strerror(errno));
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s", real);
+	for (;;) {
+		if (stat(dir, &st) == -1) {
+			snprintf(err, errlen, "listen unix:%.256s: %.256s: "
+			    "%s", path, dir, strerror(errno));
+			return -1;
+		}
+		if (st.st_uid != me && st.st_uid != 0)
+			why = "belongs to another user";
+		else if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    (top || !(st.st_mode & S_ISVTX)))
+			why = top ? "is writable by its group or by others" :
+			    "is writable by others and not sticky";
+		if (why != NULL) {
+			snprintf(err, errlen, "listen unix:%.256s: %.256s%s "
+			    "%s (uid %ld, mode %04o), so another local user could "
+			    "take the socket's place and receive every "
+			    "request; make the socket in a directory only "
+			    "uid %ld and root can write, such as /run/tessera "
+			    "(mkdir -m 0755, chown it to that user)",
+			    path, dir, top ? "" : " (above the socket)", why,
+			    (long)st.st_uid, (unsigned)(st.st_mode & 07777),
+			    (long)me);
+			return -1;
+		}
+		if (strcmp(dir, "/") == 0)
+			break;
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		top = 0;
+	}
+	if ((size_t)snprintf(out, outlen, "%s%s%s", real,
+	    strcmp(real, "/") == 0 ? "" : "/", base) >= outlen) {
+		snprintf(err, errlen, "listen unix:%.256s: the path is too "
+		    "long for a socket (%zu bytes at most)", path, outlen - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Binds "unix:PATH" (in a directory socket_dir_check accepts) or
+ * "HOST:PORT". Returns the fd or -1 with err; for a unix socket
+ * *unix_path is then the caller's (free) copy of the path bound. */
 static int
 bind_listen(const struct config *cfg, char *err, size_t errlen,
     char **unix_path)
@@ -51,11 +138,13 @@ bind_listen(const struct config *cfg, char *err, size_t errlen,
 	if (strncmp(l, "unix:", 5) == 0) {
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
-		if (strlen(l + 5) >= sizeof(sun.sun_path) || l[5] == '\0') {
+		if (l[5] == '\0') {
 			snprintf(err, errlen, "listen: bad socket path");
 			return -1;
 		}
-		strcpy(sun.sun_path, l + 5);
+		if (socket_dir_check(l + 5, sun.sun_path, sizeof(sun.sun_path),
+		    err, errlen) == -1)
+			return -1;
 		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 			goto syserr;
 		/* A live socket means another instance: refuse. A stale

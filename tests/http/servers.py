@@ -353,11 +353,15 @@ class Lighttpd(_WebServer):
     reaches the spawned app processes.  www, if given, must be a directory
     named "www" (the config serves $TESSERA_ROOT/www).  user: lighttpd and the
     app processes switch to this user when started as root (default: stay).
+    rundir: TESSERA_RUNDIR, the sockets' directory (default: the work
+    directory, given to user); conf/lighttpd-env.sh checks it (and makes it
+    when missing), so an unsafe one stops lighttpd from starting.
     """
 
     name = "lighttpd"
 
-    def __init__(self, workdir, port, tessera_bin, env=None, procs=2, www=None, user=None):
+    def __init__(self, workdir, port, tessera_bin, env=None, procs=2, www=None, user=None,
+                 rundir=None):
         super().__init__(workdir, port, www)
         if os.path.basename(self.www) != "www":
             raise ValueError("lighttpd serves ROOT/www: %s is not named www" % self.www)
@@ -365,6 +369,7 @@ class Lighttpd(_WebServer):
         self.env = dict(env or {})
         self.procs = procs
         self.user = user
+        self.rundir = os.path.abspath(rundir) if rundir else None
 
     def _web_user_paths(self):
         if not self.user:
@@ -378,7 +383,7 @@ class Lighttpd(_WebServer):
         env.update({
             "TESSERA_ROOT": os.path.dirname(self.www),
             "TESSERA_BIN": self.tessera_bin,
-            "TESSERA_RUNDIR": self.workdir,
+            "TESSERA_RUNDIR": self.rundir or self.workdir,
             "TESSERA_PORT": str(self.port),
             "TESSERA_BIND": "127.0.0.1",
             "TESSERA_PROCS": str(self.procs),
