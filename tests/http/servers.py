@@ -427,6 +427,7 @@ class Nginx(_WebServer):
                 ("/run/tessera/tessera.sock", self.socket_path),
                 ("/usr/local/share/tessera/www", self.www),
                 ("listen 80;", "listen 127.0.0.1:%d;" % self.port),
+                ("/var/log/nginx/tessera-access.log", self._path("tessera-access.log")),
             ], src)
         site = re.sub(r"(?m)^\s*listen \[::\]:80;\s*\n", "", site)
         if self.listens is not None:
@@ -456,6 +457,8 @@ class Nginx(_WebServer):
             "http {",
             "    %s" % types,
             "    default_type application/octet-stream;",
+            # A server-wide log with the whole request line, as Debian's
+            # nginx.conf has: the site's own access_log must replace it.
             "    access_log %s/nginx-access.log;" % w,
             "    client_body_temp_path %s/nginx-body;" % w,
             "    fastcgi_temp_path %s/nginx-fastcgi;" % w,
@@ -486,7 +489,8 @@ class _Apache(_WebServer):
 
     def _site_replacements(self):
         return [("*:80", "127.0.0.1:%d" % self.port),
-                ("/usr/local/share/tessera/www", self.www)]
+                ("/usr/local/share/tessera/www", self.www),
+                ("${APACHE_LOG_DIR}/tessera-access.log", self._path("tessera-access.log"))]
 
     def _edit_site(self, text):
         return text
@@ -511,6 +515,9 @@ class _Apache(_WebServer):
                  "DefaultRuntimeDir %s" % w,
                  "ErrorLog %s/apache-error.log" % w,
                  "LogLevel warn",
+                 # A server-wide log with the whole request line (Debian's
+                 # other_vhosts_access.log): the site's own CustomLog must
+                 # replace it.
                  'LogFormat "%h %l %u %t \\"%r\\" %>s %b %D" tessera',
                  "CustomLog %s/apache-access.log tessera" % w,
                  "TypesConfig /etc/mime.types",
