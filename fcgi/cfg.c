@@ -33,6 +33,7 @@ struct cfg_key {
 
 /* Sorted by name. Documented in conf/tessera.conf. */
 static const struct cfg_key keys[] = {
+	I(account_quota_mb, "0", 0, 1LL << 30, 1),
 	S(api_mount, "/api", 1),
 	I(body_limit, "1048576", 1024, 1LL << 30, 1),
 	S(brand, "Kondado", 1),
@@ -46,12 +47,13 @@ static const struct cfg_key keys[] = {
 	I(login_window, "900", 1, 86400 * 30, 1),
 	S(lua_dir, "", 0),
 	I(lua_max_instructions, "50000000", 100000, 1LL << 40, 0),
-	I(lua_memory_mb, "64", 4, 4096, 0),
+	I(lua_memory_mb, "64", 4, 4096, 1),
 	I(max_params, "1000", 1, 1000000, 0),
 	I(rate_limit_api_ip, "50", 0, 1000000000, 1),
 	I(rate_limit_api_key, "20", 0, 1000000000, 1),
 	I(rate_limit_webhook_ip, "200", 0, 1000000000, 1),
 	I(rate_limit_webhook_key, "100", 0, 1000000000, 1),
+	I(rate_limit_webhook_records, "2000", 0, 1000000000, 1),
 	B(reload, "0", 1),
 	S(schema_dir, "", 0),
 	I(session_absolute, "43200", 60, 86400 * 365, 1),
@@ -62,6 +64,7 @@ static const struct cfg_key keys[] = {
 	I(token_default_expiry_days, "0", 0, 3660, 1),
 	I(token_expiry_warning_days, "7", 0, 3660, 1),
 	I(token_max_expiry_days, "0", 0, 3660, 1),
+	I(webhook_max_records, "10000", 1, 1000000, 1),
 	I(workers, "4", 1, 256, 0),
 	S(www_dir, "", 0),
 };

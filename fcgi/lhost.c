@@ -68,6 +68,7 @@ struct lhost {
 	struct route_table	 routes;	/* app.routes, compiled */
 	int			 handlers_ref;	/* their handlers, by index */
 	int			 tick_ref;	/* app.tick, or LUA_NOREF */
+	struct rl_map		*rl;		/* the worker's, or NULL */
 };
 
 struct lhost *
@@ -558,6 +559,18 @@ const struct route_table *
 lhost_routes(const struct lhost *lh)
 {
 	return &lh->routes;
+}
+
+void
+lhost_set_limits(struct lhost *lh, struct rl_map *rl)
+{
+	lh->rl = rl;
+}
+
+struct rl_map *
+lhost_limits(lua_State *L)
+{
+	return lhost_of(L)->rl;
 }
 
 /* Builds the lhost; on success app.lua is loaded and its handle function

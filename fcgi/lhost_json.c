@@ -418,16 +418,18 @@ l_decode(lua_State *L)
 	return 1;
 }
 
-/* host.json.records(body): a webhook body, a JSON object or a non-empty
- * array of objects, split into one JSON text per object -- the very bytes
- * sent, once the whole body is proved valid (jsonscan.c: what decode
- * accepts, without building it). Returns the list, or nil and
- * "INVALID_JSON" | "INVALID_REQUEST" and a message. */
+/* host.json.records(body, max): a webhook body, a JSON object or a
+ * non-empty array of objects, split into one JSON text per object -- the
+ * very bytes sent, once the whole body is proved valid (jsonscan.c: what
+ * decode accepts, without building it). Returns the list, or nil and
+ * "INVALID_JSON" | "INVALID_REQUEST" | "PAYLOAD_TOO_LARGE" (more than max
+ * records, when max > 0) and a message. */
 static int
 l_records(lua_State *L)
 {
 	size_t		 len, i, line = 1, col = 1;
 	const char	*s = luaL_checklstring(L, 1, &len);
+	lua_Integer	 max = luaL_optinteger(L, 2, 0);
 	struct jscan	 js;
 	int		 rc;
 
@@ -460,6 +462,14 @@ l_records(lua_State *L)
 		else
 			lua_pushfstring(L, "record %d is not a JSON object",
 			    (int)js.not_object);
+		json_scan_free(&js);
+		return 3;
+	}
+	if (max > 0 && js.n > (size_t)max) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "PAYLOAD_TOO_LARGE");
+		lua_pushfstring(L, "%d records: at most %d in one delivery",
+		    (int)js.n, (int)max);
 		json_scan_free(&js);
 		return 3;
 	}

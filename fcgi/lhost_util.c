@@ -415,6 +415,9 @@ lhost_open_util(lua_State *L)
 	lhost_open_json(L);
 	seal(L);
 	lua_setfield(L, -2, "json");
+	lhost_open_limits(L);
+	seal(L);
+	lua_setfield(L, -2, "limits");
 
 	seal(L);
 	lua_setglobal(L, "host");

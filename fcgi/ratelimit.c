@@ -4,7 +4,8 @@
  * (DATA/ratelimit.map): the supervisor's workers, lighttpd's or mod_fcgid's
  * separate processes alike.
  *
- * Each limit is GCRA (a token bucket with burst = 2 x rate) whose whole
+ * Each limit is GCRA (a token bucket: rl_check takes one token of a bucket
+ * of 2 x rate, rl_take n of a bucket of any size) whose whole
  * state is one 64-bit word per key: a 16-bit fingerprint of the key and the
  * 48-bit "theoretical arrival time" in units of 10 microseconds. Updates
  * are compare-and-swap loops, so there is no lock a crashed worker could
@@ -68,13 +69,21 @@ long long
 rl_check(struct rl_map *m, const char *scope, const void *key, size_t keylen,
     long long rate)
 {
+	return rl_take(m, scope, key, keylen, rate, rate * 2, 1);
+}
+
+long long
+rl_take(struct rl_map *m, const char *scope, const void *key, size_t keylen,
+    long long rate, long long burst, long long n)
+{
 	unsigned char	 h[crypto_shorthash_BYTES], buf[256];
 	uint64_t	 hv, fp, base, now, t, tau, tat, old, nv, v, best;
 	size_t		 sl = strlen(scope), i, idx = 0, victim;
-	long long	 burst;
 
-	if (m == NULL || rate <= 0)
+	if (m == NULL || rate <= 0 || n <= 0)
 		return 0;
+	if (n > burst)
+		return -1;			/* never, at this rate */
 	if (sl + 1 + keylen > sizeof(buf))
 		keylen = sizeof(buf) - sl - 1;
 	memcpy(buf, scope, sl);
@@ -84,11 +93,10 @@ rl_check(struct rl_map *m, const char *scope, const void *key, size_t keylen,
 	memcpy(&hv, h, sizeof(hv));
 	fp = (hv >> TAT_BITS) | 1;		/* never 0: 0 is "empty" */
 	base = (hv % RL_SLOTS) & ~(uint64_t)(RL_WAYS - 1);
-	burst = rate * 2;
 	t = (uint64_t)(1000000 / UNIT_US) / (uint64_t)rate;
 	if (t == 0)
 		t = 1;
-	tau = t * (uint64_t)(burst - 1);
+	tau = t * (uint64_t)(burst - n);	/* what may be owed before */
 	now = now_ticks();
 
 	/* Our entry in the set, or the stalest one to take over. */
@@ -115,7 +123,7 @@ rl_check(struct rl_map *m, const char *scope, const void *key, size_t keylen,
 		if (tat - now > tau)
 			return (long long)((tat - now - tau) * UNIT_US /
 			    1000000) + 1;
-		nv = fp << TAT_BITS | ((tat + t) & TAT_MASK);
+		nv = fp << TAT_BITS | ((tat + t * (uint64_t)n) & TAT_MASK);
 		if (__atomic_compare_exchange_n(&m->slot[idx], &old, nv, 0,
 		    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			return 0;

@@ -63,6 +63,7 @@ resp_reason(int status)
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default:  return status < 400 ? "OK" : "Error";
 	}
 }

@@ -107,6 +107,9 @@ struct config {
 	long long	 rate_limit_api_ip;
 	long long	 rate_limit_webhook_key;
 	long long	 rate_limit_webhook_ip;
+	long long	 rate_limit_webhook_records;
+	long long	 webhook_max_records;
+	long long	 account_quota_mb;
 	long long	 login_max_failures;
 	long long	 login_window;
 	long long	 db_max_pages;
@@ -518,6 +521,12 @@ void		 rl_close(struct rl_map *);
  * (Retry-After, at least 1). rate 0 or no map: always allowed. */
 long long	 rl_check(struct rl_map *, const char *scope, const void *key,
 		    size_t keylen, long long rate);
+/* The same for n units at once (records of a webhook delivery) from a
+ * bucket of burst units refilled at rate a second: 0 when allowed (and
+ * taken), the seconds to wait, or -1 when n exceeds burst (never). */
+long long	 rl_take(struct rl_map *, const char *scope, const void *key,
+		    size_t keylen, long long rate, long long burst,
+		    long long n);
 
 /* ------------------------------------------------------------------ shm */
 
@@ -641,6 +650,10 @@ void		 lhost_handle(struct lhost *, const struct req *,
 struct route_table;
 /* The routes app.lua declared, compiled when the scripts loaded. */
 const struct route_table *lhost_routes(const struct lhost *);
+/* Hands the lhost the worker's rate-limit map (NULL: none) for
+ * host.limits. */
+void		 lhost_set_limits(struct lhost *, struct rl_map *);
+struct rl_map	*lhost_limits(struct lua_State *);
 /* Runs app.tick() (the runner's periodic work: expiry hooks) inside the
  * sandbox's limits. 0, or -1 when it failed (logged). */
 int		 lhost_tick(struct lhost *);
@@ -657,6 +670,7 @@ void		 lhost_open_auth(struct lua_State *);
 void		 lhost_open_html(struct lua_State *);
 void		 lhost_html_reset(void);
 void		 lhost_open_tokens(struct lua_State *);
+void		 lhost_open_limits(struct lua_State *);
 void		 lhost_push_row(struct lua_State *, struct sqlite3_stmt *);
 /* Marks the current request as carrying a secret: the response is wiped
  * after writing and Lua memory freed from now on is zeroed. */

@@ -74,6 +74,8 @@ worker_init(struct worker *w, struct config *cfg, char *err, size_t errlen)
 	if ((w->lh = lhost_new(cfg, &w->db, w->pepper, lerr,
 	    sizeof(lerr))) == NULL)
 		log_err("%s", lerr);
+	else
+		lhost_set_limits(w->lh, w->rl);
 	return 0;
 }
 
@@ -121,10 +123,13 @@ refresh(struct worker *w)
 		lhost_free(w->lh);
 		w->lh = NULL;
 	}
-	if (w->lh == NULL &&
-	    (w->lh = lhost_new(w->cfg, &w->db, w->pepper, err,
-	    sizeof(err))) == NULL)
-		log_err("%s", err);
+	if (w->lh == NULL) {
+		if ((w->lh = lhost_new(w->cfg, &w->db, w->pepper, err,
+		    sizeof(err))) == NULL)
+			log_err("%s", err);
+		else
+			lhost_set_limits(w->lh, w->rl);
+	}
 }
 
 void

@@ -16,6 +16,7 @@ local router = require "router"
 local http = require "http"
 local hooks = require "hooks"
 local expiry = require "expiry"
+local deliveries = require "deliveries"
 
 local modules = {
   "routes.health",
@@ -63,7 +64,9 @@ end
 
 -- The runner's periodic work.
 function M.tick()
-  expiry.check(host.now())
+  local now = host.now()
+  expiry.check(now)
+  deliveries.sweep(now)
 end
 
 return M

@@ -453,14 +453,60 @@ VALUES (:pipeline_id, :token_id, :now);
 UPDATE pipelines SET status = 'scheduled', updated_at = :now
 WHERE id = :id AND active = 1 AND status = 'active';
 
+-- :delivery_id is host.null for a delivery written in one transaction.
 -- name: record_add
-INSERT INTO records (pipeline_id, destination_id, token_id, received_at, data)
-VALUES (:pipeline_id, :destination_id, :token_id, :now, :data);
+INSERT INTO records (pipeline_id, destination_id, token_id, received_at, data,
+                     delivery_id)
+VALUES (:pipeline_id, :destination_id, :token_id, :now, :data, :delivery_id);
 
--- name: records_after
-SELECT id, received_at, data FROM records
-WHERE pipeline_id = :pipeline_id AND id > :after
+-- Deliveries written in several transactions (011).
+-- name: delivery_open
+INSERT INTO deliveries (pipeline_id, account_id, token_id, records, bytes,
+                        started_at)
+VALUES (:pipeline_id, :account_id, :token_id, :records, :bytes, :now);
+
+-- name: delivery_done
+UPDATE deliveries SET done_at = :now WHERE id = :id AND done_at IS NULL;
+
+-- name: delivery_drop_records
+DELETE FROM records WHERE delivery_id = :id;
+
+-- name: delivery_drop
+DELETE FROM deliveries WHERE id = :id AND done_at IS NULL;
+
+-- Open deliveries older than :before (their worker died): the runner
+-- removes them.
+-- name: deliveries_stale
+SELECT id FROM deliveries WHERE done_at IS NULL AND started_at < :before
 ORDER BY id LIMIT :limit;
+
+-- name: account_usage_bytes
+SELECT coalesce((SELECT bytes FROM account_usage
+                 WHERE account_id = :account_id), 0);
+
+-- name: account_usage_add
+INSERT INTO account_usage (account_id, records, bytes)
+VALUES (:account_id, :records, :bytes)
+ON CONFLICT (account_id) DO UPDATE SET records = records + excluded.records,
+  bytes = bytes + excluded.bytes;
+
+-- The visible records of a pipeline after an id (a delivery's only once
+-- it is done): their ids and sizes, so a page can stop at a byte budget
+-- before any data is read.
+-- name: records_sizes
+SELECT r.id, length(r.data) AS size FROM records r
+WHERE r.pipeline_id = :pipeline_id AND r.id > :after
+  AND (r.delivery_id IS NULL OR (SELECT d.done_at FROM deliveries d
+                                 WHERE d.id = r.delivery_id) IS NOT NULL)
+ORDER BY r.id LIMIT :limit;
+
+-- The records of one page: after :after up to :upto (visible ones).
+-- name: records_page
+SELECT r.id, r.received_at, r.data FROM records r
+WHERE r.pipeline_id = :pipeline_id AND r.id > :after AND r.id <= :upto
+  AND (r.delivery_id IS NULL OR (SELECT d.done_at FROM deliveries d
+                                 WHERE d.id = r.delivery_id) IS NOT NULL)
+ORDER BY r.id;
 
 -- The caller's own tokens (the API manages only those), as token_rows
 -- has them (lua/tokens.lua shapes them).

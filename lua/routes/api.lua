@@ -315,8 +315,16 @@ local function status(req, p)
   } })
 end
 
--- Records in order, after an id. The stored JSON is spliced in as is, so
--- what comes back is exactly what was stored.
+-- Records in order, after an id, a page at a time: at most ?limit= of
+-- them and, past the first, at most PAGE_BYTES of their JSON (a page of
+-- records of a megabyte each would not fit the worker's memory), so the
+-- service answers every record it accepted. "next" is the id to pass as
+-- ?after= for the rest, or null at the end. The stored JSON is spliced in
+-- as is, so what comes back is exactly what was stored.
+local function page_bytes()
+  return math.min(4 * 1024 * 1024, host.config.lua_memory_mb * 1024 * 1024 // 8)
+end
+
 local function records(req, p)
   local id = id_of(p.id)
   if not id or not host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id }) then
@@ -327,14 +335,25 @@ local function records(req, p)
   if not after or not limit then
     return http.fail(400, "INVALID_REQUEST", "after >= 0, limit 1 to 1000")
   end
-  local rows = host.db.rows("records_after", { pipeline_id = id, after = after, limit = limit })
-  local parts = {}
-  for i, r in ipairs(rows) do
-    parts[i] = string.format('{"data":%s,"id":%d,"received_at":"%s"}',
-      r.data, r.id, host.iso8601(r.received_at))
+  local budget, upto, n, total = page_bytes(), nil, 0, 0
+  local sizes = host.db.rows("records_sizes", { pipeline_id = id, after = after,
+    limit = limit + 1 })
+  for i, r in ipairs(sizes) do
+    if i > limit or (i > 1 and total + r.size > budget) then break end
+    total, upto, n = total + r.size, r.id, i
   end
+  local parts = {}
+  if upto then
+    for i, r in ipairs(host.db.rows("records_page", { pipeline_id = id,
+        after = after, upto = upto })) do
+      parts[i] = string.format('{"data":%s,"id":%d,"received_at":"%s"}',
+        r.data, r.id, host.iso8601(r.received_at))
+    end
+  end
+  local more = #sizes > n
   return { status = 200, headers = { ["Content-Type"] = "application/json" },
-    body = '{"data":[' .. table.concat(parts, ",") .. '],"success":true}' }
+    body = '{"data":[' .. table.concat(parts, ",") .. '],"next":' ..
+      (more and tostring(upto) or "null") .. ',"success":true}' }
 end
 
 -- Each route names the scope a token needs (HTTP.md "Token authority");

@@ -241,6 +241,7 @@ def main():
                    TESSERA_LOG_REQUESTS="0", TESSERA_RATE_LIMIT_API_KEY="0",
                    TESSERA_RATE_LIMIT_API_IP="0",
                    TESSERA_RATE_LIMIT_WEBHOOK_KEY="0",
+                   TESSERA_RATE_LIMIT_WEBHOOK_RECORDS="0",
                    TESSERA_RATE_LIMIT_WEBHOOK_IP="0")
         log = open(os.path.join(work, "servers.log"), "ab")
         app = subprocess.Popen([BIN, "serve", "--listen", "unix:%s/tessera.sock" % work,

@@ -207,6 +207,7 @@ def main():
     os.makedirs(os.path.dirname(sock), mode=0o755)
     give_to_web_user(os.path.dirname(sock))
     env = app_env(data, TESSERA_RATE_LIMIT_WEBHOOK_KEY=0,
+                  TESSERA_RATE_LIMIT_WEBHOOK_RECORDS=0,
                   TESSERA_RATE_LIMIT_WEBHOOK_IP=0, TESSERA_RATE_LIMIT_API_KEY=0,
                   TESSERA_RATE_LIMIT_API_IP=0)
     reach = [data, FIXTURES, os.path.join(REPO, "lua"),

@@ -190,7 +190,8 @@ def add_user(data, email, password, role="member", account="Acme"):
 # Rate limits off, for tests that load the service on purpose.
 NO_LIMITS = {"TESSERA_RATE_LIMIT_API_KEY": 0, "TESSERA_RATE_LIMIT_API_IP": 0,
              "TESSERA_RATE_LIMIT_WEBHOOK_KEY": 0,
-             "TESSERA_RATE_LIMIT_WEBHOOK_IP": 0}
+             "TESSERA_RATE_LIMIT_WEBHOOK_IP": 0,
+             "TESSERA_RATE_LIMIT_WEBHOOK_RECORDS": 0}
 
 
 def api_user(data, email="ana@example.com", password="correct horse battery",
