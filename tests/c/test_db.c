@@ -983,7 +983,12 @@ writer_waits_times_out_and_survives_kill(void **state)
 
 /* db_tx takes the turn for BEGIN IMMEDIATE and gives it back when the
  * transaction ends (COMMIT or ROLLBACK); a BEGIN that cannot get it in
- * busy_timeout_ms answers SQLITE_BUSY and holds nothing. */
+ * busy_timeout_ms answers SQLITE_BUSY and holds nothing.
+ *
+ * The child writes only once the parent's connection is open: db_open
+ * applies migrations in a write transaction of its own, which would wait
+ * busy_timeout_ms for the child's open one and fail with "database is
+ * locked" whenever the child got there first (a busy machine). */
 static void
 writer_turn_follows_write_transactions(void **state)
 {
@@ -1010,6 +1015,8 @@ writer_turn_follows_write_transactions(void **state)
 		 * instead of waiting for ever. */
 		close(go[1]);
 		close(ready[0]);
+		if (read(go[0], &c, 1) != 1 || c != 'O')
+			_exit(3);
 		if (db_open(&cdb, &cfg, 0, err, sizeof(err)) != 0 ||
 		    (cdb.wr = writer_open(data, err, sizeof(err))) == NULL ||
 		    db_tx(&cdb, DB_BEGIN) != SQLITE_OK || !cdb.wr_held ||
@@ -1027,6 +1034,7 @@ writer_turn_follows_write_transactions(void **state)
 	    (db.wr = writer_open(data, err, sizeof(err))) == NULL)
 		fail_msg("open: %s", err);
 	db.busy_timeout_ms = 150;
+	assert_int_equal(write(go[1], "O", 1), 1);	/* opened: go on */
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(c, 'B');
 	t0 = ms_now();
