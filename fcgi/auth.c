@@ -138,6 +138,25 @@ auth_throttle(long long failures, long long oldest, long long now,
 	return wait < 1 ? 1 : wait;
 }
 
+/* The slow-down of one email's logins: past max failures in the window
+ * (the newest at time newest), each further try waits 2, 4, 8 ... up to
+ * 60 seconds after the last failure. Returns 0 when a try is allowed now,
+ * else the seconds to wait. It only ever delays: the lock is per (email,
+ * address), so nobody can lock the right password out from elsewhere. */
+long long
+auth_slowdown(long long failures, long long newest, long long now,
+    long long max)
+{
+	long long	 k, delay, wait;
+
+	if (failures < max)
+		return 0;
+	k = failures - max + 1;
+	delay = k >= 6 ? 60 : 1LL << k;
+	wait = newest + delay - now;
+	return wait > 0 ? wait : 0;
+}
+
 /* Normalises an email for matching (trimmed, lower case) into out. Returns
  * 0, or -1 when it does not look like local@domain (one '@', no spaces or
  * controls, at most 254 bytes). */

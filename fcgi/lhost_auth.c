@@ -76,55 +76,134 @@ l_session(lua_State *L)
 	return 1;
 }
 
-/* Failed attempts for (scope, key) in the window; *oldest set. */
-static long long
-failures(lua_State *L, const char *scope, const char *key, long long since,
-    long long *oldest)
+/* Failed attempts for (scope, key) since since: how many, the oldest and
+ * the newest. 0 or -1 (the database failed). */
+static int
+failures(struct db *db, const char *scope, const char *key, long long since,
+    long long *n, long long *oldest, long long *newest)
 {
-	sqlite3_stmt	*st = db_query(lhost_db(L), "login_failures_count");
-	long long	 n = 0;
+	sqlite3_stmt	*st = db_query(db, "login_failures_count");
+	int		 rc;
 
-	*oldest = 0;
+	*n = *oldest = *newest = 0;
 	if (st == NULL || db_bind_text(st, ":scope", scope) == -1 ||
 	    db_bind_text(st, ":key", key) == -1 ||
 	    db_bind_int64(st, ":since", since) == -1)
-		return 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		n = sqlite3_column_int64(st, 0);
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
 		*oldest = sqlite3_column_int64(st, 1);
+		*newest = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
-	return n;
+	return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static void
-failure_row(lua_State *L, const char *query, const char *scope,
-    const char *key, long long now)
+/* Runs a named query on (scope, key) (and :now, :id, :since when it has
+ * them). 0 or -1. */
+static int
+failure_query(struct db *db, const char *query, const char *scope,
+    const char *key, long long now, long long id)
 {
-	sqlite3_stmt	*st = db_query(lhost_db(L), query);
+	sqlite3_stmt	*st = db_query(db, query);
 
-	if (st == NULL || db_bind_text(st, ":scope", scope) == -1 ||
-	    db_bind_text(st, ":key", key) == -1 ||
-	    (strcmp(query, "login_failure_add") == 0 &&
-	    db_bind_int64(st, ":now", now) == -1))
-		return;
-	db_run(lhost_db(L), st);
+	if (st == NULL ||
+	    (sqlite3_bind_parameter_index(st, ":scope") > 0 &&
+	    db_bind_text(st, ":scope", scope) == -1) ||
+	    (sqlite3_bind_parameter_index(st, ":key") > 0 &&
+	    db_bind_text(st, ":key", key) == -1) ||
+	    (sqlite3_bind_parameter_index(st, ":now") > 0 &&
+	    db_bind_int64(st, ":now", now) == -1) ||
+	    (sqlite3_bind_parameter_index(st, ":since") > 0 &&
+	    db_bind_int64(st, ":since", now) == -1) ||
+	    (sqlite3_bind_parameter_index(st, ":id") > 0 &&
+	    db_bind_int64(st, ":id", id) == -1))
+		return -1;
+	return db_run(db, st) == 0 ? 0 : -1;
 }
 
-/* Records a failure for the IP and (when it is a valid one) the email. */
-static void
-record_failure(lua_State *L, const char *ip, const char *email,
-    long long now)
-{
-	const struct config *cfg = lhost_config(L);
-	sqlite3_stmt	*st;
+/* One login attempt, counted before its password is checked. */
+struct attempt {
+	char		 ip[64];
+	char		 email[256];		/* normalised, or "" */
+	char		 pair[320];		/* email + " " + ip */
+	long long	 row[3];		/* its failure rows */
+	long long	 wait;			/* throttled: seconds */
+};
 
-	failure_row(L, "login_failure_add", "ip", ip, now);
-	if (email[0])
-		failure_row(L, "login_failure_add", "email", email, now);
-	if ((st = db_query(lhost_db(L), "login_failures_prune")) != NULL &&
-	    db_bind_int64(st, ":since", now - cfg->login_window) == 0)
-		db_run(lhost_db(L), st);
+/* Decides whether the attempt a may go on and, if so, counts it as a
+ * failure in advance (its rows go again when the password is right), all
+ * in one write transaction, so concurrent attempts see each other: the
+ * count is exact. Limits: per (email, address) login_max_failures in the
+ * window (a lock for that pair), per address four times that (offices
+ * share addresses), per email a slow-down only (auth_slowdown). Returns 0
+ * (go on, or a->wait > 0: throttled) or -1 (the database failed). */
+static int
+reserve(struct db *db, const struct config *cfg, long long now,
+    struct attempt *a)
+{
+	static const char *const scope[3] = { "ip", "pair", "email" };
+	const char	*key[3] = { a->ip, a->pair, a->email };
+	long long	 n, oldest, newest, w, since = now - cfg->login_window;
+	int		 i, ok = 1;
+
+	a->wait = 0;
+	if (db_tx(db, DB_BEGIN) != SQLITE_OK)
+		return -1;
+	for (i = 0; i < 3 && ok; i++) {
+		if (i > 0 && a->email[0] == '\0')
+			break;
+		if (failures(db, scope[i], key[i], since, &n, &oldest,
+		    &newest) == -1) {
+			ok = 0;
+			break;
+		}
+		if (i == 0)
+			w = auth_throttle(n, oldest, now,
+			    cfg->login_max_failures * 4, cfg->login_window);
+		else if (i == 1)
+			w = auth_throttle(n, oldest, now,
+			    cfg->login_max_failures, cfg->login_window);
+		else
+			w = auth_slowdown(n, newest, now,
+			    cfg->login_max_failures);
+		if (w > a->wait)
+			a->wait = w;
+	}
+	for (i = 0; ok && a->wait == 0 && i < 3; i++) {
+		a->row[i] = 0;
+		if (i > 0 && a->email[0] == '\0')
+			continue;
+		ok = failure_query(db, "login_failure_add", scope[i], key[i],
+		    now, 0) == 0;
+		a->row[i] = sqlite3_last_insert_rowid(db->h);
+	}
+	if (ok && a->wait == 0)
+		ok = failure_query(db, "login_failures_prune", "", "", since,
+		    0) == 0;
+	if (!ok || db_tx(db, DB_COMMIT) != SQLITE_OK) {
+		if (!sqlite3_get_autocommit(db->h))
+			db_tx(db, DB_ROLLBACK);
+		return -1;
+	}
+	return a->wait == 0 && db_sync(db) == -1 ? -1 : 0;
+}
+
+/* The password was right: the attempt's rows go, and so do the pair's
+ * earlier failures (the email's and the address's age out). 0 or -1. */
+static int
+release(struct db *db, const struct attempt *a)
+{
+	int	 i, ok = 1;
+
+	for (i = 0; i < 3; i++)
+		if (a->row[i] > 0)
+			ok &= failure_query(db, "login_failure_remove", "", "",
+			    0, a->row[i]) == 0;
+	if (a->email[0])
+		ok &= failure_query(db, "login_failures_clear", "pair",
+		    a->pair, 0, 0) == 0;
+	return ok ? 0 : -1;
 }
 
 struct found_user {
@@ -176,12 +255,12 @@ l_login(lua_State *L)
 	const struct req	*r = lhost_req(L);
 	struct session		*s;
 	struct found_user	 u;
-	const char		*email, *pw, *ip;
-	char			 norm[256] = "", cookie[AUTH_TOKEN_LEN + 1];
+	struct attempt		 a;
+	const char		*email, *pw;
+	char			 cookie[AUTH_TOKEN_LEN + 1];
 	char			 hdr[256];
 	size_t			 pwlen;
-	long long		 now = clock_now(), o1, o2 = 0, w1, w2;
-	long long		 n1, n2;
+	long long		 now = clock_now();
 	int			 found, ok;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -189,38 +268,37 @@ l_login(lua_State *L)
 	email = luaL_checkstring(L, -1);
 	lua_getfield(L, 1, "password");
 	pw = luaL_checklstring(L, -1, &pwlen);
-	ip = r->remote_addr ? r->remote_addr : "";
-	if (auth_email_norm(email, norm, sizeof(norm)) == -1)
-		norm[0] = '\0';
-
-	/* Per IP four times the per-email allowance (offices share IPs). */
-	n1 = failures(L, "ip", ip, now - cfg->login_window, &o1);
-	w1 = auth_throttle(n1, o1, now, cfg->login_max_failures * 4,
-	    cfg->login_window);
-	n2 = norm[0] ? failures(L, "email", norm, now - cfg->login_window,
-	    &o2) : 0;
-	w2 = n2 ? auth_throttle(n2, o2, now, cfg->login_max_failures,
-	    cfg->login_window) : 0;
-	if (w1 || w2) {
+	memset(&a, 0, sizeof(a));
+	snprintf(a.ip, sizeof(a.ip), "%s", r->remote_addr ? r->remote_addr :
+	    "");
+	if (auth_email_norm(email, a.email, sizeof(a.email)) == -1)
+		a.email[0] = '\0';
+	snprintf(a.pair, sizeof(a.pair), "%s %s", a.email, a.ip);
+	if (lhost_db(L)->tx_depth > 0)
+		return luaL_error(L, "host.auth.login inside a transaction");
+	if (reserve(lhost_db(L), cfg, now, &a) == -1)
+		return lhost_error(L, 503, "UNAVAILABLE", "login unavailable");
+	if (a.wait > 0) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "throttled");
-		lua_pushinteger(L, w1 > w2 ? w1 : w2);
+		lua_pushinteger(L, a.wait);
 		return 3;
 	}
 
-	found = norm[0] ? find_user(L, norm, &u) : 0;
+	found = a.email[0] ? find_user(L, a.email, &u) : 0;
 	if (found == -1)
 		return lhost_error(L, 503, "UNAVAILABLE", "user lookup failed");
 	/* The same Argon2 work whether or not the email exists. */
 	ok = auth_verify_password(found == 1 ? u.hash : NULL, pw, pwlen) &&
 	    u.usable;
 	if (!ok) {
-		record_failure(L, ip, norm, now);
+		/* Counted already (reserve). */
 		lua_pushnil(L);
 		lua_pushliteral(L, "invalid");
 		return 2;
 	}
-	failure_row(L, "login_failures_clear", "email", norm, now);
+	if (release(lhost_db(L), &a) == -1)
+		log_warn("login: could not clear the attempt's rows");
 	if (auth_needs_rehash(u.hash))
 		rehash(L, u.id, pw, pwlen);
 

@@ -438,6 +438,8 @@ void	 auth_keyed_hash(const unsigned char pepper[PEPPER_LEN],
 int	 auth_str_eq(const char *, const char *);
 long long auth_throttle(long long failures, long long oldest, long long now,
 	    long long max, long long window);
+long long auth_slowdown(long long failures, long long newest, long long now,
+	    long long max);
 int	 auth_email_norm(const char *in, char *out, size_t outlen);
 int	 auth_same_origin(const struct req *);
 

@@ -83,7 +83,7 @@ DELETE FROM sessions WHERE expires_at <= :now OR last_seen_at <= :idle_before;
 -- Login throttling ---------------------------------------------------------
 
 -- name: login_failures_count
-SELECT count(*) AS n, min(at) AS oldest FROM login_failures
+SELECT count(*) AS n, min(at) AS oldest, max(at) AS newest FROM login_failures
 WHERE scope = :scope AND key = :key AND at > :since;
 
 -- name: login_failure_add
@@ -94,6 +94,11 @@ DELETE FROM login_failures WHERE at <= :since;
 
 -- name: login_failures_clear
 DELETE FROM login_failures WHERE scope = :scope AND key = :key;
+
+-- An attempt is counted before its password is checked (so concurrent
+-- tries see each other); a right password takes its rows back.
+-- name: login_failure_remove
+DELETE FROM login_failures WHERE rowid = :id;
 
 -- Audit log ----------------------------------------------------------------
 

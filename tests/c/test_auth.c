@@ -138,6 +138,22 @@ t_throttle(void **state)
 	assert_int_equal(auth_throttle(5, 50, 1000, 5, 900), 1);
 }
 
+/* An email's slow-down: nothing under the allowance, then 2, 4, 8 ...
+ * seconds after the newest failure, at most a minute; never a lock. */
+static void
+t_slowdown(void **state)
+{
+	(void)state;
+	assert_int_equal(auth_slowdown(4, 1000, 1000, 5), 0);
+	assert_int_equal(auth_slowdown(5, 1000, 1000, 5), 2);
+	assert_int_equal(auth_slowdown(6, 1000, 1000, 5), 4);
+	assert_int_equal(auth_slowdown(7, 1000, 1001, 5), 7);
+	assert_int_equal(auth_slowdown(10, 1000, 1000, 5), 60);
+	assert_int_equal(auth_slowdown(500, 1000, 1000, 5), 60);
+	assert_int_equal(auth_slowdown(500, 1000, 1060, 5), 0);
+	assert_int_equal(auth_slowdown(5, 1000, 1002, 5), 0);
+}
+
 static struct req
 mkreq(const char *scheme, const char *host, const char *origin,
     const char *referer)
@@ -238,6 +254,7 @@ main(void)
 		cmocka_unit_test(t_keyed_hash),
 		cmocka_unit_test(t_str_eq),
 		cmocka_unit_test(t_throttle),
+		cmocka_unit_test(t_slowdown),
 		cmocka_unit_test(t_same_origin),
 		cmocka_unit_test(t_email_norm),
 		cmocka_unit_test(t_cookies),
