@@ -137,3 +137,12 @@ buf_wipe(struct buf *b)
 		sodium_memzero(b->p, b->len + 1 <= b->cap ? b->len + 1 : b->cap);
 	buf_free(b);
 }
+
+void
+str_wipe(char *s)
+{
+	if (s == NULL)
+		return;
+	sodium_memzero(s, strlen(s));
+	free(s);
+}

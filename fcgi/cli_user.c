@@ -30,7 +30,7 @@ get_password(char *pw, size_t pwlen, int *generated)
 	}
 	n = strcspn(pw, "\r\n");
 	pw[n] = '\0';
-	if (n < 8 || n > 1024 || !utf8_valid(pw, n)) {
+	if (n < 8 || n > PASSWORD_MAX || !utf8_valid(pw, n)) {
 		fprintf(stderr, "tessera user: the password must be 8 to 1024 "
 		    "characters of UTF-8\n");
 		sodium_memzero(pw, pwlen);

@@ -5,6 +5,7 @@
 #include <fcgiapp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "tessera.h"
 
@@ -121,4 +122,46 @@ conn_write(struct conn *c, const void *p, size_t n)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * libfcgi keeps every byte of a request and its answer in memory it frees
+ * without clearing: each stream's buffer (the parameters and body come
+ * through the in stream's, the response through the out stream's) and the
+ * "NAME=value" strings of envp. A stream's data points to libfcgi's
+ * private FCGX_Stream_Data, whose first two fields have been the buffer
+ * and its length since libfcgi 2.1 (fcgiapp.c); only those two are read.
+ */
+struct fcgx_stream_buf {
+	unsigned char	*buff;
+	int		 bufflen;
+};
+
+static void
+wipe_stream(FCGX_Stream *s)
+{
+	const struct fcgx_stream_buf *d;
+
+	if (s == NULL || (d = s->data) == NULL || d->buff == NULL ||
+	    d->bufflen <= 0)
+		return;
+	sodium_memzero(d->buff, (size_t)d->bufflen);
+}
+
+/* Sends what is buffered, then zeroes the request's parameters and every
+ * stream buffer, so the credentials, passwords and secrets of the request
+ * and its answer are gone before FCGX_Finish_r frees that memory. The
+ * in stream is not read again (FCGX_Finish_r only closes the writers). */
+void
+conn_fcgi_wipe(struct FCGX_Request *fr)
+{
+	char	**e;
+
+	FCGX_FFlush(fr->out);
+	FCGX_FFlush(fr->err);
+	wipe_stream(fr->in);
+	wipe_stream(fr->out);
+	wipe_stream(fr->err);
+	for (e = fr->envp; e && *e; e++)
+		sodium_memzero(*e, strlen(*e));
 }

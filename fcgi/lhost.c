@@ -107,6 +107,12 @@ lhost_secret_issued(lua_State *L)
 	lh->wipe = 1;
 }
 
+int
+lhost_secret_pending(lua_State *L)
+{
+	return lhost_of(L)->secret;
+}
+
 void
 lhost_queue_cookie(lua_State *L, const char *v)
 {
@@ -683,17 +689,29 @@ set_str(lua_State *L, const char *name, const char *s)
 	lua_setfield(L, -2, name);
 }
 
+/* Credentials never reach a script: the host's own cookies, and query or
+ * form fields named like one (the password, ?token=, the CSRF field),
+ * which C reads itself. */
+static int
+kv_hidden(const struct kv *kv, int cookies)
+{
+	return cookies ? session_is_host_cookie(kv->key) :
+	    credential_name(kv->key, strlen(kv->key));
+}
+
 /* Pushes a read-only map of first values, and a read-only list of
  * {name, value} pairs in order (for repeated keys). Without the list
  * (cookies), the host's own cookies are left out. */
+
 static void
 push_kv(lua_State *L, const struct kvlist *l, int with_list)
 {
 	size_t	 i;
+	int	 n;
 
 	lua_createtable(L, 0, (int)l->n);
 	for (i = l->n; i > 0; i--) {	/* backwards: first value wins */
-		if (!with_list && session_is_host_cookie(l->v[i - 1].key))
+		if (kv_hidden(&l->v[i - 1], !with_list))
 			continue;
 		lua_pushlstring(L, l->v[i - 1].val, l->v[i - 1].vlen);
 		lua_setfield(L, -2, l->v[i - 1].key);
@@ -703,7 +721,9 @@ push_kv(lua_State *L, const struct kvlist *l, int with_list)
 	if (!with_list)
 		return;
 	lua_createtable(L, (int)l->n, 0);
-	for (i = 0; i < l->n; i++) {
+	for (i = 0, n = 0; i < l->n; i++) {
+		if (kv_hidden(&l->v[i], 0))
+			continue;
 		lua_createtable(L, 2, 0);
 		lua_pushstring(L, l->v[i].key);
 		lua_rawseti(L, -2, 1);
@@ -711,7 +731,7 @@ push_kv(lua_State *L, const struct kvlist *l, int with_list)
 		lua_rawseti(L, -2, 2);
 		lhost_push_readonly(L, -1);
 		lua_remove(L, -2);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		lua_rawseti(L, -2, ++n);
 	}
 	lhost_push_readonly(L, -1);
 	lua_remove(L, -2);
@@ -797,7 +817,9 @@ push_auth(lua_State *L, const struct principal *p)
  * The read-only req table is built lazily: a proxy whose fields are made
  * on first use (a handler that never looks at cookies pays nothing for
  * them) and cached for the rest of the request. Only validated input is
- * there; never the Authorization header or the host's own cookies.
+ * there; never a credential: not the Authorization header, the host's
+ * own cookies, nor a token=, password=, csrf=, secret= or session= field
+ * (kv_hidden; req.body is "" for a form that holds one).
  */
 static char	req_map_key;	/* weak map: live req proxy -> its cache */
 static char	req_live_key;	/* registry slot: this request's proxy */
@@ -807,6 +829,46 @@ static const char *const req_fields[] = {
 	"headers", "method", "path", "query", "query_list", "query_string",
 	"remote_addr", "scheme", NULL,
 };
+
+/* Pushes the query string without its credential pairs (kv_hidden). */
+static void
+push_query_string(lua_State *L, const char *qs)
+{
+	struct buf	 b = { .wipe = 1 };
+	const char	*p, *amp, *eq;
+	size_t		 n;
+
+	if (qs == NULL) {
+		lua_pushnil(L);
+		return;
+	}
+	for (p = qs; *p; p = *amp ? amp + 1 : amp) {
+		if ((amp = strchr(p, '&')) == NULL)
+			amp = p + strlen(p);
+		n = (size_t)(amp - p);
+		eq = memchr(p, '=', n);
+		if (credential_field(p, eq ? (size_t)(eq - p) : n))
+			continue;
+		if (b.len)
+			buf_addc(&b, '&');
+		buf_add(&b, p, n);
+	}
+	lua_pushlstring(L, b.p ? b.p : "", b.len);
+	buf_wipe(&b);
+}
+
+/* Whether a form body holds a credential field: then the script gets it
+ * only parsed, without that field (req.form), and req.body is "". */
+static int
+form_has_credential(const struct req *r)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->form.n; i++)
+		if (kv_hidden(&r->form.v[i], 0))
+			return 1;
+	return 0;
+}
 
 /* Pushes field k of r (nil when absent or unknown); pairs of fields that
  * come together (query and query_list) are both stored in cache. */
@@ -818,13 +880,15 @@ req_build(lua_State *L, const struct req *r, const char *k, int cache)
 	else if (strcmp(k, "path") == 0)
 		lua_pushstring(L, r->path);
 	else if (strcmp(k, "query_string") == 0)
-		lua_pushstring(L, r->query_string);
+		push_query_string(L, r->query_string);
 	else if (strcmp(k, "content_type") == 0 && r->content_type)
 		lua_pushstring(L, r->content_type);
 	else if (strcmp(k, "remote_addr") == 0)
 		lua_pushstring(L, r->remote_addr);
 	else if (strcmp(k, "scheme") == 0)
 		lua_pushstring(L, r->scheme);
+	else if (strcmp(k, "body") == 0 && form_has_credential(r))
+		lua_pushliteral(L, "");
 	else if (strcmp(k, "body") == 0)
 		lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
 	else if (strcmp(k, "query") == 0 || strcmp(k, "query_list") == 0 ||

@@ -5,8 +5,10 @@
  * to the response itself.
  *
  *	host.auth.session()      -> { id, csrf, user = {...} } or nil
- *	host.auth.login{email=, password=}
- *	                         -> user | nil, "invalid" | nil, "throttled", s
+ *	host.auth.login{email=}  -> true | nil, "incomplete" | nil, "invalid"
+ *	                            | nil, "throttled", seconds
+ *	                            (the password comes from the request's
+ *	                            form, in C: scripts never see it)
  *	host.auth.logout()       -> true
  *	host.auth.csrf_ok()      -> boolean (token + Origin/Referer)
  *	host.auth.login_csrf()   -> the pre-session CSRF token for /login
@@ -256,6 +258,7 @@ l_login(lua_State *L)
 	struct session		*s;
 	struct found_user	 u;
 	struct attempt		 a;
+	const struct kv		*f;
 	const char		*email, *pw;
 	char			 cookie[AUTH_TOKEN_LEN + 1];
 	char			 hdr[256];
@@ -266,8 +269,18 @@ l_login(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_getfield(L, 1, "email");
 	email = luaL_checkstring(L, -1);
-	lua_getfield(L, 1, "password");
-	pw = luaL_checklstring(L, -1, &pwlen);
+	if (lua_getfield(L, 1, "password") != LUA_TNIL)
+		return luaL_error(L, "host.auth.login reads the password from "
+		    "the request's form itself");
+	/* The password never reaches Lua (req.form hides it). */
+	if ((f = kv_get(&r->form, "password")) == NULL || f->vlen == 0 ||
+	    f->vlen > PASSWORD_MAX) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "incomplete");
+		return 2;
+	}
+	pw = f->val;
+	pwlen = f->vlen;
 	memset(&a, 0, sizeof(a));
 	snprintf(a.ip, sizeof(a.ip), "%s", r->remote_addr ? r->remote_addr :
 	    "");

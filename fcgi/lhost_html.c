@@ -14,6 +14,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -434,6 +435,19 @@ lhost_html_reset(void)
 	out_busy = 0;
 }
 
+/* Ends a render: a nested call's buffer goes; the page buffer stays for
+ * the next call, zeroed when the request made a token secret (the page
+ * may show it). */
+static void
+render_end(struct buf *b, int nested, int secret)
+{
+	out_busy = nested;
+	if (b != &out_buf)
+		buf_wipe(b);
+	else if (secret && b->p)
+		sodium_memzero(b->p, b->len);
+}
+
 static int
 l_render(lua_State *L)
 {
@@ -442,6 +456,7 @@ l_render(lua_State *L)
 	size_t		 i, vlen;
 	int		 k, ty, nested, kt;
 	struct buf	 local = { 0 }, *b;
+	int		 secret = lhost_secret_pending(L);
 
 	s = luaL_checkstring(L, 1);
 	luaL_checktype(L, 2, LUA_TTABLE);
@@ -451,6 +466,7 @@ l_render(lua_State *L)
 	b = nested ? &local : &out_buf;
 	out_busy = 1;
 	buf_reset(b);
+	b->wipe = secret;	/* growth must not free a copy of the page */
 	for (i = 0; i < t->nparts && !b->failed; i++) {
 		const struct part *p = &t->parts[i];
 
@@ -477,8 +493,7 @@ l_render(lua_State *L)
 			bufesc(b, v, vlen);
 		} else if (ty == LUA_TTABLE && is_raw(L, -1)) {
 			if (append_raw(L, -1, b, 0) == -1) {
-				out_busy = nested;
-				buf_free(&local);
+				render_end(b, nested, secret);
 				return luaL_error(L, "{{{%s...}}}: a joined part "
 				    "is not an html.raw value", p->keys[0]);
 			}
@@ -487,28 +502,24 @@ l_render(lua_State *L)
 				goto notraw;
 			buf_adds(b, "true");
 		} else if (ty != LUA_TNIL && ty != LUA_TBOOLEAN) {
-			out_busy = nested;
-			buf_free(&local);
+			render_end(b, nested, secret);
 			return luaL_error(L, "{{%s...}} cannot be a %s",
 			    p->keys[0], lua_typename(L, ty));
 		}
 		lua_pop(L, 1);
 		continue;
 notraw:
-		out_busy = nested;
-		buf_free(&local);
+		render_end(b, nested, secret);
 		return luaL_error(L, "{{{%s...}}} needs an html.raw value",
 		    p->keys[0]);
 	}
 	if (b->failed) {
-		out_busy = nested;
-		buf_free(&local);
+		render_end(b, nested, secret);
 		return luaL_error(L, "host.html.render: output too large or out "
 		    "of memory");
 	}
 	lua_pushlstring(L, b->p ? b->p : "", b->len);
-	out_busy = nested;
-	buf_free(&local);
+	render_end(b, nested, secret);
 	push_raw(L, -1);
 	return 1;
 }

@@ -6,7 +6,6 @@
  */
 #include <stdarg.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,40 +56,6 @@ log_msg(const char *level, const char *fmt, ...)
 	fprintf(stderr, "%s tessera[%ld] %s: %s\n",
 	    iso8601((long long)time(NULL), when, sizeof(when)),
 	    (long)getpid(), level, out);
-}
-
-/* Query parameters whose values never reach a log. */
-static int
-secret_param(const char *name, size_t len)
-{
-	static const char *const names[] = {
-		"token", "password", "csrf", "secret", "session",
-	};
-	size_t	 i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == len &&
-		    strncasecmp(names[i], name, len) == 0)
-			return 1;
-	return 0;
-}
-
-/* Whether the (still encoded) name is a secret one once decoded, as the
- * application will see it ("%74oken" is "token"). A name that does not
- * decode is treated as secret. */
-static int
-secret_name(const char *name, size_t len)
-{
-	char	 tmp[64];
-	size_t	 n = len;
-
-	if (len >= sizeof(tmp))
-		return 0;	/* longer than any secret name, even encoded */
-	memcpy(tmp, name, len);
-	tmp[len] = '\0';
-	if (url_decode(tmp, &n, 1) != PARSE_OK)
-		return 1;
-	return secret_param(tmp, n);
 }
 
 /* Rewrites the control bytes (and spaces) of out[0..len) as %NN, in
@@ -152,7 +117,7 @@ log_scrub_uri(const char *uri, char *out, size_t outlen)
 		if ((amp = strchr(p, '&')) == NULL)
 			amp = p + strlen(p);
 		eq = memchr(p, '=', (size_t)(amp - p));
-		if (eq != NULL && secret_name(p, (size_t)(eq - p))) {
+		if (eq != NULL && credential_field(p, (size_t)(eq - p))) {
 			PUT(p, (size_t)(eq - p) + 1);
 			PUT("[scrubbed]", 10);
 		} else

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sodium.h>
 
 #include "tessera.h"
@@ -279,6 +280,7 @@ kv_piece(struct kvlist *out, const char *p, size_t n, size_t max)
 	else if (kv_add(out, key, klen, val, vlen) == -1)
 		e = PARSE_NOMEM;
 out:
+	sodium_memzero(key, n + 2);	/* a password or token, decoded */
 	free(key);
 	return e;
 }
@@ -388,4 +390,34 @@ kv_free(struct kvlist *l)
 	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+}
+
+int
+credential_name(const char *name, size_t len)
+{
+	static const char *const names[] = {
+		"token", "password", "csrf", "secret", "session",
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len &&
+		    strncasecmp(names[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+int
+credential_field(const char *name, size_t len)
+{
+	char	 tmp[64];
+	size_t	 n = len;
+
+	if (len >= sizeof(tmp))
+		return 0;	/* longer than any such name, even encoded */
+	memcpy(tmp, name, len);
+	tmp[len] = '\0';
+	if (url_decode(tmp, &n, 1) != PARSE_OK)
+		return 1;
+	return credential_name(tmp, n);
 }

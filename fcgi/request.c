@@ -67,6 +67,7 @@ read_body(struct req *r, struct conn *c, long long limit, const char **why)
 		return 0;	/* no length: no body (CGI, GET, HEAD) */
 	want = r->content_length < 0 ? (size_t)limit + 1 :
 	    (size_t)r->content_length;
+	r->body.wipe = 1;	/* growth must not free a password unwiped */
 	while (r->body.len < want) {
 		chunk = want - r->body.len;
 		if (chunk > 65536)
@@ -281,26 +282,26 @@ req_wants_json(const struct req *r, const struct config *cfg)
 	return r->accept && strstr(r->accept, "application/json") != NULL;
 }
 
+/* Every string is zeroed before it is freed: the URI and query string
+ * can hold ?token= credentials, the cookies a session, the body a
+ * password, and freed heap is handed out again. */
 void
 req_free(struct req *r)
 {
-	free(r->method);
-	free(r->path);
-	free(r->uri);
-	free(r->query_string);
-	free(r->content_type);
-	free(r->remote_addr);
-	free(r->host);
-	free(r->scheme);
-	free(r->origin);
-	free(r->referer);
-	free(r->accept);
-	free(r->user_agent);
-	free(r->csrf_header);
-	if (r->authorization) {
-		sodium_memzero(r->authorization, strlen(r->authorization));
-		free(r->authorization);
-	}
+	str_wipe(r->method);
+	str_wipe(r->path);
+	str_wipe(r->uri);
+	str_wipe(r->query_string);
+	str_wipe(r->content_type);
+	str_wipe(r->remote_addr);
+	str_wipe(r->host);
+	str_wipe(r->scheme);
+	str_wipe(r->origin);
+	str_wipe(r->referer);
+	str_wipe(r->accept);
+	str_wipe(r->user_agent);
+	str_wipe(r->csrf_header);
+	str_wipe(r->authorization);
 	kv_free(&r->query);
 	kv_free(&r->form);
 	kv_free(&r->cookies);

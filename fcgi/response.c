@@ -125,7 +125,7 @@ resp_reset(struct resp *r)
 
 	for (i = 0; i < r->nh; i++) {
 		free(r->h[i].name);
-		free(r->h[i].val);
+		str_wipe(r->h[i].val);	/* Set-Cookie holds a session */
 	}
 	r->nh = 0;
 	if (r->secret)
@@ -185,7 +185,7 @@ int
 resp_write(struct resp *r, struct conn *c, int head_only)
 {
 	const struct hdef *d;
-	struct buf	 h = { 0 };
+	struct buf	 h = { .wipe = 1 };	/* Set-Cookie: a session */
 	const char	*ct;
 	size_t		 i;
 	int		 rc;
@@ -217,7 +217,7 @@ resp_write(struct resp *r, struct conn *c, int head_only)
 	rc = conn_write(c, h.p, h.len);
 	if (rc == 0 && !head_only && r->body.len > 0)
 		rc = conn_write(c, r->body.p, r->body.len);
-	buf_free(&h);
+	buf_wipe(&h);
 	return rc;
 }
 

@@ -44,6 +44,8 @@ void	 buf_reset(struct buf *);
 void	 buf_free(struct buf *);
 /* Overwrites the bytes with zeros before freeing (for secrets). */
 void	 buf_wipe(struct buf *);
+/* Zeroes a NUL-terminated string, then frees it (NULL is fine). */
+void	 str_wipe(char *);
 
 /* ------------------------------------------------------------- jsonscan */
 
@@ -211,6 +213,13 @@ const struct kv	*kv_get(const struct kvlist *, const char *key);
 int		 kv_add(struct kvlist *, const char *k, size_t klen,
 		    const char *v, size_t vlen);
 void		 kv_free(struct kvlist *);
+/* 1 when a query or form field of this decoded name (any case) carries a
+ * credential: token, password, csrf, secret, session. Its value never
+ * reaches a log or a script. */
+int		 credential_name(const char *, size_t);
+/* The same for a still-encoded name ("%74oken" is "token"); a name that
+ * does not decode counts as one. */
+int		 credential_field(const char *, size_t);
 
 /* ----------------------------------------------------------------- conn */
 
@@ -246,6 +255,9 @@ const char	*conn_get(struct conn *, enum cparam);
 /* Reads up to n bytes of the body; returns bytes read, 0 at the end. */
 long		 conn_read(struct conn *, char *, size_t n);
 int		 conn_write(struct conn *, const void *, size_t);
+/* Flushes the answer and zeroes libfcgi's copy of the request (parameters,
+ * body) and of the answer; call it just before FCGX_Finish_r. */
+void		 conn_fcgi_wipe(struct FCGX_Request *);
 
 /* ------------------------------------------------------------------ req */
 
@@ -423,6 +435,7 @@ int	 data_pepper(const struct config *, unsigned char out[PEPPER_LEN],
 
 #define AUTH_HASH_MAX	128	/* crypto_pwhash_STRBYTES */
 #define AUTH_TOKEN_LEN	43	/* 32 bytes, unpadded base64url */
+#define PASSWORD_MAX	1024	/* bytes; a login with more is incomplete */
 
 int	 auth_hash_password(const char *, size_t, char out[AUTH_HASH_MAX]);
 int	 auth_verify_password(const char *hash, const char *, size_t);
@@ -677,6 +690,8 @@ void		 lhost_push_row(struct lua_State *, struct sqlite3_stmt *);
 /* Marks the current request as carrying a secret: the response is wiped
  * after writing and Lua memory freed from now on is zeroed. */
 void		 lhost_secret_issued(struct lua_State *);
+/* 1 once this request made a secret: buffers that may hold it are wiped. */
+int		 lhost_secret_pending(struct lua_State *);
 const unsigned char *lhost_pepper(struct lua_State *);
 /* The per-request session cache: *s points at it; the returned state is
  * 0 (not looked up), 1 (none) or 2 (*s valid). */

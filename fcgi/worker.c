@@ -207,6 +207,7 @@ worker_run_fcgi(struct worker *w, int listen_fd)
 		c.fcgx = &fr;
 		c.envp = fr.envp;
 		worker_handle(w, &c);
+		conn_fcgi_wipe(&fr);
 		FCGX_Finish_r(&fr);
 	}
 	FCGX_Free(&fr, 1);

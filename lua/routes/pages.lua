@@ -27,13 +27,16 @@ end
 
 local function login_post(req)
   local email = req.form.email or ""
-  local password = req.form.password or ""
   local nxt = auth.safe_next(req.form.next)
-  if email == "" or password == "" or #email > 254 or #password > 1024 then
+  local ok, why, retry
+  -- The password stays in C: host.auth.login reads it from the form.
+  if email ~= "" and #email <= 254 then
+    ok, why, retry = host.auth.login{ email = email }
+  end
+  if not ok and (why == nil or why == "incomplete") then
     return login_page(400, req, { next = nxt, email = email,
       message = "Enter your email and password." })
   end
-  local ok, why, retry = host.auth.login{ email = email, password = password }
   if ok then
     local s = host.auth.session()
     hooks.fire("login", { account_id = s.user.account_id,

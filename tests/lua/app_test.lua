@@ -68,6 +68,37 @@ tap.is(e.form.flag, "", "form key without =")
 tap.is(e.content_type, "application/x-www-form-urlencoded", "media type only")
 tap.is(e.cookies.theme, "dark", "cookies parsed, junk skipped")
 
+-- Credentials never reach a script: C reads the password, ?token= and the
+-- CSRF field itself; the script sees the rest of the form and query.
+h = csrf_headers{ CONTENT_TYPE = "application/x-www-form-urlencoded" }
+status, headers, body = test.request{
+  method = "POST",
+  path = "/_test/echo/c?key=K&token=tsr_q&%73ecret=s&Session=x&page=2",
+  headers = h,
+  body = "email=a%40b.c&password=hunter2&csrf=" .. h.HTTP_X_CSRF_TOKEN ..
+    "&next=%2Fx",
+}
+e = json.decode(body).data
+tap.is(status, 200, "echo with credentials answers")
+tap.is(e.form.email, "a@b.c", "the form's other fields are there")
+tap.is(e.form.password, nil, "req.form has no password")
+tap.is(e.form.csrf, nil, "req.form has no csrf field")
+tap.is(#e.form_list, 2, "req.form_list: email and next only")
+tap.is(e.body, "", "req.body of a form with a credential is empty")
+tap.is(e.query.key, "K", "the key (not secret) stays in req.query")
+tap.is(e.query.token, nil, "req.query has no token")
+tap.is(e.query.secret, nil, "nor a percent-encoded secret name")
+tap.is(e.query.Session, nil, "nor one in another case")
+tap.is(e.query_string, "key=K&page=2", "req.query_string without them")
+tap.is(#e.query_list, 2, "req.query_list: key and page only")
+status, headers, body = test.request{
+  method = "POST", path = "/_test/echo/c",
+  headers = csrf_headers{ CONTENT_TYPE = "application/x-www-form-urlencoded" },
+  body = "a=1&b=2",
+}
+tap.is(json.decode(body).data.body, "a=1&b=2",
+  "req.body of a form without a credential is the raw body")
+
 status, headers, body = test.request{ path = "/_test/echo/x?a=%ff" }
 tap.is(status, 400, "invalid UTF-8 in the query is 400")
 status = test.request{ path = "/_test/echo/x?a=%4" }
