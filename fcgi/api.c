@@ -369,11 +369,12 @@ api_gate(struct worker *w, struct req *r, const struct route_match *m,
 {
 	const struct config	*cfg = w->cfg;
 	int			 kind = api_path(r, cfg), rc;
-	const char		*ip = r->remote_addr ? r->remote_addr : "";
+	char			 ip[64];
 	long long		 wait;
 
 	if (kind == 0)
 		return 0;
+	req_addr_bucket(r, ip, sizeof(ip));	/* an IPv6 /64 is one */
 	wait = rl_check(w->rl, kind == API_WEBHOOK ? "webhook_ip" : "api_ip",
 	    ip, strlen(ip), kind == API_WEBHOOK ? cfg->rate_limit_webhook_ip :
 	    cfg->rate_limit_api_ip);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "tessera.h"
 
 #ifndef TESSERA_SHAREDIR
@@ -64,6 +65,7 @@ static const struct cfg_key keys[] = {
 	I(token_default_expiry_days, "0", 0, 3660, 1),
 	I(token_expiry_warning_days, "7", 0, 3660, 1),
 	I(token_max_expiry_days, "0", 0, 3660, 1),
+	S(trusted_proxies, "", 0),
 	I(webhook_max_records, "10000", 1, 1000000, 1),
 	I(workers, "4", 1, 256, 0),
 	S(www_dir, "", 0),
@@ -139,6 +141,30 @@ key_set(struct config *c, const struct cfg_key *k, const char *val,
 	return -1;
 }
 
+/* Parses trusted_proxies into c->proxies (NULL when empty). */
+static int
+set_proxies(struct config *c, char *err, size_t errlen)
+{
+	struct cidr_list	*l;
+	char			 msg[160];
+
+	free(c->proxies);
+	c->proxies = NULL;
+	if (c->trusted_proxies == NULL || c->trusted_proxies[0] == '\0')
+		return 0;
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (cidr_parse_list(c->trusted_proxies, l, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "trusted_proxies: %s", msg);
+		free(l);
+		return -1;
+	}
+	c->proxies = l;
+	return 0;
+}
+
 int
 cfg_set(struct config *c, const char *key, const char *val, char *err,
     size_t errlen)
@@ -149,7 +175,10 @@ cfg_set(struct config *c, const char *key, const char *val, char *err,
 		snprintf(err, errlen, "unknown configuration key \"%s\"", key);
 		return -1;
 	}
-	return key_set(c, k, val, err, errlen);
+	if (key_set(c, k, val, err, errlen) == -1)
+		return -1;
+	return strcmp(key, "trusted_proxies") == 0 ?
+	    set_proxies(c, err, errlen) : 0;
 }
 
 /* Trims leading and trailing white space in place; returns the start. */
@@ -358,7 +387,7 @@ cfg_load(struct config *c, const char *path, const char *data_dir,
 		    c->token_default_expiry_days, c->token_max_expiry_days);
 		return -1;
 	}
-	return 0;
+	return set_proxies(c, err, errlen);
 }
 
 /* Prints the effective configuration in the file's own format. */
@@ -418,5 +447,6 @@ cfg_free(struct config *c)
 		if (keys[i].type == CFG_STR)
 			free(*(char **)((char *)c + keys[i].off));
 	free(c->path);
+	free(c->proxies);
 	memset(c, 0, sizeof(*c));
 }

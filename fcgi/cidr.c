@@ -380,6 +380,52 @@ cidr_match(const struct cidr_list *l, const char *addr)
 	return 0;
 }
 
+/* One address (no prefix) of len bytes into the caller's c as a /128;
+ * 0 or -1. */
+static int
+addr_host(const char *s, size_t len, struct cidr *c)
+{
+	int	 v4;
+
+	if (s == NULL || parse_addr(s, len, c->addr, &v4) == -1)
+		return -1;
+	c->bits = 128;
+	return 0;
+}
+
+int
+cidr_addr_text(const char *s, size_t len, char *out, size_t outlen)
+{
+	struct cidr	 c;
+
+	if (addr_host(s, len, &c) == -1) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return -1;
+	}
+	cidr_format(&c, out, outlen);
+	return 0;
+}
+
+int
+cidr_bucket(const char *addr, char *out, size_t outlen)
+{
+	struct cidr	 c;
+
+	if (addr == NULL ||
+	    addr_host(addr, strnlen(addr, ADDR_MAX + 1), &c) == -1) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return -1;
+	}
+	if (!is_mapped(&c)) {
+		c.bits = 64;
+		clear_host(&c);
+	}
+	cidr_format(&c, out, outlen);
+	return 0;
+}
+
 /* 1 when network a (the caller's) lies inside network b. */
 int
 cidr_contains(const struct cidr *b, const struct cidr *a)

@@ -71,6 +71,20 @@ int	 cidr_format_list(const struct cidr_list *, char *out, size_t outlen);
  * "empty means any" is the caller's rule. */
 int	 cidr_match(const struct cidr_list *l, const char *addr);
 
+/* The canonical text of one address of len bytes (no prefix: IPv4
+ * dotted, IPv6 as inet_ntop writes it, a mapped one as IPv4) into out
+ * (outlen >= CIDR_TEXT_MAX). Returns 0, or -1 (out "") when it is not one
+ * address by cidr_parse's rules. */
+int	 cidr_addr_text(const char *s, size_t len, char *out, size_t outlen);
+
+/* The rate-limit bucket of a REMOTE_ADDR into out (outlen >=
+ * CIDR_TEXT_MAX): an IPv4 address (or a mapped one) is its own bucket
+ * ("203.0.113.7"); an IPv6 address is its /64 ("2001:db8:1:2::/64"), the
+ * smallest network a subscriber is given, so one host cannot take fresh
+ * buckets by walking its addresses. Returns 0, or -1 (out "") when addr
+ * does not parse. */
+int	 cidr_bucket(const char *addr, char *out, size_t outlen);
+
 /* 1 when a lies inside b (a's prefix at least as long and equal on b's
  * bits). */
 int	 cidr_contains(const struct cidr *b, const struct cidr *a);

@@ -126,7 +126,7 @@ failure_query(struct db *db, const char *query, const char *scope,
 
 /* One login attempt, counted before its password is checked. */
 struct attempt {
-	char		 ip[64];
+	char		 ip[64];		/* bucket: an IPv6 /64 is one */
 	char		 email[256];		/* normalised, or "" */
 	char		 pair[320];		/* email + " " + ip */
 	long long	 row[3];		/* its failure rows */
@@ -282,8 +282,7 @@ l_login(lua_State *L)
 	pw = f->val;
 	pwlen = f->vlen;
 	memset(&a, 0, sizeof(a));
-	snprintf(a.ip, sizeof(a.ip), "%s", r->remote_addr ? r->remote_addr :
-	    "");
+	req_addr_bucket(r, a.ip, sizeof(a.ip));	/* an IPv6 /64 is one */
 	if (auth_email_norm(email, a.email, sizeof(a.email)) == -1)
 		a.email[0] = '\0';
 	snprintf(a.pair, sizeof(a.pair), "%s %s", a.email, a.ip);

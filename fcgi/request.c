@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sodium.h>
 
+#include "cidr.h"
 #include "tessera.h"
 
 #define METHOD_MAX	16
@@ -32,6 +33,53 @@ copy_param(struct conn *c, enum cparam name, char **dst, size_t max)
 	if (n > max || !utf8_valid(v, n))
 		return -1;
 	return (*dst = strdup(v)) == NULL ? -1 : 0;
+}
+
+/* Behind a proxy named in trusted_proxies, REMOTE_ADDR is that proxy's
+ * address and the client is in X-Forwarded-For, which each proxy extends
+ * on the right. The client is the rightmost entry that is not a trusted
+ * proxy itself: entries to its left were written by the client and prove
+ * nothing. An entry that is not one address ends the walk (the last good
+ * one stands). A trusted peer's X-Forwarded-Proto ("https" or "http")
+ * gives the scheme. The address every later check uses -- rate limits,
+ * allowed IPs, the login throttle, the audit, req.remote_addr -- is the
+ * one chosen here. Returns 0, or -1 when out of memory. */
+static int
+forwarded(struct req *r, struct conn *c, const struct config *cfg)
+{
+	const char	*xff, *proto, *start, *end, *a, *b;
+	char		 addr[CIDR_TEXT_MAX], *dup;
+
+	if (cfg->proxies == NULL || !cidr_match(cfg->proxies, r->remote_addr))
+		return 0;
+	if ((proto = conn_get(c, P_HTTP_X_FORWARDED_PROTO)) != NULL &&
+	    (strcasecmp(proto, "https") == 0 || strcasecmp(proto, "http") == 0)) {
+		if ((dup = strdup(proto[4] ? "https" : "http")) == NULL)
+			return -1;
+		free(r->scheme);
+		r->scheme = dup;
+	}
+	if ((xff = conn_get(c, P_HTTP_X_FORWARDED_FOR)) == NULL ||
+	    strlen(xff) > HEADER_MAX)
+		return 0;
+	for (end = xff + strlen(xff);; end = start - 1) {
+		/* The entry [start, end): after the last comma before end. */
+		for (start = end; start > xff && start[-1] != ','; start--)
+			;
+		for (a = start; a < end && (*a == ' ' || *a == '\t'); a++)
+			;
+		for (b = end; b > a && (b[-1] == ' ' || b[-1] == '\t'); b--)
+			;
+		if (cidr_addr_text(a, (size_t)(b - a), addr, sizeof(addr)) == -1)
+			break;
+		if ((dup = strdup(addr)) == NULL)
+			return -1;
+		str_wipe(r->remote_addr);
+		r->remote_addr = dup;
+		if (!cidr_match(cfg->proxies, addr) || start == xff)
+			break;
+	}
+	return 0;
 }
 
 /* Parses CONTENT_LENGTH: digits only. Returns the value, -1 when absent,
@@ -240,7 +288,8 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 	    (scheme && strcmp(scheme, "https") == 0) ? "https" : "http");
 	if (r->remote_addr == NULL)
 		r->remote_addr = strdup("");
-	if (r->scheme == NULL || r->remote_addr == NULL)
+	if (r->scheme == NULL || r->remote_addr == NULL ||
+	    forwarded(r, c, cfg) == -1)
 		return 500;
 
 	if ((v = conn_get(c, P_HTTP_COOKIE)) != NULL) {
@@ -280,6 +329,15 @@ req_wants_json(const struct req *r, const struct config *cfg)
 	if (api_path(r, cfg) != 0)
 		return 1;
 	return r->accept && strstr(r->accept, "application/json") != NULL;
+}
+
+void
+req_addr_bucket(const struct req *r, char *out, size_t outlen)
+{
+	const char	*a = r->remote_addr ? r->remote_addr : "";
+
+	if (cidr_bucket(a, out, outlen) == -1)
+		snprintf(out, outlen, "%s", a);	/* not an address: itself */
 }
 
 /* Every string is zeroed before it is freed: the URI and query string

@@ -84,6 +84,8 @@ enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
 
 /* Every key has a default; see cfg.c for the declared table. Strings are
  * owned by the struct and freed by cfg_free. */
+struct cidr_list;
+
 struct config {
 	char		*path;		/* file it came from, or NULL */
 	char		*data_dir;
@@ -120,6 +122,10 @@ struct config {
 	long long	 token_default_expiry_days;
 	long long	 token_expiry_warning_days;
 	long long	 token_max_expiry_days;
+	/* Web servers or proxies in front whose X-Forwarded-For names the
+	 * client (networks, parsed into proxies; NULL when none). */
+	char		*trusted_proxies;
+	struct cidr_list *proxies;
 };
 
 /* Loads defaults, then the file (path may be NULL: then $TESSERA_CONFIG,
@@ -229,7 +235,8 @@ struct FCGX_Request;
 enum cparam {
 	P_CONTENT_LENGTH, P_CONTENT_TYPE, P_HTTPS, P_HTTP_ACCEPT,
 	P_HTTP_AUTHORIZATION, P_HTTP_COOKIE, P_HTTP_HOST, P_HTTP_ORIGIN,
-	P_HTTP_REFERER, P_HTTP_USER_AGENT, P_HTTP_X_CSRF_TOKEN, P_PATH_INFO,
+	P_HTTP_REFERER, P_HTTP_USER_AGENT, P_HTTP_X_CSRF_TOKEN,
+	P_HTTP_X_FORWARDED_FOR, P_HTTP_X_FORWARDED_PROTO, P_PATH_INFO,
 	P_QUERY_STRING, P_REMOTE_ADDR, P_REQUEST_METHOD, P_REQUEST_SCHEME,
 	P_REQUEST_URI, P_SCRIPT_NAME, P_COUNT
 };
@@ -322,6 +329,10 @@ int	 req_read(struct req *, struct conn *, const struct config *,
 /* True when errors for this request should be the JSON envelope. */
 int	 req_wants_json(const struct req *, const struct config *);
 void	 req_free(struct req *);
+/* The client's rate-limit bucket (cidr_bucket: an IPv4 address, an IPv6
+ * /64) into out, at least 64 bytes; an address that does not parse is its
+ * own bucket. */
+void	 req_addr_bucket(const struct req *, char *out, size_t outlen);
 
 /* ----------------------------------------------------------------- resp */
 

@@ -965,6 +965,128 @@ resp_error_text(void **state)
 	assert_string_equal(resp_reason(200), "OK");
 }
 
+/* The client address behind trusted proxies: X-Forwarded-For read from
+ * the right, skipping trusted hops; a forged left part ignored; nothing
+ * taken from an untrusted peer. */
+static const char *
+client_of(const char *peer, const char *xff, const char *xfp,
+    const char **scheme)
+{
+	static char	 got[64], sch[8];
+	char		 e_peer[96], e_xff[512], e_xfp[64];
+	const char	*env[6] = { "REQUEST_METHOD=GET", e_peer, NULL };
+	size_t		 n = 2;
+	struct req	 r;
+	struct io	 io;
+
+	snprintf(e_peer, sizeof(e_peer), "REMOTE_ADDR=%s", peer);
+	if (xff) {
+		snprintf(e_xff, sizeof(e_xff), "HTTP_X_FORWARDED_FOR=%s", xff);
+		env[n++] = e_xff;
+	}
+	if (xfp) {
+		snprintf(e_xfp, sizeof(e_xfp), "HTTP_X_FORWARDED_PROTO=%s", xfp);
+		env[n++] = e_xfp;
+	}
+	env[n] = NULL;
+	assert_int_equal(rd(&r, &io, env, NULL, 0), 0);
+	snprintf(got, sizeof(got), "%s", r.remote_addr);
+	snprintf(sch, sizeof(sch), "%s", r.scheme);
+	if (scheme)
+		*scheme = sch;
+	req_free(&r);
+	return got;
+}
+
+static void
+req_trusted_proxies(void **state)
+{
+	char		 err[256];
+	const char	*sch;
+
+	(void)state;
+	/* None trusted (the default): the header is the client's word. */
+	assert_string_equal(client_of("10.0.0.2", "203.0.113.9", "https", &sch),
+	    "10.0.0.2");
+	assert_string_equal(sch, "http");
+	assert_int_equal(cfg_set(&cfg, "trusted_proxies",
+	    "10.0.0.0/8, 2001:db8:ffff::/48", err, sizeof(err)), 0);
+	/* One trusted hop. */
+	assert_string_equal(client_of("10.0.0.2", "203.0.113.9", "https", &sch),
+	    "203.0.113.9");
+	assert_string_equal(sch, "https");
+	/* A peer outside the list: its header is ignored. */
+	assert_string_equal(client_of("192.0.2.1", "203.0.113.9", "https", &sch),
+	    "192.0.2.1");
+	assert_string_equal(sch, "http");
+	/* A chain: trusted hops skipped from the right; the client's own
+	 * (forged) entries on the left prove nothing. */
+	assert_string_equal(client_of("10.0.0.2",
+	    "1.1.1.1, 203.0.113.9, 10.1.2.3 ,10.0.0.7", NULL, NULL),
+	    "203.0.113.9");
+	/* IPv6 and a mapped address, written canonically. */
+	assert_string_equal(client_of("10.0.0.2", "2001:DB8:0:0::0:1", NULL,
+	    NULL), "2001:db8::1");
+	assert_string_equal(client_of("2001:db8:ffff::5", "::ffff:198.51.100.4",
+	    NULL, NULL), "198.51.100.4");
+	/* Garbage ends the walk: the last good entry stands. */
+	assert_string_equal(client_of("10.0.0.2", "203.0.113.9:443", NULL, NULL),
+	    "10.0.0.2");
+	assert_string_equal(client_of("10.0.0.2", "203.0.113.0/24", NULL, NULL),
+	    "10.0.0.2");	/* a network is not an address */
+	assert_string_equal(client_of("10.0.0.2", "[2001:db8::1]", NULL, NULL),
+	    "10.0.0.2");
+	assert_string_equal(client_of("10.0.0.2", "junk, 10.9.9.9", NULL, NULL),
+	    "10.9.9.9");
+	assert_string_equal(client_of("10.0.0.2", "", NULL, NULL), "10.0.0.2");
+	assert_string_equal(client_of("10.0.0.2", " , ", NULL, NULL),
+	    "10.0.0.2");
+	assert_string_equal(client_of("10.0.0.2", "10.0.0.3, 10.0.0.4", NULL,
+	    NULL), "10.0.0.3");	/* all trusted: the leftmost */
+	/* X-Forwarded-Proto: only "https" or "http". */
+	client_of("10.0.0.2", NULL, "HTTPS", &sch);
+	assert_string_equal(sch, "https");
+	client_of("10.0.0.2", NULL, "https, http", &sch);
+	assert_string_equal(sch, "http");
+	/* A bad list is refused with a message. */
+	assert_int_equal(cfg_set(&cfg, "trusted_proxies", "10.0.0.0/8 nope",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trusted_proxies"));
+	assert_int_equal(cfg_set(&cfg, "trusted_proxies", "", err,
+	    sizeof(err)), 0);
+	assert_string_equal(client_of("10.0.0.2", "203.0.113.9", NULL, NULL),
+	    "10.0.0.2");
+}
+
+/* The rate-limit bucket: an IPv4 address, an IPv6 /64. */
+static void
+req_addr_buckets(void **state)
+{
+	struct req	 r;
+	char		 b[64];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.remote_addr = "2001:db8:1:2:aaaa:bbbb:cccc:dddd";
+	req_addr_bucket(&r, b, sizeof(b));
+	assert_string_equal(b, "2001:db8:1:2::/64");
+	r.remote_addr = "2001:db8:1:2::1";
+	req_addr_bucket(&r, b, sizeof(b));
+	assert_string_equal(b, "2001:db8:1:2::/64");
+	r.remote_addr = "203.0.113.7";
+	req_addr_bucket(&r, b, sizeof(b));
+	assert_string_equal(b, "203.0.113.7");
+	r.remote_addr = "::ffff:203.0.113.7";
+	req_addr_bucket(&r, b, sizeof(b));
+	assert_string_equal(b, "203.0.113.7");
+	r.remote_addr = "not an address";
+	req_addr_bucket(&r, b, sizeof(b));
+	assert_string_equal(b, "not an address");
+	r.remote_addr = NULL;
+	req_addr_bucket(&r, b, sizeof(b));
+	assert_string_equal(b, "");
+}
+
 /* -------------------------------------------------------------- setup */
 
 static int
@@ -1009,6 +1131,8 @@ main(void)
 		cmocka_unit_test(req_bad_form_body),
 		cmocka_unit_test(req_too_many_params),
 		cmocka_unit_test(req_json_wanted),
+		cmocka_unit_test(req_trusted_proxies),
+		cmocka_unit_test(req_addr_buckets),
 		cmocka_unit_test(resp_header_validation),
 		cmocka_unit_test(resp_write_defaults),
 		cmocka_unit_test(resp_write_json_defaults),
