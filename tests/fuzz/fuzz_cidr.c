@@ -9,7 +9,9 @@
  * canonical text (cidr_format, cidr_format_list) parses back to the
  * identical entries; a refused list has n = 0 and a printable message.
  * cidr_match with the text as REMOTE_ADDR is 1 exactly when the text is
- * a single address (no '/') inside an entry.
+ * a single address (no '/') inside an entry. cidr_addr_text and
+ * cidr_bucket take exactly the single addresses; a bucket is the address
+ * (IPv4) or its /64 (IPv6) and holds it.
  *
  * As numbers: a base address, a remote address and two lists are built
  * from the bytes, every entry a small change of the base, so entries
@@ -329,6 +331,51 @@ check_pair(const struct cidr_list *a, const struct cidr_list *b,
 			abort();
 }
 
+/* cidr_addr_text takes exactly the single addresses cidr_parse takes (no
+ * '/'), and writes the entry's canonical text. */
+static void
+check_addr_text(const char *p, size_t n)
+{
+	struct cidr	 c;
+	char		 out[CIDR_TEXT_MAX], want[CIDR_TEXT_MAX];
+	int		 one = memchr(p, '/', n) == NULL && cidr_parse(p, n, &c) == 0;
+
+	if ((cidr_addr_text(p, n, out, sizeof(out)) == 0) != one)
+		abort();
+	if (!one) {
+		if (out[0] != '\0')
+			abort();
+		return;
+	}
+	if (c.bits != 128 || strcmp(out, cidr_format(&c, want, sizeof(want))))
+		abort();
+}
+
+/* cidr_bucket of a REMOTE_ADDR: the address itself for IPv4 (and mapped),
+ * its /64 for IPv6, and the bucket holds the address. */
+static void
+check_bucket(const char *s)
+{
+	struct cidr	 c, bk;
+	struct cidr_list l;
+	char		 out[CIDR_TEXT_MAX];
+	int		 one = strchr(s, '/') == NULL &&
+			    cidr_parse(s, strlen(s), &c) == 0;
+
+	if ((cidr_bucket(s, out, sizeof(out)) == 0) != one)
+		abort();
+	if (!one)
+		return;
+	if (cidr_parse(out, strlen(out), &bk) != 0)
+		abort();
+	if (bk.bits != (memcmp(c.addr, v4pre, 12) == 0 ? 128 : 64))
+		abort();
+	l.n = 1;
+	l.v[0] = bk;
+	if (cidr_match(&l, s) != 1)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -347,6 +394,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(raw, data, size);
 	if (cidr_parse(raw, size, &c) == 0)
 		check_entry(&c);
+	check_addr_text(raw, size);
 	free(raw);
 	if ((s = malloc(size + 1)) == NULL)
 		return 0;
@@ -398,6 +446,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else if (m != 0)
 		abort();
+	check_bucket(s);
 	free(s);
 	return 0;
 }
