@@ -66,6 +66,12 @@ current(lua_State *L)
 	return *state == 2 ? s : NULL;
 }
 
+const struct session *
+lhost_session_current(lua_State *L)
+{
+	return current(L);
+}
+
 static int
 l_session(lua_State *L)
 {

@@ -418,6 +418,9 @@ lhost_open_util(lua_State *L)
 	lhost_open_limits(L);
 	seal(L);
 	lua_setfield(L, -2, "limits");
+	lhost_open_reveal(L);
+	seal(L);
+	lua_setfield(L, -2, "reveal");
 
 	seal(L);
 	lua_setglobal(L, "host");

@@ -697,6 +697,9 @@ void		 lhost_open_html(struct lua_State *);
 void		 lhost_html_reset(void);
 void		 lhost_open_tokens(struct lua_State *);
 void		 lhost_open_limits(struct lua_State *);
+void		 lhost_open_reveal(struct lua_State *);
+/* The request's session (looked up once per request), or NULL. */
+const struct session *lhost_session_current(struct lua_State *);
 void		 lhost_push_row(struct lua_State *, struct sqlite3_stmt *);
 /* Marks the current request as carrying a secret: the response is wiped
  * after writing and Lua memory freed from now on is zeroed. */

@@ -518,3 +518,18 @@ ORDER BY r.id;
 -- name: tokens_of_user
 SELECT r.* FROM token_rows r WHERE r.user_id = :user_id
 ORDER BY r.id DESC LIMIT :limit OFFSET :offset;
+
+-- One-time views of a new secret (fcgi/lhost_reveal.c, schema 013).
+-- name: reveal_put
+INSERT INTO secret_views (session_id, nonce, box, created_at)
+VALUES (:session_id, :nonce, :box, :now);
+
+-- name: reveal_prune
+DELETE FROM secret_views WHERE created_at < :since;
+
+-- name: reveal_get
+SELECT nonce, box FROM secret_views
+WHERE id = :id AND session_id = :session_id AND created_at >= :since;
+
+-- name: reveal_delete
+DELETE FROM secret_views WHERE id = :id;

@@ -2,7 +2,10 @@
 -- shown once, in this response only), activate, deactivate, edit and
 -- rotate. Each POST answers JSON when the page's script asks for it
 -- (Accept: application/json), else a page or a redirect, so it all works
--- without JavaScript. What a token may do is decided by host.tokens (the
+-- without JavaScript. Without it, a new secret is shown after a redirect
+-- (post/redirect/get): the form's answer is 303 to ?shown=ID, whose page
+-- takes the secret from host.reveal once, so a reload makes no second
+-- token and shows the secret no second time. What a token may do is decided by host.tokens (the
 -- operator's expiry policy, the scope names, the CIDRs); this file turns
 -- the form into its arguments and its refusals into the form again.
 local http = require "http"
@@ -102,10 +105,30 @@ local function render(req, s, status, extra)
   return http.html(status or 200, view.page(d))
 end
 
+local GONE = "This token's secret was shown once and cannot be shown again. " ..
+  "If you did not copy it, rotate the token to get a new one."
+
 local function list(req)
   local s, resp = auth.require(req)
   if not s then return resp end
+  if req.query.shown then
+    local id = host.input.int(req.query.shown, 1)
+    local v = id and host.reveal.take(id)
+    if v then
+      if v.rotated then v.title = "Token rotated" end
+      return render(req, s, 200, { created = v })
+    end
+    return render(req, s, 200, { notice = GONE })
+  end
   return render(req, s)
+end
+
+-- The answer to a form that made a secret: 303 to its one-time view; if
+-- the view cannot be kept, the secret in this answer as before.
+local function show_once(req, s, shown)
+  local id = host.reveal.stash(shown)
+  if id then return http.redirect("/settings/tokens?shown=" .. id) end
+  return render(req, s, 200, { created = shown })
 end
 
 -- A refusal in the form the request wants: the JSON envelope, or the
@@ -144,7 +167,7 @@ local function create(req)
   if http.wants_json(req) then
     return http.ok(token.with_secret(t, t.token), 201)
   end
-  return render(req, s, 200, { created = { key = t.key, token = t.token } })
+  return show_once(req, s, { key = t.key, token = t.token })
 end
 
 local function not_found(req)
@@ -236,9 +259,8 @@ local function rotate(req, params)
       previous_expires_at = r.previous_expires_at and
         host.iso8601(r.previous_expires_at) or host.null })
   end
-  return render(req, s, 200, { created = { key = r.key, token = r.token,
-    title = "Token rotated", rotated = true,
-    previous_expires_at = r.previous_expires_at } })
+  return show_once(req, s, { key = r.key, token = r.token, title = "Token rotated",
+    rotated = true, previous_expires_at = r.previous_expires_at })
 end
 
 return function(r)

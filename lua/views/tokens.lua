@@ -162,6 +162,7 @@ local created_tpl = [[<dialog id="created" class="modal" aria-labelledby="create
 -- For the page's script: the same dialog, empty, filled in the browser.
 local created_template = html.render([[<template id="created-template">]] ..
   created_inner .. [[</template>]], { title = "Token created" })
+local notice_tpl = [[<p class="note" role="status" id="notice">{{text}}</p>]]
 local previous_tpl = [[ <span id="previous-until">The previous token keeps working until <time datetime="{{iso}}">{{text}}</time>.</span>]]
 local previous_none = html.raw([[ <span id="previous-until">The previous token no longer works.</span>]])
 
@@ -339,6 +340,7 @@ local page_tpl = [[<div class="page-head">
     <input type="search" name="q" value="{{q}}" placeholder="Filter by description or key" aria-label="Filter tokens by description or key">
     <button type="submit">Filter</button>{{{clear}}}
   </form>
+  {{{notice}}}
   {{{mine}}}
 </section>
 <form id="switches" class="switch-form" method="post" action="/settings/tokens" hidden><input type="hidden" name="csrf" value="{{csrf}}"></form>
@@ -403,7 +405,7 @@ end
 -- data: session, now, via = list, mine = list, q, create = (see
 -- create_dialog), dialog = an edit or rotate dialog (html), created =
 -- { key, token, title, previous_expires_at (rotation) } right after a
--- creation or a rotation only
+-- creation or a rotation only, notice = a line to show above the list
 function M.page(d)
   local csrf = d.session.csrf
   local ctx = { now = d.now, warn_days = host.config.token_expiry_warning_days }
@@ -430,6 +432,7 @@ function M.page(d)
       mine = list(d.mine, ctx),
       create = create_dialog(d, d.create or {}),
       dialog = d.dialog,
+      notice = d.notice and html.render(notice_tpl, { text = d.notice }),
       created = created,
     }),
   })

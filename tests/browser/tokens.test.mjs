@@ -53,7 +53,24 @@ async function journey(b, base, js) {
     `${tag}: it says the token will not be shown again`);
   eq(await page.locator("dialog#created button.copy").count(), 2, `${tag}: two copy buttons`);
   await shot(page, `12-created-${tag}`);
-  await page.click("#created-ok");
+  if (js) await page.click("#created-ok");
+  else {
+    // Post/redirect/get: the secret is on a one-time view; reloading it,
+    // or coming back to it, makes no second token and shows no secret.
+    ok(/\/settings\/tokens\?shown=\d+$/.test(page.url()),
+      "nojs: the form's answer redirected to a one-time view", page.url());
+    await page.reload();
+    ok(await page.locator("#notice", { hasText: "cannot be shown again" }).isVisible(),
+      "nojs: reloading the view says the secret was shown once");
+    ok(!(await page.content()).includes(secret), "nojs: ... and shows no secret");
+    eq(await page.locator("#user tr", { hasText: desc }).count(), 1,
+      "nojs: ... and there is one new token, not two");
+    await page.goto(`${base}/settings`);
+    await page.goBack();
+    ok(/\?shown=/.test(page.url()) && !(await page.content()).includes(secret),
+      "nojs: Back to the view shows no secret", page.url());
+    await page.goto(`${base}/settings/tokens`);
+  }
   await page.waitForURL(/\/settings\/tokens$/);
   await page.locator(rowSel(key)).waitFor();
   ok(!(await page.locator("dialog#created[open]").count()), `${tag}: OK closes the dialog`);

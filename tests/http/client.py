@@ -44,6 +44,16 @@ class Client:
     def post(self, path, form=None, **kw):
         return self.request("POST", path, form=form, **kw)
 
+    def shown(self, resp=None):
+        """Follows a 303 to the one-time view of a new secret (?shown=ID,
+        what a form that makes or rotates a token answers); any other
+        answer (default: the last) is returned as it is."""
+        s, h, b = resp or self.last
+        loc = h.get("Location") or ""
+        if s == 303 and "?shown=" in loc:
+            return self.get(loc)
+        return s, h, b
+
     def csrf(self, page=None):
         """The csrf value of the first form on the page (default: last)."""
         data = page if page is not None else self.last[2]

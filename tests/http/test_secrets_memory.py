@@ -113,8 +113,9 @@ def main():
                 ("the session cookie", (cookie or "-").encode())]
         scan("after the login", seen)
         s, _, page = c.get("/settings/tokens")
-        s, _, page = c.post("/settings/tokens",
-                            {"description": "made on the page", "csrf": c.csrf(page)})
+        s, _, page = c.shown(c.post("/settings/tokens",
+                                    {"description": "made on the page",
+                                     "csrf": c.csrf(page)}))
         m = SECRET.search(page)
         t.ok(s == 200 and m, "a token made on the page, its secret shown", s)
         seen.append(("the secret made on the page", m.group(0) if m else b"-"))

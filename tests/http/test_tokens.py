@@ -41,13 +41,16 @@ def login(base, email):
     return c
 
 
-def create(c, desc, json_api=False):
+def create(c, desc, json_api=False, follow=True):
+    """Makes a token as the page's form does (following the 303 to its
+    one-time view unless follow is False) or as its script does."""
     tok = c.csrf() or c.csrf(c.get("/settings/tokens")[2])
     if json_api:
         return c.post("/settings/tokens", {"description": desc},
                       headers={"Accept": "application/json",
                                "X-CSRF-Token": tok})
-    return c.post("/settings/tokens", {"description": desc, "csrf": tok})
+    r = c.post("/settings/tokens", {"description": desc, "csrf": tok})
+    return c.shown(r) if follow else r
 
 
 def files_bytes(data):
@@ -82,10 +85,23 @@ def main():
         t.eq(bob.get("/")[1].get("Location"), "/settings/tokens",
              "GET / goes to the tokens page")
 
-        # Create (no JavaScript): the key and secret, once.
-        s, h, b = create(bob, "Nightly export")
+        # Create (no JavaScript): the key and secret, once, after a
+        # redirect (post/redirect/get), so a reload makes nothing.
+        n_tokens = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        s, h, b = create(bob, "Nightly export", follow=False)
+        view = h.get("Location") or ""
+        t.ok(s == 303 and re.match(r"^/settings/tokens\?shown=[1-9][0-9]*$", view),
+             "POST /settings/tokens (the form) answers 303 to a one-time view", (s, view))
+        t.eq(db.execute("SELECT count(*) FROM secret_views").fetchone()[0], 1,
+             "... kept sealed in secret_views until shown")
+        bob2 = login(base, "bob@example.com")
+        s, h, b = bob2.get(view)
+        t.ok(s == 200 and not re.search(rb"tsr_[0-9A-Za-z]{49}", b) and
+             b"cannot be shown again" in b,
+             "the same view from bob's other session: the notice, no secret", s)
+        s, h, b = bob.get(view)
         key, secret = created(b)
-        t.eq(s, 200, "POST /settings/tokens answers the page")
+        t.eq(s, 200, "... from the session that made it: the page")
         t.ok(key and UUID4.match(key), "#token-key is a UUIDv4", key)
         t.ok(secret and SECRET.match(secret), "#token-secret has the "
              "prefix, alphabet and length", secret)
@@ -95,6 +111,13 @@ def main():
                 "no plaintext secret in the database files")
         t.hasnt(files_bytes(data), secret[4:].encode(),
                 "not even without its prefix")
+        s, h, b = bob.get(view)
+        t.ok(s == 200 and secret.encode() not in b and b"cannot be shown again" in b,
+             "reloading the view: the notice, not the secret", s)
+        t.eq(db.execute("SELECT count(*) FROM tokens").fetchone()[0], n_tokens + 1,
+             "... and no second token (one made in all)")
+        t.eq(db.execute("SELECT count(*) FROM secret_views").fetchone()[0], 0,
+             "... the view is gone once shown")
         s, h, b = bob.get("/settings/tokens")
         t.ok(row(b, key) != b"", "the new row is listed (data-key)")
         t.hasnt(b, secret.encode(), "the secret is not in a later page")

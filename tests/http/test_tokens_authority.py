@@ -38,7 +38,7 @@ def post_form(c, path, fields, json_api=False):
     if json_api:
         return c.post(path, fields, headers={"Accept": "application/json",
                                              "X-CSRF-Token": tok})
-    return c.post(path, fields + [("csrf", tok)])
+    return c.shown(c.post(path, fields + [("csrf", tok)]))
 
 
 def create_form(desc, days=None, date=None, scopes=None, ips=None):
@@ -102,7 +102,7 @@ def create_and_refuse(t, c, db, clock):
     # A form without any scopes field gets the defaults; with the dialog's
     # marker and none checked it is refused.
     tok = c.csrf(c.get("/settings/tokens")[2])
-    s, h, b = c.post("/settings/tokens", {"description": "plain form", "csrf": tok})
+    s, h, b = c.shown(c.post("/settings/tokens", {"description": "plain form", "csrf": tok}))
     k2, _ = created(b)
     t.eq(db.val("SELECT scopes FROM tokens WHERE key = ?", k2), 63,
          "a form with no scopes field: the default scopes")
@@ -151,6 +151,17 @@ def create_and_refuse(t, c, db, clock):
          d.get("allowed_ips") == ["10.1.0.0/16"] and d.get("expires_at") and
          d.get("token", "").startswith("tsr_") and d.get("parent_key") is None,
          "the script's JSON create answers the token's shape with its secret", b)
+
+    # A one-time view not taken within ten minutes is gone.
+    tok = c.csrf(c.get("/settings/tokens")[2])
+    s, h, _ = c.post("/settings/tokens", {"description": "left unseen", "csrf": tok})
+    view = h.get("Location") or ""
+    clock.set(clock.now + 601)
+    s, h, b = c.get(view)
+    clock.set(int(time.time()))
+    t.ok(s == 200 and b"cannot be shown again" in b and
+         not re.search(rb"tsr_[0-9A-Za-z]{49}", b),
+         "a view not taken within ten minutes: the notice, no secret", (s, view))
     return key
 
 
@@ -176,7 +187,7 @@ def policy(t, work, clock):
             t.ok(s == 400 and "within 30 days" in alert(b, "create-error"),
                  "the policy refuses %s on the page" % label, (s, alert(b, "create-error")))
         tok = c.csrf(c.get("/settings/tokens")[2])
-        s, h, b = c.post("/settings/tokens", {"description": "no choice", "csrf": tok})
+        s, h, b = c.shown(c.post("/settings/tokens", {"description": "no choice", "csrf": tok}))
         key, _ = created(b)
         exp = db.val("SELECT expires_at FROM tokens WHERE key = ?", key)
         t.ok(exp and abs(exp - (clock.now + 14 * DAY)) <= 2,
@@ -245,8 +256,13 @@ def edit_and_rotate(t, web, data, db, clock, key):
 
     # Rotate on the page: the new secret once, the old until the grace ends.
     old = cli_token(data, "ana@example.com", "to rotate")
-    s, h, b = post_form(ana, "/settings/tokens/%s/rotate" % old.key,
-                        [("grace_seconds", "3600")])
+    tok = ana.csrf(ana.get("/settings/tokens")[2])
+    s, h, b = ana.post("/settings/tokens/%s/rotate" % old.key,
+                       [("grace_seconds", "3600"), ("csrf", tok)])
+    view = h.get("Location") or ""
+    t.ok(s == 303 and "?shown=" in view, "POST .../rotate (the form): 303 to a one-time view",
+         (s, view))
+    s, h, b = ana.get(view)
     k, new = created(b)
     t.ok(s == 200 and k == old.key and new and new != old.secret and
          b"Token rotated" in b and b"keeps working until" in b,
@@ -255,6 +271,11 @@ def edit_and_rotate(t, web, data, db, clock, key):
     t.eq([api.get("/api/me", old.basic)[0], api.get("/api/me", {"Authorization": "Bearer " +
                                                                new})[0]], [200, 200],
          "... both secrets work during the grace period")
+    s, h, b = ana.get(view)
+    t.ok(s == 200 and new.encode() not in b and b"cannot be shown again" in b and
+         db.val("SELECT count(*) FROM secret_views WHERE id = ?",
+                int(view.rsplit("=", 1)[-1] or 0)) == 0,
+         "reloading the view: the notice, no secret, the view gone", s)
     s, h, b = ana.get("/settings/tokens")
     t.ok(new.encode() not in b, "the list never shows the new secret")
     s, h, b = post_form(ana, "/settings/tokens/%s/rotate" % old.key,
