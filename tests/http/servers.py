@@ -74,6 +74,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port6(host6="::1"):
+    """A port free on 127.0.0.1 and on host6 ("::1", or "::" for a
+    dual-stack listen)."""
+    for _ in range(50):
+        p = free_port()
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                s.bind((host6, p))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no port free on 127.0.0.1 and %s" % host6)
+
+
 def http(method, url, headers=None, body=None, timeout=30):
     """One request, redirects not followed.
 

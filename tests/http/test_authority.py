@@ -48,7 +48,7 @@ from apiclient import (ALL_USER_SCOPES, DEFAULT_SCOPES, PW, SECRET,  # noqa: E40
                        TOKEN_FIELDS, Api, Db, Token, basic, bearer, cli,
                        cli_token_env, dig, fake_secret, is_failure, with_query)
 from client import Client  # noqa: E402
-from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
+from servers import Nginx, TesseraServe, free_port, free_port6, http  # noqa: E402
 from tap import (BIN, NO_LIMITS, Tap, add_user, app_env, body_json,  # noqa: E402
                  init_data, scratch, wait_for)
 
@@ -85,20 +85,6 @@ class Clock:
     @property
     def env(self):
         return {"TESSERA_TEST_CLOCK_FILE": self.path}
-
-
-def free_port_both():
-    """A port free on 127.0.0.1 and on [::] (for a dual-stack listen)."""
-    import socket
-    for _ in range(50):
-        p = free_port()
-        try:
-            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-                s.bind(("::", p))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no port free on both stacks")
 
 
 def servers(work, name, data, env, workers=2, listens=None):
@@ -1193,7 +1179,7 @@ def main():
     people(data_b)
     db_b = Db(data_b)
     mk_b = Maker(data_b, clock.env)
-    p4, p6, pm = free_port(), free_port_both(), free_port_both()
+    p4, p6, pm = free_port(), free_port6("::"), free_port6("::")
     listens = [("127.0.0.1:%d" % p4, p4), ("[::1]:%d" % p6, p6),
                ("[::]:%d ipv6only=off" % pm, pm)]
     app, web = servers(work, "clocked", data_b,

@@ -14,7 +14,6 @@ and [::1], two client addresses:
 
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -22,20 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apiclient import PW, Db  # noqa: E402
 from client import Client  # noqa: E402
-from servers import Nginx, TesseraServe, free_port  # noqa: E402
+from servers import Nginx, TesseraServe, free_port, free_port6  # noqa: E402
 from tap import BIN, Tap, add_user, app_env, init_data, scratch  # noqa: E402
-
-
-def free_port6():
-    for _ in range(50):
-        p = free_port()
-        try:
-            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-                s.bind(("::1", p))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no port free on ::1")
 
 
 def attempt(base, email, password):
