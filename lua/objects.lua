@@ -87,11 +87,11 @@ function M.may_change(user, row)
   return user.role == "admin" or row.owner_id == user.id
 end
 
--- The JSON shape of a stored row.
-function M.public(kind, row)
+-- The JSON shape of a stored row (config left null when raw is set).
+function M.public(kind, row, raw)
   local o = {
     id = row.id, name = row.name, type = row.type,
-    config = host.json.decode(row.config) or {},
+    config = raw and host.null or host.json.decode(row.config) or {},
     created_at = host.iso8601(row.created_at),
     updated_at = host.iso8601(row.updated_at),
     created_by = row.created_by,
@@ -99,6 +99,17 @@ function M.public(kind, row)
   for field in pairs(M.kinds[kind].links) do o[field] = row[field] end
   if M.kinds[kind].sql then o.sql = row.sql end
   return o
+end
+
+-- The same shape as JSON text, with the stored config spliced in as it
+-- is: it was written by host.json.encode, so it is that encoding already,
+-- and a page of large configs is never decoded into Lua tables. Keys are
+-- sorted, so "config" comes first.
+local CONFIG_NULL = '{"config":null,'
+function M.public_json(kind, row)
+  local j = host.json.encode(M.public(kind, row, true))
+  assert(string.sub(j, 1, #CONFIG_NULL) == CONFIG_NULL, "config is not the first key")
+  return '{"config":' .. row.config .. "," .. string.sub(j, #CONFIG_NULL + 1)
 end
 
 return M

@@ -348,7 +348,13 @@ WHERE id = :id;
 -- Platform objects -----------------------------------------------------------
 -- One family per table: NAME_list, NAME_get, NAME_add, NAME_update.
 -- created_by is answered as the creator's email; NAME_get also says who
--- that is (owner_id), for the rule on who may change an object.
+-- that is (owner_id), for the rule on who may change an object; NAME_sizes
+-- how large each row's text is, for paging by bytes (a list reads the
+-- sizes of its page first, then only the rows that fit).
+
+-- name: sources_sizes
+SELECT length(o.config) AS size FROM sources o
+WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
 
 -- name: sources_list
 SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
@@ -371,6 +377,10 @@ VALUES (:account_id, :name, :type, :config, :user_id, :now, :now);
 UPDATE sources SET name = :name, config = :config, updated_at = :now
 WHERE account_id = :account_id AND id = :id;
 
+-- name: destinations_sizes
+SELECT length(o.config) AS size FROM destinations o
+WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
+
 -- name: destinations_list
 SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
        u.email AS created_by
@@ -391,6 +401,10 @@ VALUES (:account_id, :name, :type, :config, :user_id, :now, :now);
 -- name: destinations_update
 UPDATE destinations SET name = :name, config = :config, updated_at = :now
 WHERE account_id = :account_id AND id = :id;
+
+-- name: pipelines_sizes
+SELECT length(o.config) AS size FROM pipelines o
+WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
 
 -- name: pipelines_list
 SELECT o.id, o.name, o.type, o.config, o.source_id, o.destination_id,
@@ -414,6 +428,10 @@ VALUES (:account_id, :name, :type, :config, :source_id, :destination_id,
 UPDATE pipelines SET name = :name, config = :config, source_id = :source_id,
        destination_id = :destination_id, updated_at = :now
 WHERE account_id = :account_id AND id = :id;
+
+-- name: models_sizes
+SELECT length(o.config) + length(o.sql) AS size FROM models o
+WHERE o.account_id = :account_id ORDER BY o.id LIMIT :limit OFFSET :offset;
 
 -- name: models_list
 SELECT o.id, o.name, o.type, o.config, o.destination_id, o.sql,

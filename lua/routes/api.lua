@@ -30,6 +30,12 @@ local function invalid(e)
     message = e.message, field = e.field })
 end
 
+-- The most stored JSON one page of a list carries (past its first item):
+-- what a worker holds while answering it stays well inside lua_memory_mb.
+local function page_bytes()
+  return math.min(4 * 1024 * 1024, host.config.lua_memory_mb * 1024 * 1024 // 8)
+end
+
 -- ?limit= and ?offset= by the one strict rule (host.input.int).
 local function paging(req)
   local limit = host.input.int(req.query.limit or "100", 1, LIST_MAX)
@@ -191,17 +197,32 @@ end
 
 -- Platform objects --------------------------------------------------------
 
+-- A page of objects: at most ?limit= and, past the first, at most
+-- page_bytes() of their config (and SQL) text, so that a page of large
+-- objects still fits the worker's memory (the configs are spliced in as
+-- stored, never decoded). "next" is the offset of the rest, or null at
+-- the end.
 local function list(kind)
   return function(req)
     local limit, offset = paging(req)
     if not limit then
       return http.fail(400, "INVALID_REQUEST", "limit is 1 to 1000, offset >= 0")
     end
-    local rows = host.db.rows(kind .. "_list", { account_id = req.auth.account.id,
-      limit = limit, offset = offset })
-    local out = host.json.array()
-    for i, row in ipairs(rows) do out[i] = objects.public(kind, row) end
-    return http.ok(out)
+    local q = { account_id = req.auth.account.id, limit = limit + 1, offset = offset }
+    local sizes, rows = host.db.read(function()
+      local sizes, budget, total, n = host.db.rows(kind .. "_sizes", q), page_bytes(), 0, 0
+      for i, r in ipairs(sizes) do
+        if i > limit or (i > 1 and total + r.size > budget) then break end
+        total, n = total + r.size, i
+      end
+      q.limit = n
+      return sizes, n > 0 and host.db.rows(kind .. "_list", q) or {}
+    end)
+    local parts = {}
+    for i, row in ipairs(rows) do parts[i] = objects.public_json(kind, row) end
+    return { status = 200, headers = { ["Content-Type"] = "application/json" },
+      body = '{"data":[' .. table.concat(parts, ",") .. '],"next":' ..
+        (#sizes > #parts and tostring(offset + #parts) or "null") .. ',"success":true}' }
   end
 end
 
@@ -316,14 +337,11 @@ local function status(req, p)
 end
 
 -- Records in order, after an id, a page at a time: at most ?limit= of
--- them and, past the first, at most PAGE_BYTES of their JSON (a page of
+-- them and, past the first, at most page_bytes() of their JSON (a page of
 -- records of a megabyte each would not fit the worker's memory), so the
 -- service answers every record it accepted. "next" is the id to pass as
 -- ?after= for the rest, or null at the end. The stored JSON is spliced in
 -- as is, so what comes back is exactly what was stored.
-local function page_bytes()
-  return math.min(4 * 1024 * 1024, host.config.lua_memory_mb * 1024 * 1024 // 8)
-end
 
 local function records(req, p)
   local id = id_of(p.id)

@@ -16,6 +16,9 @@ faults 3 and 4), through nginx and `tessera serve`:
     big_records     records of about 1 MiB: GET .../records pages by bytes
                     (a "next" cursor), never a 500; walking the pages gives
                     every record back exactly
+    big_objects     the sibling: lists of sources with configs of 60 KiB
+                    (thousands of keys each) under a 16 MiB Lua cap page
+                    by bytes too (a "next" offset), never a 500
 """
 
 import json
@@ -266,6 +269,44 @@ def big_records(t, work):
              "big_records: limit=1 gives one record, and next is its id", body[:200])
 
 
+def big_objects(t, work):
+    data = init_data(os.path.join(work, "data-o"))
+    add_user(data, "ana@example.com", PW, role="admin")
+    a = cli_token(data, "ana@example.com", "a")
+    app, web = servers(work, "o", data, dict(NO_LIMITS, TESSERA_LUA_MEMORY_MB=16))
+    with app, web:
+        api = Api(web.base_url)
+        sent = []
+        for i in range(60):
+            cfg = {"k%04d" % k: "v%d-%d" % (i, k) for k in range(3000)}
+            s, h, body, doc = api.post("/api/sources", a.basic,
+                                       {"name": "s%d" % i, "type": "postgres", "config": cfg})
+            if s != 201:
+                break
+            sent.append(cfg)
+        t.eq(len(sent), 60, "big_objects: 60 sources with 3,000-key configs (60 KiB) stored")
+        s, h, body, doc = api.get("/api/sources?limit=1000", a.basic)
+        page = dig(doc, "data") or []
+        t.ok(s == 200 and 1 <= len(page) < 60 and isinstance(doc.get("next"), int),
+             "big_objects: ?limit=1000 answers 200 with a page that fits and a next "
+             "offset (%d sources, %d bytes)" % (len(page), len(body)), (s, body[:200]))
+        walked, offset, pages = [], 0, 0
+        while pages < 20:
+            s, h, body, doc = api.get("/api/sources?limit=1000&offset=%d" % offset, a.basic)
+            if s != 200:
+                break
+            pages += 1
+            walked += [o["config"] for o in dig(doc, "data") or []]
+            if doc.get("next") is None:
+                break
+            offset = doc["next"]
+        t.eq(walked, sent, "big_objects: the pages give every config back exactly, "
+             "in %d pages" % pages)
+        s, h, body, doc = api.get("/api/sources?limit=2&offset=58", a.basic)
+        t.ok(s == 200 and len(dig(doc, "data") or []) == 2 and doc.get("next") is None,
+             "big_objects: the last page says next null", body[:100])
+
+
 def main():
     t = Tap()
     work = scratch("limits")
@@ -275,6 +316,7 @@ def main():
     open_delivery(t, work)
     flood(t, work)
     big_records(t, work)
+    big_objects(t, work)
     print("# test_limits: %.1fs" % (time.monotonic() - t0))
     return t.done()
 
