@@ -503,9 +503,16 @@ DELETE FROM deliveries WHERE id = :id AND done_at IS NULL;
 SELECT id FROM deliveries WHERE done_at IS NULL AND started_at < :before
 ORDER BY id LIMIT :limit;
 
+-- What account_quota_mb counts: the account's records and objects.
 -- name: account_usage_bytes
-SELECT coalesce((SELECT bytes FROM account_usage
+SELECT coalesce((SELECT bytes + object_bytes FROM account_usage
                  WHERE account_id = :account_id), 0);
+
+-- name: account_objects_add
+INSERT INTO account_usage (account_id, object_bytes)
+VALUES (:account_id, :bytes)
+ON CONFLICT (account_id) DO UPDATE SET
+  object_bytes = object_bytes + excluded.object_bytes;
 
 -- name: account_usage_add
 INSERT INTO account_usage (account_id, records, bytes)

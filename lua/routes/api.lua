@@ -8,6 +8,7 @@ local objects = require "objects"
 local token = require "token"
 
 local LIST_MAX = 1000
+local MIB = 1024 * 1024
 
 -- The request's JSON body, or nil and the error response.
 local function body_of(req)
@@ -249,6 +250,30 @@ local function params(kind, v, req, extra)
   return q
 end
 
+-- The bytes of an object account_quota_mb counts: its config and SQL.
+local function object_bytes(o)
+  return #o.config + #(o.sql or "")
+end
+
+-- Adds delta bytes of objects to the account's usage, inside the write
+-- transaction; false (nothing added) when that would pass
+-- account_quota_mb, which counts records and objects together.
+local function object_usage(req, delta)
+  local quota = host.config.account_quota_mb * MIB
+  if delta > 0 and quota > 0 and host.db.value("account_usage_bytes",
+      { account_id = req.auth.account.id }) + delta > quota then
+    return false
+  end
+  host.db.exec("account_objects_add", { account_id = req.auth.account.id,
+    bytes = delta })
+  return true
+end
+
+local function over_quota()
+  return http.fail(507, "QUOTA_EXCEEDED", string.format(
+    "this account's data would pass its quota of %d MiB", host.config.account_quota_mb))
+end
+
 local function create(kind)
   return function(req)
     local b, resp = body_of(req)
@@ -257,6 +282,7 @@ local function create(kind)
     if not v then return invalid(e) end
     local via
     local row = host.db.tx(function()
+      if not object_usage(req, object_bytes(v)) then return nil end
       local _, id = host.db.exec(kind .. "_add", params(kind, v, req,
         { type = v.type, user_id = req.auth.user.id }))
       -- A Via destination gets its token, made by the caller (its
@@ -269,6 +295,7 @@ local function create(kind)
       end
       return host.db.row(kind .. "_get", { account_id = req.auth.account.id, id = id })
     end)
+    if not row then return over_quota() end
     local out = objects.public(kind, row)
     hooks.fire("object_created", { account_id = req.auth.account.id,
       user_id = req.auth.user.id, email = req.auth.user.email, kind = kind,
@@ -294,7 +321,16 @@ local function update(kind)
     if not b then return resp end
     local v, e = objects.validate(kind, b, req.auth.account.id, existing)
     if not v then return invalid(e) end
-    host.db.exec(kind .. "_update", params(kind, v, req, { id = existing.id }))
+    local ok = host.db.tx(function()
+      -- as it is now, inside the transaction: the usage stays exact
+      local cur = fetch(kind, req, p) or existing
+      if not object_usage(req, object_bytes(v) - object_bytes(cur)) then
+        return false
+      end
+      host.db.exec(kind .. "_update", params(kind, v, req, { id = existing.id }))
+      return true
+    end)
+    if not ok then return over_quota() end
     local row = fetch(kind, req, p)
     hooks.fire("object_updated", { account_id = req.auth.account.id,
       user_id = req.auth.user.id, email = req.auth.user.email, kind = kind,

@@ -40,7 +40,7 @@ local function receive(req)
   if quota > 0 and host.db.value("account_usage_bytes",
       { account_id = req.auth.account.id }) + bytes > quota then
     return http.fail(507, "QUOTA_EXCEEDED", string.format(
-      "this account's records would pass its quota of %d MiB",
+      "this account's data would pass its quota of %d MiB",
       host.config.account_quota_mb))
   end
   deliveries.store(req, { id = id, destination_id = p.destination_id }, recs,

@@ -131,6 +131,47 @@ def quota(t, work):
         real = db.val("SELECT sum(length(data)) FROM records WHERE pipeline_id = ?", pa)
         t.eq(used, (30, real), "quota: account_usage holds the records and their bytes")
 
+        # The sibling: objects count against the same quota.
+        cfg = {"blob": "x" * 50000}
+        acme_sources = ("SELECT count(*) FROM sources s JOIN accounts c "
+                        "ON c.id = s.account_id WHERE c.name = 'Acme'")
+        n0 = db.val(acme_sources)
+        got = []
+        for i in range(6):
+            got.append(api.post("/api/sources", a.basic,
+                                {"name": "s%d" % i, "type": "postgres", "config": cfg})[0])
+            if got[-1] != 201:
+                break
+        n = db.val(acme_sources) - n0
+        t.ok(got[0] == 201 and got[-1] == 507 and n == got.count(201),
+             "quota: 50 KB sources fit until the quota, then 507 and nothing made", got)
+        obj = db.val("SELECT object_bytes FROM account_usage a JOIN accounts c "
+                     "ON c.id = a.account_id WHERE c.name = 'Acme'")
+        real = db.val("SELECT sum(length(CAST(config AS BLOB))) FROM sources s "
+                      "JOIN accounts c ON c.id = s.account_id WHERE c.name = 'Acme'") + \
+            db.val("SELECT sum(length(CAST(config AS BLOB))) FROM pipelines p "
+                   "JOIN accounts c ON c.id = p.account_id WHERE c.name = 'Acme'") + \
+            db.val("SELECT sum(length(CAST(config AS BLOB))) FROM destinations d "
+                   "JOIN accounts c ON c.id = d.account_id WHERE c.name = 'Acme'")
+        t.eq(obj, real, "quota: account_usage holds the objects' bytes")
+        # Less than 50 KB is left: growing the pipeline's small source by
+        # 60 KB passes the quota.
+        small = db.val("SELECT min(s.id) FROM sources s JOIN accounts c "
+                       "ON c.id = s.account_id WHERE c.name = 'Acme'")
+        s = api.put("/api/sources/%d" % small, a.basic,
+                    {"name": "grown", "config": {"blob": "x" * 60000}})[0]
+        t.eq(s, 507, "quota: an edit that grows an object past it -> 507")
+        sid = db.val("SELECT max(s.id) FROM sources s JOIN accounts c "
+                     "ON c.id = s.account_id WHERE c.name = 'Acme'")
+        s = api.put("/api/sources/%d" % sid, a.basic, {"name": "shrunk", "config": {}})[0]
+        t.eq(s, 200, "quota: an edit that shrinks one is always fine")
+        t.eq(db.val("SELECT object_bytes FROM account_usage a JOIN accounts c "
+                    "ON c.id = a.account_id WHERE c.name = 'Acme'"), real - 50000 - 11 + 2,
+             "... and gives its bytes back")
+        t.eq(api.post("/api/sources", z.basic, {"name": "z", "type": "postgres",
+                                                 "config": cfg})[0], 201,
+             "quota: another account's objects are not affected")
+
 
 def open_delivery(t, work):
     data = init_data(os.path.join(work, "data-d"))
