@@ -90,10 +90,11 @@ deps-test: deps-build
 
 # The demo: lighttpd on 127.0.0.1:$(PORT) spawning tessera (bin-path),
 # scripts reloaded when edited, and the runner (token expiry hooks) beside
-# it. Ctrl-C stops everything.
+# it. Ctrl-C stops everything. The sockets go in conf/lighttpd-env.sh's
+# default directory (/run/tessera-lighttpd as root), not under the
+# checkout: its path may be longer than a unix socket's may be.
 run: deps-run
 	@$(MAKE) --no-print-directory tessera
-	@mkdir -p var/run
 	@./tessera init --data var >/dev/null 2>&1
 	@if ./tessera user list --data var | grep -q '^admin@example.com '; then \
 	  echo "Demo admin: admin@example.com (password shown on the first run;"; \
@@ -106,7 +107,7 @@ run: deps-run
 	@TESSERA_RELOAD=1 ./tessera runner --data var & runner=$$!; \
 	 trap 'kill $$runner 2>/dev/null' EXIT INT TERM; \
 	 TESSERA_ROOT=$(CURDIR) TESSERA_BIN=$(CURDIR)/tessera \
-	 TESSERA_DATA=$(CURDIR)/var TESSERA_RUNDIR=$(CURDIR)/var/run \
+	 TESSERA_DATA=$(CURDIR)/var \
 	 TESSERA_PORT=$(PORT) TESSERA_RELOAD=1 TESSERA_PROCS=2 \
 	 lighttpd -D -f conf/lighttpd.conf
 

@@ -100,6 +100,14 @@ done
 rundir=$real
 
 port=${TESSERA_PORT:-8080}
+procs=${TESSERA_PROCS:-2}
+# lighttpd names the sockets DIR/tessera-fcgi-PORT.sock-N, and a unix
+# socket's path holds at most 107 bytes; lighttpd itself only says
+# "unixsocket is too long".
+sock="$rundir/tessera-fcgi-$port.sock-$procs"
+if [ ${#sock} -gt 107 ]; then
+	fail tessera_rundir "$rundir: too long for the sockets in it ($sock is ${#sock} bytes, a unix socket's path at most 107). Use a shorter directory, or leave TESSERA_RUNDIR unset for the default."
+fi
 # After switching users lighttpd can no longer reopen /dev/stderr.
 if [ -n "$user" ]; then
 	access=${TESSERA_ACCESS_LOG:-$rundir/tessera-access-$port.log}
@@ -114,4 +122,4 @@ str tessera_bind       "${TESSERA_BIND:-127.0.0.1}"
 str tessera_web_user   "$user"
 str tessera_access_log "$access"
 int tessera_port       "$port"
-int tessera_procs      "${TESSERA_PROCS:-2}"
+int tessera_procs      "$procs"

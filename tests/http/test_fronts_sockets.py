@@ -137,6 +137,16 @@ def env_script(t, work):
     t.eq((rc, printed_rundir(out)), (0, good), "env: a link is resolved, its target checked and used")
     rc, out, err = env_sh("relative/run")
     t.ok(rc != 0 and "absolute" in err, "env: a relative directory is refused", err)
+    # A directory whose sockets' paths would pass the 107 bytes of a unix
+    # socket (a long checkout, as make run once used): refused, saying so,
+    # instead of lighttpd's "unixsocket is too long".
+    deep = work
+    while len(deep) < 100:
+        deep = os.path.join(deep, "d" * 20)
+    os.makedirs(deep, mode=0o700)
+    rc, out, err = env_sh(deep)
+    t.ok(rc != 0 and "too long for the sockets" in err and "var.tessera_rundir" not in out,
+         "env: a directory too deep for a socket's path is refused", err)
 
     # lighttpd switching to TESSERA_WEB_USER creates the sockets as that
     # user: the directory must be its own.
