@@ -272,6 +272,22 @@ def flood(t, work):
         t.eq(stored(db, pf), 10000 * len(sent), "flood: every flooded record stored once")
 
 
+def walk(api, tok, path_of, item):
+    """Follows "next" from the first page (path_of(0)) to the end, at most
+    20 pages; returns (item(x) for every x of every page, pages)."""
+    out, cursor, pages = [], 0, 0
+    while pages < 20:
+        s, h, body, doc = api.get(path_of(cursor), tok.basic)
+        if s != 200:
+            break
+        pages += 1
+        out += [item(x) for x in dig(doc, "data") or []]
+        if doc.get("next") is None:
+            break
+        cursor = doc["next"]
+    return out, pages
+
+
 def big_records(t, work):
     data = init_data(os.path.join(work, "data-r"))
     add_user(data, "ana@example.com", PW, role="admin")
@@ -291,17 +307,8 @@ def big_records(t, work):
         t.ok(s == 200 and 1 <= len(page) < 7 and isinstance(doc.get("next"), int),
              "big_records: the default page answers 200 with some records and a next "
              "cursor (%d records, %d bytes)" % (len(page), len(body)), s)
-        walked, after, pages = [], 0, 0
-        while pages < 20:
-            s, h, body, doc = api.get("/api/pipelines/%d/records?after=%d" % (pid, after),
-                                      a.basic)
-            if s != 200:
-                break
-            pages += 1
-            walked += [r["data"] for r in dig(doc, "data") or []]
-            if doc.get("next") is None:
-                break
-            after = doc["next"]
+        walked, pages = walk(api, a, lambda c: "/api/pipelines/%d/records?after=%d" % (pid, c),
+                             lambda r: r["data"])
         t.eq(walked, sent, "big_records: the pages give every record back exactly, "
              "in %d pages" % pages)
         s, h, body, doc = api.get("/api/pipelines/%d/records?limit=1" % pid, a.basic)
@@ -331,16 +338,8 @@ def big_objects(t, work):
         t.ok(s == 200 and 1 <= len(page) < 60 and isinstance(doc.get("next"), int),
              "big_objects: ?limit=1000 answers 200 with a page that fits and a next "
              "offset (%d sources, %d bytes)" % (len(page), len(body)), (s, body[:200]))
-        walked, offset, pages = [], 0, 0
-        while pages < 20:
-            s, h, body, doc = api.get("/api/sources?limit=1000&offset=%d" % offset, a.basic)
-            if s != 200:
-                break
-            pages += 1
-            walked += [o["config"] for o in dig(doc, "data") or []]
-            if doc.get("next") is None:
-                break
-            offset = doc["next"]
+        walked, pages = walk(api, a, lambda c: "/api/sources?limit=1000&offset=%d" % c,
+                             lambda o: o["config"])
         t.eq(walked, sent, "big_objects: the pages give every config back exactly, "
              "in %d pages" % pages)
         s, h, body, doc = api.get("/api/sources?limit=2&offset=58", a.basic)
