@@ -176,13 +176,17 @@ take_row(struct db *db, long long id, long long sid, long long since,
 	}
 	sqlite3_reset(st);
 	/* A row of another session, or too old, is not touched here; the
-	 * next stash prunes the old ones. */
-	if (found && ((st = db_query(db, "reveal_delete")) == NULL ||
-	    db_bind_int64(st, ":id", id) || db_run(db, st) != 0))
+	 * next stash prunes the old ones. Nothing found: nothing to write. */
+	if (!found) {
+		db_tx(db, DB_ROLLBACK);
+		return 0;
+	}
+	if ((st = db_query(db, "reveal_delete")) == NULL ||
+	    db_bind_int64(st, ":id", id) || db_run(db, st) != 0)
 		goto fail;
 	if (commit_durably(db) == -1)
 		return -1;
-	return found;
+	return 1;
 fail:
 	db_tx(db, DB_ROLLBACK);
 	return -1;
