@@ -298,11 +298,10 @@ audit_denied(struct worker *w, const struct req *r, const struct principal *p)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (n == 0 && rl_check(w->rl, "ip_denied", &p->token_id,
-	    sizeof(p->token_id), 5) == 0 &&
-	    audit_write(&w->db, p->account_id, p->user_id,
-	    "token.ip_denied", p->key, ip, "address not in allowed_ips",
-	    "") == 0)
-		db_sync(&w->db);
+	    sizeof(p->token_id), 5) == 0)
+		audit_write(&w->db, p->account_id, p->user_id,
+		    "token.ip_denied", p->key, ip, "address not in allowed_ips",
+		    "");
 }
 
 /* 403 INSUFFICIENT_SCOPE naming the scope route t needs, or 0 when the

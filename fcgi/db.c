@@ -24,6 +24,10 @@
 
 #include "tessera.h"
 
+static int	 db_sync(struct db *);
+
+_Static_assert(DB_NOT_DURABLE == SQLITE_IOERR_FSYNC, "DB_NOT_DURABLE");
+
 /* Reads a whole file into a NUL-terminated malloc'd string the caller
  * frees. NULL with err set on failure. */
 static char *
@@ -544,6 +548,10 @@ db_open(struct db *db, const struct config *cfg, int create, char *err,
 	    load_queries(db, cfg->schema_dir, err, errlen) == -1 ||
 	    prepare_tx(db, err, errlen) == -1)
 		goto fail;
+	if (db_settle(db) == -1) {	/* the migrations */
+		snprintf(err, errlen, "%s: cannot sync", path);
+		goto fail;
+	}
 	return 0;
 fail:
 	db_close(db);
@@ -584,14 +592,20 @@ db_reset_busy(struct db *db)
 			sqlite3_reset(st);
 }
 
+/*
+ * Transactions. The store, not its callers, makes what it commits
+ * durable: a COMMIT that wrote anything is synced (db_sync, below) before
+ * db_tx returns, and a statement that writes outside a transaction
+ * (db_finish) likewise, so no caller can answer before its write is on
+ * disk by forgetting a call. A COMMIT that fails is rolled back here.
+ */
 int
 db_tx(struct db *db, enum db_tx which)
 {
 	int	 rc;
 
 	/* A write transaction waits for the workers' turn (writer.c) first,
-	 * and gives it back once the transaction has ended, whichever way:
-	 * a COMMIT that failed leaves it open for the caller's ROLLBACK.
+	 * and gives it back once the transaction has ended, whichever way.
 	 * The turn and SQLite's own lock share one busy_timeout_ms. */
 	if (which == DB_BEGIN && db->wr && !db->wr_held) {
 		db->busy_since = mono_now();
@@ -604,14 +618,41 @@ db_tx(struct db *db, enum db_tx which)
 		db->wr_held = 1;
 		db->busy_started = 1;
 	}
+	if (which == DB_BEGIN || which == DB_BEGIN_READ)
+		db->tx_changes = sqlite3_total_changes64(db->h);
 	rc = sqlite3_step(db->txst[which]);
 	sqlite3_reset(db->txst[which]);
 	db->busy_started = 0;
+	if (which == DB_COMMIT && rc != SQLITE_DONE &&
+	    !sqlite3_get_autocommit(db->h)) {
+		sqlite3_step(db->txst[DB_ROLLBACK]);
+		sqlite3_reset(db->txst[DB_ROLLBACK]);
+	}
 	if (db->wr_held && sqlite3_get_autocommit(db->h)) {
 		writer_unlock(db->wr);
 		db->wr_held = 0;
 	}
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	/* Changes rolled back need no sync, unless others were pending. */
+	if (which == DB_ROLLBACK && db->tx_changes == db->synced_changes)
+		db->synced_changes = sqlite3_total_changes64(db->h);
+	if (rc != SQLITE_DONE)
+		return rc;
+	/* Synced outside the turn: the next writer writes meanwhile. */
+	if (which == DB_COMMIT &&
+	    sqlite3_total_changes64(db->h) != db->tx_changes &&
+	    db_sync(db) == -1)
+		return DB_NOT_DURABLE;
+	return SQLITE_OK;
+}
+
+int
+db_finish(struct db *db, sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	if (!sqlite3_stmt_readonly(st) && sqlite3_get_autocommit(db->h) &&
+	    sqlite3_changes64(db->h) > 0 && db_sync(db) == -1)
+		return DB_NOT_DURABLE;
+	return 0;
 }
 
 void
@@ -646,10 +687,24 @@ db_close(struct db *db)
  * durable there.) Returns 0, or -1 when the disk refused (the caller
  * answers 503).
  */
-int
+static int
 db_sync(struct db *db)
 {
-	return commit_sync(db->gc, db);
+	long long	 now = sqlite3_total_changes64(db->h);
+
+	if (commit_sync(db->gc, db) == -1)
+		return -1;
+	db->synced_changes = now;
+	return 0;
+}
+
+int
+db_settle(struct db *db)
+{
+	if (db->h == NULL ||
+	    sqlite3_total_changes64(db->h) == db->synced_changes)
+		return 0;
+	return db_sync(db) == 0 ? 1 : -1;
 }
 
 /* Binding by parameter name, for the host's own use of named queries.
@@ -680,8 +735,8 @@ db_bind_blob(sqlite3_stmt *st, const char *name, const void *p, size_t n)
 	    SQLITE_OK ? 0 : -1;
 }
 
-/* Steps a write statement to the end and resets it. Returns 0 or the
- * SQLite error code (logged). */
+/* Steps a write statement to the end and finishes it (db_finish).
+ * Returns 0 or the SQLite error code (logged). */
 int
 db_run(struct db *db, sqlite3_stmt *st)
 {
@@ -695,9 +750,10 @@ db_run(struct db *db, sqlite3_stmt *st)
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		;
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	log_err("database: %s", sqlite3_errmsg(db->h));
-	return rc;
+	if (rc != SQLITE_DONE) {
+		log_err("database: %s", sqlite3_errmsg(db->h));
+		sqlite3_reset(st);
+		return rc;
+	}
+	return db_finish(db, st);
 }

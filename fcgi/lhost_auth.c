@@ -189,12 +189,11 @@ reserve(struct db *db, const struct config *cfg, long long now,
 	if (ok && a->wait == 0)
 		ok = failure_query(db, "login_failures_prune", "", "", since,
 		    0) == 0;
-	if (!ok || db_tx(db, DB_COMMIT) != SQLITE_OK) {
-		if (!sqlite3_get_autocommit(db->h))
-			db_tx(db, DB_ROLLBACK);
+	if (!ok) {
+		db_tx(db, DB_ROLLBACK);
 		return -1;
 	}
-	return a->wait == 0 && db_sync(db) == -1 ? -1 : 0;
+	return db_tx(db, DB_COMMIT) == SQLITE_OK ? 0 : -1;
 }
 
 /* The password was right: the attempt's rows go, and so do the pair's

@@ -12,8 +12,8 @@
  * key the query does not use, is an error (catches typos). host.null
  * binds NULL; SQL NULL comes back as nil. Integers stay int64.
  *
- * Every commit (tx(), or exec() outside one) is durable before the call
- * returns (db_sync: the WAL is fsynced).
+ * Every commit (tx(), or a write outside one) is durable before the
+ * call returns: the store (db.c) syncs it.
  *
  * A busy, full, read-only or failing disk raises {status = 503}, which
  * fails the request with 503 UNAVAILABLE unless the script catches it; a
@@ -34,6 +34,7 @@ db_fail(lua_State *L, struct db *db, const char *name, int rc)
 	char	 msg[512];
 
 	snprintf(msg, sizeof(msg), "query %s: %s", name,
+	    rc == DB_NOT_DURABLE ? "commit not durable" :
 	    sqlite3_errmsg(db->h));
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
@@ -201,7 +202,10 @@ collect(lua_State *L, struct db *db, sqlite3_stmt *st, const char *name,
 			break;
 		}
 	}
-	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		sqlite3_reset(st);
+	else
+		rc = db_finish(db, st) == 0 ? SQLITE_DONE : DB_NOT_DURABLE;
 	if (rc != SQLITE_DONE)
 		return db_fail(L, db, name, rc);
 	return n;
@@ -260,7 +264,10 @@ l_value(lua_State *L)
 		rc = SQLITE_DONE;
 	} else
 		lua_pushnil(L);
-	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		sqlite3_reset(st);
+	else
+		rc = db_finish(db, st) == 0 ? SQLITE_DONE : DB_NOT_DURABLE;
 	if (rc != SQLITE_DONE)
 		return db_fail(L, db, name, rc);
 	return 1;
@@ -277,15 +284,14 @@ l_exec(lua_State *L)
 	st = prepare(L, db, &name);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		;
-	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		sqlite3_reset(st);
+	else
+		rc = db_finish(db, st) == 0 ? SQLITE_DONE : DB_NOT_DURABLE;
 	if (rc != SQLITE_DONE)
 		return db_fail(L, db, name, rc);
 	lua_pushinteger(L, sqlite3_changes64(db->h));
 	lua_pushinteger(L, sqlite3_last_insert_rowid(db->h));
-	/* Outside a transaction the statement committed by itself. */
-	if (db->tx_depth == 0 && sqlite3_changes64(db->h) > 0 &&
-	    db_sync(db) == -1)
-		return lhost_error(L, 503, "UNAVAILABLE", "commit not durable");
 	return 2;
 }
 
@@ -345,13 +351,8 @@ l_tx(lua_State *L)
 		snprintf(sql, sizeof(sql), "RELEASE tx%d", depth);
 		rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
 	}
-	if (rc != SQLITE_OK) {
-		if (depth == 0 && !sqlite3_get_autocommit(db->h))
-			db_tx(db, DB_ROLLBACK);
+	if (rc != SQLITE_OK)
 		return db_fail(L, db, "COMMIT", rc);
-	}
-	if (depth == 0 && db_sync(db) == -1)
-		return lhost_error(L, 503, "UNAVAILABLE", "commit not durable");
 	return lua_gettop(L);
 }
 
@@ -367,7 +368,6 @@ static int
 l_read(lua_State *L)
 {
 	struct db	*db = lhost_db(L);
-	sqlite3_int64	 changes;
 	int		 status, n, rc;
 
 	luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -378,7 +378,6 @@ l_read(lua_State *L)
 	}
 	if ((rc = db_tx(db, DB_BEGIN_READ)) != SQLITE_OK)
 		return db_fail(L, db, "BEGIN", rc);
-	changes = sqlite3_total_changes64(db->h);
 	db->tx_depth++;
 	db->reading = 1;
 	lua_pushcfunction(L, lhost_msgh);
@@ -392,13 +391,8 @@ l_read(lua_State *L)
 	rc = db_tx(db, status == LUA_OK ? DB_COMMIT : DB_ROLLBACK);
 	if (status != LUA_OK)
 		return lua_error(L);
-	if (rc != SQLITE_OK) {
-		if (!sqlite3_get_autocommit(db->h))
-			db_tx(db, DB_ROLLBACK);
+	if (rc != SQLITE_OK)
 		return db_fail(L, db, "COMMIT", rc);
-	}
-	if (sqlite3_total_changes64(db->h) != changes && db_sync(db) == -1)
-		return lhost_error(L, 503, "UNAVAILABLE", "commit not durable");
 	return lua_gettop(L);
 }
 

@@ -65,15 +65,11 @@ session_id(lua_State *L, const char *fn)
 	return s->id;
 }
 
-/* Commits the write transaction and makes it durable; 0 or -1. */
+/* Commits the write transaction, durably (db_tx); 0 or -1. */
 static int
 commit_durably(struct db *db)
 {
-	if (db_tx(db, DB_COMMIT) != SQLITE_OK) {
-		db_tx(db, DB_ROLLBACK);
-		return -1;
-	}
-	return db_sync(db);
+	return db_tx(db, DB_COMMIT) == SQLITE_OK ? 0 : -1;
 }
 
 static int

@@ -424,17 +424,16 @@ tx_open(struct db *db)
 	return db_tx(db, DB_BEGIN) == SQLITE_OK ? 1 : -1;
 }
 
-/* Ends what tx_open began: commits and syncs when ok, else rolls back.
+/* Ends what tx_open began: commits (durably) when ok, else rolls back.
  * Inside a script's transaction only reports. 0 or -1. */
 static int
 tx_close(struct db *db, int own, int ok)
 {
 	if (own != 1)
 		return ok ? 0 : -1;
-	if (ok && db_tx(db, DB_COMMIT) == SQLITE_OK)
-		return db_sync(db);
-	if (!sqlite3_get_autocommit(db->h))
-		db_tx(db, DB_ROLLBACK);
+	if (ok)
+		return db_tx(db, DB_COMMIT) == SQLITE_OK ? 0 : -1;
+	db_tx(db, DB_ROLLBACK);
 	return -1;
 }
 
@@ -645,8 +644,6 @@ l_set_active(lua_State *L)
 		return refuse(L, 409, "PARENT_INACTIVE", "the token this one "
 		    "was made from is switched off: switch that one on first");
 	n = sqlite3_changes64(db->h);
-	if (db->tx_depth == 0 && db_sync(db) == -1)
-		return fail_db(L);
 	push_visible(L, key, &a);
 	lua_pushinteger(L, active || n < 1 ? 0 : n - 1);
 	return 2;
@@ -855,10 +852,6 @@ l_rotate(lua_State *L)
 	if (token_rotate(db, lhost_pepper(L), id, grace, a.id, secret, &prev,
 	    &rc) == -1)
 		return fail_db(L);
-	if (db->tx_depth == 0 && db_sync(db) == -1) {
-		sodium_memzero(secret, sizeof(secret));
-		return fail_db(L);
-	}
 	lhost_secret_issued(L);
 	lua_createtable(L, 0, 3);
 	lua_pushstring(L, key);

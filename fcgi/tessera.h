@@ -394,14 +394,29 @@ struct db {
 	int		 busy_started;	/* busy_since counts from the turn */
 	struct sqlite3_stmt *txst[4];	/* see enum db_tx */
 	int		 reading;	/* inside host.db.read */
+	long long	 tx_changes;	/* total changes when it began */
+	long long	 synced_changes; /* total changes at the last sync */
 };
 
 enum db_tx { DB_BEGIN, DB_COMMIT, DB_ROLLBACK, DB_BEGIN_READ };
 
+/* What db_tx and db_finish return when the commit went through but the
+ * disk refused to make it durable (SQLITE_IOERR_FSYNC): answer 503. */
+#define DB_NOT_DURABLE	(10 | (4 << 8))
+
 /* Runs BEGIN IMMEDIATE, COMMIT, ROLLBACK or BEGIN (deferred: a read
- * transaction) from statements prepared once. Returns SQLite's result
- * code (SQLITE_OK on success). */
+ * transaction) from statements prepared once. A COMMIT that wrote is
+ * durable when it returns; one that failed has been rolled back. Returns
+ * SQLite's result code (SQLITE_OK on success) or DB_NOT_DURABLE. */
 int	 db_tx(struct db *, enum db_tx);
+/* Resets st after the caller stepped it; a statement that wrote outside
+ * a transaction is made durable first. 0 or DB_NOT_DURABLE. */
+int	 db_finish(struct db *, struct sqlite3_stmt *);
+/* The worker's check before it answers: syncs a change nothing synced
+ * yet (which db_tx and db_finish leave only when the disk refused, or a
+ * caller stepped a write itself). 0 (nothing pending), 1 (synced now)
+ * or -1 (the disk refused). */
+int	 db_settle(struct db *);
 /* Resets every statement a Lua error left part-way. */
 void	 db_reset_busy(struct db *);
 
@@ -421,10 +436,8 @@ int	 db_bind_int64(struct sqlite3_stmt *, const char *name, long long);
 int	 db_bind_text(struct sqlite3_stmt *, const char *name, const char *);
 int	 db_bind_blob(struct sqlite3_stmt *, const char *name, const void *,
 	    size_t);
-/* Makes the last commit durable (fsync of the WAL, outside the write
- * lock). 0 or -1. */
-int	 db_sync(struct db *);
-/* Steps to the end and resets; 0 or the SQLite error code (logged). */
+/* Steps to the end and finishes (db_finish); 0 or the SQLite error code
+ * (logged). */
 int	 db_run(struct db *, struct sqlite3_stmt *);
 void	 db_close(struct db *);
 /* Parses a named-query file into (name, sql) pairs via fn; exposed for

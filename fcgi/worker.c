@@ -165,6 +165,15 @@ worker_handle(struct worker *w, struct conn *c)
 		log_err("database: a transaction left open, rolled back");
 		db_tx(&w->db, DB_ROLLBACK);
 	}
+	/* Nothing is answered before what it wrote is on disk. */
+	if ((status = db_settle(&w->db)) != 0 && resp.status < 500) {
+		if (status == 1)
+			log_err("database: a write was not synced by the store "
+			    "before its answer; synced now");
+		else
+			resp_error(&resp, 503, "UNAVAILABLE", "commit not "
+			    "durable", req_wants_json(&r, w->cfg));
+	}
 	resp_write(&resp, c, r.method && strcmp(r.method, "HEAD") == 0);
 	w->served++;
 	if (w->cfg->log_requests)

@@ -315,10 +315,11 @@ db_open_repo_schema(void **state)
 	pragma_text(&db, "PRAGMA journal_mode", txt, sizeof(txt));
 	assert_string_equal(txt, "wal");
 	assert_int_equal(one_int(&db, "PRAGMA foreign_keys"), 1);
-	/* NORMAL: commits are made durable by db_sync() (an fsync of the
+	/* NORMAL: commits are made durable by the store (an fsync of the
 	 * WAL outside the write lock) before anything is answered. */
 	assert_int_equal(one_int(&db, "PRAGMA synchronous"), 1);
-	assert_int_equal(db_sync(&db), 0);
+	/* The migrations were synced by db_open: nothing pending. */
+	assert_int_equal(db_settle(&db), 0);
 	nmig = count_migrations(repo_schema);
 	assert_true(nmig >= 1);
 	assert_int_equal(one_int(&db, "SELECT count(*) FROM schema_migrations"),
@@ -335,6 +336,36 @@ db_open_repo_schema(void **state)
 	assert_null(db_query(&db, "HEALTH"));
 	assert_non_null(db_query(&db, "meta_get"));
 	assert_non_null(db_query(&db, "meta_set"));
+
+	/* The store syncs what it writes: a write outside a transaction
+	 * (db_run), a committed transaction, a rolled-back one (nothing to
+	 * sync); a write stepped past the store is what db_settle finds. */
+	st = db_query(&db, "meta_set");
+	assert_int_equal(db_bind_text(st, ":key", "t1"), 0);
+	assert_int_equal(db_bind_text(st, ":value", "v"), 0);
+	assert_int_equal(db_run(&db, st), 0);
+	assert_int_equal(db_settle(&db), 0);
+	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	st = db_query(&db, "meta_set");
+	assert_int_equal(db_bind_text(st, ":key", "t2"), 0);
+	assert_int_equal(db_bind_text(st, ":value", "v"), 0);
+	assert_int_equal(db_run(&db, st), 0);
+	assert_int_equal(db_tx(&db, DB_COMMIT), SQLITE_OK);
+	assert_int_equal(db_settle(&db), 0);
+	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	st = db_query(&db, "meta_set");
+	assert_int_equal(db_bind_text(st, ":key", "t3"), 0);
+	assert_int_equal(db_bind_text(st, ":value", "v"), 0);
+	assert_int_equal(db_run(&db, st), 0);
+	assert_int_equal(db_tx(&db, DB_ROLLBACK), SQLITE_OK);
+	assert_int_equal(db_settle(&db), 0);
+	st = db_query(&db, "meta_set");
+	assert_int_equal(db_bind_text(st, ":key", "t4"), 0);
+	assert_int_equal(db_bind_text(st, ":value", "v"), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_reset(st);
+	assert_int_equal(db_settle(&db), 1);
+	assert_int_equal(db_settle(&db), 0);
 	db_close(&db);
 	assert_null(db.h);
 

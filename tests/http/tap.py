@@ -42,8 +42,11 @@ class Tap:
                        "%r not found in %r" % (needle, haystack[:400]))
 
     def hasnt(self, haystack, needle, name):
-        return self.ok(needle not in haystack, name,
-                       "%r found in %r" % (needle, haystack[:400]))
+        """The diagnosis shows where needle is: 200 characters around its
+        first place."""
+        at = haystack.find(needle)
+        return self.ok(at < 0, name, "%r found in %r" % (
+            needle, haystack[max(0, at - 200):at + len(needle) + 200]))
 
     def skip(self, name, why):
         self.n += 1
