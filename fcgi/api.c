@@ -18,7 +18,6 @@
  * the scope, before any script runs.
  */
 #include <sodium.h>
-#include <sqlite3.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -152,10 +151,10 @@ out:
 }
 
 static void
-col(sqlite3_stmt *st, int i, char *out, size_t outlen)
+col(struct dbq *st, int i, char *out, size_t outlen)
 {
-	const unsigned char *s = sqlite3_column_text(st, i);
-	size_t		 n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
+	const char	*s = db_col_text(st, i);
+	size_t		 n = s ? (size_t)db_col_bytes(st, i) : 0;
 
 	if (n >= outlen)
 		n = outlen - 1;	/* the schema keeps every one shorter */
@@ -167,11 +166,11 @@ col(sqlite3_stmt *st, int i, char *out, size_t outlen)
 /* Copies 32 bytes of blob column i into out (zeros when it is not a
  * 32-byte blob); 1 when it was one. */
 static int
-hash_col(sqlite3_stmt *st, int i, unsigned char out[32])
+hash_col(struct dbq *st, int i, unsigned char out[32])
 {
-	const void	*blob = sqlite3_column_blob(st, i);
+	const void	*blob = db_col_blob(st, i);
 
-	if (blob && sqlite3_column_bytes(st, i) == 32) {
+	if (blob && db_col_bytes(st, i) == 32) {
 		memcpy(out, blob, 32);
 		return 1;
 	}
@@ -188,7 +187,7 @@ authenticate(struct worker *w, const struct req *r, struct principal *p)
 {
 	char		 key[64], secret[128];
 	unsigned char	 h[32], stored[32], prev[32];
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	long long	 now = clock_now(), expires, prev_expires;
 	int		 rc, found = 0, good, good_prev, has_prev = 0;
 
@@ -209,39 +208,39 @@ authenticate(struct worker *w, const struct req *r, struct principal *p)
 	} else if ((st = db_query(&w->db, "token_auth_by_hash")) == NULL ||
 	    db_bind_blob(st, ":secret_hash", h, sizeof(h)))
 		return -2;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(st);
+	if (rc == DB_ROW) {
 		found = hash_col(st, 1, stored);
-		p->token_id = sqlite3_column_int64(st, 0);
-		p->active = sqlite3_column_int(st, 2) == 1 &&
-		    sqlite3_column_int(st, 11) == 1 &&
-		    sqlite3_column_int(st, 14) == 1;
-		expires = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 :
-		    sqlite3_column_int64(st, 3);
+		p->token_id = db_col_int(st, 0);
+		p->active = (int)db_col_int(st, 2) == 1 &&
+		    (int)db_col_int(st, 11) == 1 &&
+		    (int)db_col_int(st, 14) == 1;
+		expires = db_col_type(st, 3) == DB_NULL ? 0 :
+		    db_col_int(st, 3);
 		if (expires && expires <= now)
 			p->active = 0;
 		p->expires_at = expires;
-		p->last_used_at = sqlite3_column_type(st, 4) == SQLITE_NULL ?
-		    0 : sqlite3_column_int64(st, 4);
+		p->last_used_at = db_col_type(st, 4) == DB_NULL ?
+		    0 : db_col_int(st, 4);
 		col(st, 5, p->kind, sizeof(p->kind));
 		col(st, 6, p->description, sizeof(p->description));
 		col(st, 7, p->key, sizeof(p->key));
-		p->user_id = sqlite3_column_int64(st, 8);
+		p->user_id = db_col_int(st, 8);
 		col(st, 9, p->email, sizeof(p->email));
 		col(st, 10, p->role, sizeof(p->role));
-		p->account_id = sqlite3_column_int64(st, 12);
+		p->account_id = db_col_int(st, 12);
 		col(st, 13, p->account_name, sizeof(p->account_name));
-		p->first_use = sqlite3_column_type(st, 15) == SQLITE_NULL;
-		p->scopes = (uint32_t)sqlite3_column_int64(st, 16);
+		p->first_use = db_col_type(st, 15) == DB_NULL;
+		p->scopes = (uint32_t)db_col_int(st, 16);
 		col(st, 17, p->allowed_ips, sizeof(p->allowed_ips));
 		has_prev = hash_col(st, 18, prev);
-		prev_expires = sqlite3_column_int64(st, 19);
+		prev_expires = db_col_int(st, 19);
 		has_prev = has_prev && prev_expires > now;
-		p->parent_id = sqlite3_column_int64(st, 20);
-		p->destination_id = sqlite3_column_int64(st, 21);
+		p->parent_id = db_col_int(st, 20);
+		p->destination_id = db_col_int(st, 21);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return -2;
 	/* Always two compares, found or not, rotated or not. */
 	good = sodium_memcmp(h, stored, sizeof(h)) == 0;
@@ -286,7 +285,7 @@ static void
 audit_denied(struct worker *w, const struct req *r, const struct principal *p)
 {
 	const char	*ip = r->remote_addr ? r->remote_addr : "";
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	long long	 n = 1;
 
 	if ((st = db_query(&w->db, "audit_ip_denied_recent")) == NULL ||
@@ -294,9 +293,9 @@ audit_denied(struct worker *w, const struct req *r, const struct principal *p)
 	    db_bind_int64(st, ":since", clock_now() - 60) ||
 	    db_bind_text(st, ":key", p->key) || db_bind_text(st, ":ip", ip))
 		return;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	if (db_step(st) == DB_ROW)
+		n = db_col_int(st, 0);
+	db_reset(st);
 	if (n == 0 && rl_check(w->rl, "ip_denied", &p->token_id,
 	    sizeof(p->token_id), 5) == 0)
 		audit_write(&w->db, p->account_id, p->user_id,
@@ -329,7 +328,7 @@ static void
 touch(struct worker *w, const struct req *r, struct principal *p)
 {
 	long long	 now = clock_now();
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 
 	if (p->last_used_at != 0 && now - p->last_used_at < 60) {
 		p->first_use = 0;
@@ -346,7 +345,7 @@ touch(struct worker *w, const struct req *r, struct principal *p)
 	if (p->first_use && ((st = db_query(&w->db, "token_first_use")) ==
 	    NULL || db_bind_int64(st, ":now", now) ||
 	    db_bind_int64(st, ":id", p->token_id) || db_run(&w->db, st) != 0 ||
-	    sqlite3_changes(w->db.h) != 1))
+	    db_changes(&w->db) != 1))
 		p->first_use = 0;
 }
 

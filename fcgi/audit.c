@@ -3,7 +3,6 @@
  * addresses, the command line). Scripts write it through lua/hooks.lua
  * with the same named query, audit_add.
  */
-#include <sqlite3.h>
 
 #include "tessera.h"
 
@@ -12,7 +11,7 @@ audit_write(struct db *db, long long account_id, long long user_id,
     const char *action, const char *object, const char *ip,
     const char *detail, const char *via_key)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 
 	if ((st = db_query(db, "audit_add")) == NULL ||
 	    db_bind_int64(st, ":now", clock_now()) ||

@@ -19,7 +19,6 @@
  * asks for a token that never expires. Deactivating a token deactivates
  * the tokens made from it (lineage), as on the page and in the API.
  */
-#include <sqlite3.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +33,15 @@ static long long
 lookup(struct db *db, const char *query, const char *p1, long long v1,
     const char *p2, const char *v2)
 {
-	sqlite3_stmt	*st = db_query(db, query);
+	struct dbq	*st = db_query(db, query);
 	long long	 id = 0;
 
 	if (st == NULL || (p1 && db_bind_int64(st, p1, v1)) ||
 	    (p2 && db_bind_text(st, p2, v2)))
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	if (db_step(st) == DB_ROW)
+		id = db_col_int(st, 0);
+	db_reset(st);
 	return id;
 }
 
@@ -153,7 +152,7 @@ add_user_token(struct config *cfg, struct db *db,
 	struct token_made	 m;
 	struct grant		 g;
 	char			 norm[256], ips[TOKEN_IPS_MAX];
-	sqlite3_stmt		*st;
+	struct dbq	*st;
 	const char		*why = "it is required";
 
 	if (o->email == NULL ||
@@ -169,11 +168,11 @@ add_user_token(struct config *cfg, struct db *db,
 	if ((st = db_query(db, "user_by_email")) == NULL ||
 	    db_bind_text(st, ":email_norm", norm))
 		return 1;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 5) == 1) {
-		t.user_id = sqlite3_column_int64(st, 0);
-		t.account_id = sqlite3_column_int64(st, 1);
+	if (db_step(st) == DB_ROW && (int)db_col_int(st, 5) == 1) {
+		t.user_id = db_col_int(st, 0);
+		t.account_id = db_col_int(st, 1);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if (t.user_id == 0) {
 		fprintf(stderr, "tessera token add: no active user %s\n",
 		    o->email);
@@ -204,7 +203,7 @@ add_via_token(struct config *cfg, struct db *db,
 	struct grant		 g;
 	char			 err[256], norm[256], desc[1024];
 	char			 ips[TOKEN_IPS_MAX];
-	sqlite3_stmt		*st;
+	struct dbq	*st;
 	long long		 acct, uid, dest;
 
 	const char		*why = "it is required";
@@ -238,11 +237,11 @@ add_via_token(struct config *cfg, struct db *db,
 			return 2;
 		}
 		uid = 0;
-		if (sqlite3_step(st) == SQLITE_ROW &&
-		    sqlite3_column_int64(st, 1) == acct &&
-		    sqlite3_column_int(st, 5) == 1)
-			uid = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
+		if (db_step(st) == DB_ROW &&
+		    db_col_int(st, 1) == acct &&
+		    (int)db_col_int(st, 5) == 1)
+			uid = db_col_int(st, 0);
+		db_reset(st);
 	} else
 		uid = lookup(db, "account_first_admin", ":account_id", acct,
 		    NULL, NULL);
@@ -264,7 +263,7 @@ add_via_token(struct config *cfg, struct db *db,
 	    db_bind_int64(st, ":created_by", uid) ||
 	    db_bind_int64(st, ":now", clock_now()) ||
 	    db_run(db, st) != 0 ||
-	    (dest = sqlite3_last_insert_rowid(db->h)) <= 0))
+	    (dest = db_last_id(db)) <= 0))
 		dest = -1;
 	t.kind = "via";
 	t.description = desc;
@@ -296,47 +295,47 @@ static int
 find(struct db *db, const char *key, long long *id, long long *acct,
     long long *uid)
 {
-	sqlite3_stmt	*st = db_query(db, "token_by_key");
+	struct dbq	*st = db_query(db, "token_by_key");
 	int		 rc;
 
 	if (!token_key_valid(key))
 		return 0;
 	if (st == NULL || db_bind_text(st, ":key", key))
 		return -1;
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		*acct = sqlite3_column_int64(st, 4);
-		*uid = sqlite3_column_int64(st, 5);
+	if ((rc = db_step(st)) == DB_ROW) {
+		*id = db_col_int(st, 0);
+		*acct = db_col_int(st, 4);
+		*uid = db_col_int(st, 5);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 /* tessera token show KEY: what the token may do, never a secret. */
 static int
 show(struct db *db, const char *key)
 {
-	sqlite3_stmt	*st = db_query(db, "token_by_key");
+	struct dbq	*st = db_query(db, "token_by_key");
 	char		 names[160], t[32];
 	int		 rc, i;
 
 	if (!token_key_valid(key) || st == NULL || db_bind_text(st, ":key",
 	    key))
 		goto none;
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	if ((rc = db_step(st)) != DB_ROW) {
+		db_reset(st);
 		goto none;
 	}
-	for (i = 0; i < sqlite3_column_count(st); i++) {
-		const char *name = sqlite3_column_name(st, i);
-		const char *v = (const char *)sqlite3_column_text(st, i);
+	for (i = 0; i < db_col_count(st); i++) {
+		const char *name = db_col_name(st, i);
+		const char *v = db_col_text(st, i);
 
 		if (strcmp(name, "scopes") == 0)
-			v = scope_names((uint32_t)sqlite3_column_int64(st, i),
+			v = scope_names((uint32_t)db_col_int(st, i),
 			    " ", names, sizeof(names));
 		else if (strstr(name, "_at") != NULL &&
-		    sqlite3_column_type(st, i) == SQLITE_INTEGER)
-			v = iso8601(sqlite3_column_int64(st, i), t, sizeof(t));
+		    db_col_type(st, i) == DB_INTEGER)
+			v = iso8601(db_col_int(st, i), t, sizeof(t));
 		else if (strcmp(name, "id") == 0 ||
 		    strcmp(name, "account_id") == 0 ||
 		    strcmp(name, "user_id") == 0 ||
@@ -345,7 +344,7 @@ show(struct db *db, const char *key)
 			continue;
 		printf("%-14s %s\n", name, v ? v : "-");
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return 0;
 none:
 	fprintf(stderr, "tessera token show: no token %s\n", key);
@@ -398,7 +397,7 @@ change(struct config *cfg, struct db *db, const unsigned char *pepper,
 		    "that one first" : "failed");
 		return 1;
 	}
-	rc = (int)sqlite3_changes64(db->h);
+	rc = (int)db_changes(db);
 	if (strcmp(o->sub, "deactivate") == 0 && rc > 1)
 		snprintf(detail, sizeof(detail), "with %d token%s made from "
 		    "it", rc - 1, rc == 2 ? "" : "s");

@@ -7,7 +7,6 @@
  *	tessera user list
  *	tessera user disable E | enable E | passwd E
  */
-#include <sqlite3.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -44,35 +43,35 @@ get_password(char *pw, size_t pwlen, int *generated)
 static long long
 user_id(struct db *db, const char *norm, long long *acct)
 {
-	sqlite3_stmt	*st = db_query(db, "user_by_email");
+	struct dbq	*st = db_query(db, "user_by_email");
 	long long	 id = 0;
 	int		 rc;
 
 	*acct = 0;
 	if (st == NULL || db_bind_text(st, ":email_norm", norm) == -1)
 		return -1;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		id = sqlite3_column_int64(st, 0);
-		*acct = sqlite3_column_int64(st, 1);
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		id = db_col_int(st, 0);
+		*acct = db_col_int(st, 1);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? id : -1;
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ? id : -1;
 }
 
 /* The account's id, created when missing. */
 static long long
 account_id(struct db *db, const char *name)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	long long	 id = 0;
 
 	if ((st = db_query(db, "account_by_name")) == NULL ||
 	    db_bind_text(st, ":name", name) == -1)
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	if (db_step(st) == DB_ROW)
+		id = db_col_int(st, 0);
+	db_reset(st);
 	if (id > 0)
 		return id;
 	if ((st = db_query(db, "account_add")) == NULL ||
@@ -80,7 +79,7 @@ account_id(struct db *db, const char *name)
 	    db_bind_int64(st, ":now", clock_now()) == -1 ||
 	    db_run(db, st) != 0)
 		return -1;
-	return sqlite3_last_insert_rowid(db->h);
+	return db_last_id(db);
 }
 
 static int
@@ -95,7 +94,7 @@ cmd_add(struct db *db, const char *email, const char *norm, const char *role,
     const char *account)
 {
 	char		 pw[1100], hash[AUTH_HASH_MAX];
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	long long	 acct, uid;
 	int		 gen, rc = 1;
 	const char	*why;
@@ -135,7 +134,7 @@ cmd_add(struct db *db, const char *email, const char *norm, const char *role,
 		    email);
 		goto out;
 	}
-	uid = sqlite3_last_insert_rowid(db->h);
+	uid = db_last_id(db);
 	audit(db, acct, uid, "user.added", email);
 	if (db_exec_sql(db, "COMMIT", NULL, 0) == -1)
 		goto out;
@@ -151,21 +150,21 @@ out:
 static int
 cmd_list(struct db *db)
 {
-	sqlite3_stmt	*st = db_query(db, "users_all");
+	struct dbq	*st = db_query(db, "users_all");
 	char		 when[32];
 
 	if (st == NULL)
 		return 1;
 	printf("%-32s %-7s %-8s %-20s %s\n", "EMAIL", "ROLE", "ACTIVE",
 	    "CREATED", "ACCOUNT");
-	while (sqlite3_step(st) == SQLITE_ROW)
+	while (db_step(st) == DB_ROW)
 		printf("%-32s %-7s %-8s %-20s %s\n",
-		    (const char *)sqlite3_column_text(st, 1),
-		    (const char *)sqlite3_column_text(st, 2),
-		    sqlite3_column_int(st, 3) ? "yes" : "no",
-		    iso8601(sqlite3_column_int64(st, 4), when, sizeof(when)),
-		    (const char *)sqlite3_column_text(st, 5));
-	sqlite3_reset(st);
+		    db_col_text(st, 1),
+		    db_col_text(st, 2),
+		    (int)db_col_int(st, 3) ? "yes" : "no",
+		    iso8601(db_col_int(st, 4), when, sizeof(when)),
+		    db_col_text(st, 5));
+	db_reset(st);
 	return 0;
 }
 
@@ -174,7 +173,7 @@ static int
 cmd_active(struct db *db, long long uid, long long acct, const char *email,
     int active)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 
 	if ((st = db_query(db, "user_set_active")) == NULL ||
 	    db_bind_int64(st, ":active", active) ||
@@ -194,7 +193,7 @@ static int
 cmd_passwd(struct db *db, long long uid, long long acct, const char *email)
 {
 	char		 pw[1100], hash[AUTH_HASH_MAX];
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	int		 gen, rc = 1;
 
 	if (get_password(pw, sizeof(pw), &gen) == -1)

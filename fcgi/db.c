@@ -26,7 +26,17 @@
 
 static int	 db_sync(struct db *);
 
+/* The store's codes are SQLite's. */
 _Static_assert(DB_NOT_DURABLE == SQLITE_IOERR_FSYNC, "DB_NOT_DURABLE");
+_Static_assert(DB_UNIQUE == SQLITE_CONSTRAINT_UNIQUE, "DB_UNIQUE");
+_Static_assert(DB_ROW == SQLITE_ROW && DB_DONE == SQLITE_DONE &&
+    DB_OK == SQLITE_OK && DB_BUSY == SQLITE_BUSY &&
+    DB_READONLY == SQLITE_READONLY && DB_FULL == SQLITE_FULL &&
+    DB_CONSTRAINT == SQLITE_CONSTRAINT && DB_ERROR == SQLITE_ERROR,
+    "result codes");
+_Static_assert(DB_INTEGER == SQLITE_INTEGER && DB_FLOAT == SQLITE_FLOAT &&
+    DB_TEXT == SQLITE_TEXT && DB_BLOB == SQLITE_BLOB &&
+    DB_NULL == SQLITE_NULL, "column types");
 
 /* Reads a whole file into a NUL-terminated malloc'd string the caller
  * frees. NULL with err set on failure. */
@@ -292,8 +302,8 @@ db_parse_queries(const char *text,
 static int
 querycmp(const void *a, const void *b)
 {
-	return strcmp(((const struct query *)a)->name,
-	    ((const struct query *)b)->name);
+	return strcmp(((const struct dbq *)a)->name,
+	    ((const struct dbq *)b)->name);
 }
 
 struct prep_ctx {
@@ -309,7 +319,7 @@ prep_one(void *arg, const char *name, const char *sql, size_t n)
 	struct db	*db = ctx->db;
 	sqlite3_stmt	*st = NULL;
 	const char	*tail;
-	struct query	*nq;
+	struct dbq	*nq;
 	size_t		 i;
 
 	for (i = 0; i < db->nq; i++)
@@ -353,7 +363,7 @@ prep_one(void *arg, const char *name, const char *sql, size_t n)
 		return -1;
 	}
 	db->q = nq;
-	db->q[db->nq++].stmt = st;
+	db->q[db->nq++].st = st;
 	return 0;
 }
 
@@ -561,20 +571,20 @@ fail:
 static int
 querykey(const void *key, const void *elt)
 {
-	return strcmp(key, ((const struct query *)elt)->name);
+	return strcmp(key, ((const struct dbq *)elt)->name);
 }
 
-sqlite3_stmt *
+struct dbq *
 db_query(struct db *db, const char *name)
 {
-	struct query	*q;
+	struct dbq	*q;
 
 	q = bsearch(name, db->q, db->nq, sizeof(*db->q), querykey);
 	if (q == NULL)
 		return NULL;
-	sqlite3_reset(q->stmt);
-	sqlite3_clear_bindings(q->stmt);
-	return q->stmt;
+	sqlite3_reset(q->st);
+	sqlite3_clear_bindings(q->st);
+	return q;
 }
 
 /* Resets every statement left part-way (a Lua error, such as the memory
@@ -646,10 +656,10 @@ db_tx(struct db *db, enum db_tx which)
 }
 
 int
-db_finish(struct db *db, sqlite3_stmt *st)
+db_finish(struct db *db, struct dbq *q)
 {
-	sqlite3_reset(st);
-	if (!sqlite3_stmt_readonly(st) && sqlite3_get_autocommit(db->h) &&
+	sqlite3_reset(q->st);
+	if (!sqlite3_stmt_readonly(q->st) && sqlite3_get_autocommit(db->h) &&
 	    sqlite3_changes64(db->h) > 0 && db_sync(db) == -1)
 		return DB_NOT_DURABLE;
 	return 0;
@@ -666,7 +676,7 @@ db_close(struct db *db)
 	for (i = 0; i < sizeof(db->txst) / sizeof(db->txst[0]); i++)
 		sqlite3_finalize(db->txst[i]);
 	for (i = 0; i < db->nq; i++) {
-		sqlite3_finalize(db->q[i].stmt);
+		sqlite3_finalize(db->q[i].st);
 		free(db->q[i].name);
 	}
 	free(db->q);
@@ -710,50 +720,240 @@ db_settle(struct db *db)
 /* Binding by parameter name, for the host's own use of named queries.
  * A name the statement lacks is an error (-1), like in Lua. */
 int
-db_bind_int64(sqlite3_stmt *st, const char *name, long long v)
+db_bind_int64(struct dbq *q, const char *name, long long v)
 {
-	int	 i = sqlite3_bind_parameter_index(st, name);
+	int	 i = sqlite3_bind_parameter_index(q->st, name);
 
-	return i > 0 && sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : -1;
+	return i > 0 && sqlite3_bind_int64(q->st, i, v) == SQLITE_OK ? 0 : -1;
 }
 
 int
-db_bind_text(sqlite3_stmt *st, const char *name, const char *s)
+db_bind_text(struct dbq *q, const char *name, const char *s)
 {
-	int	 i = sqlite3_bind_parameter_index(st, name);
+	int	 i = sqlite3_bind_parameter_index(q->st, name);
 
-	return i > 0 && sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) ==
+	return i > 0 && sqlite3_bind_text(q->st, i, s, -1, SQLITE_TRANSIENT) ==
 	    SQLITE_OK ? 0 : -1;
 }
 
 int
-db_bind_blob(sqlite3_stmt *st, const char *name, const void *p, size_t n)
+db_bind_blob(struct dbq *q, const char *name, const void *p, size_t n)
 {
-	int	 i = sqlite3_bind_parameter_index(st, name);
+	int	 i = sqlite3_bind_parameter_index(q->st, name);
 
-	return i > 0 && sqlite3_bind_blob(st, i, p, (int)n, SQLITE_TRANSIENT) ==
+	return i > 0 && sqlite3_bind_blob(q->st, i, p, (int)n,
+	    SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
+}
+
+int
+db_has_param(struct dbq *q, const char *name)
+{
+	return sqlite3_bind_parameter_index(q->st, name) > 0;
+}
+
+int
+db_param_count(struct dbq *q)
+{
+	return sqlite3_bind_parameter_count(q->st);
+}
+
+const char *
+db_param_name(struct dbq *q, int i)
+{
+	return sqlite3_bind_parameter_name(q->st, i);
+}
+
+int
+db_bind_index_int64(struct dbq *q, int i, long long v)
+{
+	return sqlite3_bind_int64(q->st, i, v) == SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_index_double(struct dbq *q, int i, double v)
+{
+	return sqlite3_bind_double(q->st, i, v) == SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_index_text(struct dbq *q, int i, const char *s, size_t n)
+{
+	return sqlite3_bind_text(q->st, i, s, (int)n, SQLITE_TRANSIENT) ==
 	    SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_index_blob(struct dbq *q, int i, const void *p, size_t n)
+{
+	return sqlite3_bind_blob(q->st, i, p, (int)n, SQLITE_TRANSIENT) ==
+	    SQLITE_OK ? 0 : -1;
+}
+
+int
+db_bind_index_null(struct dbq *q, int i)
+{
+	return sqlite3_bind_null(q->st, i) == SQLITE_OK ? 0 : -1;
+}
+
+int
+db_readonly(struct dbq *q)
+{
+	return sqlite3_stmt_readonly(q->st);
+}
+
+int
+db_step(struct dbq *q)
+{
+	return sqlite3_step(q->st);
+}
+
+void
+db_reset(struct dbq *q)
+{
+	sqlite3_reset(q->st);
+}
+
+int
+db_col_count(struct dbq *q)
+{
+	return sqlite3_column_count(q->st);
+}
+
+const char *
+db_col_name(struct dbq *q, int i)
+{
+	return sqlite3_column_name(q->st, i);
+}
+
+enum db_type
+db_col_type(struct dbq *q, int i)
+{
+	return (enum db_type)sqlite3_column_type(q->st, i);
+}
+
+long long
+db_col_int(struct dbq *q, int i)
+{
+	return sqlite3_column_int64(q->st, i);
+}
+
+double
+db_col_double(struct dbq *q, int i)
+{
+	return sqlite3_column_double(q->st, i);
+}
+
+const char *
+db_col_text(struct dbq *q, int i)
+{
+	return (const char *)sqlite3_column_text(q->st, i);
+}
+
+const void *
+db_col_blob(struct dbq *q, int i)
+{
+	return sqlite3_column_blob(q->st, i);
+}
+
+size_t
+db_col_bytes(struct dbq *q, int i)
+{
+	return (size_t)sqlite3_column_bytes(q->st, i);
+}
+
+long long
+db_changes(struct db *db)
+{
+	return sqlite3_changes64(db->h);
+}
+
+long long
+db_last_id(struct db *db)
+{
+	return sqlite3_last_insert_rowid(db->h);
+}
+
+const char *
+db_errmsg(struct db *db)
+{
+	return sqlite3_errmsg(db->h);
+}
+
+int
+db_unavailable(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOMEM:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+db_in_tx(struct db *db)
+{
+	return db->h != NULL && !sqlite3_get_autocommit(db->h);
+}
+
+int
+db_savepoint(struct db *db, enum db_savepoint what, int depth)
+{
+	char	 sql[64];
+
+	switch (what) {
+	case DB_SAVEPOINT:
+		snprintf(sql, sizeof(sql), "SAVEPOINT tx%d", depth);
+		break;
+	case DB_RELEASE:
+		snprintf(sql, sizeof(sql), "RELEASE tx%d", depth);
+		break;
+	default:
+		snprintf(sql, sizeof(sql), "ROLLBACK TO tx%d; RELEASE tx%d",
+		    depth, depth);
+		break;
+	}
+	return sqlite3_exec(db->h, sql, NULL, NULL, NULL);
 }
 
 /* Steps a write statement to the end and finishes it (db_finish).
  * Returns 0 or the SQLite error code (logged). */
 int
-db_run(struct db *db, sqlite3_stmt *st)
+db_run(struct db *db, struct dbq *q)
 {
 	int	 rc;
 
-	if (db->reading && !sqlite3_stmt_readonly(st)) {
+	if (db->reading && !sqlite3_stmt_readonly(q->st)) {
 		/* A deferred read transaction must not turn into a write:
 		 * it could not be synced as one, and may not be current. */
 		log_err("database: a write inside a read transaction refused");
 		return SQLITE_READONLY;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = sqlite3_step(q->st)) == SQLITE_ROW)
 		;
 	if (rc != SQLITE_DONE) {
 		log_err("database: %s", sqlite3_errmsg(db->h));
-		sqlite3_reset(st);
+		sqlite3_reset(q->st);
 		return rc;
 	}
-	return db_finish(db, st);
+	return db_finish(db, q);
+}
+
+void
+db_init_library(void)
+{
+	/* Every process is single-threaded (workers are processes): SQLite
+	 * need not take a mutex on every allocation and statement. Its
+	 * allocator is pool.c's. */
+	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+	pool_sqlite_install();
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }

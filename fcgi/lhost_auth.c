@@ -13,7 +13,6 @@
  *	host.auth.csrf_ok()      -> boolean (token + Origin/Referer)
  *	host.auth.login_csrf()   -> the pre-session CSRF token for /login
  */
-#include <sqlite3.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -90,7 +89,7 @@ static int
 failures(struct db *db, const char *scope, const char *key, long long since,
     long long *n, long long *oldest, long long *newest)
 {
-	sqlite3_stmt	*st = db_query(db, "login_failures_count");
+	struct dbq	*st = db_query(db, "login_failures_count");
 	int		 rc;
 
 	*n = *oldest = *newest = 0;
@@ -98,13 +97,13 @@ failures(struct db *db, const char *scope, const char *key, long long since,
 	    db_bind_text(st, ":key", key) == -1 ||
 	    db_bind_int64(st, ":since", since) == -1)
 		return -1;
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		*n = sqlite3_column_int64(st, 0);
-		*oldest = sqlite3_column_int64(st, 1);
-		*newest = sqlite3_column_int64(st, 2);
+	if ((rc = db_step(st)) == DB_ROW) {
+		*n = db_col_int(st, 0);
+		*oldest = db_col_int(st, 1);
+		*newest = db_col_int(st, 2);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW ? 0 : -1;
 }
 
 /* Runs a named query on (scope, key) (and :now, :id, :since when it has
@@ -113,18 +112,18 @@ static int
 failure_query(struct db *db, const char *query, const char *scope,
     const char *key, long long now, long long id)
 {
-	sqlite3_stmt	*st = db_query(db, query);
+	struct dbq	*st = db_query(db, query);
 
 	if (st == NULL ||
-	    (sqlite3_bind_parameter_index(st, ":scope") > 0 &&
+	    (db_has_param(st, ":scope") &&
 	    db_bind_text(st, ":scope", scope) == -1) ||
-	    (sqlite3_bind_parameter_index(st, ":key") > 0 &&
+	    (db_has_param(st, ":key") &&
 	    db_bind_text(st, ":key", key) == -1) ||
-	    (sqlite3_bind_parameter_index(st, ":now") > 0 &&
+	    (db_has_param(st, ":now") &&
 	    db_bind_int64(st, ":now", now) == -1) ||
-	    (sqlite3_bind_parameter_index(st, ":since") > 0 &&
+	    (db_has_param(st, ":since") &&
 	    db_bind_int64(st, ":since", now) == -1) ||
-	    (sqlite3_bind_parameter_index(st, ":id") > 0 &&
+	    (db_has_param(st, ":id") &&
 	    db_bind_int64(st, ":id", id) == -1))
 		return -1;
 	return db_run(db, st) == 0 ? 0 : -1;
@@ -156,7 +155,7 @@ reserve(struct db *db, const struct config *cfg, long long now,
 	int		 i, ok = 1;
 
 	a->wait = 0;
-	if (db_tx(db, DB_BEGIN) != SQLITE_OK)
+	if (db_tx(db, DB_BEGIN) != DB_OK)
 		return -1;
 	for (i = 0; i < 3 && ok; i++) {
 		if (i > 0 && a->email[0] == '\0')
@@ -184,7 +183,7 @@ reserve(struct db *db, const struct config *cfg, long long now,
 			continue;
 		ok = failure_query(db, "login_failure_add", scope[i], key[i],
 		    now, 0) == 0;
-		a->row[i] = sqlite3_last_insert_rowid(db->h);
+		a->row[i] = db_last_id(db);
 	}
 	if (ok && a->wait == 0)
 		ok = failure_query(db, "login_failures_prune", "", "", since,
@@ -193,7 +192,7 @@ reserve(struct db *db, const struct config *cfg, long long now,
 		db_tx(db, DB_ROLLBACK);
 		return -1;
 	}
-	return db_tx(db, DB_COMMIT) == SQLITE_OK ? 0 : -1;
+	return db_tx(db, DB_COMMIT) == DB_OK ? 0 : -1;
 }
 
 /* The password was right: the attempt's rows go, and so do the pair's
@@ -222,29 +221,29 @@ struct found_user {
 static int
 find_user(lua_State *L, const char *email_norm, struct found_user *u)
 {
-	sqlite3_stmt	*st = db_query(lhost_db(L), "user_by_email");
+	struct dbq	*st = db_query(lhost_db(L), "user_by_email");
 	const char	*h;
 	int		 rc;
 
 	memset(u, 0, sizeof(*u));
 	if (st == NULL || db_bind_text(st, ":email_norm", email_norm) == -1)
 		return -1;
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		u->id = sqlite3_column_int64(st, 0);
-		h = (const char *)sqlite3_column_text(st, 3);
+	if ((rc = db_step(st)) == DB_ROW) {
+		u->id = db_col_int(st, 0);
+		h = db_col_text(st, 3);
 		snprintf(u->hash, sizeof(u->hash), "%s", h ? h : "");
-		u->usable = sqlite3_column_int(st, 5) == 1 &&
-		    sqlite3_column_int(st, 7) == 1;
+		u->usable = (int)db_col_int(st, 5) == 1 &&
+		    (int)db_col_int(st, 7) == 1;
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 static void
 rehash(lua_State *L, long long id, const char *pw, size_t len)
 {
 	char		 h[AUTH_HASH_MAX];
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 
 	if (auth_hash_password(pw, len, h) == -1 ||
 	    (st = db_query(lhost_db(L), "user_set_password")) == NULL ||

@@ -19,7 +19,6 @@
  * fails the request with 503 UNAVAILABLE unless the script catches it; a
  * constraint violation raises {status = 409, code = "CONSTRAINT"}.
  */
-#include <sqlite3.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -35,31 +34,21 @@ db_fail(lua_State *L, struct db *db, const char *name, int rc)
 
 	snprintf(msg, sizeof(msg), "query %s: %s", name,
 	    rc == DB_NOT_DURABLE ? "commit not durable" :
-	    sqlite3_errmsg(db->h));
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-	case SQLITE_FULL:
-	case SQLITE_IOERR:
-	case SQLITE_READONLY:
-	case SQLITE_CANTOPEN:
-	case SQLITE_NOMEM:
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
+	    db_errmsg(db));
+	if (db_unavailable(rc)) {
 		log_err("%s", msg);
 		return lhost_error(L, 503, "UNAVAILABLE", msg);
-	case SQLITE_CONSTRAINT:
-		return lhost_error(L, 409, "CONSTRAINT", msg);
-	default:
-		return luaL_error(L, "%s", msg);
 	}
+	if ((rc & 0xff) == DB_CONSTRAINT)
+		return lhost_error(L, 409, "CONSTRAINT", msg);
+	return luaL_error(L, "%s", msg);
 }
 
 /* Binds the params table at idx (may be none/nil) to st. */
 static void
-bind_params(lua_State *L, sqlite3_stmt *st, const char *name, int idx)
+bind_params(lua_State *L, struct dbq *st, const char *name, int idx)
 {
-	int		 i, n = sqlite3_bind_parameter_count(st), rc = SQLITE_OK;
+	int		 i, n = db_param_count(st), rc = 0;
 	const char	*pn, *s;
 	size_t		 len;
 	char		 key[80];
@@ -69,7 +58,7 @@ bind_params(lua_State *L, sqlite3_stmt *st, const char *name, int idx)
 	else if (!lua_isnoneornil(L, idx))
 		luaL_checktype(L, idx, LUA_TTABLE);
 	for (i = 1; i <= n; i++) {
-		if ((pn = sqlite3_bind_parameter_name(st, i)) == NULL)
+		if ((pn = db_param_name(st, i)) == NULL)
 			luaL_error(L, "query %s: use :named parameters", name);
 		lua_getfield(L, idx, pn + 1);
 		switch (lua_type(L, -1)) {
@@ -78,28 +67,26 @@ bind_params(lua_State *L, sqlite3_stmt *st, const char *name, int idx)
 			    pn);
 			break;
 		case LUA_TBOOLEAN:
-			rc = sqlite3_bind_int(st, i, lua_toboolean(L, -1));
+			rc = db_bind_index_int64(st, i, lua_toboolean(L, -1));
 			break;
 		case LUA_TNUMBER:
 			if (lua_isinteger(L, -1))
-				rc = sqlite3_bind_int64(st, i,
-				    (sqlite3_int64)lua_tointeger(L, -1));
+				rc = db_bind_index_int64(st, i,
+				    (long long)lua_tointeger(L, -1));
 			else
-				rc = sqlite3_bind_double(st, i,
+				rc = db_bind_index_double(st, i,
 				    lua_tonumber(L, -1));
 			break;
 		case LUA_TSTRING:
 			s = lua_tolstring(L, -1, &len);
 			if (utf8_valid(s, len) && strlen(s) == len)
-				rc = sqlite3_bind_text(st, i, s, (int)len,
-				    SQLITE_TRANSIENT);
+				rc = db_bind_index_text(st, i, s, len);
 			else
-				rc = sqlite3_bind_blob(st, i, s, (int)len,
-				    SQLITE_TRANSIENT);
+				rc = db_bind_index_blob(st, i, s, len);
 			break;
 		case LUA_TLIGHTUSERDATA:
 			if (lhost_is_null(L, -1)) {
-				rc = sqlite3_bind_null(st, i);
+				rc = db_bind_index_null(st, i);
 				break;
 			}
 			/* FALLTHROUGH */
@@ -108,7 +95,7 @@ bind_params(lua_State *L, sqlite3_stmt *st, const char *name, int idx)
 			    name, pn, luaL_typename(L, -1));
 		}
 		lua_pop(L, 1);
-		if (rc != SQLITE_OK)
+		if (rc != 0)
 			luaL_error(L, "query %s: binding %s failed", name, pn);
 	}
 	if (lua_isnoneornil(L, idx))
@@ -123,60 +110,54 @@ bind_params(lua_State *L, sqlite3_stmt *st, const char *name, int idx)
 			    name);
 		}
 		snprintf(key, sizeof(key), ":%s", lua_tostring(L, -1));
-		if (sqlite3_bind_parameter_index(st, key) == 0) {
-			key[0] = '@';
-			if (sqlite3_bind_parameter_index(st, key) == 0) {
-				key[0] = '$';
-				if (sqlite3_bind_parameter_index(st, key) == 0)
-					luaL_error(L, "query %s has no "
-					    "parameter :%s", name, key + 1);
-			}
-		}
+		if (!db_has_param(st, key))
+			luaL_error(L, "query %s has no parameter :%s", name,
+			    key + 1);
 	}
 }
 
 /* Pushes the current row as a table (NULL columns left out). */
 void
-lhost_push_row(lua_State *L, sqlite3_stmt *st)
+lhost_push_row(lua_State *L, struct dbq *st)
 {
-	int	 i, n = sqlite3_column_count(st);
+	int	 i, n = db_col_count(st);
 
 	lua_createtable(L, 0, n);
 	for (i = 0; i < n; i++) {
-		switch (sqlite3_column_type(st, i)) {
-		case SQLITE_INTEGER:
+		switch (db_col_type(st, i)) {
+		case DB_INTEGER:
 			lua_pushinteger(L, (lua_Integer)
-			    sqlite3_column_int64(st, i));
+			    db_col_int(st, i));
 			break;
-		case SQLITE_FLOAT:
-			lua_pushnumber(L, sqlite3_column_double(st, i));
+		case DB_FLOAT:
+			lua_pushnumber(L, db_col_double(st, i));
 			break;
-		case SQLITE_TEXT:
+		case DB_TEXT:
 			lua_pushlstring(L, (const char *)
-			    sqlite3_column_text(st, i),
-			    (size_t)sqlite3_column_bytes(st, i));
+			    db_col_text(st, i),
+			    (size_t)db_col_bytes(st, i));
 			break;
-		case SQLITE_BLOB:
-			lua_pushlstring(L, sqlite3_column_blob(st, i),
-			    (size_t)sqlite3_column_bytes(st, i));
+		case DB_BLOB:
+			lua_pushlstring(L, db_col_blob(st, i),
+			    (size_t)db_col_bytes(st, i));
 			break;
 		default:
 			continue;	/* NULL: the key stays absent */
 		}
-		lua_setfield(L, -2, sqlite3_column_name(st, i));
+		lua_setfield(L, -2, db_col_name(st, i));
 	}
 }
 
 /* Looks up and binds the query named by argument 1 with params at 2. */
-static sqlite3_stmt *
+static struct dbq *
 prepare(lua_State *L, struct db *db, const char **name)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 
 	*name = luaL_checkstring(L, 1);
 	if ((st = db_query(db, *name)) == NULL)
 		luaL_error(L, "no query named '%s' in queries.sql", *name);
-	if (db->reading && !sqlite3_stmt_readonly(st))
+	if (db->reading && !db_readonly(st))
 		luaL_error(L, "query %s writes: not inside host.db.read "
 		    "(write in host.db.tx)", *name);
 	bind_params(L, st, *name, 2);
@@ -186,27 +167,27 @@ prepare(lua_State *L, struct db *db, const char **name)
 /* Steps st to the end collecting at most max rows (0: all) into a new
  * table; always resets st (no read transaction outlives the call). */
 static int
-collect(lua_State *L, struct db *db, sqlite3_stmt *st, const char *name,
+collect(lua_State *L, struct db *db, struct dbq *st, const char *name,
     int max)
 {
 	int		 rc, n = 0;
 
 	lua_newtable(L);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		if (max == 0 || n < max) {
 			lhost_push_row(L, st);
 			lua_rawseti(L, -2, ++n);
 		}
 		if (max && n >= max) {
-			rc = SQLITE_DONE;
+			rc = DB_DONE;
 			break;
 		}
 	}
-	if (rc != SQLITE_DONE)
-		sqlite3_reset(st);
+	if (rc != DB_DONE)
+		db_reset(st);
 	else
-		rc = db_finish(db, st) == 0 ? SQLITE_DONE : DB_NOT_DURABLE;
-	if (rc != SQLITE_DONE)
+		rc = db_finish(db, st) == 0 ? DB_DONE : DB_NOT_DURABLE;
+	if (rc != DB_DONE)
 		return db_fail(L, db, name, rc);
 	return n;
 }
@@ -216,7 +197,7 @@ l_rows(lua_State *L)
 {
 	struct db	*db = lhost_db(L);
 	const char	*name;
-	sqlite3_stmt	*st = prepare(L, db, &name);
+	struct dbq	*st = prepare(L, db, &name);
 
 	collect(L, db, st, name, 0);
 	return 1;
@@ -227,7 +208,7 @@ l_row(lua_State *L)
 {
 	struct db	*db = lhost_db(L);
 	const char	*name;
-	sqlite3_stmt	*st = prepare(L, db, &name);
+	struct dbq	*st = prepare(L, db, &name);
 
 	if (collect(L, db, st, name, 1) == 0)
 		lua_pushnil(L);
@@ -241,34 +222,34 @@ l_value(lua_State *L)
 {
 	struct db	*db = lhost_db(L);
 	const char	*name;
-	sqlite3_stmt	*st = prepare(L, db, &name);
+	struct dbq	*st = prepare(L, db, &name);
 	int		 rc;
 
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		switch (sqlite3_column_type(st, 0)) {
-		case SQLITE_INTEGER:
-			lua_pushinteger(L, sqlite3_column_int64(st, 0));
+	rc = db_step(st);
+	if (rc == DB_ROW) {
+		switch (db_col_type(st, 0)) {
+		case DB_INTEGER:
+			lua_pushinteger(L, db_col_int(st, 0));
 			break;
-		case SQLITE_FLOAT:
-			lua_pushnumber(L, sqlite3_column_double(st, 0));
+		case DB_FLOAT:
+			lua_pushnumber(L, db_col_double(st, 0));
 			break;
-		case SQLITE_NULL:
+		case DB_NULL:
 			lua_pushnil(L);
 			break;
 		default:
 			lua_pushlstring(L, (const char *)
-			    sqlite3_column_blob(st, 0),
-			    (size_t)sqlite3_column_bytes(st, 0));
+			    db_col_blob(st, 0),
+			    (size_t)db_col_bytes(st, 0));
 		}
-		rc = SQLITE_DONE;
+		rc = DB_DONE;
 	} else
 		lua_pushnil(L);
-	if (rc != SQLITE_DONE)
-		sqlite3_reset(st);
+	if (rc != DB_DONE)
+		db_reset(st);
 	else
-		rc = db_finish(db, st) == 0 ? SQLITE_DONE : DB_NOT_DURABLE;
-	if (rc != SQLITE_DONE)
+		rc = db_finish(db, st) == 0 ? DB_DONE : DB_NOT_DURABLE;
+	if (rc != DB_DONE)
 		return db_fail(L, db, name, rc);
 	return 1;
 }
@@ -278,32 +259,21 @@ l_exec(lua_State *L)
 {
 	struct db	*db = lhost_db(L);
 	const char	*name;
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	int		 rc;
 
 	st = prepare(L, db, &name);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		;
-	if (rc != SQLITE_DONE)
-		sqlite3_reset(st);
+	if (rc != DB_DONE)
+		db_reset(st);
 	else
-		rc = db_finish(db, st) == 0 ? SQLITE_DONE : DB_NOT_DURABLE;
-	if (rc != SQLITE_DONE)
+		rc = db_finish(db, st) == 0 ? DB_DONE : DB_NOT_DURABLE;
+	if (rc != DB_DONE)
 		return db_fail(L, db, name, rc);
-	lua_pushinteger(L, sqlite3_changes64(db->h));
-	lua_pushinteger(L, sqlite3_last_insert_rowid(db->h));
+	lua_pushinteger(L, db_changes(db));
+	lua_pushinteger(L, db_last_id(db));
 	return 2;
-}
-
-/* Runs SQL text of our own (never user input) for tx control. */
-static int
-tx_sql(lua_State *L, struct db *db, const char *sql)
-{
-	int	 rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
-
-	if (rc != SQLITE_OK)
-		return db_fail(L, db, sql, rc);
-	return 0;
 }
 
 /* host.db.tx(fn, ...): BEGIN IMMEDIATE (SAVEPOINT when nested), run fn,
@@ -312,7 +282,6 @@ static int
 l_tx(lua_State *L)
 {
 	struct db	*db = lhost_db(L);
-	char		 sql[64];
 	int		 depth, status, n, rc;
 
 	luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -321,12 +290,10 @@ l_tx(lua_State *L)
 		    "transaction first");
 	depth = db->tx_depth;
 	if (depth == 0) {
-		if ((rc = db_tx(db, DB_BEGIN)) != SQLITE_OK)
+		if ((rc = db_tx(db, DB_BEGIN)) != DB_OK)
 			return db_fail(L, db, "BEGIN IMMEDIATE", rc);
-	} else {
-		snprintf(sql, sizeof(sql), "SAVEPOINT tx%d", depth);
-		tx_sql(L, db, sql);
-	}
+	} else if ((rc = db_savepoint(db, DB_SAVEPOINT, depth)) != DB_OK)
+		return db_fail(L, db, "SAVEPOINT", rc);
 	db->tx_depth++;
 	n = lua_gettop(L);
 	lua_pushcfunction(L, lhost_msgh);
@@ -338,20 +305,15 @@ l_tx(lua_State *L)
 		db_reset_busy(db);
 		if (depth == 0)
 			db_tx(db, DB_ROLLBACK);
-		else {
-			snprintf(sql, sizeof(sql), "ROLLBACK TO tx%d; "
-			    "RELEASE tx%d", depth, depth);
-			sqlite3_exec(db->h, sql, NULL, NULL, NULL);
-		}
+		else
+			db_savepoint(db, DB_ROLLBACK_TO, depth);
 		return lua_error(L);
 	}
 	if (depth == 0)
 		rc = db_tx(db, DB_COMMIT);
-	else {
-		snprintf(sql, sizeof(sql), "RELEASE tx%d", depth);
-		rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
-	}
-	if (rc != SQLITE_OK)
+	else
+		rc = db_savepoint(db, DB_RELEASE, depth);
+	if (rc != DB_OK)
 		return db_fail(L, db, "COMMIT", rc);
 	return lua_gettop(L);
 }
@@ -376,7 +338,7 @@ l_read(lua_State *L)
 		lua_call(L, n - 1, LUA_MULTRET);
 		return lua_gettop(L);
 	}
-	if ((rc = db_tx(db, DB_BEGIN_READ)) != SQLITE_OK)
+	if ((rc = db_tx(db, DB_BEGIN_READ)) != DB_OK)
 		return db_fail(L, db, "BEGIN", rc);
 	db->tx_depth++;
 	db->reading = 1;
@@ -391,7 +353,7 @@ l_read(lua_State *L)
 	rc = db_tx(db, status == LUA_OK ? DB_COMMIT : DB_ROLLBACK);
 	if (status != LUA_OK)
 		return lua_error(L);
-	if (rc != SQLITE_OK)
+	if (rc != DB_OK)
 		return db_fail(L, db, "COMMIT", rc);
 	return lua_gettop(L);
 }

@@ -18,7 +18,6 @@
  * lives REVEAL_TTL seconds; logging out or the session's end deletes it
  * (schema 013).
  */
-#include <sqlite3.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +68,7 @@ session_id(lua_State *L, const char *fn)
 static int
 commit_durably(struct db *db)
 {
-	return db_tx(db, DB_COMMIT) == SQLITE_OK ? 0 : -1;
+	return db_tx(db, DB_COMMIT) == DB_OK ? 0 : -1;
 }
 
 static int
@@ -81,7 +80,7 @@ l_stash(lua_State *L)
 	unsigned char	 k[crypto_secretbox_KEYBYTES];
 	unsigned char	 nonce[crypto_secretbox_NONCEBYTES];
 	unsigned char	 box[crypto_secretbox_MACBYTES + REVEAL_MAX];
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	long long	 sid, prev = 0, now = clock_now();
 	int		 n, rotated, ok;
 
@@ -113,7 +112,7 @@ l_stash(lua_State *L)
 	sodium_memzero(text, sizeof(text));
 	sodium_memzero(k, sizeof(k));
 
-	ok = db_tx(db, DB_BEGIN) == SQLITE_OK;
+	ok = db_tx(db, DB_BEGIN) == DB_OK;
 	if (ok && (st = db_query(db, "reveal_prune")) != NULL &&
 	    db_bind_int64(st, ":since", now - REVEAL_TTL) == 0)
 		ok = db_run(db, st) == 0;
@@ -128,13 +127,13 @@ l_stash(lua_State *L)
 	else
 		ok = 0;
 	if (!ok || commit_durably(db) == -1) {
-		if (!sqlite3_get_autocommit(db->h))
+		if (db_in_tx(db))
 			db_tx(db, DB_ROLLBACK);
 		log_err("host.reveal.stash: the view could not be kept");
 		lua_pushnil(L);
 		return 1;
 	}
-	lua_pushinteger(L, sqlite3_last_insert_rowid(db->h));
+	lua_pushinteger(L, db_last_id(db));
 	return 1;
 }
 
@@ -145,32 +144,32 @@ take_row(struct db *db, long long id, long long sid, long long since,
     unsigned char nonce[crypto_secretbox_NONCEBYTES], unsigned char *box,
     size_t *boxlen)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	const void	*p;
 	int		 found = 0, rc;
 
-	if (db_tx(db, DB_BEGIN) != SQLITE_OK)
+	if (db_tx(db, DB_BEGIN) != DB_OK)
 		return -1;
 	if ((st = db_query(db, "reveal_get")) == NULL ||
 	    db_bind_int64(st, ":id", id) || db_bind_int64(st, ":session_id",
 	    sid) || db_bind_int64(st, ":since", since))
 		goto fail;
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
-	    sqlite3_column_bytes(st, 0) == crypto_secretbox_NONCEBYTES &&
-	    sqlite3_column_bytes(st, 1) > (int)crypto_secretbox_MACBYTES &&
-	    sqlite3_column_bytes(st, 1) <= (int)(crypto_secretbox_MACBYTES +
+	if ((rc = db_step(st)) == DB_ROW &&
+	    db_col_bytes(st, 0) == crypto_secretbox_NONCEBYTES &&
+	    db_col_bytes(st, 1) > (int)crypto_secretbox_MACBYTES &&
+	    db_col_bytes(st, 1) <= (int)(crypto_secretbox_MACBYTES +
 	    REVEAL_MAX)) {
-		memcpy(nonce, sqlite3_column_blob(st, 0),
+		memcpy(nonce, db_col_blob(st, 0),
 		    crypto_secretbox_NONCEBYTES);
-		*boxlen = (size_t)sqlite3_column_bytes(st, 1);
-		p = sqlite3_column_blob(st, 1);
+		*boxlen = (size_t)db_col_bytes(st, 1);
+		p = db_col_blob(st, 1);
 		memcpy(box, p, *boxlen);
 		found = 1;
-	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sqlite3_reset(st);
+	} else if (rc != DB_ROW && rc != DB_DONE) {
+		db_reset(st);
 		goto fail;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	/* A row of another session, or too old, is not touched here; the
 	 * next stash prunes the old ones. Nothing found: nothing to write. */
 	if (!found) {

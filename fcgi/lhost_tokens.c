@@ -39,7 +39,6 @@
  * second) or host.null (never); allowed_ips a list of CIDRs or one
  * string of them separated by commas or white space.
  */
-#include <sqlite3.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -343,7 +342,7 @@ get_expiry(lua_State *L, int t, long long now, struct expiry_ask *ask,
 static int
 push_visible(lua_State *L, const char *key, const struct actor *a)
 {
-	sqlite3_stmt	*st = db_query(lhost_db(L), "token_visible");
+	struct dbq	*st = db_query(lhost_db(L), "token_visible");
 	int		 rc;
 
 	if (!token_key_valid(key)) {
@@ -355,15 +354,15 @@ push_visible(lua_State *L, const char *key, const struct actor *a)
 	    db_bind_int64(st, ":all", a->admin) ||
 	    db_bind_int64(st, ":user_id", a->id))
 		return fail_db(L);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	rc = db_step(st);
+	if (rc == DB_ROW)
 		lhost_push_row(L, st);
 	else
 		lua_pushnil(L);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return fail_db(L);
-	return rc == SQLITE_ROW;
+	return rc == DB_ROW;
 }
 
 /* Integer field name of the table on top. */
@@ -384,7 +383,7 @@ int_field(lua_State *L, const char *name)
 static long long
 target(lua_State *L, const char *key, const struct actor *a)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	long long	 id, in = 0;
 	int		 rc;
 
@@ -400,10 +399,10 @@ target(lua_State *L, const char *key, const struct actor *a)
 	    db_bind_int64(st, ":id", id) ||
 	    db_bind_int64(st, ":ancestor", a->token->token_id))
 		fail_db(L);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		in = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
+	if ((rc = db_step(st)) == DB_ROW)
+		in = db_col_int(st, 0);
+	db_reset(st);
+	if (rc != DB_ROW)
 		fail_db(L);
 	if (in)
 		return id;
@@ -421,7 +420,7 @@ tx_open(struct db *db)
 {
 	if (db->tx_depth > 0)
 		return 0;
-	return db_tx(db, DB_BEGIN) == SQLITE_OK ? 1 : -1;
+	return db_tx(db, DB_BEGIN) == DB_OK ? 1 : -1;
 }
 
 /* Ends what tx_open began: commits (durably) when ok, else rolls back.
@@ -432,7 +431,7 @@ tx_close(struct db *db, int own, int ok)
 	if (own != 1)
 		return ok ? 0 : -1;
 	if (ok)
-		return db_tx(db, DB_COMMIT) == SQLITE_OK ? 0 : -1;
+		return db_tx(db, DB_COMMIT) == DB_OK ? 0 : -1;
 	db_tx(db, DB_ROLLBACK);
 	return -1;
 }
@@ -444,7 +443,7 @@ static int
 grants_of(struct db *db, long long id, struct grant *g, struct grant *pg,
     int *has_parent, int *active)
 {
-	sqlite3_stmt	*st = db_query(db, "token_grant");
+	struct dbq	*st = db_query(db, "token_grant");
 	char		 err[128];
 	int		 rc, bad = 0;
 
@@ -453,23 +452,23 @@ grants_of(struct db *db, long long id, struct grant *g, struct grant *pg,
 	*has_parent = *active = 0;
 	if (st == NULL || db_bind_int64(st, ":id", id))
 		return -1;
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g->scopes = (uint32_t)sqlite3_column_int64(st, 0);
-		g->expires_at = sqlite3_column_int64(st, 1);
-		bad |= cidr_parse_list((const char *)sqlite3_column_text(st, 2),
+	if ((rc = db_step(st)) == DB_ROW) {
+		g->scopes = (uint32_t)db_col_int(st, 0);
+		g->expires_at = db_col_int(st, 1);
+		bad |= cidr_parse_list(db_col_text(st, 2),
 		    &g->ips, err, sizeof(err));
-		*has_parent = sqlite3_column_type(st, 3) != SQLITE_NULL;
+		*has_parent = db_col_type(st, 3) != DB_NULL;
 		if (*has_parent) {
-			pg->scopes = (uint32_t)sqlite3_column_int64(st, 5);
-			pg->expires_at = sqlite3_column_int64(st, 6);
+			pg->scopes = (uint32_t)db_col_int(st, 5);
+			pg->expires_at = db_col_int(st, 6);
 			bad |= cidr_parse_list((const char *)
-			    sqlite3_column_text(st, 7), &pg->ips, err,
+			    db_col_text(st, 7), &pg->ips, err,
 			    sizeof(err));
 		}
-		*active = sqlite3_column_int(st, 8) == 1;
+		*active = (int)db_col_int(st, 8) == 1;
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW && !bad ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW && !bad ? 0 : -1;
 }
 
 /* The acting token's grant as it is now, inside the change's transaction
@@ -643,7 +642,7 @@ l_set_active(lua_State *L)
 	if (rc == 1)
 		return refuse(L, 409, "PARENT_INACTIVE", "the token this one "
 		    "was made from is switched off: switch that one on first");
-	n = sqlite3_changes64(db->h);
+	n = db_changes(db);
 	push_visible(L, key, &a);
 	lua_pushinteger(L, active || n < 1 ? 0 : n - 1);
 	return 2;
@@ -669,7 +668,7 @@ static int
 narrow_tree(struct db *db, long long id, const struct grant *top,
     long long actor)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	struct narrowed	*v = NULL, *nv;
 	const struct grant *pg;
 	struct cidr_list own;
@@ -680,7 +679,7 @@ narrow_tree(struct db *db, long long id, const struct grant *top,
 	if ((st = db_query(db, "token_descendants")) == NULL ||
 	    db_bind_int64(st, ":id", id))
 		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
@@ -688,18 +687,18 @@ narrow_tree(struct db *db, long long id, const struct grant *top,
 			v = nv;
 		}
 		memset(&v[n], 0, sizeof(v[n]));
-		v[n].id = sqlite3_column_int64(st, 0);
-		v[n].g.scopes = (uint32_t)sqlite3_column_int64(st, 1);
-		if (cidr_parse_list((const char *)sqlite3_column_text(st, 2),
+		v[n].id = db_col_int(st, 0);
+		v[n].g.scopes = (uint32_t)db_col_int(st, 1);
+		if (cidr_parse_list(db_col_text(st, 2),
 		    &v[n].g.ips, err, sizeof(err)) == -1)
 			break;
-		v[n].parent_id = sqlite3_column_int64(st, 4);
-		v[n].via = strcmp((const char *)sqlite3_column_text(st, 5),
+		v[n].parent_id = db_col_int(st, 4);
+		v[n].via = strcmp(db_col_text(st, 5),
 		    "via") == 0;
 		n++;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_DONE)
 		goto out;
 	for (i = 0; i < n; i++) {
 		pg = top;
@@ -737,7 +736,7 @@ static int
 write_update(struct db *db, long long id, const char *description,
     const struct grant *g, long long actor)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	char		 ips[TOKEN_IPS_MAX];
 
 	if (cidr_format_list(&g->ips, ips, sizeof(ips)) == -1 ||
@@ -869,14 +868,14 @@ l_rotate(lua_State *L)
 /* Binds the filter shared by tokens_page and tokens_count (:q where the
  * statement has it). */
 static int
-bind_filter(sqlite3_stmt *st, const struct actor *a, const char *kind,
+bind_filter(struct dbq *st, const struct actor *a, const char *kind,
     const char *q)
 {
 	return db_bind_int64(st, ":account_id", a->account_id) ||
 	    db_bind_text(st, ":kind", kind) ||
 	    db_bind_int64(st, ":all", a->admin) ||
 	    db_bind_int64(st, ":user_id", a->id) ||
-	    (sqlite3_bind_parameter_index(st, ":q") > 0 &&
+	    (db_has_param(st, ":q") &&
 	    db_bind_text(st, ":q", q)) ? -1 : 0;
 }
 
@@ -886,7 +885,7 @@ l_list(lua_State *L)
 	struct actor	 a;
 	const char	*kind, *q;
 	lua_Integer	 limit, offset, n = 0;
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	int		 rc;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -904,20 +903,20 @@ l_list(lua_State *L)
 	    db_bind_int64(st, ":offset", offset))
 		return fail_db(L);
 	lua_createtable(L, (int)limit, 0);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		lhost_push_row(L, st);
 		lua_rawseti(L, -2, ++n);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_DONE)
 		return fail_db(L);
 	if ((st = db_query(lhost_db(L), *q ? "tokens_count_q" :
 	    "tokens_count")) == NULL ||
 	    bind_filter(st, &a, kind, q))
 		return fail_db(L);
-	rc = sqlite3_step(st);
-	lua_pushinteger(L, rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0);
-	sqlite3_reset(st);
+	rc = db_step(st);
+	lua_pushinteger(L, rc == DB_ROW ? db_col_int(st, 0) : 0);
+	db_reset(st);
 	return 2;
 }
 

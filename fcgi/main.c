@@ -16,7 +16,6 @@
  * --data DIR (or $TESSERA_DATA).
  */
 #include <sodium.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -227,11 +226,7 @@ main(int argc, char **argv)
 	int		 i, rc = 0;
 
 	log_open();
-	/* Every process is single-threaded (workers are processes): SQLite
-	 * need not take a mutex on every allocation and statement. */
-	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
-	pool_sqlite_install();
-	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	db_init_library();
 	if (getenv("TESSERA_TEST_CLOCK_FILE") != NULL)
 		log_warn("TESSERA_TEST_CLOCK_FILE is set: the clock is read "
 		    "from %s (for tests only)",

@@ -6,7 +6,6 @@
  * as soon as the user or the account is disabled. The session's CSRF
  * token is derived from the cookie value (auth_csrf_of), not stored.
  */
-#include <sqlite3.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -51,11 +50,11 @@ session_set_cookie(const struct req *r, const char *name, const char *value,
 
 /* Copies column i as text into out. */
 static void
-col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
+col_text(struct dbq *st, int i, char *out, size_t outlen)
 {
-	const unsigned char *s = sqlite3_column_text(st, i);
+	const char	*s = db_col_text(st, i);
 
-	snprintf(out, outlen, "%s", s ? (const char *)s : "");
+	snprintf(out, outlen, "%s", s ? s : "");
 }
 
 int
@@ -73,7 +72,7 @@ session_find(struct db *db, const unsigned char *pepper,
     const struct config *cfg, const char *value, struct session *out)
 {
 	unsigned char	 h[32];
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	long long	 now = clock_now(), last, expires;
 	int		 rc;
 
@@ -84,21 +83,21 @@ session_find(struct db *db, const unsigned char *pepper,
 	if ((st = db_query(db, "session_by_hash")) == NULL ||
 	    db_bind_blob(st, ":id_hash", h, sizeof(h)) == -1)
 		return -1;
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE ? 0 : -1;
+	rc = db_step(st);
+	if (rc != DB_ROW) {
+		db_reset(st);
+		return rc == DB_DONE ? 0 : -1;
 	}
-	out->id = sqlite3_column_int64(st, 0);
-	last = sqlite3_column_int64(st, 1);
-	expires = sqlite3_column_int64(st, 2);
-	out->created_at = sqlite3_column_int64(st, 3);
-	out->user_id = sqlite3_column_int64(st, 4);
+	out->id = db_col_int(st, 0);
+	last = db_col_int(st, 1);
+	expires = db_col_int(st, 2);
+	out->created_at = db_col_int(st, 3);
+	out->user_id = db_col_int(st, 4);
 	col_text(st, 5, out->email, sizeof(out->email));
 	col_text(st, 6, out->role, sizeof(out->role));
-	out->account_id = sqlite3_column_int64(st, 7);
+	out->account_id = db_col_int(st, 7);
 	col_text(st, 8, out->account_name, sizeof(out->account_name));
-	sqlite3_reset(st);
+	db_reset(st);
 	auth_csrf_of(pepper, value, out->csrf);
 	if (expires <= now || last + cfg->session_idle <= now) {
 		session_delete(db, out->id);
@@ -119,7 +118,7 @@ session_create(struct db *db, const unsigned char *pepper,
     char cookie_val[AUTH_TOKEN_LEN + 1], char csrf[AUTH_TOKEN_LEN + 1])
 {
 	unsigned char	 h[32];
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	long long	 now = clock_now();
 	char		 ua[256];
 
@@ -146,7 +145,7 @@ session_create(struct db *db, const unsigned char *pepper,
 int
 session_delete(struct db *db, long long id)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 
 	if ((st = db_query(db, "session_delete")) == NULL ||
 	    db_bind_int64(st, ":id", id) == -1)

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "store.h"
 
 #define TESSERA_VERSION "0.1.0"
 
@@ -372,79 +373,10 @@ void		 resp_free(struct resp *);
 
 /* ------------------------------------------------------------------- db */
 
-struct sqlite3;
-struct sqlite3_stmt;
+/* The store: store.h. */
 
-struct query {
-	char			*name;
-	struct sqlite3_stmt	*stmt;
-};
-
-/* One open database with its named statements, owned by one worker. */
-struct db {
-	struct sqlite3	*h;
-	struct query	*q;	/* sorted by name */
-	size_t		 nq;
-	int		 tx_depth;
-	long long	 busy_timeout_ms;
-	double		 busy_since;	/* when the current wait began */
-	struct group_commit *gc;	/* NULL: each commit syncs alone */
-	struct writer	*wr;		/* NULL: wait at SQLite's lock only */
-	int		 wr_held;	/* this connection has the turn */
-	int		 busy_started;	/* busy_since counts from the turn */
-	struct sqlite3_stmt *txst[4];	/* see enum db_tx */
-	int		 reading;	/* inside host.db.read */
-	long long	 tx_changes;	/* total changes when it began */
-	long long	 synced_changes; /* total changes at the last sync */
-};
-
-enum db_tx { DB_BEGIN, DB_COMMIT, DB_ROLLBACK, DB_BEGIN_READ };
-
-/* What db_tx and db_finish return when the commit went through but the
- * disk refused to make it durable (SQLITE_IOERR_FSYNC): answer 503. */
-#define DB_NOT_DURABLE	(10 | (4 << 8))
-
-/* Runs BEGIN IMMEDIATE, COMMIT, ROLLBACK or BEGIN (deferred: a read
- * transaction) from statements prepared once. A COMMIT that wrote is
- * durable when it returns; one that failed has been rolled back. Returns
- * SQLite's result code (SQLITE_OK on success) or DB_NOT_DURABLE. */
-int	 db_tx(struct db *, enum db_tx);
-/* Resets st after the caller stepped it; a statement that wrote outside
- * a transaction is made durable first. 0 or DB_NOT_DURABLE. */
-int	 db_finish(struct db *, struct sqlite3_stmt *);
-/* The worker's check before it answers: syncs a change nothing synced
- * yet (which db_tx and db_finish leave only when the disk refused, or a
- * caller stepped a write itself). 0 (nothing pending), 1 (synced now)
- * or -1 (the disk refused). */
-int	 db_settle(struct db *);
-/* Resets every statement a Lua error left part-way. */
-void	 db_reset_busy(struct db *);
-
-#define DB_FILE		"tessera.db"
 #define PEPPER_FILE	"pepper.key"
 #define PEPPER_LEN	32
-
-/* Opens DATA/tessera.db (which must exist unless create is set), sets the
- * pragmas, applies pending migrations from schema_dir and prepares every
- * named query. Returns 0 or -1 with err set. */
-int	 db_open(struct db *, const struct config *, int create,
-	    char *err, size_t errlen);
-/* The prepared statement for name (reset, bindings cleared), or NULL. */
-struct sqlite3_stmt *db_query(struct db *, const char *name);
-int	 db_exec_sql(struct db *, const char *sql, char *err, size_t errlen);
-int	 db_bind_int64(struct sqlite3_stmt *, const char *name, long long);
-int	 db_bind_text(struct sqlite3_stmt *, const char *name, const char *);
-int	 db_bind_blob(struct sqlite3_stmt *, const char *name, const void *,
-	    size_t);
-/* Steps to the end and finishes (db_finish); 0 or the SQLite error code
- * (logged). */
-int	 db_run(struct db *, struct sqlite3_stmt *);
-void	 db_close(struct db *);
-/* Parses a named-query file into (name, sql) pairs via fn; exposed for
- * the unit tests. Returns 0 or -1 with err. */
-int	 db_parse_queries(const char *text,
-	    int (*fn)(void *, const char *name, const char *sql, size_t len),
-	    void *arg, char *err, size_t errlen);
 
 /* ----------------------------------------------------------------- data */
 
@@ -713,7 +645,7 @@ void		 lhost_open_limits(struct lua_State *);
 void		 lhost_open_reveal(struct lua_State *);
 /* The request's session (looked up once per request), or NULL. */
 const struct session *lhost_session_current(struct lua_State *);
-void		 lhost_push_row(struct lua_State *, struct sqlite3_stmt *);
+void		 lhost_push_row(struct lua_State *, struct dbq *);
 /* Marks the current request as carrying a secret: the response is wiped
  * after writing and Lua memory freed from now on is zeroed. */
 void		 lhost_secret_issued(struct lua_State *);

@@ -11,7 +11,6 @@
  *         sodium_memcmp.
  */
 #include <sodium.h>
-#include <sqlite3.h>
 #include <string.h>
 #include <time.h>
 
@@ -155,7 +154,7 @@ int
 token_create(struct db *db, const unsigned char pepper[PEPPER_LEN],
     const struct token_new *t, struct token_made *out)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	unsigned char	 h[32];
 	long long	 now = clock_now();
 	int		 tries;
@@ -186,13 +185,13 @@ token_create(struct db *db, const unsigned char pepper[PEPPER_LEN],
 			return -1;
 		out->rc = db_run(db, st);
 		if (out->rc == 0) {
-			out->id = sqlite3_last_insert_rowid(db->h);
+			out->id = db_last_id(db);
 			out->created_at = now;
 			return 0;
 		}
 		/* A UUID or secret collision is astronomically unlikely;
 		 * anything else is a real error. */
-		if (out->rc != SQLITE_CONSTRAINT_UNIQUE)
+		if (out->rc != DB_UNIQUE)
 			break;
 	}
 	sodium_memzero(out->secret, sizeof(out->secret));
@@ -204,7 +203,7 @@ token_rotate(struct db *db, const unsigned char pepper[PEPPER_LEN],
     long long id, long long grace, long long actor,
     char secret[TOKEN_SECRET_LEN + 1], long long *prev_expires, int *rc)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	unsigned char	 h[32];
 	long long	 now = clock_now();
 	int		 tries;
@@ -220,14 +219,14 @@ token_rotate(struct db *db, const unsigned char pepper[PEPPER_LEN],
 		    db_bind_int64(st, ":id", id) ||
 		    (grace > 0 && db_bind_int64(st, ":prev_expires_at",
 		    *prev_expires))) {
-			*rc = SQLITE_ERROR;
+			*rc = DB_ERROR;
 			break;
 		}
 		if ((*rc = db_run(db, st)) == 0) {
 			sodium_memzero(h, sizeof(h));
 			return 0;
 		}
-		if (*rc != SQLITE_CONSTRAINT_UNIQUE)
+		if (*rc != DB_UNIQUE)
 			break;
 	}
 	sodium_memzero(h, sizeof(h));
@@ -239,7 +238,7 @@ int
 token_switch(struct db *db, long long id, int active, long long actor,
     long long by_token)
 {
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 
 	if ((st = db_query(db, active ? "token_activate" :
 	    "token_deactivate_tree")) == NULL ||
@@ -251,5 +250,5 @@ token_switch(struct db *db, long long id, int active, long long actor,
 		return -1;
 	if (db_run(db, st) != 0)
 		return -1;
-	return sqlite3_changes64(db->h) > 0 ? 0 : 1;
+	return db_changes(db) > 0 ? 0 : 1;
 }

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
 #include "route.h"
 #include "tessera.h"
@@ -158,7 +157,7 @@ worker_handle(struct worker *w, struct conn *c)
 		if (api_gate(w, &r, &m, &resp) == 0)
 			lhost_handle(w->lh, &r, &m, &resp);
 	}
-	if (w->db.h && !sqlite3_get_autocommit(w->db.h)) {
+	if (w->db.h && db_in_tx(&w->db)) {
 		/* Never expected (host.db.tx ends what it began), but a
 		 * transaction kept open would hold SQLite's lock, or the
 		 * writers' turn, and stop every other worker's writes. */

@@ -305,7 +305,7 @@ db_open_repo_schema(void **state)
 	struct config	 cfg;
 	struct db	 db;
 	char		 data[PATH_MAX], err[512] = "", txt[64];
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 	int		 nmig;
 
 	(void)state;
@@ -329,8 +329,9 @@ db_open_repo_schema(void **state)
 
 	st = db_query(&db, "health");
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_int_equal(db_col_int(st, 0), 1);
+	db_reset(st);
 	assert_null(db_query(&db, "nope"));
 	assert_null(db_query(&db, ""));
 	assert_null(db_query(&db, "HEALTH"));
@@ -345,25 +346,25 @@ db_open_repo_schema(void **state)
 	assert_int_equal(db_bind_text(st, ":value", "v"), 0);
 	assert_int_equal(db_run(&db, st), 0);
 	assert_int_equal(db_settle(&db), 0);
-	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_BEGIN), DB_OK);
 	st = db_query(&db, "meta_set");
 	assert_int_equal(db_bind_text(st, ":key", "t2"), 0);
 	assert_int_equal(db_bind_text(st, ":value", "v"), 0);
 	assert_int_equal(db_run(&db, st), 0);
-	assert_int_equal(db_tx(&db, DB_COMMIT), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_COMMIT), DB_OK);
 	assert_int_equal(db_settle(&db), 0);
-	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_BEGIN), DB_OK);
 	st = db_query(&db, "meta_set");
 	assert_int_equal(db_bind_text(st, ":key", "t3"), 0);
 	assert_int_equal(db_bind_text(st, ":value", "v"), 0);
 	assert_int_equal(db_run(&db, st), 0);
-	assert_int_equal(db_tx(&db, DB_ROLLBACK), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_ROLLBACK), DB_OK);
 	assert_int_equal(db_settle(&db), 0);
 	st = db_query(&db, "meta_set");
 	assert_int_equal(db_bind_text(st, ":key", "t4"), 0);
 	assert_int_equal(db_bind_text(st, ":value", "v"), 0);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_reset(st);
+	assert_int_equal(db_step(st), DB_DONE);
+	db_reset(st);
 	assert_int_equal(db_settle(&db), 1);
 	assert_int_equal(db_settle(&db), 0);
 	db_close(&db);
@@ -386,32 +387,26 @@ db_open_repo_schema(void **state)
 
 /* Stores v under key with meta_set, reads it back with meta_get. */
 static void
-meta_round_trip(struct db *db, const char *key, sqlite3_int64 v)
+meta_round_trip(struct db *db, const char *key, long long v)
 {
-	sqlite3_stmt	*st;
-	int		 ik, iv;
+	struct dbq	*st;
 
 	st = db_query(db, "meta_set");
 	assert_non_null(st);
-	ik = sqlite3_bind_parameter_index(st, ":key");
-	iv = sqlite3_bind_parameter_index(st, ":value");
-	assert_true(ik > 0);
-	assert_true(iv > 0);
-	assert_int_equal(sqlite3_bind_text(st, ik, key, -1, SQLITE_TRANSIENT),
-	    SQLITE_OK);
-	assert_int_equal(sqlite3_bind_int64(st, iv, v), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	assert_true(db_has_param(st, ":key"));
+	assert_true(db_has_param(st, ":value"));
+	assert_int_equal(db_bind_text(st, ":key", key), 0);
+	assert_int_equal(db_bind_int64(st, ":value", v), 0);
+	assert_int_equal(db_run(db, st), 0);
 
 	st = db_query(db, "meta_get");
 	assert_non_null(st);
-	ik = sqlite3_bind_parameter_index(st, ":key");
-	assert_true(ik > 0);
-	assert_int_equal(sqlite3_bind_text(st, ik, key, -1, SQLITE_TRANSIENT),
-	    SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_type(st, 0), SQLITE_INTEGER);
-	assert_true(sqlite3_column_int64(st, 0) == v);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	assert_int_equal(db_bind_text(st, ":key", key), 0);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_int_equal(db_col_type(st, 0), DB_INTEGER);
+	assert_true(db_col_int(st, 0) == v);
+	assert_int_equal(db_step(st), DB_DONE);
+	db_reset(st);
 }
 
 /* Fails unless iso_time(t) and utc_minute(t), as st computes them, equal
@@ -499,7 +494,7 @@ db_int64_round_trip(void **state)
 	struct config	 cfg;
 	struct db	 db;
 	char		 data[PATH_MAX], err[512] = "";
-	sqlite3_stmt	*st;
+	struct dbq	*st;
 
 	(void)state;
 	make_cfg(&cfg, fresh_dir(data, "int64"), repo_schema);
@@ -507,7 +502,7 @@ db_int64_round_trip(void **state)
 		fail_msg("db_open: %s", err);
 	meta_round_trip(&db, "t_min", INT64_MIN);
 	meta_round_trip(&db, "t_max", INT64_MAX);
-	meta_round_trip(&db, "t_2p53p1", (sqlite3_int64)((1LL << 53) + 1));
+	meta_round_trip(&db, "t_2p53p1", (1LL << 53) + 1);
 	meta_round_trip(&db, "t_neg", -((1LL << 53) + 1));
 	meta_round_trip(&db, "t_zero", 0);
 	/* Overwrite through the upsert, then read again. */
@@ -516,7 +511,8 @@ db_int64_round_trip(void **state)
 	/* db_query hands back a reset statement with no bindings left. */
 	st = db_query(&db, "meta_get");
 	assert_non_null(st);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);	/* key NULL */
+	assert_int_equal(db_step(st), DB_DONE);	/* key NULL */
+	db_reset(st);
 	db_close(&db);
 
 	/* Still exact after reopening (read from disk, not a cache). */
@@ -524,10 +520,10 @@ db_int64_round_trip(void **state)
 		fail_msg("reopen: %s", err);
 	st = db_query(&db, "meta_get");
 	assert_non_null(st);
-	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":key"),
-	    "t_min", -1, SQLITE_STATIC);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_true(sqlite3_column_int64(st, 0) == INT64_MIN);
+	assert_int_equal(db_bind_text(st, ":key", "t_min"), 0);
+	assert_int_equal(db_step(st), DB_ROW);
+	assert_true(db_col_int(st, 0) == INT64_MIN);
+	db_reset(st);
 	db_close(&db);
 	cfg_free(&cfg);
 }
@@ -1079,21 +1075,21 @@ writer_turn_follows_write_transactions(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* Free now: BEGIN takes it, COMMIT gives it back; so does ROLLBACK. */
-	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_BEGIN), DB_OK);
 	assert_int_equal(db.wr_held, 1);
 	assert_int_equal(sqlite3_exec(db.h, "INSERT INTO t VALUES (1)", NULL,
 	    NULL, NULL), SQLITE_OK);
-	assert_int_equal(db_tx(&db, DB_COMMIT), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_COMMIT), DB_OK);
 	assert_int_equal(db.wr_held, 0);
-	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
-	assert_int_equal(db_tx(&db, DB_ROLLBACK), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_BEGIN), DB_OK);
+	assert_int_equal(db_tx(&db, DB_ROLLBACK), DB_OK);
 	assert_int_equal(db.wr_held, 0);
 	assert_int_equal(writer_lock(db.wr, 0), 0);
 	writer_unlock(db.wr);
 	/* A read transaction does not take it. */
 	assert_int_equal(db_tx(&db, DB_BEGIN_READ), SQLITE_OK);
 	assert_int_equal(db.wr_held, 0);
-	assert_int_equal(db_tx(&db, DB_COMMIT), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_COMMIT), DB_OK);
 	assert_int_equal(one_int(&db, "SELECT count(*) FROM t"), 1);
 	writer_close(db.wr);
 	db.wr = NULL;
@@ -1198,16 +1194,16 @@ db_reset_busy_frees_the_snapshot(void **state)
 	    "VALUES (1), (2)", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db.h, "SELECT x FROM t", -1, &st,
 	    NULL), SQLITE_OK);
-	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_BEGIN), DB_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);	/* left part-way */
-	assert_int_equal(db_tx(&db, DB_ROLLBACK), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_ROLLBACK), DB_OK);
 	assert_int_equal(sqlite3_exec(other.h, "INSERT INTO t VALUES (3)",
 	    NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(db_tx(&db, DB_BEGIN) & 0xff, SQLITE_BUSY);
 	db_reset_busy(&db);
 	assert_false(sqlite3_stmt_busy(st));
-	assert_int_equal(db_tx(&db, DB_BEGIN), SQLITE_OK);
-	assert_int_equal(db_tx(&db, DB_COMMIT), SQLITE_OK);
+	assert_int_equal(db_tx(&db, DB_BEGIN), DB_OK);
+	assert_int_equal(db_tx(&db, DB_COMMIT), DB_OK);
 	sqlite3_finalize(st);
 	db_close(&other);
 	db_close(&db);

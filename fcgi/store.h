@@ -1,0 +1,160 @@
+/*
+ * store.h -- the store: one interface over the database engine.
+ *
+ * Everything above it (the gate, sessions, tokens, host.db, the command
+ * line) runs named queries (schema/queries.sql) through these functions
+ * and never calls the engine's own API. The store owns transactions and
+ * durability: a commit that wrote, or a write outside a transaction, is
+ * on disk before the call returns.
+ *
+ * Result and error codes are the store's own; they keep SQLite's numbers
+ * so the SQLite engine passes them through unchanged (db.c checks that
+ * they agree).
+ */
+#ifndef TESSERA_STORE_H
+#define TESSERA_STORE_H
+
+#include <stddef.h>
+
+struct config;
+struct sqlite3;
+struct sqlite3_stmt;
+
+enum {
+	DB_OK		= 0,
+	DB_ERROR	= 1,
+	DB_BUSY		= 5,	/* locked for longer than busy_timeout_ms */
+	DB_READONLY	= 8,
+	DB_FULL		= 13,
+	DB_CONSTRAINT	= 19,
+	DB_ROW		= 100,	/* db_step: a row is ready */
+	DB_DONE		= 101,	/* db_step: no more rows */
+	DB_UNIQUE	= 19 | (8 << 8),	/* a UNIQUE constraint */
+	/* The commit went through but the disk refused to make it durable:
+	 * answer 503. */
+	DB_NOT_DURABLE	= 10 | (4 << 8)
+};
+
+/* A column's type in the current row. */
+enum db_type { DB_INTEGER = 1, DB_FLOAT = 2, DB_TEXT = 3, DB_BLOB = 4,
+	DB_NULL = 5 };
+
+/* A named query, prepared once per connection. */
+struct dbq {
+	char			*name;
+	struct sqlite3_stmt	*st;
+};
+
+/* One open database with its named queries, owned by one process. */
+struct db {
+	struct sqlite3	*h;
+	struct dbq	*q;	/* sorted by name */
+	size_t		 nq;
+	int		 tx_depth;	/* host.db.tx nesting (0: none) */
+	int		 reading;	/* inside host.db.read */
+	long long	 busy_timeout_ms;
+	double		 busy_since;	/* when the current wait began */
+	struct group_commit *gc;	/* NULL: each commit syncs alone */
+	struct writer	*wr;		/* NULL: wait at SQLite's lock only */
+	int		 wr_held;	/* this connection has the turn */
+	int		 busy_started;	/* busy_since counts from the turn */
+	struct sqlite3_stmt *txst[4];	/* see enum db_tx */
+	long long	 tx_changes;	/* total changes when it began */
+	long long	 synced_changes; /* total changes at the last sync */
+};
+
+#define DB_FILE		"tessera.db"
+
+/* Sets the engine up for this process (before any db_open). */
+void	 db_init_library(void);
+/* Opens DATA/tessera.db (which must exist unless create is set), sets the
+ * pragmas, applies pending migrations from schema_dir and prepares every
+ * named query. Returns 0 or -1 with err set. */
+int	 db_open(struct db *, const struct config *, int create,
+	    char *err, size_t errlen);
+void	 db_close(struct db *);
+/* Runs SQL of our own (never input) with no result; 0 or -1 with err. */
+int	 db_exec_sql(struct db *, const char *sql, char *err, size_t errlen);
+
+/* ------------------------------------------------------- transactions */
+
+enum db_tx { DB_BEGIN, DB_COMMIT, DB_ROLLBACK, DB_BEGIN_READ };
+
+/* BEGIN (a write transaction, after the writers' turn), COMMIT, ROLLBACK
+ * or BEGIN_READ (one snapshot for several reads). A COMMIT that wrote is
+ * durable when it returns; one that failed has been rolled back. Returns
+ * DB_OK, an error code or DB_NOT_DURABLE. */
+int	 db_tx(struct db *, enum db_tx);
+/* A savepoint inside a transaction, named by depth: open, release, or
+ * roll back to it (and release it). DB_OK or an error code. */
+enum db_savepoint { DB_SAVEPOINT, DB_RELEASE, DB_ROLLBACK_TO };
+int	 db_savepoint(struct db *, enum db_savepoint, int depth);
+/* Inside a transaction (a script's, the host's, or one a failure left)? */
+int	 db_in_tx(struct db *);
+/* The worker's check before it answers: syncs a change nothing synced
+ * yet (which db_tx and db_finish leave only when the disk refused, or a
+ * caller stepped a write itself). 0 (nothing pending), 1 (synced now)
+ * or -1 (the disk refused). */
+int	 db_settle(struct db *);
+/* Resets every statement a Lua error left part-way. */
+void	 db_reset_busy(struct db *);
+
+/* ------------------------------------------------------- named queries */
+
+/* The query named name (reset, bindings cleared), or NULL. */
+struct dbq *db_query(struct db *, const char *name);
+/* Binding by parameter name; a name the query lacks is an error (-1). */
+int	 db_bind_int64(struct dbq *, const char *name, long long);
+int	 db_bind_text(struct dbq *, const char *name, const char *);
+int	 db_bind_blob(struct dbq *, const char *name, const void *, size_t);
+/* Does the query have the parameter name (with its ':')? */
+int	 db_has_param(struct dbq *, const char *name);
+/* Binding by position (1-based), for host.db's tables of parameters. */
+int	 db_param_count(struct dbq *);
+const char *db_param_name(struct dbq *, int i);	/* with its ':' */
+int	 db_bind_index_int64(struct dbq *, int i, long long);
+int	 db_bind_index_double(struct dbq *, int i, double);
+int	 db_bind_index_text(struct dbq *, int i, const char *, size_t);
+int	 db_bind_index_blob(struct dbq *, int i, const void *, size_t);
+int	 db_bind_index_null(struct dbq *, int i);
+/* Does the query only read? */
+int	 db_readonly(struct dbq *);
+
+/* The next row: DB_ROW, DB_DONE or an error code. */
+int	 db_step(struct dbq *);
+/* Ends a query the caller stepped (to DB_DONE, or part-way): a write
+ * outside a transaction is made durable. 0 or DB_NOT_DURABLE. */
+int	 db_finish(struct db *, struct dbq *);
+/* Resets a query without the durability step (after an error, or a
+ * query that only reads). */
+void	 db_reset(struct dbq *);
+/* Steps to the end and finishes; 0 or the error code (logged). */
+int	 db_run(struct db *, struct dbq *);
+
+/* The current row's columns (0-based). Text and blobs stay valid until
+ * the next step or reset. */
+int	 db_col_count(struct dbq *);
+const char *db_col_name(struct dbq *, int i);
+enum db_type db_col_type(struct dbq *, int i);
+long long db_col_int(struct dbq *, int i);
+double	 db_col_double(struct dbq *, int i);
+const char *db_col_text(struct dbq *, int i);	/* NULL for NULL */
+const void *db_col_blob(struct dbq *, int i);
+size_t	 db_col_bytes(struct dbq *, int i);
+
+/* Rows the last write changed, and the id the last INSERT gave. */
+long long db_changes(struct db *);
+long long db_last_id(struct db *);
+/* The engine's message for the last error. */
+const char *db_errmsg(struct db *);
+/* Does error code rc mean the store cannot serve now (busy, full,
+ * read-only, failing disk, unreachable): answer 503? */
+int	 db_unavailable(int rc);
+
+/* Parses a named-query file into (name, sql) pairs via fn; exposed for
+ * the unit tests. Returns 0 or -1 with err. */
+int	 db_parse_queries(const char *text,
+	    int (*fn)(void *, const char *name, const char *sql, size_t len),
+	    void *arg, char *err, size_t errlen);
+
+#endif
