@@ -23,7 +23,8 @@ Nothing else outside WORKDIR is touched.
 The postmaster runs in the foreground in a session of its own, exec'd by
 setpriv (no fork: the process the harness started is the postmaster).
 stop() sends it SIGINT (a fast shutdown: clients are disconnected, the
-data is checkpointed) and waits; it is never looked for by name.
+data is checkpointed) and waits; it is never looked for by name. start()
+after stop() runs the same cluster again.
 """
 
 import os
@@ -186,6 +187,25 @@ class Postgres(_Server):
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
         _give_to_pg_user(self.data_dir)
         let_pg_user_reach(self.data_dir, self.socket_dir)
+        if not os.path.exists(os.path.join(self.data_dir, "PG_VERSION")):
+            self._initdb()
+        # Appended at every start: the last setting wins, and a restart
+        # may have a new socket directory.
+        with open(os.path.join(self.data_dir, "postgresql.conf"), "a") as f:
+            f.write("\n# tests/http/pg.py: a unix socket only, ours alone\n"
+                    "listen_addresses = ''\n"
+                    "unix_socket_directories = '%s'\n"
+                    "unix_socket_permissions = 0700\n"
+                    "port = %d\n"
+                    "fsync = on\n"
+                    "max_connections = 64\n"
+                    "shared_buffers = 16MB\n"
+                    "logging_collector = off\n"
+                    % (self.socket_dir.replace("'", "''"), self.port))
+        argv = _as_pg_user([os.path.join(PG_BIN, "postgres"), "-D", self.data_dir])
+        return argv, _clean_env()
+
+    def _initdb(self):
         initdb = _as_pg_user([
             os.path.join(PG_BIN, "initdb"), "--pgdata=" + self.data_dir,
             "--username=" + SUPERUSER, "--auth=trust", "--encoding=UTF8",
@@ -197,19 +217,6 @@ class Postgres(_Server):
         if rc != 0:
             raise ServerError("initdb exited with status %d:\n%s"
                               % (rc, _log_tail(self.log_path)))
-        with open(os.path.join(self.data_dir, "postgresql.conf"), "a") as f:
-            f.write("\n# tests/http/pg.py: a unix socket only, ours alone\n"
-                    "listen_addresses = ''\n"
-                    "unix_socket_directories = '%s'\n"
-                    "unix_socket_permissions = 0700\n"
-                    "port = %d\n"
-                    "fsync = on\n"
-                    "max_connections = 20\n"
-                    "shared_buffers = 16MB\n"
-                    "logging_collector = off\n"
-                    % (self.socket_dir.replace("'", "''"), self.port))
-        argv = _as_pg_user([os.path.join(PG_BIN, "postgres"), "-D", self.data_dir])
-        return argv, _clean_env()
 
     def _ready(self):
         """Ready when postmaster.pid names our process and says "ready"
