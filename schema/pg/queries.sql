@@ -1,0 +1,634 @@
+-- Named queries, PostgreSQL dialect: schema/queries.sql query for query,
+-- with the same names, the same :named parameters and the same result
+-- columns in the same order (tests/http/test_pg_queries.py checks all
+-- three). The host turns each :name into $n; a ::type follows a parameter
+-- where PostgreSQL could not tell its type (or would pick integer for a
+-- bigint). Schema: schema/pg/001_init.sql.
+--
+-- Written to answer as SQLite does:
+--  - lower() of text COLLATE "C" folds A-Z only, like SQLite's lower();
+--    SQLite's LIKE (A-Z case-insensitive, no escape character) is
+--    lower(a COLLATE "C") LIKE lower(b COLLATE "C") ESCAPE ''.
+--  - Text is ordered COLLATE "C" (bytes, SQLite's BINARY), whatever the
+--    database's locale.
+--  - Every answer is bigint, text or bytea, as SQLite's INTEGER, TEXT and
+--    BLOB: sum() (numeric here), length() and literals (integer here) are
+--    cast to bigint, and a boolean that SQLite answers as 0/1 too.
+--  - A negative LIMIT means no limit and a negative OFFSET means 0, as in
+--    SQLite (PostgreSQL would refuse them).
+--  - A column SQLite names after its expression ("count(*)") gets that
+--    name as an alias.
+--
+-- Where the two can still answer differently, and why:
+--  - account_usage_bytes: SQLite names its one column after the whole
+--    expression, newline and all (110 bytes); a PostgreSQL name has at
+--    most 63, so it is "bytes" here. Callers read it by position. Adding
+--    "AS bytes" to schema/queries.sql would make the two agree.
+--  - login_failure_remove: SQLite deletes by the hidden rowid, which
+--    PostgreSQL has not; login_failures has an id column here instead.
+--  - Ids (every *_add): SQLite gives max(id) + 1, so the id of a deleted
+--    last row, or of a rolled-back insert, is given again; an identity
+--    never gives an id twice and keeps the gaps.
+--  - The id of the last INSERT: no last_insert_rowid() here. The host
+--    needs RETURNING id or lastval() (safe with this schema: the only
+--    trigger inserts into token_counts, which has no identity).
+--  - meta_get: meta.value is text here, so an integer stored by meta_set
+--    (installed_at) comes back as text; SQLite's ANY column keeps it an
+--    integer.
+--  - A NULL :limit or :offset: SQLite fails (datatype mismatch),
+--    PostgreSQL gives no limit and offset 0. Callers pass integers.
+--  - tokens_expiring_due, tokens_expired_due: SQLite orders tokens that
+--    expire at the same second by id because it walks its index
+--    tokens_expiry (expires_at, then rowid), not because its query says
+--    so; here "ORDER BY t.expires_at, t.id" says so. Adding ", t.id" to
+--    schema/queries.sql would make it a promise on both. Every other
+--    ORDER BY is on a unique key.
+--  - Text PostgreSQL cannot store: a NUL character or bytes that are not
+--    UTF-8 are refused here (SQLite stores them).
+--  - Errors: the same statements fail (constraints, NOT NULL, a bigint
+--    out of range: SQLite turns an overflowing sum into a REAL that the
+--    STRICT column refuses) but with PostgreSQL's SQLSTATEs, which the
+--    host maps.
+--  - Concurrent writers: SQLite runs one write transaction at a time.
+--    Under READ COMMITTED a check made by a subquery (token_activate's
+--    parent, the rows token_deactivate_tree walks) can miss a change
+--    another transaction commits meanwhile, so the host must serialize
+--    write transactions (or use SERIALIZABLE and retry) to keep the
+--    lineage rules. The once-only updates (token_first_use,
+--    token_mark_warned, token_mark_noticed, delivery_done, delivery_drop)
+--    re-check their WHERE after waiting for a row lock and stay once-only.
+
+-- name: health
+SELECT 1::bigint AS ok;
+
+-- name: meta_get
+SELECT value FROM meta WHERE key = :key;
+
+-- name: meta_set
+INSERT INTO meta (key, value) VALUES (:key, :value)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: meta_delete
+DELETE FROM meta WHERE key = :key;
+
+-- Accounts and users ------------------------------------------------------
+
+-- name: account_by_name
+SELECT id, name, active, created_at FROM accounts WHERE name = :name;
+
+-- name: account_add
+INSERT INTO accounts (name, created_at) VALUES (:name, :now);
+
+-- name: user_by_email
+SELECT u.id, u.account_id, u.email, u.password_hash, u.role, u.active,
+       a.name AS account_name, a.active AS account_active
+FROM users u JOIN accounts a ON a.id = u.account_id
+WHERE u.email_norm = :email_norm;
+
+-- name: user_add
+INSERT INTO users (account_id, email, email_norm, password_hash, role,
+                   created_at, updated_at)
+VALUES (:account_id, :email, :email_norm, :password_hash, :role, :now, :now);
+
+-- name: user_set_password
+UPDATE users SET password_hash = :password_hash, updated_at = :now
+WHERE id = :id;
+
+-- name: user_set_active
+UPDATE users SET active = :active, updated_at = :now WHERE id = :id;
+
+-- name: users_all
+SELECT u.id, u.email, u.role, u.active, u.created_at, a.name AS account_name
+FROM users u JOIN accounts a ON a.id = u.account_id
+ORDER BY a.name COLLATE "C", u.email_norm COLLATE "C";
+
+-- name: user_count
+SELECT count(*) AS "count(*)" FROM users;
+
+-- Sessions -----------------------------------------------------------------
+
+-- name: session_add
+INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at,
+                      expires_at, ip, user_agent)
+VALUES (:id_hash, :user_id, :now, :now, :expires_at, :ip,
+        :user_agent);
+
+-- A live session of an active user in an active account.
+-- name: session_by_hash
+SELECT s.id, s.last_seen_at, s.expires_at, s.created_at,
+       u.id AS user_id, u.email, u.role, u.account_id,
+       a.name AS account_name
+FROM sessions s
+JOIN users u ON u.id = s.user_id AND u.active = 1
+JOIN accounts a ON a.id = u.account_id AND a.active = 1
+WHERE s.id_hash = :id_hash;
+
+-- name: session_touch
+UPDATE sessions SET last_seen_at = :now WHERE id = :id;
+
+-- name: session_delete
+DELETE FROM sessions WHERE id = :id;
+
+-- name: session_delete_user
+DELETE FROM sessions WHERE user_id = :user_id;
+
+-- name: sessions_expire
+DELETE FROM sessions WHERE expires_at <= :now OR last_seen_at <= :idle_before;
+
+-- Login throttling ---------------------------------------------------------
+
+-- name: login_failures_count
+SELECT count(*) AS n, min(at) AS oldest, max(at) AS newest FROM login_failures
+WHERE scope = :scope AND key = :key AND at > :since;
+
+-- name: login_failure_add
+INSERT INTO login_failures (scope, key, at) VALUES (:scope, :key, :now);
+
+-- name: login_failures_prune
+DELETE FROM login_failures WHERE at <= :since;
+
+-- name: login_failures_clear
+DELETE FROM login_failures WHERE scope = :scope AND key = :key;
+
+-- An attempt is counted before its password is checked (so concurrent
+-- tries see each other); a right password takes its rows back. id is
+-- SQLite's rowid (see 001_init.sql).
+-- name: login_failure_remove
+DELETE FROM login_failures WHERE id = :id;
+
+-- Audit log ----------------------------------------------------------------
+
+-- via_token: the key of the token that acted ('' when a person did).
+-- name: audit_add
+INSERT INTO audit_log (at, account_id, user_id, action, object, ip, detail,
+                       via_token)
+VALUES (:now, :account_id, :user_id, :action, :object, :ip, :detail,
+        :via_token);
+
+-- name: audit_recent
+SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, l.via_token, u.email,
+       iso_time(l.at) AS at_iso, utc_minute(l.at) AS at_text
+FROM audit_log l LEFT JOIN users u ON u.id = l.user_id
+WHERE l.account_id = :account_id
+ORDER BY l.id DESC LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END;
+
+-- Tokens -------------------------------------------------------------------
+
+-- name: token_add
+INSERT INTO tokens (key, secret_hash, kind, description, account_id, user_id,
+                    destination_id, created_at, updated_at, scopes,
+                    expires_at, allowed_ips, parent_id)
+VALUES (:key, :secret_hash, :kind, :description, :account_id, :user_id,
+        :destination_id, :now, :now, :scopes, :expires_at, :allowed_ips,
+        :parent_id);
+
+-- The tokens one person may see, newest first (see schema/queries.sql):
+-- filtered when :q is not empty by description (A-Z folded, as SQLite's
+-- lower()) or by the start of the key (SQLite's LIKE).
+-- name: tokens_page
+SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
+       r.created_by, r.updated_by, r.destination, r.scopes,
+       r.allowed_ips, r.expires_at,
+       iso_time(r.expires_at) AS expires_iso,
+       utc_minute(r.expires_at) AS expires_text,
+       iso_time(r.created_at) AS created_iso,
+       utc_minute(r.created_at) AS created_text,
+       CASE WHEN r.updated_by IS NOT NULL THEN iso_time(r.updated_at)
+       END AS updated_iso,
+       CASE WHEN r.updated_by IS NOT NULL THEN utc_minute(r.updated_at)
+       END AS updated_text,
+       iso_time(r.last_used_at) AS last_used_iso,
+       utc_minute(r.last_used_at) AS last_used_text
+FROM token_rows r
+WHERE account_id = :account_id AND kind = :kind
+  AND (:all::bigint = 1 OR user_id = :user_id)
+  AND (:q::text = ''
+       OR strpos(lower(description COLLATE "C"), lower(:q COLLATE "C")) > 0
+       OR lower(key COLLATE "C") LIKE lower(:q COLLATE "C") || '%' ESCAPE '')
+ORDER BY id DESC
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: tokens_count
+SELECT coalesce(sum(n), 0)::bigint AS "coalesce(sum(n), 0)" FROM token_counts
+WHERE account_id = :account_id AND kind = :kind
+  AND (:all::bigint = 1 OR user_id = :user_id);
+
+-- name: tokens_count_q
+SELECT count(*) AS "count(*)" FROM tokens t
+WHERE t.account_id = :account_id AND t.kind = :kind
+  AND (:all::bigint = 1 OR t.user_id = :user_id)
+  AND (strpos(lower(t.description COLLATE "C"), lower(:q::text COLLATE "C")) > 0
+       OR lower(t.key COLLATE "C") LIKE lower(:q COLLATE "C") || '%' ESCAPE '');
+
+-- One token as its owner or an admin of its account sees it.
+-- name: token_visible
+SELECT r.*,
+       iso_time(r.created_at) AS created_iso,
+       utc_minute(r.created_at) AS created_text,
+       iso_time(r.updated_at) AS updated_iso,
+       utc_minute(r.updated_at) AS updated_text,
+       iso_time(r.last_used_at) AS last_used_iso,
+       utc_minute(r.last_used_at) AS last_used_text,
+       iso_time(r.expires_at) AS expires_iso,
+       utc_minute(r.expires_at) AS expires_text
+FROM token_rows r
+WHERE key = :key AND account_id = :account_id
+  AND (:all::bigint = 1 OR user_id = :user_id);
+
+-- Any token by key, for the command line (no visibility rule: the
+-- operator sees all).
+-- name: token_by_key
+SELECT r.* FROM token_rows r WHERE r.key = :key;
+
+-- Switching a token on: only while the token it was made from is on
+-- (an active token's ancestors are all active), and, when a token asks,
+-- while that token still is. No change: refused.
+-- name: token_activate
+UPDATE tokens SET active = 1, updated_at = :now, updated_by = :actor
+WHERE id = :id
+  AND (parent_id IS NULL
+       OR (SELECT p.active FROM tokens p WHERE p.id = tokens.parent_id) = 1)
+  AND (:by_token::bigint IS NULL
+       OR (SELECT c.active FROM tokens c WHERE c.id = :by_token::bigint) = 1);
+
+-- Lineage. Deactivating a token deactivates every token made from it,
+-- recursively, in this one statement.
+-- name: token_deactivate_tree
+WITH RECURSIVE tree (id) AS (
+  SELECT :id::bigint UNION SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id
+)
+UPDATE tokens SET active = 0, updated_at = :now, updated_by = :actor
+WHERE id IN (SELECT tree.id FROM tree) AND (active = 1 OR id = :id);
+
+-- 1 when :id is :ancestor or was made from it (walking up from :id).
+-- name: token_in_tree
+WITH RECURSIVE up (id, parent_id) AS (
+  SELECT id, parent_id FROM tokens WHERE id = :id
+  UNION ALL SELECT t.id, t.parent_id FROM tokens t JOIN up ON t.id = up.parent_id
+)
+SELECT count(*) AS "count(*)" FROM up WHERE id = :ancestor;
+
+-- Every token made from :id, recursively (not :id itself).
+-- name: token_descendants
+WITH RECURSIVE tree (id) AS (
+  SELECT id FROM tokens WHERE parent_id = :id
+  UNION SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id
+)
+SELECT t.id, t.scopes, t.allowed_ips, t.active, t.parent_id, t.kind
+FROM tokens t WHERE t.id IN (SELECT tree.id FROM tree) ORDER BY t.id;
+
+-- What a token may do, and its parent's, for the subset rule (the
+-- columns' order is read by fcgi/lhost_tokens.c).
+-- name: token_grant
+SELECT t.scopes, t.expires_at, t.allowed_ips, t.parent_id, t.kind,
+       p.scopes AS parent_scopes, p.expires_at AS parent_expires_at,
+       p.allowed_ips AS parent_allowed_ips, t.active
+FROM tokens t LEFT JOIN tokens p ON p.id = t.parent_id
+WHERE t.id = :id;
+
+-- name: token_update
+UPDATE tokens SET description = :description, scopes = :scopes,
+       allowed_ips = :allowed_ips, updated_at = :now, updated_by = :actor
+WHERE id = :id;
+
+-- A descendant narrowed to its ancestor's new rights (or switched off
+-- when no address is left to it). SQLite's "active AND :keep", NULLs
+-- included.
+-- name: token_narrow
+UPDATE tokens SET scopes = :scopes, allowed_ips = :allowed_ips,
+       active = (active <> 0 AND :keep::bigint <> 0)::int,
+       updated_at = :now, updated_by = :actor
+WHERE id = :id;
+
+-- Rotation: a new secret; the current one stays valid until
+-- :prev_expires_at (NULL with it: ends now). An older one ends at once.
+-- name: token_rotate
+UPDATE tokens SET prev_secret_hash = CASE WHEN :prev_expires_at::bigint IS NULL
+                    THEN NULL ELSE secret_hash END,
+       prev_expires_at = :prev_expires_at, secret_hash = :secret_hash,
+       updated_at = :now, updated_by = :actor
+WHERE id = :id;
+
+-- Expiry hooks (the runner). Each fires once per token: the mark is set
+-- by the one runner whose UPDATE changed the row.
+-- name: tokens_expiring_due
+SELECT t.id, t.key, t.kind, t.description, t.account_id, t.user_id,
+       t.expires_at, (t.active <> 0 AND u.active <> 0)::int::bigint AS active,
+       u.email
+FROM tokens t JOIN users u ON u.id = t.user_id
+WHERE t.expires_at IS NOT NULL AND t.expires_at <= :warn_until
+  AND t.expires_at > :now AND t.expiry_warned_at IS NULL
+ORDER BY t.expires_at, t.id LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END;
+
+-- name: token_mark_warned
+UPDATE tokens SET expiry_warned_at = :now
+WHERE id = :id AND expiry_warned_at IS NULL;
+
+-- name: tokens_expired_due
+SELECT t.id, t.key, t.kind, t.description, t.account_id, t.user_id,
+       t.expires_at, (t.active <> 0 AND u.active <> 0)::int::bigint AS active,
+       u.email
+FROM tokens t JOIN users u ON u.id = t.user_id
+WHERE t.expires_at IS NOT NULL AND t.expires_at <= :now
+  AND t.expiry_noticed_at IS NULL
+ORDER BY t.expires_at, t.id LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END;
+
+-- Marks both: a token found already expired was past its warning too.
+-- name: token_mark_noticed
+UPDATE tokens SET expiry_noticed_at = :now,
+       expiry_warned_at = coalesce(expiry_warned_at, :now)
+WHERE id = :id AND expiry_noticed_at IS NULL;
+
+-- Destinations -------------------------------------------------------------
+
+-- name: destination_by_name
+SELECT id, name, type FROM destinations
+WHERE account_id = :account_id AND name = :name;
+
+-- name: destination_add
+INSERT INTO destinations (account_id, name, type, config, created_by,
+                          created_at, updated_at)
+VALUES (:account_id, :name, :type, :config, :created_by, :now, :now);
+
+-- name: account_first_admin
+SELECT id, email FROM users
+WHERE account_id = :account_id AND role = 'admin' AND active = 1
+ORDER BY id LIMIT 1;
+
+-- API authentication ---------------------------------------------------------
+
+-- Everything the credential check needs, in one indexed lookup. The
+-- columns' order is read by fcgi/api.c.
+-- name: token_auth_by_key
+SELECT t.id, t.secret_hash, t.active, t.expires_at, t.last_used_at,
+       t.kind, t.description, t.key, u.id, u.email, u.role, u.active,
+       a.id, a.name, a.active, t.first_used_at, t.scopes, t.allowed_ips,
+       t.prev_secret_hash, t.prev_expires_at, t.parent_id, t.destination_id
+FROM tokens t JOIN users u ON u.id = t.user_id
+JOIN accounts a ON a.id = t.account_id
+WHERE t.key = :key;
+
+-- The secret alone (Bearer): either of a token's two hashes.
+-- name: token_auth_by_hash
+SELECT t.id, t.secret_hash, t.active, t.expires_at, t.last_used_at,
+       t.kind, t.description, t.key, u.id, u.email, u.role, u.active,
+       a.id, a.name, a.active, t.first_used_at, t.scopes, t.allowed_ips,
+       t.prev_secret_hash, t.prev_expires_at, t.parent_id, t.destination_id
+FROM tokens t JOIN users u ON u.id = t.user_id
+JOIN accounts a ON a.id = t.account_id
+WHERE t.secret_hash = :secret_hash OR t.prev_secret_hash = :secret_hash;
+
+-- One refused address is written once a minute per token and address.
+-- name: audit_ip_denied_recent
+SELECT count(*) AS "count(*)" FROM audit_log
+WHERE account_id = :account_id AND at > :since AND action = 'token.ip_denied'
+  AND object = :key AND ip = :ip;
+
+-- At most once a minute per token (see api.c).
+-- name: token_touch
+UPDATE tokens SET last_used_at = :now, last_used_ip = :ip WHERE id = :id;
+
+-- Exactly one request wins the first use (one row changed), even when two
+-- workers see the token unused at the same moment.
+-- name: token_first_use
+UPDATE tokens SET first_used_at = :now
+WHERE id = :id AND first_used_at IS NULL;
+
+-- name: token_count_run
+UPDATE tokens SET runs_requested = runs_requested + 1 WHERE id = :id;
+
+-- name: token_count_webhook
+UPDATE tokens SET webhooks_received = webhooks_received + 1,
+       records_received = records_received + :records
+WHERE id = :id;
+
+-- Platform objects -----------------------------------------------------------
+-- One family per table: NAME_list, NAME_get, NAME_add, NAME_update, and
+-- NAME_sizes (see schema/queries.sql).
+
+-- name: sources_sizes
+SELECT length(o.config)::bigint AS size FROM sources o
+WHERE o.account_id = :account_id ORDER BY o.id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: sources_list
+SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+       u.email AS created_by
+FROM sources o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id ORDER BY o.id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: sources_get
+SELECT o.created_by AS owner_id, o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+       u.email AS created_by
+FROM sources o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id AND o.id = :id;
+
+-- name: sources_add
+INSERT INTO sources (account_id, name, type, config, created_by, created_at,
+                     updated_at)
+VALUES (:account_id, :name, :type, :config, :user_id, :now, :now);
+
+-- name: sources_update
+UPDATE sources SET name = :name, config = :config, updated_at = :now
+WHERE account_id = :account_id AND id = :id;
+
+-- name: destinations_sizes
+SELECT length(o.config)::bigint AS size FROM destinations o
+WHERE o.account_id = :account_id ORDER BY o.id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: destinations_list
+SELECT o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+       u.email AS created_by
+FROM destinations o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id ORDER BY o.id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: destinations_get
+SELECT o.created_by AS owner_id, o.id, o.name, o.type, o.config, o.created_at, o.updated_at,
+       u.email AS created_by
+FROM destinations o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id AND o.id = :id;
+
+-- name: destinations_add
+INSERT INTO destinations (account_id, name, type, config, created_by,
+                          created_at, updated_at)
+VALUES (:account_id, :name, :type, :config, :user_id, :now, :now);
+
+-- name: destinations_update
+UPDATE destinations SET name = :name, config = :config, updated_at = :now
+WHERE account_id = :account_id AND id = :id;
+
+-- name: pipelines_sizes
+SELECT length(o.config)::bigint AS size FROM pipelines o
+WHERE o.account_id = :account_id ORDER BY o.id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: pipelines_list
+SELECT o.id, o.name, o.type, o.config, o.source_id, o.destination_id,
+       o.created_at, o.updated_at, u.email AS created_by
+FROM pipelines o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id ORDER BY o.id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: pipelines_get
+SELECT o.created_by AS owner_id, o.id, o.name, o.type, o.config, o.source_id, o.destination_id,
+       o.created_at, o.updated_at, u.email AS created_by
+FROM pipelines o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id AND o.id = :id;
+
+-- name: pipelines_add
+INSERT INTO pipelines (account_id, name, type, config, source_id,
+                       destination_id, created_by, created_at, updated_at)
+VALUES (:account_id, :name, :type, :config, :source_id, :destination_id,
+        :user_id, :now, :now);
+
+-- name: pipelines_update
+UPDATE pipelines SET name = :name, config = :config, source_id = :source_id,
+       destination_id = :destination_id, updated_at = :now
+WHERE account_id = :account_id AND id = :id;
+
+-- name: models_sizes
+SELECT (length(o.config) + length(o.sql))::bigint AS size FROM models o
+WHERE o.account_id = :account_id ORDER BY o.id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: models_list
+SELECT o.id, o.name, o.type, o.config, o.destination_id, o.sql,
+       o.created_at, o.updated_at, u.email AS created_by
+FROM models o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id ORDER BY o.id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: models_get
+SELECT o.created_by AS owner_id, o.id, o.name, o.type, o.config, o.destination_id, o.sql,
+       o.created_at, o.updated_at, u.email AS created_by
+FROM models o JOIN users u ON u.id = o.created_by
+WHERE o.account_id = :account_id AND o.id = :id;
+
+-- name: models_add
+INSERT INTO models (account_id, name, type, config, destination_id, sql,
+                    created_by, created_at, updated_at)
+VALUES (:account_id, :name, :type, :config, :destination_id, :sql,
+        :user_id, :now, :now);
+
+-- name: models_update
+UPDATE models SET name = :name, config = :config,
+       destination_id = :destination_id, sql = :sql, updated_at = :now
+WHERE account_id = :account_id AND id = :id;
+
+-- Pipelines: runs, status, webhook records -----------------------------------
+
+-- name: pipeline_for_webhook
+SELECT p.id, p.destination_id, s.type AS source_type
+FROM pipelines p JOIN sources s ON s.id = p.source_id
+WHERE p.account_id = :account_id AND p.id = :id;
+
+-- name: pipeline_status
+SELECT id, active, status, raw_msg FROM pipelines
+WHERE account_id = :account_id AND id = :id;
+
+-- name: pipeline_run_add
+INSERT INTO pipeline_runs (pipeline_id, token_id, requested_at)
+VALUES (:pipeline_id, :token_id, :now);
+
+-- A run request schedules an idle active pipeline.
+-- name: pipeline_schedule
+UPDATE pipelines SET status = 'scheduled', updated_at = :now
+WHERE id = :id AND active = 1 AND status = 'active';
+
+-- :delivery_id is NULL for a delivery written in one transaction.
+-- name: record_add
+INSERT INTO records (pipeline_id, destination_id, token_id, received_at, data,
+                     delivery_id)
+VALUES (:pipeline_id, :destination_id, :token_id, :now, :data, :delivery_id);
+
+-- Deliveries written in several transactions.
+-- name: delivery_open
+INSERT INTO deliveries (pipeline_id, account_id, token_id, records, bytes,
+                        started_at)
+VALUES (:pipeline_id, :account_id, :token_id, :records, :bytes, :now);
+
+-- name: delivery_done
+UPDATE deliveries SET done_at = :now WHERE id = :id AND done_at IS NULL;
+
+-- name: delivery_drop_records
+DELETE FROM records WHERE delivery_id = :id;
+
+-- name: delivery_drop
+DELETE FROM deliveries WHERE id = :id AND done_at IS NULL;
+
+-- Open deliveries older than :before (their worker died): the runner
+-- removes them.
+-- name: deliveries_stale
+SELECT id FROM deliveries WHERE done_at IS NULL AND started_at < :before
+ORDER BY id LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END;
+
+-- What account_quota_mb counts: the account's records and objects. The
+-- column's name differs from SQLite's (see the top of this file).
+-- name: account_usage_bytes
+SELECT coalesce((SELECT bytes + object_bytes FROM account_usage
+                 WHERE account_id = :account_id), 0) AS bytes;
+
+-- name: account_objects_add
+INSERT INTO account_usage (account_id, object_bytes)
+VALUES (:account_id, :bytes)
+ON CONFLICT (account_id) DO UPDATE SET
+  object_bytes = account_usage.object_bytes + excluded.object_bytes;
+
+-- name: account_usage_add
+INSERT INTO account_usage (account_id, records, bytes)
+VALUES (:account_id, :records, :bytes)
+ON CONFLICT (account_id) DO UPDATE SET
+  records = account_usage.records + excluded.records,
+  bytes = account_usage.bytes + excluded.bytes;
+
+-- The visible records of a pipeline after an id (a delivery's only once
+-- it is done): their ids and sizes.
+-- name: records_sizes
+SELECT r.id, length(r.data)::bigint AS size FROM records r
+WHERE r.pipeline_id = :pipeline_id AND r.id > :after
+  AND (r.delivery_id IS NULL OR (SELECT d.done_at FROM deliveries d
+                                 WHERE d.id = r.delivery_id) IS NOT NULL)
+ORDER BY r.id LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END;
+
+-- The records of one page: after :after up to :upto (visible ones).
+-- name: records_page
+SELECT r.id, r.received_at, r.data FROM records r
+WHERE r.pipeline_id = :pipeline_id AND r.id > :after AND r.id <= :upto
+  AND (r.delivery_id IS NULL OR (SELECT d.done_at FROM deliveries d
+                                 WHERE d.id = r.delivery_id) IS NOT NULL)
+ORDER BY r.id;
+
+-- The caller's own tokens (the API manages only those), as token_rows
+-- has them.
+-- name: tokens_of_user
+SELECT r.* FROM token_rows r WHERE r.user_id = :user_id
+ORDER BY r.id DESC
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- One-time views of a new secret (fcgi/lhost_reveal.c).
+-- name: reveal_put
+INSERT INTO secret_views (session_id, nonce, box, created_at)
+VALUES (:session_id, :nonce, :box, :now);
+
+-- name: reveal_prune
+DELETE FROM secret_views WHERE created_at < :since;
+
+-- name: reveal_get
+SELECT nonce, box FROM secret_views
+WHERE id = :id AND session_id = :session_id AND created_at >= :since;
+
+-- name: reveal_delete
+DELETE FROM secret_views WHERE id = :id;
