@@ -11,8 +11,9 @@
  *	{"name": "...", "params": ["id", ...], "columns": ["id", ...]}
  *
  * params in the order of their first appearance, without the ':'. The pg
- * lines also carry "param_types" and "column_types" (type names). A query
- * the engine refuses is printed as {"name": "...", "error": "..."}.
+ * lines also carry "param_types" and "column_types" (type names) and
+ * "sql", the statement as prepared ($n for :name). A query the engine
+ * refuses is printed as {"name": "...", "error": "..."}.
  *
  * SQLite: sqlite3_prepare_v2 on the database, opened read-only, with
  * iso_time() and utc_minute() defined as fcgi/db.c defines them.
@@ -189,11 +190,11 @@ slurp(const char *path)
 }
 
 /* Prints one query's line: its error when err is set, else params and
- * columns (and their types when given). */
+ * columns (and their types and the statement as prepared, when given). */
 static void
 print_line(const char *name, const char *err, const struct list *params,
     const struct list *ptypes, const struct list *cols,
-    const struct list *ctypes)
+    const struct list *ctypes, const char *sql)
 {
 	struct str	 s = { 0 };
 
@@ -213,6 +214,12 @@ print_line(const char *name, const char *err, const struct list *params,
 			str_json_list(&s, "param_types", ptypes);
 		if (ctypes != NULL)
 			str_json_list(&s, "column_types", ctypes);
+		if (sql != NULL) {
+			str_add(&s, ", ");
+			str_json(&s, "sql");
+			str_add(&s, ": ");
+			str_json(&s, sql);
+		}
 	}
 	str_add(&s, "}\n");
 	fputs(s.p, stdout);
@@ -294,14 +301,14 @@ describe_sqlite(const char *path, const struct queries *q)
 		    SQLITE_OK || st == NULL) {
 			print_line(q->names.v[i], st == NULL &&
 			    sqlite3_errcode(h) == SQLITE_OK ? "empty" :
-			    sqlite3_errmsg(h), NULL, NULL, NULL, NULL);
+			    sqlite3_errmsg(h), NULL, NULL, NULL, NULL, NULL);
 			sqlite3_finalize(st);
 			refused++;
 			continue;
 		}
 		if (!only_comments(tail, sql + strlen(sql))) {
 			print_line(q->names.v[i], "one statement per query",
-			    NULL, NULL, NULL, NULL);
+			    NULL, NULL, NULL, NULL, NULL);
 			sqlite3_finalize(st);
 			refused++;
 			continue;
@@ -314,7 +321,7 @@ describe_sqlite(const char *path, const struct queries *q)
 		}
 		if (k <= sqlite3_bind_parameter_count(st)) {
 			print_line(q->names.v[i], "a parameter that is not "
-			    ":named", NULL, NULL, NULL, NULL);
+			    ":named", NULL, NULL, NULL, NULL, NULL);
 			refused++;
 		} else {
 			for (k = 0; k < sqlite3_column_count(st); k++) {
@@ -322,7 +329,7 @@ describe_sqlite(const char *path, const struct queries *q)
 				list_add(&cols, name, strlen(name));
 			}
 			print_line(q->names.v[i], NULL, &params, NULL, &cols,
-			    NULL);
+			    NULL, NULL);
 		}
 		list_free(&params);
 		list_free(&cols);
@@ -507,7 +514,7 @@ print_pg_error(const char *name, const char *msg)
 	n = strlen(m);
 	while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
 		m[--n] = '\0';
-	print_line(name, m, NULL, NULL, NULL, NULL);
+	print_line(name, m, NULL, NULL, NULL, NULL, NULL);
 	free(m);
 }
 
@@ -531,12 +538,12 @@ describe_pg(const char *uri, const struct queries *q)
 		char		*sql = pg_rewrite(q->sql.v[i], &params);
 
 		res = PQprepare(conn, "", sql, 0, NULL);
-		free(sql);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			print_pg_error(q->names.v[i],
 			    PQresultErrorMessage(res));
 			PQclear(res);
 			list_free(&params);
+			free(sql);
 			refused++;
 			continue;
 		}
@@ -548,7 +555,7 @@ describe_pg(const char *uri, const struct queries *q)
 			refused++;
 		} else if (PQnparams(res) != params.n) {
 			print_line(q->names.v[i], "the server counts another "
-			    "number of parameters", NULL, NULL, NULL, NULL);
+			    "number of parameters", NULL, NULL, NULL, NULL, NULL);
 			refused++;
 		} else {
 			for (k = 0; k < PQnparams(res); k++)
@@ -559,8 +566,9 @@ describe_pg(const char *uri, const struct queries *q)
 				type_name(PQftype(res, k), &ctypes);
 			}
 			print_line(q->names.v[i], NULL, &params, &ptypes,
-			    &cols, &ctypes);
+			    &cols, &ctypes, sql);
 		}
+		free(sql);
 		PQclear(res);
 		list_free(&params);
 		list_free(&ptypes);
