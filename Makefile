@@ -27,7 +27,8 @@ DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
 	    libsodium-dev libjansson-dev
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
-	    spawn-fcgi python3 curl sqlite3 procps chromium strace valgrind
+	    spawn-fcgi python3 curl sqlite3 procps chromium strace valgrind \
+	    libpq-dev postgresql-15
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRCS	 = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
@@ -79,7 +80,17 @@ deps-run: deps-build
 # The browser tests: Debian's chromium, driven by the npm package
 # playwright-core (pinned in tests/browser/package-lock.json; it never
 # downloads a browser). Node.js comes from Debian when none is installed.
+# Debian's postgresql-15 makes and starts a "main" cluster when it is
+# installed. The tests start their own (tests/http/pg.py), so before the
+# first install createcluster.conf says not to.
+PG_CREATECLUSTER = /etc/postgresql-common/createcluster.conf
+
 deps-test: deps-build
+	@dpkg-query -W -f='$${Status}' postgresql-15 2>/dev/null | grep -q "ok installed" || \
+	  grep -qsx 'create_main_cluster = false' $(PG_CREATECLUSTER) || { \
+	  echo "make deps: no main cluster for postgresql-15 ($(PG_CREATECLUSTER))"; \
+	  $(SUDO) mkdir -p $(dir $(PG_CREATECLUSTER)) && \
+	  echo 'create_main_cluster = false' | $(SUDO) tee -a $(PG_CREATECLUSTER) >/dev/null; }
 	$(call install_missing,$(DEB_TEST))
 	@command -v npm >/dev/null 2>&1 || { \
 	  echo "make deps: installing nodejs npm"; \
