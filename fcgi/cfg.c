@@ -40,6 +40,7 @@ static const struct cfg_key keys[] = {
 	S(brand, "Kondado", 1),
 	I(busy_timeout_ms, "5000", 0, 600000, 0),
 	S(data_dir, "/var/lib/tessera", 0),
+	S(database, "sqlite", 0),
 	I(db_max_pages, "0", 0, 1LL << 40, 0),
 	S(extra_routes, "", 1),
 	S(listen, "unix:/run/tessera/tessera.sock", 0),

@@ -201,7 +201,7 @@ add_via_token(struct config *cfg, struct db *db,
 	struct token_new	 t = { 0 };
 	struct token_made	 m;
 	struct grant		 g;
-	char			 err[256], norm[256], desc[1024];
+	char			 norm[256], desc[1024];
 	char			 ips[TOKEN_IPS_MAX];
 	struct dbq	*st;
 	long long		 acct, uid, dest;
@@ -251,8 +251,10 @@ add_via_token(struct config *cfg, struct db *db,
 		    o->email ? "user with that email" : "admin", o->account);
 		return 1;
 	}
-	if (db_exec_sql(db, "BEGIN IMMEDIATE", err, sizeof(err)) == -1)
+	if (db_tx(db, DB_BEGIN) != DB_OK) {
+		fprintf(stderr, "tessera token add-via: %s\n", db_errmsg(db));
 		return 1;
+	}
 	dest = lookup(db, "destination_by_name", ":account_id", acct,
 	    ":name", o->destination);
 	if (dest == 0 && ((st = db_query(db, "destination_add")) == NULL ||
@@ -275,9 +277,10 @@ add_via_token(struct config *cfg, struct db *db,
 	t.allowed_ips = ips;
 	if (dest <= 0 || token_create(db, pepper, &t, &m) == -1 ||
 	    audit_made(db, &t, m.key) == -1 ||
-	    db_exec_sql(db, "COMMIT", err, sizeof(err)) == -1) {
+	    db_tx(db, DB_COMMIT) != DB_OK) {
 		sodium_memzero(m.secret, sizeof(m.secret));
-		db_exec_sql(db, "ROLLBACK", NULL, 0);
+		if (db_in_tx(db))
+			db_tx(db, DB_ROLLBACK);
 		fprintf(stderr, "tessera token add-via: could not create the "
 		    "token\n");
 		return 1;

@@ -118,8 +118,10 @@ cmd_add(struct db *db, const char *email, const char *norm, const char *role,
 		fprintf(stderr, "tessera user add: out of memory hashing\n");
 		goto out;
 	}
-	if (db_exec_sql(db, "BEGIN IMMEDIATE", NULL, 0) == -1)
+	if (db_tx(db, DB_BEGIN) != DB_OK) {
+		fprintf(stderr, "tessera user add: %s\n", db_errmsg(db));
 		goto out;
+	}
 	if ((acct = account_id(db, account)) <= 0 ||
 	    (st = db_query(db, "user_add")) == NULL ||
 	    db_bind_int64(st, ":account_id", acct) ||
@@ -129,15 +131,17 @@ cmd_add(struct db *db, const char *email, const char *norm, const char *role,
 	    db_bind_text(st, ":role", role) ||
 	    db_bind_int64(st, ":now", clock_now()) ||
 	    db_run(db, st) != 0) {
-		db_exec_sql(db, "ROLLBACK", NULL, 0);
+		db_tx(db, DB_ROLLBACK);
 		fprintf(stderr, "tessera user add: %s could not be added\n",
 		    email);
 		goto out;
 	}
 	uid = db_last_id(db);
 	audit(db, acct, uid, "user.added", email);
-	if (db_exec_sql(db, "COMMIT", NULL, 0) == -1)
+	if (db_tx(db, DB_COMMIT) != DB_OK) {
+		fprintf(stderr, "tessera user add: %s\n", db_errmsg(db));
 		goto out;
+	}
 	printf("added %s (%s) to account \"%s\"\n", email, role, account);
 	if (gen)
 		printf("password: %s\n", pw);

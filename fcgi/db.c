@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "tessera.h"
+#include "db_pg.h"
 
 static int	 db_sync(struct db *);
 
@@ -40,8 +41,8 @@ _Static_assert(DB_INTEGER == SQLITE_INTEGER && DB_FLOAT == SQLITE_FLOAT &&
 
 /* Reads a whole file into a NUL-terminated malloc'd string the caller
  * frees. NULL with err set on failure. */
-static char *
-slurp(const char *path, char *err, size_t errlen)
+char *
+db_slurp(const char *path, char *err, size_t errlen)
 {
 	FILE	*f;
 	char	*p = NULL;
@@ -71,6 +72,8 @@ db_exec_sql(struct db *db, const char *sql, char *err, size_t errlen)
 {
 	char	*msg = NULL;
 
+	if (db->pg)
+		return pg_exec_sql(db->pg, sql, err, errlen);
 	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", msg ? msg : "sqlite error");
 		sqlite3_free(msg);
@@ -80,8 +83,8 @@ db_exec_sql(struct db *db, const char *sql, char *err, size_t errlen)
 }
 
 /* Matches "NNN_name.sql"; returns NNN or -1. */
-static int
-migration_version(const char *name)
+int
+db_migration_version(const char *name)
 {
 	size_t	 n = strlen(name);
 
@@ -131,11 +134,17 @@ list_dir(const char *dir, int (*keep)(const char *), char ***out)
 static int
 is_migration(const char *name)
 {
-	return migration_version(name) >= 0;
+	return db_migration_version(name) >= 0;
 }
 
-static void
-free_list(char **v, int n)
+int
+db_list_migrations(const char *dir, char ***files)
+{
+	return list_dir(dir, is_migration, files);
+}
+
+void
+db_free_list(char **v, int n)
 {
 	while (n-- > 0)
 		free(v[n]);
@@ -159,11 +168,11 @@ migrate(struct db *db, const char *dir, char *err, size_t errlen)
 	}
 	if (n == 0) {
 		snprintf(err, errlen, "%s: no migrations found", dir);
-		free_list(files, n);
+		db_free_list(files, n);
 		return -1;
 	}
 	if (db_exec_sql(db, "BEGIN IMMEDIATE", err, errlen) == -1) {
-		free_list(files, n);
+		db_free_list(files, n);
 		return -1;
 	}
 	if (db_exec_sql(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -174,13 +183,13 @@ migrate(struct db *db, const char *dir, char *err, size_t errlen)
 	    "WHERE version = ?", -1, &st, NULL) != SQLITE_OK)
 		goto sqlerr;
 	for (i = 0; i < n; i++) {
-		v = migration_version(files[i]);
+		v = db_migration_version(files[i]);
 		sqlite3_reset(st);
 		sqlite3_bind_int(st, 1, v);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		if ((sql = slurp(path, err, errlen)) == NULL)
+		if ((sql = db_slurp(path, err, errlen)) == NULL)
 			goto out;
 		if (db_exec_sql(db, sql, msg, sizeof(msg)) == -1) {
 			snprintf(err, errlen, "%s: %s", files[i], msg);
@@ -216,7 +225,7 @@ out:
 	sqlite3_finalize(st);
 	if (rc == -1)
 		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-	free_list(files, n);
+	db_free_list(files, n);
 	return rc;
 }
 
@@ -328,6 +337,24 @@ prep_one(void *arg, const char *name, const char *sql, size_t n)
 			    "query %s defined twice", name);
 			return -1;
 		}
+	if (db->pg) {
+		struct pgq	*pq;
+
+		ctx->msg[0] = '\0';
+		if ((pq = pg_prepare(db->pg, name, sql, n, ctx->msg,
+		    sizeof(ctx->msg))) == NULL)
+			return -1;
+		if ((nq = reallocarray(db->q, db->nq + 1, sizeof(*nq))) ==
+		    NULL || (nq[db->nq].name = strdup(name)) == NULL) {
+			if (nq)
+				db->q = nq;
+			return -1;	/* pq is freed with the connection */
+		}
+		db->q = nq;
+		db->q[db->nq].st = NULL;
+		db->q[db->nq++].pg = pq;
+		return 0;
+	}
 	if (sqlite3_prepare_v3(db->h, sql, (int)n, SQLITE_PREPARE_PERSISTENT,
 	    &st, &tail) != SQLITE_OK || st == NULL) {
 		snprintf(ctx->msg, sizeof(ctx->msg), "query %s: %s", name,
@@ -363,6 +390,7 @@ prep_one(void *arg, const char *name, const char *sql, size_t n)
 		return -1;
 	}
 	db->q = nq;
+	db->q[db->nq].pg = NULL;
 	db->q[db->nq++].st = st;
 	return 0;
 }
@@ -384,7 +412,7 @@ load_queries(struct db *db, const char *dir, char *err, size_t errlen)
 	int		 n, i, rc;
 
 	snprintf(path, sizeof(path), "%s/queries.sql", dir);
-	if ((text = slurp(path, err, errlen)) == NULL)
+	if ((text = db_slurp(path, err, errlen)) == NULL)
 		return -1;
 	rc = db_parse_queries(text, prep_one, &ctx, err, errlen);
 	free(text);
@@ -399,7 +427,7 @@ load_queries(struct db *db, const char *dir, char *err, size_t errlen)
 	}
 	for (i = 0; i < n && rc == 0; i++) {
 		snprintf(path, sizeof(path), "%s/%s", sub, files[i]);
-		if ((text = slurp(path, err, errlen)) == NULL) {
+		if ((text = db_slurp(path, err, errlen)) == NULL) {
 			rc = -1;
 			break;
 		}
@@ -408,7 +436,7 @@ load_queries(struct db *db, const char *dir, char *err, size_t errlen)
 		if (rc == -1)
 			snprintf(err, errlen, "%s: %s", path, ctx.msg);
 	}
-	free_list(files, n);
+	db_free_list(files, n);
 	if (rc == 0)
 		qsort(db->q, db->nq, sizeof(*db->q), querycmp);
 	return rc;
@@ -525,6 +553,21 @@ db_open(struct db *db, const struct config *cfg, int create, char *err,
 	int	 flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 
 	memset(db, 0, sizeof(*db));
+	if (pg_is_uri(cfg->database)) {
+		/* PostgreSQL: its migrations and queries are schema/pg's. */
+		snprintf(path, sizeof(path), "%s/pg", cfg->schema_dir);
+		db->busy_timeout_ms = cfg->busy_timeout_ms;
+		if ((db->pg = pg_open(cfg->database, path,
+		    cfg->busy_timeout_ms, err, errlen)) == NULL ||
+		    load_queries(db, path, err, errlen) == -1)
+			goto fail;
+		return 0;
+	}
+	if (strcmp(cfg->database, "sqlite") != 0) {
+		snprintf(err, errlen, "database: \"sqlite\" or a "
+		    "postgresql:// URI");
+		return -1;
+	}
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", cfg->data_dir,
 	    DB_FILE) >= sizeof(path)) {
 		snprintf(err, errlen, "data_dir too long");
@@ -582,6 +625,10 @@ db_query(struct db *db, const char *name)
 	q = bsearch(name, db->q, db->nq, sizeof(*db->q), querykey);
 	if (q == NULL)
 		return NULL;
+	if (q->pg) {
+		pg_clear(q->pg);
+		return q;
+	}
 	sqlite3_reset(q->st);
 	sqlite3_clear_bindings(q->st);
 	return q;
@@ -596,7 +643,13 @@ void
 db_reset_busy(struct db *db)
 {
 	sqlite3_stmt	*st = NULL;
+	size_t		 i;
 
+	if (db->pg) {		/* results are whole: free what is held */
+		for (i = 0; i < db->nq; i++)
+			pg_reset(db->q[i].pg);
+		return;
+	}
 	while ((st = sqlite3_next_stmt(db->h, st)) != NULL)
 		if (sqlite3_stmt_busy(st))
 			sqlite3_reset(st);
@@ -614,6 +667,8 @@ db_tx(struct db *db, enum db_tx which)
 {
 	int	 rc;
 
+	if (db->pg)
+		return pg_tx(db->pg, which);
 	/* A write transaction waits for the workers' turn (writer.c) first,
 	 * and gives it back once the transaction has ended, whichever way.
 	 * The turn and SQLite's own lock share one busy_timeout_ms. */
@@ -658,6 +713,10 @@ db_tx(struct db *db, enum db_tx which)
 int
 db_finish(struct db *db, struct dbq *q)
 {
+	if (q->pg) {		/* a PostgreSQL commit is durable */
+		pg_reset(q->pg);
+		return 0;
+	}
 	sqlite3_reset(q->st);
 	if (!sqlite3_stmt_readonly(q->st) && sqlite3_get_autocommit(db->h) &&
 	    sqlite3_changes64(db->h) > 0 && db_sync(db) == -1)
@@ -677,11 +736,13 @@ db_close(struct db *db)
 		sqlite3_finalize(db->txst[i]);
 	for (i = 0; i < db->nq; i++) {
 		sqlite3_finalize(db->q[i].st);
+		pg_free(db->q[i].pg);
 		free(db->q[i].name);
 	}
 	free(db->q);
 	if (db->h)
 		sqlite3_close(db->h);
+	pg_close(db->pg);
 	memset(db, 0, sizeof(*db));
 }
 
@@ -711,7 +772,7 @@ db_sync(struct db *db)
 int
 db_settle(struct db *db)
 {
-	if (db->h == NULL ||
+	if (db->h == NULL ||	/* none, or PostgreSQL: durable at COMMIT */
 	    sqlite3_total_changes64(db->h) == db->synced_changes)
 		return 0;
 	return db_sync(db) == 0 ? 1 : -1;
@@ -722,16 +783,23 @@ db_settle(struct db *db)
 int
 db_bind_int64(struct dbq *q, const char *name, long long v)
 {
-	int	 i = sqlite3_bind_parameter_index(q->st, name);
+	int	 i;
 
+	if (q->pg)
+		return pg_bind_int64(q->pg, pg_param_index(q->pg, name), v);
+	i = sqlite3_bind_parameter_index(q->st, name);
 	return i > 0 && sqlite3_bind_int64(q->st, i, v) == SQLITE_OK ? 0 : -1;
 }
 
 int
 db_bind_text(struct dbq *q, const char *name, const char *s)
 {
-	int	 i = sqlite3_bind_parameter_index(q->st, name);
+	int	 i;
 
+	if (q->pg)
+		return (s == NULL ? -1 : pg_bind_text(q->pg,
+		    pg_param_index(q->pg, name), s, strlen(s)));
+	i = sqlite3_bind_parameter_index(q->st, name);
 	return i > 0 && sqlite3_bind_text(q->st, i, s, -1, SQLITE_TRANSIENT) ==
 	    SQLITE_OK ? 0 : -1;
 }
@@ -739,8 +807,11 @@ db_bind_text(struct dbq *q, const char *name, const char *s)
 int
 db_bind_blob(struct dbq *q, const char *name, const void *p, size_t n)
 {
-	int	 i = sqlite3_bind_parameter_index(q->st, name);
+	int	 i;
 
+	if (q->pg)
+		return pg_bind_blob(q->pg, pg_param_index(q->pg, name), p, n);
+	i = sqlite3_bind_parameter_index(q->st, name);
 	return i > 0 && sqlite3_bind_blob(q->st, i, p, (int)n,
 	    SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
 }
@@ -748,36 +819,48 @@ db_bind_blob(struct dbq *q, const char *name, const void *p, size_t n)
 int
 db_has_param(struct dbq *q, const char *name)
 {
+	if (q->pg)
+		return pg_has_param(q->pg, name);
 	return sqlite3_bind_parameter_index(q->st, name) > 0;
 }
 
 int
 db_param_count(struct dbq *q)
 {
+	if (q->pg)
+		return pg_param_count(q->pg);
 	return sqlite3_bind_parameter_count(q->st);
 }
 
 const char *
 db_param_name(struct dbq *q, int i)
 {
+	if (q->pg)
+		return pg_param_name(q->pg, i);
 	return sqlite3_bind_parameter_name(q->st, i);
 }
 
 int
 db_bind_index_int64(struct dbq *q, int i, long long v)
 {
+	if (q->pg)
+		return pg_bind_int64(q->pg, i, v);
 	return sqlite3_bind_int64(q->st, i, v) == SQLITE_OK ? 0 : -1;
 }
 
 int
 db_bind_index_double(struct dbq *q, int i, double v)
 {
+	if (q->pg)
+		return pg_bind_double(q->pg, i, v);
 	return sqlite3_bind_double(q->st, i, v) == SQLITE_OK ? 0 : -1;
 }
 
 int
 db_bind_index_text(struct dbq *q, int i, const char *s, size_t n)
 {
+	if (q->pg)
+		return pg_bind_text(q->pg, i, s, n);
 	return sqlite3_bind_text(q->st, i, s, (int)n, SQLITE_TRANSIENT) ==
 	    SQLITE_OK ? 0 : -1;
 }
@@ -785,6 +868,8 @@ db_bind_index_text(struct dbq *q, int i, const char *s, size_t n)
 int
 db_bind_index_blob(struct dbq *q, int i, const void *p, size_t n)
 {
+	if (q->pg)
+		return pg_bind_blob(q->pg, i, p, n);
 	return sqlite3_bind_blob(q->st, i, p, (int)n, SQLITE_TRANSIENT) ==
 	    SQLITE_OK ? 0 : -1;
 }
@@ -792,90 +877,121 @@ db_bind_index_blob(struct dbq *q, int i, const void *p, size_t n)
 int
 db_bind_index_null(struct dbq *q, int i)
 {
+	if (q->pg)
+		return pg_bind_null(q->pg, i);
 	return sqlite3_bind_null(q->st, i) == SQLITE_OK ? 0 : -1;
 }
 
 int
 db_readonly(struct dbq *q)
 {
+	if (q->pg)
+		return pg_readonly(q->pg);
 	return sqlite3_stmt_readonly(q->st);
 }
 
 int
 db_step(struct dbq *q)
 {
+	if (q->pg)
+		return pg_step(q->pg);
 	return sqlite3_step(q->st);
 }
 
 void
 db_reset(struct dbq *q)
 {
-	sqlite3_reset(q->st);
+	if (q->pg)
+		pg_reset(q->pg);
+	else
+		sqlite3_reset(q->st);
 }
 
 int
 db_col_count(struct dbq *q)
 {
+	if (q->pg)
+		return pg_col_count(q->pg);
 	return sqlite3_column_count(q->st);
 }
 
 const char *
 db_col_name(struct dbq *q, int i)
 {
+	if (q->pg)
+		return pg_col_name(q->pg, i);
 	return sqlite3_column_name(q->st, i);
 }
 
 enum db_type
 db_col_type(struct dbq *q, int i)
 {
+	if (q->pg)
+		return (enum db_type)pg_col_type(q->pg, i);
 	return (enum db_type)sqlite3_column_type(q->st, i);
 }
 
 long long
 db_col_int(struct dbq *q, int i)
 {
+	if (q->pg)
+		return pg_col_int(q->pg, i);
 	return sqlite3_column_int64(q->st, i);
 }
 
 double
 db_col_double(struct dbq *q, int i)
 {
+	if (q->pg)
+		return pg_col_double(q->pg, i);
 	return sqlite3_column_double(q->st, i);
 }
 
 const char *
 db_col_text(struct dbq *q, int i)
 {
+	if (q->pg)
+		return pg_col_text(q->pg, i);
 	return (const char *)sqlite3_column_text(q->st, i);
 }
 
 const void *
 db_col_blob(struct dbq *q, int i)
 {
+	if (q->pg)
+		return pg_col_blob(q->pg, i);
 	return sqlite3_column_blob(q->st, i);
 }
 
 size_t
 db_col_bytes(struct dbq *q, int i)
 {
+	if (q->pg)
+		return pg_col_bytes(q->pg, i);
 	return (size_t)sqlite3_column_bytes(q->st, i);
 }
 
 long long
 db_changes(struct db *db)
 {
+	if (db->pg)
+		return pg_changes(db->pg);
 	return sqlite3_changes64(db->h);
 }
 
 long long
 db_last_id(struct db *db)
 {
+	if (db->pg)
+		return pg_last_id(db->pg);
 	return sqlite3_last_insert_rowid(db->h);
 }
 
 const char *
 db_errmsg(struct db *db)
 {
+	if (db->pg)
+		return pg_errmsg(db->pg);
 	return sqlite3_errmsg(db->h);
 }
 
@@ -901,6 +1017,8 @@ db_unavailable(int rc)
 int
 db_in_tx(struct db *db)
 {
+	if (db->pg)
+		return pg_in_tx(db->pg);
 	return db->h != NULL && !sqlite3_get_autocommit(db->h);
 }
 
@@ -909,6 +1027,8 @@ db_savepoint(struct db *db, enum db_savepoint what, int depth)
 {
 	char	 sql[64];
 
+	if (db->pg)
+		return pg_savepoint(db->pg, what, depth);
 	switch (what) {
 	case DB_SAVEPOINT:
 		snprintf(sql, sizeof(sql), "SAVEPOINT tx%d", depth);
@@ -931,17 +1051,17 @@ db_run(struct db *db, struct dbq *q)
 {
 	int	 rc;
 
-	if (db->reading && !sqlite3_stmt_readonly(q->st)) {
+	if (db->reading && !db_readonly(q)) {
 		/* A deferred read transaction must not turn into a write:
 		 * it could not be synced as one, and may not be current. */
 		log_err("database: a write inside a read transaction refused");
 		return SQLITE_READONLY;
 	}
-	while ((rc = sqlite3_step(q->st)) == SQLITE_ROW)
+	while ((rc = db_step(q)) == SQLITE_ROW)
 		;
 	if (rc != SQLITE_DONE) {
-		log_err("database: %s", sqlite3_errmsg(db->h));
-		sqlite3_reset(q->st);
+		log_err("database: %s", db_errmsg(db));
+		db_reset(q);
 		return rc;
 	}
 	return db_finish(db, q);

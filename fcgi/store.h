@@ -17,6 +17,8 @@
 #include <stddef.h>
 
 struct config;
+struct pgdb;
+struct pgq;
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -42,12 +44,14 @@ enum db_type { DB_INTEGER = 1, DB_FLOAT = 2, DB_TEXT = 3, DB_BLOB = 4,
 /* A named query, prepared once per connection. */
 struct dbq {
 	char			*name;
-	struct sqlite3_stmt	*st;
+	struct sqlite3_stmt	*st;	/* SQLite's, or */
+	struct pgq		*pg;	/* PostgreSQL's (db_pg.c) */
 };
 
 /* One open database with its named queries, owned by one process. */
 struct db {
-	struct sqlite3	*h;
+	struct sqlite3	*h;	/* SQLite's connection, or */
+	struct pgdb	*pg;	/* PostgreSQL's (db_pg.c) */
 	struct dbq	*q;	/* sorted by name */
 	size_t		 nq;
 	int		 tx_depth;	/* host.db.tx nesting (0: none) */
@@ -67,9 +71,11 @@ struct db {
 
 /* Sets the engine up for this process (before any db_open). */
 void	 db_init_library(void);
-/* Opens DATA/tessera.db (which must exist unless create is set), sets the
- * pragmas, applies pending migrations from schema_dir and prepares every
- * named query. Returns 0 or -1 with err set. */
+/* Opens the database the setting `database` names: "sqlite" (default),
+ * DATA/tessera.db (which must exist unless create is set), or a
+ * postgresql:// URI. Applies pending migrations from schema_dir (its pg/
+ * for PostgreSQL) and prepares every named query. Returns 0 or -1 with
+ * err set. */
 int	 db_open(struct db *, const struct config *, int create,
 	    char *err, size_t errlen);
 void	 db_close(struct db *);

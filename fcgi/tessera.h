@@ -90,6 +90,7 @@ struct cidr_list;
 struct config {
 	char		*path;		/* file it came from, or NULL */
 	char		*data_dir;
+	char		*database;	/* "sqlite" or a postgresql:// URI */
 	char		*listen;
 	long long	 workers;
 	long long	 body_limit;

@@ -1,0 +1,69 @@
+/*
+ * db_pg.h -- the PostgreSQL engine behind the store (store.h), for db.c
+ * only. Chosen by `database = postgresql://...` (a libpq URI).
+ */
+#ifndef TESSERA_DB_PG_H
+#define TESSERA_DB_PG_H
+
+#include <stddef.h>
+
+struct pgdb;
+struct pgq;
+
+/* Is this database setting a PostgreSQL URI? */
+int	 pg_is_uri(const char *);
+
+/* Connects (uri may name several hosts), applies pending migrations from
+ * dir (schema/pg) under an advisory lock. NULL with err set. */
+struct pgdb *pg_open(const char *uri, const char *dir, long long lock_ms,
+	    char *err, size_t errlen);
+void	 pg_close(struct pgdb *);
+/* Prepares one named query (":name" parameters). NULL with err. */
+struct pgq *pg_prepare(struct pgdb *, const char *name, const char *sql,
+	    size_t len, char *err, size_t errlen);
+void	 pg_free(struct pgq *);
+
+int	 pg_tx(struct pgdb *, int which);	/* enum db_tx */
+int	 pg_savepoint(struct pgdb *, int what, int depth);
+int	 pg_in_tx(struct pgdb *);
+int	 pg_exec_sql(struct pgdb *, const char *sql, char *err, size_t errlen);
+
+void	 pg_clear(struct pgq *);	/* reset and clear bindings */
+void	 pg_reset(struct pgq *);
+int	 pg_has_param(struct pgq *, const char *name);
+int	 pg_param_count(struct pgq *);
+const char *pg_param_name(struct pgq *, int i);
+int	 pg_bind_int64(struct pgq *, int i, long long);
+int	 pg_bind_double(struct pgq *, int i, double);
+int	 pg_bind_text(struct pgq *, int i, const char *, size_t);
+int	 pg_bind_blob(struct pgq *, int i, const void *, size_t);
+int	 pg_bind_null(struct pgq *, int i);
+int	 pg_param_index(struct pgq *, const char *name);
+int	 pg_readonly(struct pgq *);
+int	 pg_step(struct pgq *);
+int	 pg_col_count(struct pgq *);
+const char *pg_col_name(struct pgq *, int i);
+int	 pg_col_type(struct pgq *, int i);
+long long pg_col_int(struct pgq *, int i);
+double	 pg_col_double(struct pgq *, int i);
+const char *pg_col_text(struct pgq *, int i);
+const void *pg_col_blob(struct pgq *, int i);
+size_t	 pg_col_bytes(struct pgq *, int i);
+long long pg_changes(struct pgdb *);
+long long pg_last_id(struct pgdb *);
+const char *pg_errmsg(struct pgdb *);
+
+/* From db.c, shared by the engines: the migration files of dir (sorted;
+ * free with db_free_list), a migration's number, a whole file. */
+int	 db_list_migrations(const char *dir, char ***files);
+void	 db_free_list(char **, int);
+int	 db_migration_version(const char *name);
+char	*db_slurp(const char *path, char *err, size_t errlen);
+
+/* Rewrites ":name" parameters to "$n" (the same name, the same n),
+ * leaving strings, quoted names, comments and "::" casts alone. Returns a
+ * malloc'd string and the names in order (malloc'd, *nnames of them), or
+ * NULL. Exposed for the unit tests. */
+char	*pg_rewrite(const char *sql, size_t len, char ***names, int *nnames);
+
+#endif
