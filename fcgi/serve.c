@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "tessera.h"
 
 #define SLOTS_MAX	512
@@ -331,6 +333,7 @@ serve_main(struct config *cfg, int (*reload)(struct config *))
 	struct db		 db;
 	struct config		 ncfg;
 	char			 err[2048], *unix_path = NULL;
+	unsigned char		 pepper[PEPPER_LEN];
 	int			 fd, i, sig, stopping = 0, n;
 	double			 deadline = 0, now;
 
@@ -340,6 +343,15 @@ serve_main(struct config *cfg, int (*reload)(struct config *))
 		log_err("%s", err);
 		return 1;
 	}
+	/* Every host of a shared database needs the same pepper. */
+	if (data_pepper(cfg, pepper, err, sizeof(err)) == -1 ||
+	    data_pepper_matches(&db, pepper, err, sizeof(err)) == -1) {
+		sodium_memzero(pepper, sizeof(pepper));
+		log_err("%s", err);
+		db_close(&db);
+		return 1;
+	}
+	sodium_memzero(pepper, sizeof(pepper));
 	db_close(&db);
 
 	if ((fd = systemd_socket()) == -1 &&

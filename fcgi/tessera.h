@@ -384,6 +384,10 @@ void		 resp_free(struct resp *);
 /* Creates the data directory (0700), the pepper key file (0600) and the
  * database. Idempotent. Returns 0 or -1 with err. */
 int	 data_init(const struct config *, char *err, size_t errlen);
+/* Does pepper match the one the database's tokens were made with (meta
+ * "pepper_check", recorded by the first host)? 0, or -1 with err. */
+int	 data_pepper_matches(struct db *, const unsigned char *pepper,
+	    char *err, size_t errlen);
 /* Reads the pepper into out; refuses a file readable by others. */
 int	 data_pepper(const struct config *, unsigned char out[PEPPER_LEN],
 	    char *err, size_t errlen);

@@ -13,6 +13,9 @@ SELECT value FROM meta WHERE key = :key;
 INSERT INTO meta (key, value) VALUES (:key, :value)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
+-- name: tokens_any
+SELECT count(*) AS n FROM (SELECT 1 FROM tokens LIMIT 1) AS t;
+
 -- name: meta_delete
 DELETE FROM meta WHERE key = :key;
 

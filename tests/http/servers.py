@@ -419,17 +419,24 @@ class Nginx(_WebServer):
     the parameters of one nginx "listen" directive, e.g.
     ["127.0.0.1:8080", "[::1]:8081", "[::]:8082 ipv6only=off"].  The list
     must include one that accepts 127.0.0.1:port (readiness is checked
-    there).  Default (None): 127.0.0.1:port only, as always."""
+    there).  Default (None): 127.0.0.1:port only, as always.
+
+    more_sockets: further hosts' sockets in the same upstream (several
+    `tessera serve` hosts behind one nginx); balance: a directive for the
+    upstream, e.g. "hash $http_authorization consistent"."""
 
     name = "nginx"
 
-    def __init__(self, workdir, port, socket_path, www=None, listens=None):
+    def __init__(self, workdir, port, socket_path, www=None, listens=None,
+                 more_sockets=(), balance=None):
         super().__init__(workdir, port, www)
         self.socket_path = os.path.abspath(socket_path)
         self.listens = list(listens) if listens is not None else None
+        self.more_sockets = [os.path.abspath(p) for p in more_sockets]
+        self.balance = balance
 
     def _web_user_paths(self):
-        return [self.workdir, self.socket_path, self.www]
+        return [self.workdir, self.socket_path, self.www] + self.more_sockets
 
     def _logs(self):
         return [self._path("nginx-error.log"), self.log_path]
@@ -444,6 +451,13 @@ class Nginx(_WebServer):
                 ("/var/log/nginx/tessera-access.log", self._path("tessera-access.log")),
             ], src)
         site = re.sub(r"(?m)^\s*listen \[::\]:80;\s*\n", "", site)
+        if self.more_sockets or self.balance:
+            line = "    server unix:%s;\n" % self.socket_path
+            if line not in site:
+                raise ServerError("%s: no upstream server line to extend" % src)
+            site = site.replace(line, line + "".join(
+                "    server unix:%s;\n" % p for p in self.more_sockets) +
+                ("    %s;\n" % self.balance if self.balance else ""))
         if self.listens is not None:
             # Only the directive (the file's comments mention it too).
             site, n = re.subn(r"(?m)^(\s*)listen 127\.0\.0\.1:%d;$" % self.port,
