@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "authcache.h"
 #include "authority.h"
 #include "route.h"
 #include "tessera.h"
@@ -178,48 +179,32 @@ hash_col(struct dbq *st, int i, unsigned char out[32])
 	return 0;
 }
 
-/* Checks the credentials; fills p. Returns 0 (good), -1 (refused) or -2
- * (the database failed). A token rotated within its grace has two live
- * secrets; both are compared every time, one of them against zeros when
- * there is no second, so the work is the same either way. */
+/* Reads the token's row for the credential into row (found: 1, none: 0,
+ * the database failed: -1). */
 static int
-authenticate(struct worker *w, const struct req *r, struct principal *p)
+read_row(struct worker *w, const char *key, const unsigned char h[32],
+    struct authrow *row)
 {
-	char		 key[64], secret[128];
-	unsigned char	 h[32], stored[32], prev[32];
-	struct dbq	*st;
-	long long	 now = clock_now(), expires, prev_expires;
-	int		 rc, found = 0, good, good_prev, has_prev = 0;
+	struct principal	*p = &row->p;
+	struct dbq		*st;
+	int			 rc, found = 0;
 
-	memset(p, 0, sizeof(*p));
-	memset(stored, 0, sizeof(stored));
-	memset(prev, 0, sizeof(prev));
-	if (api_credentials(r, key, sizeof(key), secret, sizeof(secret)) == -1 ||
-	    !token_secret_valid(secret, strlen(secret)) ||
-	    (key[0] != '\0' && !token_key_valid(key))) {
-		rc = -1;
-		goto out;
-	}
-	token_hash(w->pepper, secret, strlen(secret), h);
 	if (key[0] != '\0') {
 		if ((st = db_query(&w->db, "token_auth_by_key")) == NULL ||
 		    db_bind_text(st, ":key", key))
-			return -2;
+			return -1;
 	} else if ((st = db_query(&w->db, "token_auth_by_hash")) == NULL ||
-	    db_bind_blob(st, ":secret_hash", h, sizeof(h)))
-		return -2;
+	    db_bind_blob(st, ":secret_hash", h, 32))
+		return -1;
 	rc = db_step(st);
 	if (rc == DB_ROW) {
-		found = hash_col(st, 1, stored);
+		found = hash_col(st, 1, row->stored);
 		p->token_id = db_col_int(st, 0);
 		p->active = (int)db_col_int(st, 2) == 1 &&
 		    (int)db_col_int(st, 11) == 1 &&
 		    (int)db_col_int(st, 14) == 1;
-		expires = db_col_type(st, 3) == DB_NULL ? 0 :
+		p->expires_at = db_col_type(st, 3) == DB_NULL ? 0 :
 		    db_col_int(st, 3);
-		if (expires && expires <= now)
-			p->active = 0;
-		p->expires_at = expires;
 		p->last_used_at = db_col_type(st, 4) == DB_NULL ?
 		    0 : db_col_int(st, 4);
 		col(st, 5, p->kind, sizeof(p->kind));
@@ -233,24 +218,80 @@ authenticate(struct worker *w, const struct req *r, struct principal *p)
 		p->first_use = db_col_type(st, 15) == DB_NULL;
 		p->scopes = (uint32_t)db_col_int(st, 16);
 		col(st, 17, p->allowed_ips, sizeof(p->allowed_ips));
-		has_prev = hash_col(st, 18, prev);
-		prev_expires = db_col_int(st, 19);
-		has_prev = has_prev && prev_expires > now;
+		row->has_prev = hash_col(st, 18, row->prev);
+		row->prev_expires = db_col_int(st, 19);
 		p->parent_id = db_col_int(st, 20);
 		p->destination_id = db_col_int(st, 21);
 	}
 	db_reset(st);
 	if (rc != DB_ROW && rc != DB_DONE)
+		return -1;
+	return found;
+}
+
+/* A token changed somewhere: its cached row goes ("*": every row). */
+static void
+changed(void *arg, const char *what)
+{
+	(void)arg;
+	authcache_drop(strcmp(what, "*") == 0 ? 0 : strtoll(what, NULL, 10));
+}
+
+/* Checks the credentials; fills p. Returns 0 (good), -1 (refused) or -2
+ * (the database failed). A token rotated within its grace has two live
+ * secrets; both are compared every time, one of them against zeros when
+ * there is no second, so the work is the same either way. On a store
+ * that is a round trip away (PostgreSQL) a verified row is kept for
+ * token_cache_seconds (authcache.h), dropped when the store reports the
+ * token changed anywhere. */
+static int
+authenticate(struct worker *w, const struct req *r, struct principal *p)
+{
+	char		 key[64], secret[128];
+	unsigned char	 h[32];
+	struct authrow	 row;
+	long long	 now = clock_now();
+	int		 rc, found, good, good_prev, has_prev, cached = 0;
+	int		 remote = db_remote(&w->db);
+	double		 ttl = (double)w->cfg->token_cache_seconds;
+
+	memset(p, 0, sizeof(*p));
+	memset(&row, 0, sizeof(row));
+	if (api_credentials(r, key, sizeof(key), secret, sizeof(secret)) == -1 ||
+	    !token_secret_valid(secret, strlen(secret)) ||
+	    (key[0] != '\0' && !token_key_valid(key))) {
+		rc = -1;
+		goto out;
+	}
+	token_hash(w->pepper, secret, strlen(secret), h);
+	if (remote && ttl > 0) {
+		db_auth_changes(&w->db, changed, NULL);
+		cached = authcache_get(h, mono_now(), ttl, &row) &&
+		    (key[0] == '\0' || strcmp(key, row.p.key) == 0);
+	}
+	if (cached)
+		found = 1;
+	else if ((found = read_row(w, key, h, &row)) == -1) {
+		sodium_memzero(secret, sizeof(secret));
+		sodium_memzero(h, sizeof(h));
 		return -2;
+	}
+	has_prev = row.has_prev && row.prev_expires > now;
+	if (row.p.expires_at && row.p.expires_at <= now)
+		row.p.active = 0;
 	/* Always two compares, found or not, rotated or not. */
-	good = sodium_memcmp(h, stored, sizeof(h)) == 0;
-	good_prev = sodium_memcmp(h, prev, sizeof(h)) == 0;
-	rc = found && (good | (good_prev & has_prev)) && p->active ? 0 : -1;
+	good = sodium_memcmp(h, row.stored, sizeof(h)) == 0;
+	good_prev = sodium_memcmp(h, row.prev, sizeof(h)) == 0;
+	rc = found && (good | (good_prev & has_prev)) && row.p.active ? 0 : -1;
+	if (rc == 0) {
+		memcpy(p, &row.p, sizeof(*p));
+		if (remote && ttl > 0 && !cached)
+			authcache_put(h, mono_now(), &row);
+	}
 out:
 	sodium_memzero(secret, sizeof(secret));
 	sodium_memzero(h, sizeof(h));
-	sodium_memzero(stored, sizeof(stored));
-	sodium_memzero(prev, sizeof(prev));
+	sodium_memzero(&row, sizeof(row));
 	if (rc != 0) {
 		memset(p, 0, sizeof(*p));
 		return -1;
@@ -347,6 +388,7 @@ touch(struct worker *w, const struct req *r, struct principal *p)
 	    db_bind_int64(st, ":id", p->token_id) || db_run(&w->db, st) != 0 ||
 	    db_changes(&w->db) != 1))
 		p->first_use = 0;
+	authcache_touched(p->token_id, now);
 }
 
 static void

@@ -62,6 +62,7 @@ static const struct cfg_key keys[] = {
 	I(session_idle, "1800", 60, 86400 * 365, 1),
 	I(shutdown_timeout, "10", 0, 3600, 0),
 	I(socket_mode, "0660", 0, 0777, 0),
+	I(token_cache_seconds, "5", 0, 3600, 0),
 	I(token_check_interval, "60", 1, 86400, 0),
 	I(token_default_expiry_days, "0", 0, 3660, 1),
 	I(token_expiry_warning_days, "7", 0, 3660, 1),

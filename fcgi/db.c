@@ -975,7 +975,7 @@ long long
 db_changes(struct db *db)
 {
 	if (db->pg)
-		return pg_changes(db->pg);
+		return pg_changes_count(db->pg);
 	return sqlite3_changes64(db->h);
 }
 
@@ -1012,6 +1012,19 @@ db_unavailable(int rc)
 	default:
 		return 0;
 	}
+}
+
+int
+db_remote(struct db *db)
+{
+	return db->pg != NULL;
+}
+
+void
+db_auth_changes(struct db *db, void (*fn)(void *, const char *), void *arg)
+{
+	if (db->pg)
+		pg_changes(db->pg, fn, arg);
 }
 
 int

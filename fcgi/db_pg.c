@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ struct pgdb {
 	struct pgq	**qs;		/* every prepared query, to re-prepare */
 	size_t		 nqs;
 	unsigned	 epoch;		/* bumped at each reconnection */
+	unsigned	 seen_epoch;	/* the one pg_changes last reported */
 };
 
 struct pgq {
@@ -160,7 +162,8 @@ session_setup(struct pgdb *pg)
 
 	snprintf(sql, sizeof(sql), "SET TIME ZONE 'UTC'; SET lock_timeout = "
 	    "%lld; SET application_name = 'tessera'; "
-	    "SET client_min_messages = warning", pg->lock_ms);
+	    "SET client_min_messages = warning; LISTEN tessera_auth",
+	    pg->lock_ms);
 	return simple(pg, sql);
 }
 
@@ -799,7 +802,7 @@ pg_col_bytes(struct pgq *q, int i)
 }
 
 long long
-pg_changes(struct pgdb *pg)
+pg_changes_count(struct pgdb *pg)
 {
 	return pg->changes;
 }
@@ -814,6 +817,41 @@ const char *
 pg_errmsg(struct pgdb *pg)
 {
 	return pg->errmsg;
+}
+
+/* Tokens changed anywhere (schema/pg 002: a trigger notifies
+ * "tessera_auth" with the token's id, or "*" for a user or account): read
+ * from the connection without a round trip. A reconnection, or a
+ * connection found lost, reports "*": what was missed is unknown. */
+void
+pg_changes(struct pgdb *pg, void (*fn)(void *, const char *), void *arg)
+{
+	PGnotify	*n;
+	struct pollfd	 pfd;
+	int		 i;
+
+	if (pg->seen_epoch != pg->epoch) {
+		pg->seen_epoch = pg->epoch;
+		fn(arg, "*");
+	}
+	/* Read what has arrived; a closed socket shows as readable, and a
+	 * second read then finds its end: the connection is lost. */
+	for (i = 0; i < 4; i++) {
+		if (PQstatus(pg->conn) != CONNECTION_OK ||
+		    PQconsumeInput(pg->conn) == 0) {
+			fn(arg, "*");
+			return;
+		}
+		while ((n = PQnotifies(pg->conn)) != NULL) {
+			if (strcmp(n->relname, "tessera_auth") == 0)
+				fn(arg, n->extra);
+			PQfreemem(n);
+		}
+		pfd.fd = PQsocket(pg->conn);
+		pfd.events = POLLIN;
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) != 1)
+			return;
+	}
 }
 
 /* ------------------------------------------------------- transactions */

@@ -49,7 +49,8 @@ double	 pg_col_double(struct pgq *, int i);
 const char *pg_col_text(struct pgq *, int i);
 const void *pg_col_blob(struct pgq *, int i);
 size_t	 pg_col_bytes(struct pgq *, int i);
-long long pg_changes(struct pgdb *);
+long long pg_changes_count(struct pgdb *);
+void	 pg_changes(struct pgdb *, void (*)(void *, const char *), void *);
 long long pg_last_id(struct pgdb *);
 const char *pg_errmsg(struct pgdb *);
 

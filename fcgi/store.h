@@ -95,6 +95,14 @@ int	 db_tx(struct db *, enum db_tx);
  * roll back to it (and release it). DB_OK or an error code. */
 enum db_savepoint { DB_SAVEPOINT, DB_RELEASE, DB_ROLLBACK_TO };
 int	 db_savepoint(struct db *, enum db_savepoint, int depth);
+/* Is a lookup a round trip to another process (PostgreSQL)? Then the
+ * gate keeps verified tokens (authcache.h). */
+int	 db_remote(struct db *);
+/* Reports the tokens changed anywhere since the last call: fn gets each
+ * one's id as text, or "*" for "any" (a user or account changed, or the
+ * connection was re-opened). Nothing for SQLite, which is read anew. */
+void	 db_auth_changes(struct db *, void (*fn)(void *, const char *),
+	    void *);
 /* Inside a transaction (a script's, the host's, or one a failure left)? */
 int	 db_in_tx(struct db *);
 /* The worker's check before it answers: syncs a change nothing synced

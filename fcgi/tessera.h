@@ -121,6 +121,7 @@ struct config {
 	long long	 db_max_pages;
 	int		 log_requests;
 	long long	 token_check_interval;
+	long long	 token_cache_seconds;
 	long long	 token_default_expiry_days;
 	long long	 token_expiry_warning_days;
 	long long	 token_max_expiry_days;

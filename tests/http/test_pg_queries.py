@@ -277,6 +277,9 @@ def check_shape(t, sq, pq):
     t.eq(p_views, s_views, "the view token_rows with the same columns")
     t.eq(sorted(p_indexes.items()), sorted(s_indexes.items()),
          "the same named indexes on the same tables")
+    # PostgreSQL's own: the gate cache's invalidation (schema/pg/002).
+    p_triggers = {k: v for k, v in p_triggers.items()
+                  if not k.endswith("_auth_notify")}
     t.eq(sorted(p_triggers.items()), sorted(s_triggers.items()),
          "the same triggers on the same tables")
     t.eq(p_fks, s_fks, "the same foreign keys, ON DELETE CASCADE where SQLite has it")
