@@ -7,6 +7,7 @@
  *	host.db.value(name, params) -> first column of the first row, or nil
  *	host.db.exec(name, params)  -> changes, last_insert_rowid
  *	host.db.tx(fn, ...)         -> fn's results; rolled back if fn errors
+ *	host.db.engine              -> "sqlite" or "postgresql"
  *
  * params is a table of the query's :named parameters; a missing one, or a
  * key the query does not use, is an error (catches typos). host.null
@@ -370,6 +371,13 @@ lhost_open_db(lua_State *L)
 		{ "value",	l_value },
 		{ NULL,		NULL },
 	};
+	struct db	*db = lhost_db(L);
 
 	luaL_newlib(L, fns);
+	/* host.db.engine: "sqlite" or "postgresql", for the few scripts
+	 * that must know (an integer kept in meta reads back as text on
+	 * PostgreSQL, for one). */
+	lua_pushstring(L, db != NULL && db_remote(db) ? "postgresql" :
+	    "sqlite");
+	lua_setfield(L, -2, "engine");
 }
