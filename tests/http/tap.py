@@ -63,8 +63,20 @@ def scratch(prefix):
     return tempfile.mkdtemp(prefix=prefix + "-", dir=base)
 
 
+_pg = []   # the PostgreSQL server of this test process, when one runs
+
+
 def init_data(path):
-    """Runs `tessera init` for path; returns path."""
+    """Runs `tessera init` for path; returns path. With
+    TESSERA_TEST_ENGINE=postgresql the data lives in a fresh database of
+    one PostgreSQL 15 this process starts (and stops at exit), and
+    TESSERA_DATABASE names it from here on, for every tessera started."""
+    if os.environ.get("TESSERA_TEST_ENGINE") == "postgresql":
+        from pg import Postgres
+        if not _pg:
+            _pg.append(Postgres(scratch("pg")).start())
+        os.environ["TESSERA_DATABASE"] = _pg[0].createdb("t%d" % len(_pg))
+        _pg.append(path)
     subprocess.run([BIN, "init", "--data", path], check=True,
                    stdout=subprocess.DEVNULL)
     return path
@@ -78,6 +90,8 @@ def app_env(data, lua_dir=None, **extra):
                                       os.path.join(REPO, "lua")),
         "TESSERA_EXTRA_ROUTES": "fixture_routes",
     }
+    if os.environ.get("TESSERA_DATABASE"):
+        env["TESSERA_DATABASE"] = os.environ["TESSERA_DATABASE"]
     env.update({k: str(v) for k, v in extra.items()})
     # Sanitizer settings reach processes a web server spawns with a clean
     # environment (mod_fcgid) too.
