@@ -414,13 +414,15 @@ class Sampler:
     pg_locks per sample (one line each), paused between cases. Each
     backend not idle is labelled with its wait ("Lock:advisory": waiting
     for the writers' lock; "IO:WALSync": flushing the WAL; "waiting for
-    the worker": inside a transaction, waiting for the next statement;
+    the worker": reading its worker's next message, inside a transaction
+    or between the messages of one statement;
     "running": on a CPU or ready to be), prefixed "holder" when it holds
     the writers' lock. Its own backend is left out of the CPU figures."""
 
     QUERY = ("SELECT coalesce(string_agg("
              "CASE WHEN l.pid IS NOT NULL THEN 'holder ' ELSE '' END || "
-             "CASE WHEN a.state LIKE 'idle in transaction%' THEN 'waiting for the worker' "
+             "CASE WHEN a.state LIKE 'idle in transaction%' "
+             "OR a.wait_event = 'ClientRead' THEN 'waiting for the worker' "
              "WHEN a.wait_event IS NULL THEN 'running' "
              "ELSE a.wait_event_type || ':' || a.wait_event END, ';'), '') "
              "FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid "
@@ -952,23 +954,25 @@ def main():
             " (socket errors: %s)" % "; ".join(errs) if errs else "",
             m["rps"] / base_rps))
     print()
-    print("CPU time per request, microseconds (medians%s):" % (
-        "" if args.pin else "; all sides share the %d cores" % cores))
+    print("CPU time per request, microseconds (medians%s; cores busy: req/s x "
+          "sum, the share of the machine these processes used):" % (
+              "" if args.pin else "; all sides share the %d cores" % cores))
     print()
     if use_pg:
         print("| case | web server | app workers | postgres backends | "
-              "postgres, other | wrk | sum |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+              "postgres, other | wrk | sum | cores busy |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
     else:
-        print("| case | web server | app workers | wrk | sum |")
-        print("|---|---:|---:|---:|---:|")
+        print("| case | web server | app workers | wrk | sum | cores busy |")
+        print("|---|---:|---:|---:|---:|---:|")
     for c in cases:
         keys = ("nginx", "app", "pg", "pgo", "wrk") if c.engine == "pg" else \
             ("nginx", "app", "wrk")
         v = {k: medf(c.name, lambda r: r["cpu_us"][k]) for k in keys}
         cols = ["%.1f" % v[k] if k in v else "" for k in
                 (("nginx", "app", "pg", "pgo", "wrk") if use_pg else keys)]
-        print("| %s | %s | %.1f |" % (c.name, " | ".join(cols), sum(v.values())))
+        print("| %s | %s | %.1f | %.2f |" % (c.name, " | ".join(cols), sum(v.values()),
+                                           sum(v.values()) * med[c.name]["rps"] / 1e6))
     print()
     print("Store work per request (medians). Worker: voluntary context switches "
           "(it blocks once for its next request and once per answer it awaits "
@@ -1046,6 +1050,9 @@ def main():
                           c.name, res["rps"], trips,
                           sum(t for _, t, _ in rows) / n))
                 print()
+                if not rows:
+                    print("(no statement)")
+                    continue
                 print("| statement | per request | mean ms |")
                 print("|---|---:|---:|")
                 for calls, t, q in rows:
@@ -1079,14 +1086,22 @@ def main():
         ("CGI /healthz <= 15 ms", cgi_ms <= 15, ""),
         ("non-2xx only in the wrong-secret case (all 401)", non2xx_ok, ""),
     ]
+    def rounds(a, b):
+        """Each round's req/s of case a against case b."""
+        return ", ".join("%.0f/%.0f" % (x["rps"], y["rps"])
+                         for x, y in zip(results[a], results[b]))
+
     if use_pg:
         me_s, me_p = med["/api/me Basic"]["rps"], med["/api/me Basic, PostgreSQL"]["rps"]
         wh_s, wh_p = med[S % "SQLite"]["rps"], med[S % "PostgreSQL"]["rps"]
         targets += [
             ("/api/me on PostgreSQL >= 0.9 x the SQLite engine", me_p >= 0.9 * me_s,
-             "%.0f against %.0f req/s: %.2f x" % (me_p, me_s, me_p / me_s)),
+             "%.0f against %.0f req/s: %.2f x; rounds %s" % (
+                 me_p, me_s, me_p / me_s, rounds("/api/me Basic, PostgreSQL",
+                                                 "/api/me Basic"))),
             ("webhook deliveries/s, %d senders: PostgreSQL >= SQLite" % senders,
-             wh_p >= wh_s, "%.0f against %.0f: %.2f x" % (wh_p, wh_s, wh_p / wh_s)),
+             wh_p >= wh_s, "%.0f against %.0f: %.2f x; rounds %s" % (
+                 wh_p, wh_s, wh_p / wh_s, rounds(S % "PostgreSQL", S % "SQLite"))),
         ]
     for name, good, why in targets:
         print("%-55s %s%s" % (name, "met" if good else "MISSED",
