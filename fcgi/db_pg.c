@@ -499,6 +499,28 @@ pg_free(struct pgq *q)
 	free(q);
 }
 
+/* A connection the server ended (a restart, a failover, kill -9) shows
+ * as a readable socket whose read finds the end: look before using it,
+ * so the reconnection happens before the statement, not after it fails.
+ * A notification that arrived is queued for pg_changes meanwhile. */
+static void
+notice_loss(struct pgdb *pg)
+{
+	struct pollfd	 pfd;
+	int		 i;
+
+	/* The server's last words (its FATAL message) come before the end:
+	 * the first read takes them, a second finds the end. */
+	for (i = 0; i < 4 && PQstatus(pg->conn) == CONNECTION_OK; i++) {
+		pfd.fd = PQsocket(pg->conn);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) != 1 ||
+		    PQconsumeInput(pg->conn) == 0)
+			return;
+	}
+}
+
 /* After a lost connection: reconnect (libpq tries every host of the URI
  * again, so a multi-host URI finds the new primary) and prepare every
  * query again. Only outside a transaction. DB_OK or E_CANTOPEN. */
@@ -650,8 +672,13 @@ pg_step(struct pgq *q)
 	int		 rc;
 
 	if (q->res == NULL) {
+		int	 outside = !pg_in_tx(pg), tries = 0;
+
+again:
+		if (outside)
+			notice_loss(pg);
 		if (PQstatus(pg->conn) != CONNECTION_OK) {
-			if (pg_in_tx(pg) || (rc = reconnect(pg)) != DB_OK)
+			if (!outside || (rc = reconnect(pg)) != DB_OK)
 				return E_CANTOPEN;
 		}
 		if (q->epoch != pg->epoch && prepare_on(pg, q) == -1)
@@ -662,6 +689,11 @@ pg_step(struct pgq *q)
 		if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
 			rc = code_of(pg, q->res);
 			pg_reset(q);
+			/* The connection died under a read: once more on a new
+			 * one. A write is not repeated: it may have happened. */
+			if (rc == E_CANTOPEN && outside && q->readonly &&
+			    tries++ == 0 && PQstatus(pg->conn) != CONNECTION_OK)
+				goto again;
 			return rc;
 		}
 		pg->changes = atoll(PQcmdTuples(q->res));
@@ -827,31 +859,20 @@ void
 pg_changes(struct pgdb *pg, void (*fn)(void *, const char *), void *arg)
 {
 	PGnotify	*n;
-	struct pollfd	 pfd;
-	int		 i;
 
 	if (pg->seen_epoch != pg->epoch) {
 		pg->seen_epoch = pg->epoch;
 		fn(arg, "*");
 	}
-	/* Read what has arrived; a closed socket shows as readable, and a
-	 * second read then finds its end: the connection is lost. */
-	for (i = 0; i < 4; i++) {
-		if (PQstatus(pg->conn) != CONNECTION_OK ||
-		    PQconsumeInput(pg->conn) == 0) {
-			fn(arg, "*");
-			return;
-		}
-		while ((n = PQnotifies(pg->conn)) != NULL) {
-			if (strcmp(n->relname, "tessera_auth") == 0)
-				fn(arg, n->extra);
-			PQfreemem(n);
-		}
-		pfd.fd = PQsocket(pg->conn);
-		pfd.events = POLLIN;
-		if (pfd.fd < 0 || poll(&pfd, 1, 0) != 1)
-			return;
+	/* Read what has arrived; a lost connection reports everything. */
+	notice_loss(pg);
+	while ((n = PQnotifies(pg->conn)) != NULL) {
+		if (strcmp(n->relname, "tessera_auth") == 0)
+			fn(arg, n->extra);
+		PQfreemem(n);
 	}
+	if (PQstatus(pg->conn) != CONNECTION_OK)
+		fn(arg, "*");
 }
 
 /* ------------------------------------------------------- transactions */
@@ -875,6 +896,7 @@ pg_tx(struct pgdb *pg, int which)
 	switch (which) {
 	case DB_BEGIN:
 	case DB_BEGIN_READ:
+		notice_loss(pg);
 		if ((rc = reconnect(pg)) != DB_OK)
 			return rc;
 		if (which == DB_BEGIN_READ)

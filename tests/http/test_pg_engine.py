@@ -91,12 +91,42 @@ def main():
             t.has(body, b"UNAVAILABLE", "... with the UNAVAILABLE envelope")
             s, _, _ = http("GET", base + "/login")
             t.eq(s, 200, "the login page (no database needed) still answers")
+            # The same server back: each worker finds its connection ended
+            # before it uses it, and connects again, so even the first
+            # answers after the restart are 200s (nothing served by a
+            # worker that still thought its old connection fine).
+            pg.start()
+            logins = burst_of_logins(base, 8)
+            t.eq(logins, [303] * 8, "database back: eight logins at once (both workers, one "
+                 "of them idle through the outage) all succeed, the first ones too")
+            after = [http("GET", base + "/api/me", auth)[0] for _ in range(4)]
+            t.eq(after, [200] * 4, "... and the API answers 200 again")
             time.sleep(0.2)
             with open(app.log_path, errors="replace") as f:
                 log = f.read()
             t.ok(tok not in log and "password" not in log.lower().replace(
                 "password_hash", ""), "the log holds no secret and no password")
     return t.done()
+
+
+def burst_of_logins(base, n):
+    """n logins at the same moment, each its own client; their statuses."""
+    import threading
+    clients = [Client(base) for _ in range(n)]
+    for c in clients:
+        c.get("/login")
+    out, go = [None] * n, threading.Barrier(n)
+
+    def one(i):
+        go.wait()
+        out[i] = clients[i].post("/login", {"email": "ana@example.com", "password": PW,
+                                            "csrf": clients[i].csrf()})[0]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return out
 
 
 def served(t, pg, base, auth, key):
