@@ -6,17 +6,19 @@ the checks of the failure envelope.
 """
 
 import base64
+import contextlib
 import json
 import os
 import re
 import secrets
 import sqlite3
+import subprocess
 import threading
 import time
 import zlib
 
 from servers import http
-from tap import body_json, tessera
+from tap import body_json, engine, pg_database, tessera
 
 PW = "correct horse battery"
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -103,8 +105,8 @@ def cli(data, *args, env=None):
     """Runs `tessera ARGS --data DATA` with env (TESSERA_* settings, the
     test clock) merged over os.environ; returns CompletedProcess."""
     import subprocess
-    from tap import BIN
-    full = dict(os.environ)
+    from tap import BIN, data_env
+    full = data_env(data)
     full.update({k: str(v) for k, v in (env or {}).items()})
     return subprocess.run([BIN] + list(args) + ["--data", data], env=full,
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
@@ -211,13 +213,116 @@ def probe_pids(log, path):
     return found
 
 
+def at_rest(data):
+    """The bytes the database keeps on disk: DATA/tessera.db and its WAL
+    on SQLite; on PostgreSQL its cluster's WAL and tables (pg_wal/ and
+    base/, every file, as the server has them now)."""
+    pg = pg_database(data)
+    if pg:
+        paths = [os.path.join(top, name)
+                 for sub in ("pg_wal", "base")
+                 for top, _, names in os.walk(os.path.join(pg[0].data_dir, sub))
+                 for name in sorted(names)]
+    else:
+        paths = [os.path.join(data, n) for n in ("tessera.db", "tessera.db-wal")]
+    parts = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                parts.append(f.read())
+        except FileNotFoundError:
+            pass    # no WAL now, or a file the server removed meanwhile
+    return b"".join(parts)
+
+
 class Db:
+    """The database of a data directory, read and written directly, on
+    either engine: DATA/tessera.db with SQLite, its PostgreSQL database
+    (tap.init_data made it) otherwise. The SQL is the tests' own, with ?
+    placeholders; on PostgreSQL each call is one psql run, the arguments
+    quoted into the text (a str as a literal of unknown type, an int too,
+    bytes as bytea), and the answers come back as sqlite3 gives them: an
+    integer as int, NULL as None, bytea as bytes, a boolean as 0/1.
+
+    engine: "sqlite" or "postgresql". run(sql, *args) executes a
+    statement that answers nothing (all() too, for one that answers)."""
+
     def __init__(self, data):
-        self.c = sqlite3.connect(os.path.join(data, "tessera.db"),
-                                 isolation_level=None, timeout=10)
+        self.engine = "postgresql" if pg_database(data) else "sqlite"
+        if self.engine == "sqlite":
+            self.c_path = os.path.join(data, "tessera.db")
+            self.c = sqlite3.connect(self.c_path,
+                                     isolation_level=None, timeout=10)
+        else:
+            self.pg, self.dbname = pg_database(data)
+
+    @property
+    def pg_uri(self):
+        return self.pg.uri(self.dbname)
 
     def all(self, sql, *args):
-        return self.c.execute(sql, args).fetchall()
+        if self.engine == "sqlite":
+            return self.c.execute(sql, args).fetchall()
+        return self._pg_rows(sql, args)
+
+    def run(self, sql, *args):
+        self.all(sql, *args)
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Another connection keeps every writer out of the database until
+        the block ends. SQLite: BEGIN EXCLUSIVE. PostgreSQL: a transaction
+        that holds every table of the schema IN EXCLUSIVE MODE (readers
+        still read, as they do in SQLite's WAL mode), from a psql kept
+        open; the block starts once PostgreSQL shows it holding them."""
+        if self.engine == "sqlite":
+            lock = sqlite3.connect(self.c_path, isolation_level=None)
+            lock.execute("BEGIN EXCLUSIVE")
+            try:
+                yield
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+            return
+        from pg import _clean_env, _psql_binary
+        name = "tessera_test_lock_%d" % os.getpid()
+        proc = subprocess.Popen(
+            [_psql_binary(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.pg_uri],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=_clean_env(), text=True)
+        try:
+            proc.stdin.write(
+                "SET application_name = '%s';\nBEGIN;\n"
+                "DO $$ DECLARE r record; BEGIN FOR r IN SELECT schemaname, tablename "
+                "FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
+                "'information_schema') LOOP EXECUTE format('LOCK TABLE %%I.%%I IN "
+                "EXCLUSIVE MODE', r.schemaname, r.tablename); END LOOP; END $$;\n"
+                "SET application_name = '%s_held';\n" % (name, name))
+            proc.stdin.flush()
+            deadline = time.monotonic() + 30
+            while self.val("SELECT count(*) FROM pg_stat_activity WHERE "
+                           "application_name = ? AND state = 'idle in transaction'",
+                           name + "_held") != 1:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("psql did not lock the tables")
+                time.sleep(0.05)
+            yield
+        finally:
+            try:
+                proc.stdin.write("ROLLBACK;\n")
+                proc.stdin.close()
+            except OSError:
+                pass
+            proc.wait(30)
+
+    def many(self, sql, rows):
+        """sql once per row of arguments, all in one transaction."""
+        if self.engine == "sqlite":
+            self.c.execute("BEGIN")
+            self.c.executemany(sql, rows)
+            self.c.execute("COMMIT")
+            return
+        self.pg.psql(self.dbname, "".join(self.bind(sql, r) + ";\n" for r in rows), "-1")
 
     def one(self, sql, *args):
         rows = self.all(sql, *args)
@@ -227,4 +332,89 @@ class Db:
         r = self.one(sql, *args)
         return r[0] if r else None
 
+    # -- PostgreSQL ---------------------------------------------------------
 
+    @staticmethod
+    def literal(v):
+        """v as an SQL literal for PostgreSQL."""
+        if v is None:
+            return "NULL"
+        if isinstance(v, bool):
+            return "TRUE" if v else "FALSE"
+        if isinstance(v, int):
+            return "'%d'" % v
+        if isinstance(v, float):
+            return "'%r'" % v
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return "'\\x%s'::bytea" % bytes(v).hex()
+        if isinstance(v, str):
+            if "\0" in v:
+                raise ValueError("PostgreSQL text cannot hold NUL")
+            return "'%s'" % v.replace("'", "''")
+        raise TypeError("no SQL literal for %r" % (v,))
+
+    @classmethod
+    def bind(cls, sql, args):
+        """sql with each ? outside quotes replaced by the next argument."""
+        out, i, quote = [], 0, None
+        args = list(args)
+        for ch in sql:
+            if quote:
+                if ch == quote:
+                    quote = None
+                out.append(ch)
+            elif ch in "'\"":
+                quote = ch
+                out.append(ch)
+            elif ch == "?":
+                if i >= len(args):
+                    raise ValueError("too few arguments for %r" % sql)
+                out.append(cls.literal(args[i]))
+                i += 1
+            else:
+                out.append(ch)
+        if i != len(args):
+            raise ValueError("%d arguments for %d placeholders in %r"
+                             % (len(args), i, sql))
+        return "".join(out)
+
+    _INT = {"smallint", "integer", "bigint"}
+
+    def _pg_rows(self, sql, args):
+        """One psql run. A statement that answers rows (SELECT, WITH,
+        VALUES, or one with RETURNING): \\gdesc tells its columns' types,
+        then each row comes as JSON (NULL, numbers and text unambiguous;
+        duplicate column names kept in order). Any other is just run."""
+        q = self.bind(sql, args).strip().rstrip(";").strip()
+        if not re.match(r"(?is)(select|with|values)\b|.*\breturning\b", q):
+            self.pg.psql(self.dbname, q + ";\n")
+            return []
+        script = ("%s \\gdesc\n"
+                  "\\echo '-- rows'\n"
+                  "WITH tessera_x AS (%s) SELECT to_json(tessera_x)::text FROM tessera_x;\n"
+                  % (q, q))
+        out = self.pg.psql(self.dbname, script)
+        head, sep, body = out.partition("-- rows\n")
+        if not sep:
+            raise RuntimeError("psql answered %r" % out[:400])
+        types = [line.rsplit("|", 1)[1] for line in head.splitlines() if line]
+        rows = []
+        for line in body.splitlines():
+            if not line:
+                continue
+            values = json.loads(line, object_pairs_hook=lambda kv: [v for _, v in kv])
+            if len(values) != len(types):
+                raise RuntimeError("%d columns, %d types: %r" % (len(values), len(types), line))
+            rows.append(tuple(self._value(ty, v) for ty, v in zip(types, values)))
+        return rows
+
+    def _value(self, ty, v):
+        if v is None:
+            return None
+        if ty in self._INT:
+            return int(v)
+        if ty == "boolean":
+            return int(v)
+        if ty == "bytea":
+            return bytes.fromhex(v[2:])
+        return v

@@ -63,23 +63,84 @@ def scratch(prefix):
     return tempfile.mkdtemp(prefix=prefix + "-", dir=base)
 
 
-_pg = []   # the PostgreSQL server of this test process, when one runs
+_pg = []    # the PostgreSQL server of this test process, when one runs
+_pg_dbs = {}   # realpath of a data directory -> (database name, URI)
+
+
+def engine():
+    """The store engine the tests run on: "postgresql" with
+    TESSERA_TEST_ENGINE=postgresql, else "sqlite"."""
+    return ("postgresql" if os.environ.get("TESSERA_TEST_ENGINE") == "postgresql"
+            else "sqlite")
+
+
+def _pg_server():
+    """The one PostgreSQL 15 of this test process, started at first use.
+    Run as root, web servers' apps run as www-data and must reach its
+    socket too: the socket's directory is made www-data's group's (0710,
+    so no other user may even look up the socket)."""
+    if not _pg:
+        from pg import Postgres
+
+        class TestPostgres(Postgres):
+            def _make_socket_dir(self):
+                super()._make_socket_dir()
+                if os.geteuid() == 0:
+                    import grp
+                    os.chown(self.socket_dir, -1, grp.getgrnam("www-data").gr_gid)
+                    os.chmod(self.socket_dir, 0o710)
+
+            def _more_conf(self):
+                # The directory keeps others out; the socket itself is
+                # open to who can reach it (its owner is the cluster's
+                # user, who is in no group of www-data's).
+                return super()._more_conf() + (
+                    "unix_socket_permissions = 0777\n" if os.geteuid() == 0 else "")
+
+        _pg.append(TestPostgres(scratch("pg")).start())
+    return _pg[0]
 
 
 def init_data(path):
     """Runs `tessera init` for path; returns path. With
     TESSERA_TEST_ENGINE=postgresql the data lives in a fresh database of
-    one PostgreSQL 15 this process starts (and stops at exit), and
-    TESSERA_DATABASE names it from here on, for every tessera started."""
-    if os.environ.get("TESSERA_TEST_ENGINE") == "postgresql":
-        from pg import Postgres
-        if not _pg:
-            _pg.append(Postgres(scratch("pg")).start())
-        os.environ["TESSERA_DATABASE"] = _pg[0].createdb("t%d" % len(_pg))
-        _pg.append(path)
+    one PostgreSQL 15 this process starts (and stops at exit):
+    database(path) names it, and so does TESSERA_DATABASE from here on
+    (app_env, tessera(), add_user() pick each data directory's own)."""
+    env = None
+    if engine() == "postgresql":
+        pg = _pg_server()
+        name = "t%d" % (len(_pg_dbs) + 1)
+        uri = pg.createdb(name)
+        _pg_dbs[os.path.realpath(path)] = (name, uri)
+        os.environ["TESSERA_DATABASE"] = uri
+        env = data_env(path)
     subprocess.run([BIN, "init", "--data", path], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env=env)
     return path
+
+
+def database(data):
+    """The URI of data's PostgreSQL database (init_data made it), or None
+    (SQLite: DATA/tessera.db)."""
+    found = _pg_dbs.get(os.path.realpath(data))
+    return found[1] if found else None
+
+
+def pg_database(data):
+    """(the Postgres server, the database name) of data, or None."""
+    found = _pg_dbs.get(os.path.realpath(data))
+    return (_pg[0], found[0]) if found else None
+
+
+def data_env(data, base=None):
+    """A copy of base (default os.environ) whose TESSERA_DATABASE is
+    data's database, when init_data made one."""
+    env = dict(os.environ if base is None else base)
+    uri = database(data)
+    if uri:
+        env["TESSERA_DATABASE"] = uri
+    return env
 
 
 def app_env(data, lua_dir=None, **extra):
@@ -90,8 +151,9 @@ def app_env(data, lua_dir=None, **extra):
                                       os.path.join(REPO, "lua")),
         "TESSERA_EXTRA_ROUTES": "fixture_routes",
     }
-    if os.environ.get("TESSERA_DATABASE"):
-        env["TESSERA_DATABASE"] = os.environ["TESSERA_DATABASE"]
+    uri = database(data) or os.environ.get("TESSERA_DATABASE")
+    if uri:
+        env["TESSERA_DATABASE"] = uri
     env.update({k: str(v) for k, v in extra.items()})
     # Sanitizer settings reach processes a web server spawns with a clean
     # environment (mod_fcgid) too.
@@ -201,7 +263,8 @@ def add_user(data, email, password, role="member", account="Acme"):
     subprocess.run([BIN, "user", "add", "--data", data, "--email", email,
                     "--role", role, "--account", account],
                    input=(password + "\n").encode(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=data_env(data))
 
 
 # Rate limits off, for tests that load the service on purpose.
@@ -231,4 +294,4 @@ def api_user(data, email="ana@example.com", password="correct horse battery",
 def tessera(data, *args, stdin=b""):
     """Runs a tessera subcommand against data; returns CompletedProcess."""
     return subprocess.run([BIN] + list(args) + ["--data", data], input=stdin,
-                          capture_output=True, timeout=30)
+                          capture_output=True, timeout=30, env=data_env(data))
