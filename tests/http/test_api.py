@@ -10,7 +10,6 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,8 +24,8 @@ from apiclient import (ALL_USER_SCOPES, DEFAULT_SCOPES, ISO, PW, SECRET,  # noqa
                        log_text, probe_pids, typo, with_query)
 from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, Tap, add_user, app_env, body_json, init_data,  # noqa: E402
-                 scratch, tessera)
+from tap import (BIN, Tap, add_user, app_env, body_json, data_env,  # noqa: E402
+                 init_data, scratch, tessera)
 
 MIB = 1024 * 1024
 BIG = 9007199254740993            # 2^53 + 1: not a double
@@ -50,17 +49,17 @@ def seed_webhook_pipeline(db, email):
     database (for the rate-limit servers, where API calls are scarce)."""
     uid, acct = db.one("SELECT id, account_id FROM users WHERE email = ?", email)
     now = int(time.time())
-    db.c.execute("INSERT INTO sources (account_id, name, type, config, created_by, "
-                 "created_at, updated_at) VALUES (?, 'hook', 'webhook', '{}', ?, ?, ?)",
-                 (acct, uid, now, now))
+    db.run("INSERT INTO sources (account_id, name, type, config, created_by, "
+           "created_at, updated_at) VALUES (?, 'hook', 'webhook', '{}', ?, ?, ?)",
+           acct, uid, now, now)
     sid = db.val("SELECT max(id) FROM sources")
-    db.c.execute("INSERT INTO destinations (account_id, name, type, config, created_by, "
-                 "created_at, updated_at) VALUES (?, 'dw', 'bigquery', '{}', ?, ?, ?)",
-                 (acct, uid, now, now))
+    db.run("INSERT INTO destinations (account_id, name, type, config, created_by, "
+           "created_at, updated_at) VALUES (?, 'dw', 'bigquery', '{}', ?, ?, ?)",
+           acct, uid, now, now)
     did = db.val("SELECT max(id) FROM destinations")
-    db.c.execute("INSERT INTO pipelines (account_id, name, type, config, source_id, "
-                 "destination_id, created_by, created_at, updated_at) VALUES "
-                 "(?, 'p', 'standard', '{}', ?, ?, ?, ?, ?)", (acct, sid, did, uid, now, now))
+    db.run("INSERT INTO pipelines (account_id, name, type, config, source_id, "
+           "destination_id, created_by, created_at, updated_at) VALUES "
+           "(?, 'p', 'standard', '{}', ?, ?, ?, ?, ?)", acct, sid, did, uid, now, now)
     return db.val("SELECT max(id) FROM pipelines")
 
 
@@ -108,7 +107,7 @@ def credentials_and_tokens(t, api, db, data, tk, ids):
     # dave's token works until dave is disabled.
     t.eq(api.get("/api/me", dave.basic)[0], 200, "dave's token works while dave is active")
     r = subprocess.run([BIN, "user", "disable", "--data", data, "dave@example.com"],
-                       capture_output=True)
+                       capture_output=True, env=data_env(data))
     t.ok(r.returncode == 0, "tessera user disable dave", r.stderr)
 
     # bob2 is a sibling of bob1 (both made by a person): bob1 may not
@@ -119,7 +118,7 @@ def credentials_and_tokens(t, api, db, data, tk, ids):
     t.eq(db.val("SELECT active FROM tokens WHERE key = ?", bob2.key), 1,
          "... and the sibling is still active")
     r = subprocess.run([BIN, "token", "deactivate", "--data", data, bob2.key],
-                       capture_output=True)
+                       capture_output=True, env=data_env(data))
     t.ok(r.returncode == 0 and bob2.key.encode() in r.stdout,
          "tessera token deactivate KEY", r.stderr)
     s, h, b, doc = api.get("/api/tokens/%s" % bob2.key, bob1.basic)
@@ -157,7 +156,7 @@ def credentials_and_tokens(t, api, db, data, tk, ids):
     t.ok(all(r[3] == ref for r in res), "the deactivated token is refused by both workers "
          "at once (two simultaneous requests)", res)
     r = subprocess.run([BIN, "token", "activate", "--data", data, bob2.key],
-                       capture_output=True)
+                       capture_output=True, env=data_env(data))
     t.eq(r.returncode, 0, "reactivated on the command line")
     t.eq(api.get("/api/me", bob2.basic)[0], 200, "... and accepted on its very next request")
 
@@ -717,9 +716,7 @@ def unavailable(t, api, db, data, tk, made):
          "(SELECT count(*) FROM pipeline_runs), (SELECT runs_requested FROM tokens "
          "WHERE key = ?), (SELECT webhooks_received FROM tokens WHERE key = ?)")
     before = db.one(q, bob.key, hooker.key)
-    lock = sqlite3.connect(os.path.join(data, "tessera.db"), isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
+    with db.locked():
         for label, call in (
                 ("POST /api/sources", lambda: api.post("/api/sources", bob.basic,
                                                        {"name": "locked", "type": "x"})),
@@ -734,9 +731,6 @@ def unavailable(t, api, db, data, tk, made):
                  "%s %r" % (s, b[:200]))
             t.ok(b"Traceback" not in b and b"stack" not in b and b".lua" not in b,
                  "... without a stack trace", b[:200])
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
     t.eq(db.one(q, bob.key, hooker.key), before, "... and nothing was half-written")
     s, h, b, doc = api.post("/api/sources", bob.basic, {"name": "after lock", "type": "x"})
     t.eq(s, 201, "writes work again once the lock is gone")

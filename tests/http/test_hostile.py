@@ -10,13 +10,13 @@ import base64
 import json
 import os
 import re
-import sqlite3
 import statistics
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from apiclient import Db  # noqa: E402
 from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from tap import (BIN, Tap, add_user, app_env, init_data, scratch,  # noqa: E402
@@ -45,7 +45,7 @@ def main():
     basic = {"Authorization": "Basic " + base64.b64encode(
         ("%s:%s" % (key, tok)).encode()).decode()}
     jhdr = dict(basic, **{"Content-Type": "application/json"})
-    db = sqlite3.connect(os.path.join(data, "tessera.db"))
+    db = Db(data)
     sock = os.path.join(work, "app", "tessera.sock")
     os.makedirs(os.path.dirname(sock))
     env = app_env(data, TESSERA_RATE_LIMIT_API_KEY=0,
@@ -82,8 +82,8 @@ def main():
             s, d = api("POST", "/api/tokens/%s/deactivate" %
                        urllib.parse.quote(p, safe=""), raw="")
             t.eq(s, 404, "token key %r -> 404" % p)
-        t.eq(db.execute("SELECT count(*) FROM tokens WHERE active = 1").fetchone()[0],
-             db.execute("SELECT count(*) FROM tokens").fetchone()[0],
+        t.eq(db.val("SELECT count(*) FROM tokens WHERE active = 1"),
+             db.val("SELECT count(*) FROM tokens"),
              "no token was switched off by an injection")
         s, d = api("POST", "/api/sources", {"name": SQLI[1], "type": "webhook",
                                             "config": {SQLI[0]: SQLI[2]}})
@@ -91,8 +91,10 @@ def main():
         t.eq((d["data"]["name"], d["data"]["config"]), (SQLI[1], {SQLI[0]: SQLI[2]}),
              "... and comes back verbatim")
         src = d["data"]["id"]
-        t.ok(db.execute("SELECT count(*) FROM sqlite_master WHERE name='tokens'"
-                        ).fetchone()[0] == 1, "the tokens table is still there")
+        t.ok(db.val("SELECT count(*) FROM sqlite_master WHERE name = 'tokens'"
+                    if db.engine == "sqlite" else
+                    "SELECT count(*) FROM pg_tables WHERE tablename = 'tokens'") == 1,
+             "the tokens table is still there")
 
         # --- Almost-numbers: one strict parser for every id and count
         # (host.input.int): digits only, no leading zero, nothing else.
@@ -115,7 +117,7 @@ def main():
             t.eq(api("GET", "/api/pipelines/%d/records?after=%s" % (pid, q))[0], 400,
                  "records after=%r -> 400" % v)
             t.eq(api("GET", "/api/sources?limit=" + q)[0], 400, "limit=%r -> 400" % v)
-        t.eq(db.execute("SELECT count(*) FROM records").fetchone()[0], 1,
+        t.eq(db.val("SELECT count(*) FROM records"), 1,
              "only the real pipeline_id stored a record")
 
         # --- Text that hides or reverses itself: refused in descriptions
@@ -124,7 +126,7 @@ def main():
                   "zero-width space": "ad\u200bmin", "isolate": "a\u2066b\u2069",
                   "byte-order mark": "\ufeffname", "line separator": "a\u2028b",
                   "C1 control": "a\u0085b"}
-        n = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        n = db.val("SELECT count(*) FROM tokens")
         for label, text in hiding.items():
             s, d = api("POST", "/api/tokens", {"description": text})
             t.ok(s == 400 and isinstance(d, dict) and d.get("field") == "description",
@@ -136,7 +138,7 @@ def main():
                 "description": text, "csrf": ana.csrf(ana.get("/settings/tokens")[2])})
             t.ok(s == 400 and b"cannot be used" in b,
                  "the page refuses a description with a %s" % label, s)
-        t.eq(db.execute("SELECT count(*) FROM tokens").fetchone()[0], n,
+        t.eq(db.val("SELECT count(*) FROM tokens"), n,
              "no hiding text made a token")
         for text in ("family \U0001F468\u200d\U0001F469\u200d\U0001F467",
                      "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"):
@@ -152,7 +154,7 @@ def main():
         for m, p in nul_cases:
             s, h, b = http(m, base + p, basic)
             t.eq(s, 400, "NUL in %s -> 400" % p)
-        n = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        n = db.val("SELECT count(*) FROM tokens")
         s, h, b = ana.post("/settings/tokens", {"description": "a\x00b",
                                                 "csrf": ana.csrf(ana.get("/settings/tokens")[2])})
         t.eq(s, 400, "NUL in a description -> 400")
@@ -162,7 +164,7 @@ def main():
         t.eq(s, 400, "an escaped NUL in a JSON description -> 400")
         s, d = api("POST", "/webhook?pipeline_id=1", raw=b'{"a": "\x00"}')
         t.eq(s, 400, "a raw NUL in a JSON body -> 400")
-        t.eq(db.execute("SELECT count(*) FROM tokens").fetchone()[0], n,
+        t.eq(db.val("SELECT count(*) FROM tokens"), n,
              "no token was created by a NUL attempt")
 
         # --- XSS: stored as given, escaped wherever shown.

@@ -32,7 +32,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apiclient import ALL_USER_SCOPES, PW, Api, Db, cli_token, dig, is_failure  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import BIN, NO_LIMITS, Tap, add_user, app_env, init_data, scratch  # noqa: E402
+from tap import (BIN, NO_LIMITS, Tap, add_user, app_env, data_env, init_data,  # noqa: E402
+                 scratch)
 
 MIB = 1024 * 1024
 
@@ -147,12 +148,14 @@ def quota(t, work):
              "quota: 50 KB sources fit until the quota, then 507 and nothing made", got)
         obj = db.val("SELECT object_bytes FROM account_usage a JOIN accounts c "
                      "ON c.id = a.account_id WHERE c.name = 'Acme'")
-        real = db.val("SELECT sum(length(CAST(config AS BLOB))) FROM sources s "
-                      "JOIN accounts c ON c.id = s.account_id WHERE c.name = 'Acme'") + \
-            db.val("SELECT sum(length(CAST(config AS BLOB))) FROM pipelines p "
-                   "JOIN accounts c ON c.id = p.account_id WHERE c.name = 'Acme'") + \
-            db.val("SELECT sum(length(CAST(config AS BLOB))) FROM destinations d "
-                   "JOIN accounts c ON c.id = d.account_id WHERE c.name = 'Acme'")
+        size = ("length(CAST(config AS BLOB))" if db.engine == "sqlite" else
+                "octet_length(config)")      # the bytes of the text
+        real = db.val("SELECT sum(%s) FROM sources s "
+                      "JOIN accounts c ON c.id = s.account_id WHERE c.name = 'Acme'" % size) + \
+            db.val("SELECT sum(%s) FROM pipelines p "
+                   "JOIN accounts c ON c.id = p.account_id WHERE c.name = 'Acme'" % size) + \
+            db.val("SELECT sum(%s) FROM destinations d "
+                   "JOIN accounts c ON c.id = d.account_id WHERE c.name = 'Acme'" % size)
         t.eq(obj, real, "quota: account_usage holds the objects' bytes")
         # Less than 50 KB is left: growing the pipeline's small source by
         # 60 KB passes the quota.
@@ -197,13 +200,13 @@ def open_delivery(t, work):
         row = db.one("SELECT account_id, destination_id FROM pipelines WHERE id = ?", pid)
         tid = db.val("SELECT id FROM tokens WHERE key = ?", a.key)
         now = int(time.time())
-        db.c.execute("INSERT INTO deliveries (pipeline_id, account_id, token_id, records, "
-                     "bytes, started_at) VALUES (?, ?, ?, 2, 20, ?)", (pid, row[0], tid, now))
+        db.run("INSERT INTO deliveries (pipeline_id, account_id, token_id, records, "
+               "bytes, started_at) VALUES (?, ?, ?, 2, 20, ?)", pid, row[0], tid, now)
         did = db.val("SELECT max(id) FROM deliveries")
         for i in range(2):
-            db.c.execute("INSERT INTO records (pipeline_id, destination_id, token_id, "
-                         "received_at, data, delivery_id) VALUES (?, ?, ?, ?, ?, ?)",
-                         (pid, row[1], tid, now, '{"half":%d}' % i, did))
+            db.run("INSERT INTO records (pipeline_id, destination_id, token_id, "
+                   "received_at, data, delivery_id) VALUES (?, ?, ?, ?, ?, ?)",
+                   pid, row[1], tid, now, '{"half":%d}' % i, did)
         walked, after = [], 0
         while True:
             s, h, body, doc = api.get("/api/pipelines/%d/records?after=%d&limit=1000" %
@@ -214,7 +217,8 @@ def open_delivery(t, work):
             after = doc["next"]
         t.ok(len(walked) == 1234 and all("half" not in r["data"] for r in walked),
              "open_delivery: an open delivery's records are not shown", len(walked))
-        env_run = dict(os.environ, TESSERA_DATA=data, TESSERA_TEST_CLOCK_FILE=clock)
+        env_run = data_env(data, dict(os.environ, TESSERA_DATA=data,
+                                      TESSERA_TEST_CLOCK_FILE=clock))
         subprocess.run([BIN, "runner", "--once"], env=env_run, capture_output=True)
         t.eq(db.val("SELECT count(*) FROM records WHERE delivery_id = ?", did), 2,
              "open_delivery: a young open delivery is left alone (it may be written yet)")

@@ -7,15 +7,15 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from apiclient import Db, at_rest  # noqa: E402
 from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port  # noqa: E402
-from tap import (BIN, Tap, add_user, app_env, init_data, scratch,  # noqa: E402
-                 tessera)
+from tap import (BIN, Tap, add_user, app_env, init_data, pg_database,  # noqa: E402
+                 scratch, tessera)
 
 PW = "correct horse battery"
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -54,11 +54,13 @@ def create(c, desc, json_api=False, follow=True):
 
 
 def files_bytes(data):
+    """The data directory's files and, on PostgreSQL, the database's
+    files at rest (its cluster's WAL and tables)."""
     out = b""
     for name in os.listdir(data):
         with open(os.path.join(data, name), "rb") as f:
             out += f.read()
-    return out
+    return out + (at_rest(data) if pg_database(data) else b"")
 
 
 def main():
@@ -69,7 +71,7 @@ def main():
     add_user(data, "bob@example.com", PW)
     add_user(data, "carol@example.com", PW)
     add_user(data, "zed@other.example", PW, role="admin", account="Other")
-    db = sqlite3.connect(os.path.join(data, "tessera.db"))
+    db = Db(data)
     sock = os.path.join(work, "app", "tessera.sock")
     os.makedirs(os.path.dirname(sock))
     with TesseraServe(os.path.join(work, "app"), BIN, sock, workers=2,
@@ -87,12 +89,12 @@ def main():
 
         # Create (no JavaScript): the key and secret, once, after a
         # redirect (post/redirect/get), so a reload makes nothing.
-        n_tokens = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        n_tokens = db.val("SELECT count(*) FROM tokens")
         s, h, b = create(bob, "Nightly export", follow=False)
         view = h.get("Location") or ""
         t.ok(s == 303 and re.match(r"^/settings/tokens\?shown=[1-9][0-9]*$", view),
              "POST /settings/tokens (the form) answers 303 to a one-time view", (s, view))
-        t.eq(db.execute("SELECT count(*) FROM secret_views").fetchone()[0], 1,
+        t.eq(db.val("SELECT count(*) FROM secret_views"), 1,
              "... kept sealed in secret_views until shown")
         bob2 = login(base, "bob@example.com")
         s, h, b = bob2.get(view)
@@ -114,9 +116,9 @@ def main():
         s, h, b = bob.get(view)
         t.ok(s == 200 and secret.encode() not in b and b"cannot be shown again" in b,
              "reloading the view: the notice, not the secret", s)
-        t.eq(db.execute("SELECT count(*) FROM tokens").fetchone()[0], n_tokens + 1,
+        t.eq(db.val("SELECT count(*) FROM tokens"), n_tokens + 1,
              "... and no second token (one made in all)")
-        t.eq(db.execute("SELECT count(*) FROM secret_views").fetchone()[0], 0,
+        t.eq(db.val("SELECT count(*) FROM secret_views"), 0,
              "... the view is gone once shown")
         s, h, b = bob.get("/settings/tokens")
         t.ok(row(b, key) != b"", "the new row is listed (data-key)")
@@ -156,10 +158,10 @@ def main():
                             ("x" * 201, "201 characters"),
                             ("a\x07b", "a control character"),
                             ("日" * 201, "201 multibyte characters")):
-            n = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+            n = db.val("SELECT count(*) FROM tokens")
             s, h, b = create(bob, desc)
             t.eq(s, 400, "description %s -> 400" % label)
-            t.eq(db.execute("SELECT count(*) FROM tokens").fetchone()[0], n,
+            t.eq(db.val("SELECT count(*) FROM tokens"), n,
                  "... and nothing created")
         s, h, b = create(bob, "   ", json_api=True)
         t.eq((s, json.loads(b).get("error")), (400, "INVALID_REQUEST"),
@@ -247,9 +249,9 @@ def main():
         t.eq(s, 303, "Via tokens switch off like the others")
 
         # Audit log.
-        acts = db.execute("SELECT action, object, ip, u.email FROM audit_log l "
-                          "JOIN users u ON u.id = l.user_id WHERE action LIKE "
-                          "'token.%' ORDER BY l.id").fetchall()
+        acts = db.all("SELECT action, object, ip, u.email FROM audit_log l "
+                      "JOIN users u ON u.id = l.user_id WHERE action LIKE "
+                      "'token.%' ORDER BY l.id")
         t.ok(("token.created", key, "127.0.0.1", "bob@example.com") in acts,
              "audit: created, by whom, from which IP", acts[:3])
         t.ok(("token.deactivated", key, "127.0.0.1", "ana@example.com") in acts,
@@ -264,18 +266,17 @@ def main():
             t.hasnt(log, sec.encode(), "no secret in the log (%s...)" % sec[:8])
 
         # 5,000 tokens: newest first, paged, filterable, fast.
-        uid, acct = db.execute("SELECT id, account_id FROM users WHERE "
-                               "email_norm = 'bob@example.com'").fetchone()
+        uid, acct = db.one("SELECT id, account_id FROM users WHERE "
+                           "email_norm = 'bob@example.com'")
         now = int(time.time())
         rows = [(str(_uuid()), secrets.token_bytes(32), "bulk token %05d" % i,
                  acct, uid, now - 5000 + i, now - 5000 + i)
                 for i in range(5000)]
-        db.executemany("INSERT INTO tokens (key, secret_hash, kind, description, "
-                       "account_id, user_id, created_at, updated_at) VALUES "
-                       "(?, ?, 'user', ?, ?, ?, ?, ?)", rows)
-        db.commit()
-        total = db.execute("SELECT count(*) FROM tokens WHERE user_id = ? AND "
-                           "kind = 'user'", (uid,)).fetchone()[0]
+        db.many("INSERT INTO tokens (key, secret_hash, kind, description, "
+                "account_id, user_id, created_at, updated_at) VALUES "
+                "(?, ?, 'user', ?, ?, ?, ?, ?)", rows)
+        total = db.val("SELECT count(*) FROM tokens WHERE user_id = ? AND "
+                       "kind = 'user'", uid)
         s, h, b = bob.get("/settings/tokens")
         t.eq(s, 200, "page with %d tokens" % total)
         t.has(b, ("1–20 of %d" % total).encode(), "paged: 20 of all")

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apiclient import PW, Api, Db, Token, cli_token  # noqa: E402
 from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port  # noqa: E402
-from tap import BIN, Tap, add_user, app_env, init_data, scratch  # noqa: E402
+from tap import BIN, Tap, add_user, app_env, data_env, init_data, scratch  # noqa: E402
 from test_tokens import created, row  # noqa: E402
 
 DAY = 86400
@@ -201,8 +201,9 @@ def policy(t, work, clock):
 def tessera_cli(data, clock, *args):
     import subprocess
     return subprocess.run([BIN] + list(args) + ["--data", data], capture_output=True,
-                          env=dict(os.environ, TESSERA_TEST_CLOCK_FILE=clock.path,
-                                   TESSERA_TOKEN_MAX_EXPIRY_DAYS="30"))
+                          env=data_env(data, dict(os.environ,
+                                                  TESSERA_TEST_CLOCK_FILE=clock.path,
+                                                  TESSERA_TOKEN_MAX_EXPIRY_DAYS="30")))
 
 
 def edit_and_rotate(t, web, data, db, clock, key):
@@ -295,7 +296,7 @@ def edit_and_rotate(t, web, data, db, clock, key):
 def tessera_plain(data, *args):
     import subprocess
     r = subprocess.run([BIN] + list(args) + ["--data", data], capture_output=True,
-                       check=True)
+                       check=True, env=data_env(data))
     return r.stdout.decode()
 
 
