@@ -11,7 +11,8 @@ searched for each of them: the password, both secrets and the one used,
 the Basic header's base64, the session cookie.
 
 A control proves the scan reads the right memory: the token's key (not a
-secret; in SQLite's page cache) is found. The scan needs root, or the
+secret; in SQLite's page cache, or on PostgreSQL once the worker has read
+its row for the tokens page) is found. The scan needs root, or the
 right to trace the worker; without it the checks are skipped, saying so.
 """
 
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apiclient import ALL_USER_SCOPES, cli_token  # noqa: E402
 from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, Tap, add_user, app_env, children, init_data,  # noqa: E402
+from tap import (BIN, Tap, add_user, app_env, children, engine, init_data,  # noqa: E402
                  scratch)
 
 SECRET = re.compile(rb"tsr_[0-9A-Za-z]{49}")
@@ -91,8 +92,14 @@ def main():
             time.sleep(0.3)
             t.eq(children(app.pid), [worker], "%s: the same worker" % after)
             mem = memory(worker) or b""
-            t.ok(tok.key.encode() in mem, "%s: control: the token's key (not a "
-                 "secret) is in the %d KiB read" % (after, len(mem) >> 10))
+            control = "%s: control: the token's key (not a secret) is in the %d KiB read" % (
+                after, len(mem) >> 10)
+            if engine() == "postgresql" and not token_read:
+                # Only SQLite's page cache holds the row before the worker
+                # has read it; a PostgreSQL worker has it once it has.
+                t.skip(control, "SQLite's file (in its page cache)")
+            else:
+                t.ok(tok.key.encode() in mem, control)
             for what, needle in needles:
                 at = mem.find(needle)
                 t.ok(at < 0, "%s: %s is not in the worker's memory" % (after, what),
@@ -111,7 +118,9 @@ def main():
         t.ok(cookie, "a session cookie", c.cookies)
         seen = [("the login password", password.encode()),
                 ("the session cookie", (cookie or "-").encode())]
+        token_read = False      # by this worker, from the database
         scan("after the login", seen)
+        token_read = True       # the tokens page lists it
         s, _, page = c.get("/settings/tokens")
         s, _, page = c.shown(c.post("/settings/tokens",
                                     {"description": "made on the page",
