@@ -53,6 +53,12 @@ class Tap:
         print("ok %d - %s # SKIP %s" % (self.n, name, why), flush=True)
 
     def done(self):
+        if _pg_dbs:
+            # Every tessera the test started used PostgreSQL: none fell
+            # back to SQLite's file in a data directory.
+            self.eq(sorted(p for p in _pg_dbs
+                           if os.path.exists(os.path.join(p, "tessera.db"))), [],
+                    "on PostgreSQL: no data directory has a tessera.db")
         print("1..%d" % self.n, flush=True)
         return 1 if self.failed else 0
 
