@@ -62,6 +62,7 @@ struct pgdb {
 	size_t		 nqs;
 	unsigned	 epoch;		/* bumped at each reconnection */
 	unsigned	 seen_epoch;	/* the one pg_changes last reported */
+	int		 writing;	/* in a write transaction (DB_BEGIN) */
 };
 
 struct pgq {
@@ -886,6 +887,53 @@ pg_in_tx(struct pgdb *pg)
 	    t == PQTRANS_ACTIVE;
 }
 
+/*
+ * Durability of a write transaction, the way the SQLite engine has it:
+ * the commit under the writers' lock does not wait for the disk
+ * (synchronous_commit = off for it), and the wait happens after the lock
+ * is given back, where several workers' waits share one flush. The wait
+ * is a transaction of its own that takes an id, committed with
+ * synchronous_commit = on: its commit record follows ours in the WAL, so
+ * once it is flushed (and, with synchronous_standby_names, on the
+ * standby) so is ours. Both go in one round trip. DB_OK, an error code,
+ * or DB_NOT_DURABLE when the commit went through but its wait failed.
+ */
+static int
+commit_durably(struct pgdb *pg)
+{
+	PGresult	*r;
+	int		 n = 0, rc = DB_OK, committed = 0;
+
+	if (!PQsendQuery(pg->conn, "COMMIT; SELECT pg_logical_emit_message(true, 'tessera', '')")) {
+		rc = code_of(pg, NULL);
+		if (pg_in_tx(pg))
+			simple(pg, "ROLLBACK");
+		return rc;
+	}
+	while ((r = PQgetResult(pg->conn)) != NULL) {
+		if (n == 0) {
+			if (PQresultStatus(r) != PGRES_COMMAND_OK)
+				rc = code_of(pg, r);
+			else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+				set_err(pg, "", "the transaction had failed "
+				    "and was rolled back");
+				rc = DB_ERROR;
+			} else
+				committed = 1;
+		} else if (committed && PQresultStatus(r) != PGRES_TUPLES_OK) {
+			code_of(pg, r);
+			rc = DB_NOT_DURABLE;
+		}
+		PQclear(r);
+		n++;
+	}
+	if (committed && n < 2 && rc == DB_OK)
+		rc = DB_NOT_DURABLE;	/* the connection ended first */
+	if (!committed && pg_in_tx(pg))
+		simple(pg, "ROLLBACK");
+	return rc;
+}
+
 int
 pg_tx(struct pgdb *pg, int which)
 {
@@ -902,12 +950,19 @@ pg_tx(struct pgdb *pg, int which)
 		if (which == DB_BEGIN_READ)
 			return simple(pg, "BEGIN ISOLATION LEVEL REPEATABLE "
 			    "READ READ ONLY");
-		snprintf(sql, sizeof(sql), "BEGIN; SELECT "
-		    "pg_advisory_xact_lock(%d)", WRITE_LOCK);
+		/* The commit itself does not wait for the disk (the lock is
+		 * given back at once); commit_durably() waits after it. */
+		snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL synchronous_commit "
+		    "= off; SELECT pg_advisory_xact_lock(%d)", WRITE_LOCK);
 		if ((rc = simple(pg, sql)) != DB_OK && pg_in_tx(pg))
 			simple(pg, "ROLLBACK");
+		pg->writing = rc == DB_OK;
 		return rc;
 	case DB_COMMIT:
+		if (pg->writing) {
+			pg->writing = 0;
+			return commit_durably(pg);
+		}
 		/* A transaction an error ended answers COMMIT with ROLLBACK. */
 		r = PQexec(pg->conn, "COMMIT");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -923,6 +978,7 @@ pg_tx(struct pgdb *pg, int which)
 			simple(pg, "ROLLBACK");
 		return rc;
 	default:
+		pg->writing = 0;
 		return simple(pg, "ROLLBACK");
 	}
 }
