@@ -1015,6 +1015,46 @@ db_unavailable(int rc)
 }
 
 int
+db_batch_begin(struct db *db)
+{
+	if (db->pg)
+		return pg_batch_begin(db->pg);
+	return db_tx(db, DB_BEGIN);
+}
+
+int
+db_batch_add(struct db *db, struct dbq *q)
+{
+	int	 rc;
+
+	if (db_readonly(q)) {
+		log_err("database: a batch takes writes only");
+		return SQLITE_MISUSE;
+	}
+	if (q->pg)
+		return pg_batch_add(q->pg);
+	while ((rc = sqlite3_step(q->st)) == SQLITE_ROW)
+		;
+	sqlite3_reset(q->st);
+	if (rc == SQLITE_DONE)
+		return SQLITE_OK;
+	log_err("database: %s", sqlite3_errmsg(db->h));
+	return rc;
+}
+
+int
+db_batch_end(struct db *db, int commit)
+{
+	if (db->pg)
+		return pg_batch_end(db->pg, commit);
+	if (!commit) {
+		db_tx(db, DB_ROLLBACK);
+		return SQLITE_OK;
+	}
+	return db_tx(db, DB_COMMIT);
+}
+
+int
 db_remote(struct db *db)
 {
 	return db->pg != NULL;

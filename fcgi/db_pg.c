@@ -63,6 +63,8 @@ struct pgdb {
 	unsigned	 epoch;		/* bumped at each reconnection */
 	unsigned	 seen_epoch;	/* the one pg_changes last reported */
 	int		 writing;	/* in a write transaction (DB_BEGIN) */
+	int		 batch_sent;	/* statements sent in this batch */
+	int		 batch_failed;	/* one could not be sent */
 };
 
 struct pgq {
@@ -932,6 +934,130 @@ commit_durably(struct pgdb *pg)
 	if (!committed && pg_in_tx(pg))
 		simple(pg, "ROLLBACK");
 	return rc;
+}
+
+/*
+ * A batch: one write transaction of statements whose results nobody
+ * reads (records added, counters raised), sent in pipeline mode, so the
+ * whole transaction is one round trip: BEGIN, the statements, COMMIT and
+ * the durability wait. It takes the writers' lock shared: batches run
+ * side by side, and never beside a transaction that holds it alone (one
+ * that reads before it writes). pg_batch_add sends a statement with its
+ * current bindings (they are copied out at once, so the same query may
+ * be bound and added again); pg_batch_end reads every answer.
+ */
+static int
+pipe_send(struct pgdb *pg, const char *sql)
+{
+	return PQsendQueryParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ?
+	    0 : -1;
+}
+
+int
+pg_batch_begin(struct pgdb *pg)
+{
+	char	 sql[96];
+	int	 rc;
+
+	notice_loss(pg);
+	if ((rc = reconnect(pg)) != DB_OK)
+		return rc;
+	pg->batch_sent = 0;
+	pg->batch_failed = 0;
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock_shared(%d)",
+	    WRITE_LOCK);
+	if (!PQenterPipelineMode(pg->conn) || pipe_send(pg, "BEGIN") ||
+	    pipe_send(pg, "SET LOCAL synchronous_commit = off") ||
+	    pipe_send(pg, sql)) {
+		pg->batch_failed = 1;
+		return code_of(pg, NULL);
+	}
+	pg->batch_sent = 3;
+	return DB_OK;
+}
+
+int
+pg_batch_add(struct pgq *q)
+{
+	struct pgdb	*pg = q->pg;
+
+	if (pg->batch_failed)
+		return DB_ERROR;
+	if (q->epoch != pg->epoch) {
+		set_err(pg, "", "connection re-opened during a batch");
+		pg->batch_failed = 1;
+		return E_CANTOPEN;
+	}
+	if (!PQsendQueryPrepared(pg->conn, q->stname, q->n,
+	    (const char *const *)q->values, q->lengths, q->formats, 0)) {
+		pg->batch_failed = 1;
+		return code_of(pg, NULL);
+	}
+	pg->batch_sent++;
+	return DB_OK;
+}
+
+int
+pg_batch_end(struct pgdb *pg, int commit)
+{
+	PGresult	*r;
+	ExecStatusType	 s;
+	int		 rc = DB_OK, i, committed = 0, synced = 0, n;
+
+	n = pg->batch_sent;
+	if (commit && !pg->batch_failed &&
+	    (pipe_send(pg, "COMMIT") || pipe_send(pg,
+	    "SELECT pg_logical_emit_message(true, 'tessera', '')")))
+		pg->batch_failed = 1;
+	else if (commit && !pg->batch_failed)
+		n += 2;
+	if (!PQpipelineSync(pg->conn)) {
+		rc = code_of(pg, NULL);
+		PQexitPipelineMode(pg->conn);
+		return rc;
+	}
+	/* Each statement's answer, each followed by NULL; then the sync. */
+	for (i = 0; i < n; i++) {
+		if ((r = PQgetResult(pg->conn)) == NULL)
+			break;
+		s = PQresultStatus(r);
+		if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+			if (commit && i == n - 2)
+				committed = strcmp(PQcmdStatus(r),
+				    "COMMIT") == 0;
+			if (commit && i == n - 1)
+				synced = 1;
+		} else if (rc == DB_OK && s != PGRES_PIPELINE_ABORTED)
+			rc = code_of(pg, r);
+		else if (rc == DB_OK)
+			rc = DB_ERROR;
+		PQclear(r);
+		while ((r = PQgetResult(pg->conn)) != NULL &&
+		    PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+			PQclear(r);
+		if (r != NULL) {	/* the sync came early */
+			PQclear(r);
+			break;
+		}
+	}
+	while ((r = PQgetResult(pg->conn)) != NULL) {
+		s = PQresultStatus(r);
+		PQclear(r);
+		if (s == PGRES_PIPELINE_SYNC)
+			break;
+	}
+	PQexitPipelineMode(pg->conn);
+	if (pg_in_tx(pg))
+		simple(pg, "ROLLBACK");
+	if (pg->batch_failed && rc == DB_OK)
+		rc = code_of(pg, NULL);
+	if (!commit)
+		return rc == DB_OK ? DB_OK : rc;
+	if (committed && !synced)
+		return DB_NOT_DURABLE;
+	if (!committed && rc == DB_OK)
+		rc = DB_ERROR;
+	return committed ? DB_OK : rc;
 }
 
 int

@@ -26,6 +26,9 @@ void	 pg_free(struct pgq *);
 int	 pg_tx(struct pgdb *, int which);	/* enum db_tx */
 int	 pg_savepoint(struct pgdb *, int what, int depth);
 int	 pg_in_tx(struct pgdb *);
+int	 pg_batch_begin(struct pgdb *);
+int	 pg_batch_add(struct pgq *);
+int	 pg_batch_end(struct pgdb *, int commit);
 int	 pg_exec_sql(struct pgdb *, const char *sql, char *err, size_t errlen);
 
 void	 pg_clear(struct pgq *);	/* reset and clear bindings */

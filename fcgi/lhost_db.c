@@ -7,6 +7,8 @@
  *	host.db.value(name, params) -> first column of the first row, or nil
  *	host.db.exec(name, params)  -> changes, last_insert_rowid
  *	host.db.tx(fn, ...)         -> fn's results; rolled back if fn errors
+ *	host.db.batch({ {name, params}, ... })  one write transaction of
+ *	                            statements that only add and count
  *	host.db.engine              -> "sqlite" or "postgresql"
  *
  * params is a table of the query's :named parameters; a missing one, or a
@@ -319,6 +321,67 @@ l_tx(lua_State *L)
 	return lua_gettop(L);
 }
 
+/* Item i of host.db.batch's list: looks its query up and binds its
+ * parameters (raising on any mistake); leaves the stack as it found it. */
+static struct dbq *
+batch_item(lua_State *L, struct db *db, lua_Integer i, const char **name)
+{
+	struct dbq	*st;
+	int		 top = lua_gettop(L);
+
+	if (lua_rawgeti(L, 1, i) != LUA_TTABLE)
+		luaL_error(L, "host.db.batch: item %d is not { name, params }",
+		    (int)i);
+	lua_rawgeti(L, -1, 1);
+	*name = lua_tostring(L, -1);
+	if (*name == NULL || (st = db_query(db, *name)) == NULL)
+		luaL_error(L, "host.db.batch: item %d: no query named '%s'",
+		    (int)i, *name ? *name : "?");
+	if (db_readonly(st))
+		luaL_error(L, "host.db.batch: query %s only reads", *name);
+	lua_rawgeti(L, -2, 2);
+	bind_params(L, st, *name, lua_gettop(L));
+	lua_settop(L, top);
+	return st;
+}
+
+/*
+ * host.db.batch({ { name, params }, ... }): the statements, in order, as
+ * one write transaction whose results nobody reads (records added,
+ * counters raised: db_batch_begin). One round trip on PostgreSQL, where
+ * batches also run side by side. Every item is checked before anything
+ * is sent; a failure rolls the whole batch back and raises like tx().
+ */
+static int
+l_batch(lua_State *L)
+{
+	struct db	*db = lhost_db(L);
+	struct dbq	*st;
+	const char	*name = "";
+	lua_Integer	 i, n;
+	int		 rc;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (db->tx_depth > 0 || db->reading)
+		return luaL_error(L, "host.db.batch inside a transaction");
+	if ((n = (lua_Integer)lua_rawlen(L, 1)) < 1)
+		return luaL_error(L, "host.db.batch: no statements");
+	for (i = 1; i <= n; i++)
+		batch_item(L, db, i, &name);
+	if ((rc = db_batch_begin(db)) != DB_OK)
+		return db_fail(L, db, "BEGIN", rc);
+	for (i = 1; i <= n; i++) {
+		st = batch_item(L, db, i, &name);
+		if ((rc = db_batch_add(db, st)) != DB_OK) {
+			db_batch_end(db, 0);
+			return db_fail(L, db, name, rc);
+		}
+	}
+	if ((rc = db_batch_end(db, 1)) != DB_OK)
+		return db_fail(L, db, "COMMIT", rc);
+	return 0;
+}
+
 /*
  * host.db.read(fn, ...): runs fn inside one read transaction, so all its
  * queries see the same snapshot (a page's rows agree with its count) and
@@ -363,6 +426,7 @@ void
 lhost_open_db(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
+		{ "batch",	l_batch },
 		{ "exec",	l_exec },
 		{ "read",	l_read },
 		{ "row",	l_row },

@@ -95,6 +95,16 @@ int	 db_tx(struct db *, enum db_tx);
  * roll back to it (and release it). DB_OK or an error code. */
 enum db_savepoint { DB_SAVEPOINT, DB_RELEASE, DB_ROLLBACK_TO };
 int	 db_savepoint(struct db *, enum db_savepoint, int depth);
+/* A batch: one write transaction of statements that only add and count
+ * (no read before a write, no result wanted), e.g. a webhook delivery.
+ * On PostgreSQL it is one round trip (pipeline mode) and batches run side
+ * by side; on SQLite it is a write transaction like db_tx's. Bind a
+ * query, add it, bind it again, add it again...; end with commit 1 (0:
+ * roll back). Each returns DB_OK or an error code; db_batch_end's commit
+ * is durable like db_tx's. */
+int	 db_batch_begin(struct db *);
+int	 db_batch_add(struct db *, struct dbq *);
+int	 db_batch_end(struct db *, int commit);
 /* Is a lookup a round trip to another process (PostgreSQL)? Then the
  * gate keeps verified tokens (authcache.h). */
 int	 db_remote(struct db *);

@@ -95,4 +95,29 @@ db.tx(function()
 end)
 tap.is(db.value("meta_get", { key = "intx" }), as_stored(2), "the tx around it committed")
 
+-- batch(): one write transaction of statements that add and count.
+db.batch({ { "meta_set", { key = "b1", value = "x" } },
+  { "meta_set", { key = "b2", value = "y" } } })
+tap.ok(db.value("meta_get", { key = "b1" }) == "x" and
+  db.value("meta_get", { key = "b2" }) == "y", "batch writes every statement")
+tap.raises(function() db.batch({ { "meta_get", { key = "b1" } } }) end,
+  "only reads", "a batch takes writes only")
+tap.raises(function()
+  db.batch({ { "meta_set", { key = "b3", value = "z" } },
+    { "meta_set", { kye = "b4" } } })
+end, "missing parameter", "a bad item raises before anything is sent")
+tap.is(db.value("meta_get", { key = "b3" }), nil, "... and nothing of it is written")
+local bok, berr = pcall(db.batch, {
+  { "meta_set", { key = "b5", value = "z" } },
+  { "account_add", { name = "Batch", now = 1 } },
+  { "account_add", { name = "Batch", now = 2 } } })
+tap.ok(not bok and type(berr) == "table" and berr.status == 409,
+  "a statement failing inside a batch raises 409 CONSTRAINT")
+tap.ok(db.value("meta_get", { key = "b5" }) == nil and
+  db.row("account_by_name", { name = "Batch" }) == nil,
+  "... and the whole batch is rolled back")
+tap.raises(function() db.tx(function() db.batch({ { "meta_set",
+  { key = "b6", value = "z" } } }) end) end, "inside a transaction",
+  "a batch is a transaction of its own")
+
 return tap.done()
