@@ -8,6 +8,7 @@
  *	tessera runner [--once]      the periodic work (token expiry hooks)
  *	tessera user ... | token ... the administrator's command line
  *	tessera init                 create the data dir, pepper, database
+ *	tessera migrate              apply pending migrations, say the version
  *	tessera config               print the effective configuration
  *	tessera lua-test FILE...     run Lua tests in the sandboxed host
  *	tessera version
@@ -47,14 +48,16 @@ struct opts {
 static void
 usage(FILE *f)
 {
-	fputs("usage: tessera [serve|runner|init|config|user|token|lua-test|"
-	    "version] "
+	fputs("usage: tessera [serve|runner|init|migrate|config|user|token|"
+	    "lua-test|version] "
 	    "[--config FILE] [--data DIR]\n"
 	    "  tessera serve [--listen unix:PATH|HOST:PORT] [--workers N]\n"
 	    "  tessera runner [--once]      the periodic work (token expiry "
 	    "hooks) for\n"
 	    "                               deployments where the web server "
 	    "spawns tessera\n"
+	    "  tessera migrate              apply pending migrations (either "
+	    "engine) and say the version\n"
 	    "  tessera init                 create data dir, pepper and "
 	    "database\n"
 	    "  tessera config               print the effective "
@@ -181,6 +184,36 @@ reload_cfg(struct config *cfg)
 	return load(cfg, &opts);
 }
 
+/* tessera migrate: opening the database applies what is pending (each
+ * applied migration is logged); then the version it is at. */
+static int
+migrate_cmd(const struct config *cfg)
+{
+	struct db	 db;
+	struct dbq	*q;
+	char		 err[1024];
+	long long	 v = -1;
+	const char	*engine;
+
+	if (db_open(&db, cfg, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "tessera migrate: %s\n", err);
+		return 1;
+	}
+	engine = db_remote(&db) ? "postgresql" : "sqlite";
+	if ((q = db_query(&db, "schema_version")) != NULL &&
+	    db_step(q) == DB_ROW)
+		v = db_col_int(q, 0);
+	if (q != NULL)
+		db_reset(q);
+	db_close(&db);
+	if (v < 0) {
+		fprintf(stderr, "tessera migrate: no schema version\n");
+		return 1;
+	}
+	printf("schema version %lld (%s)\n", v, engine);
+	return 0;
+}
+
 /* Web-server modes: FastCGI on fd 0, or a single CGI request. */
 static int
 run_spawned(const struct opts *o)
@@ -260,6 +293,8 @@ main(int argc, char **argv)
 			rc = 1;
 		} else
 			printf("initialised %s\n", cfg.data_dir);
+	} else if (!strcmp(cmd, "migrate") && op->nargs == 1) {
+		rc = migrate_cmd(&cfg);
 	} else if (!strcmp(cmd, "config") && op->nargs == 1) {
 		cfg_print(&cfg, stdout);
 	} else if (!strcmp(cmd, "user") && op->nargs >= 2 && op->nargs <= 3) {

@@ -16,6 +16,9 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 -- name: tokens_any
 SELECT count(*) AS n FROM (SELECT 1 FROM tokens LIMIT 1) AS t;
 
+-- name: schema_version
+SELECT coalesce(max(version), 0) AS version FROM schema_migrations;
+
 -- name: meta_delete
 DELETE FROM meta WHERE key = :key;
 

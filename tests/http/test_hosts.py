@@ -24,7 +24,7 @@ from apiclient import probe_pids  # noqa: E402
 from client import Client  # noqa: E402
 from pg import Postgres  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import BIN, NO_LIMITS, Tap, app_env, scratch  # noqa: E402
+from tap import BIN, NO_LIMITS, REPO, Tap, app_env, scratch  # noqa: E402
 
 PW = "correct horse battery"
 ROUNDS = 20
@@ -105,6 +105,11 @@ def sqlite_pepper(t, data):
     env = dict(os.environ)
     env.pop("TESSERA_DATABASE", None)
     t.eq(run(env, "init", "--data", data).returncode, 0, "sqlite: tessera init")
+    n = len([f for f in os.listdir(os.path.join(REPO, "schema"))
+             if re.fullmatch(r"\d{3}_\w+\.sql", f)])
+    r = run(env, "migrate", "--data", data)
+    t.eq((r.returncode, r.stdout.strip()), (0, "schema version %d (sqlite)" % n),
+         "sqlite: tessera migrate says the version")
     run(env, "user", "add", "--data", data, "--email", "bo@example.com", stdin=PW + "\n")
     t.has(run(env, "token", "add", "--data", data, "--email", "bo@example.com",
               "--description", "x").stdout, "Token Key", "sqlite: a token")

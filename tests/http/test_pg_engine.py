@@ -60,6 +60,11 @@ def main():
                            capture_output=True, text=True, timeout=60)
         t.ok(r.returncode == 0 and "applied migration" not in r.stderr,
              "a second init applies nothing", r.stderr)
+        r = subprocess.run([BIN, "migrate", "--data", data], env=env,
+                           capture_output=True, text=True, timeout=60)
+        t.eq((r.returncode, r.stdout.strip()),
+             (0, "schema version %d (postgresql)" % int(files[-1][:3])),
+             "tessera migrate says the version, on PostgreSQL")
 
         r = cli(env, data, "user", "add", "--email", "ana@example.com", "--role", "admin",
                 "--account", "Acme", stdin=PW + "\n")
