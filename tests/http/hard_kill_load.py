@@ -9,12 +9,12 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from apiclient import Db  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from tap import (BIN, NO_LIMITS, Tap, WebhookLoad, api_user, app_env,  # noqa: E402
                  children, init_data, scratch, wait_for,
@@ -102,11 +102,9 @@ def main():
         after = [http("GET", base + "/api/me", auth, timeout=10)[0]
                  for _ in range(50)]
 
-        db = sqlite3.connect(os.path.join(data, "tessera.db"))
+        db = Db(data)       # tessera.db, or its PostgreSQL database
         stored = {json.loads(r[0])["rid"] for r in
-                  db.execute("SELECT data FROM records WHERE pipeline_id = ?",
-                             (pid,))}
-        db.close()
+                  db.all("SELECT data FROM records WHERE pipeline_id = ?", pid)}
         missing = [r for r in acked if r not in stored]
 
         print("# wrk: %d requests served in %ds (%.0f/s), %d non-2xx, socket "
