@@ -16,7 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from apiclient import Db  # noqa: E402
 from client import Client  # noqa: E402
-from pg import Postgres  # noqa: E402
 from tap import (BIN, FIXTURES, NO_LIMITS, Tap, WebhookLoad, add_user, api_user,  # noqa: E402
                  app_env, children, engine, init_data, scratch, tessera,
                  webhook_pipeline)
@@ -62,62 +61,7 @@ def main():
         t.ok(len(stored) >= len(acked), "nothing acknowledged was lost")
         t.eq(http("GET", base + "/healthz")[0], 200, "service answers afterwards")
     fsync_before_answer(t, work, data, auth, pid)
-    on_postgresql(t, os.path.join(work, "pg"))
     return t.done()
-
-
-def on_postgresql(t, work):
-    """The same on PostgreSQL: workers killed mid-stream, every delivery
-    answered 200 is a row afterwards. (The fsync itself is PostgreSQL's,
-    at COMMIT: fsync = on, synchronous_commit = on.)"""
-    os.makedirs(work)
-    with Postgres(os.path.join(work, "server")) as pg:
-        uri = pg.createdb("tessera")
-        data = os.path.join(work, "data")
-        env = dict(os.environ, TESSERA_DATABASE=uri)
-        subprocess.run([BIN, "init", "--data", data], env=env, check=True,
-                       capture_output=True)
-        subprocess.run([BIN, "user", "add", "--data", data, "--email", "ana@example.com",
-                        "--role", "admin"], env=env, input=b"correct horse battery\n",
-                       check=True, capture_output=True)
-        out = subprocess.run([BIN, "token", "add", "--data", data, "--email",
-                              "ana@example.com", "--description", "pg"], env=env,
-                             check=True, capture_output=True).stdout.decode()
-        key = re.search(r"Token Key: (\S+)", out).group(1)
-        tok = re.search(r"Token: +(\S+)", out).group(1)
-        auth = {"Authorization": "Basic " + base64.b64encode(
-            ("%s:%s" % (key, tok)).encode()).decode(), "Content-Type": "application/json"}
-        sock = os.path.join(work, "app", "tessera.sock")
-        os.makedirs(os.path.dirname(sock))
-        aenv = app_env(data, **NO_LIMITS)
-        aenv["TESSERA_DATABASE"] = uri
-        with TesseraServe(os.path.join(work, "app"), BIN, sock, workers=2, env=aenv) as app, \
-                Nginx(os.path.join(work, "nginx"), free_port(), sock) as web:
-            pid = webhook_pipeline(web.base_url, auth)
-            t.ok(pid is not None, "postgresql: webhook pipeline created")
-            load = WebhookLoad(web.base_url, auth, pid)
-            kills = 0
-            for _ in range(10):
-                time.sleep(0.5)
-                for victim in children(app.pid)[:1]:
-                    try:
-                        os.kill(victim, signal.SIGKILL)
-                        kills += 1
-                    except ProcessLookupError:
-                        pass
-            load.stop()
-            rows = pg.psql("tessera", "SELECT data FROM records WHERE pipeline_id = %d" % pid)
-            stored = {json.loads(r)["rid"] for r in rows.splitlines() if r.strip()}
-            missing = [r for r in load.acked if r not in stored]
-            print("# postgresql: %d acknowledged, %d stored, %d failed or cut %s, "
-                  "%d workers killed" % (len(load.acked), len(stored),
-                                         sum(load.failed.values()), dict(load.failed), kills))
-            t.ok(kills >= 5, "postgresql: workers were killed mid-stream (%d)" % kills)
-            t.ok(len(load.acked) > 100, "postgresql: the loop kept being served (%d acked)"
-                 % len(load.acked))
-            t.eq(missing, [], "postgresql: every acknowledged webhook is stored")
-            t.eq(http("GET", web.base_url + "/healthz")[0], 200,
-                 "postgresql: service answers afterwards")
 
 
 def traced(t, app, work, label, request, want):
@@ -125,7 +69,8 @@ def traced(t, app, work, label, request, want):
     WAL, the WAL is fsynced, and only then is the answer written. The
     request's status must be want. On PostgreSQL the request is made and
     its answer checked; the WAL traced is SQLite's file (PostgreSQL's
-    commit is durable at COMMIT: on_postgresql())."""
+    commit is durable at COMMIT, which http-pg/test_durability shows: every
+    acknowledged delivery stored although workers die)."""
     if engine() == "postgresql":
         t.eq(request(), want, "%s answered %d" % (label, want))
         t.skip("%s: the WAL is fsynced after the write and before the answer" % label,
