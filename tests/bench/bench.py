@@ -47,6 +47,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sqlite3
 import statistics
 import struct
@@ -417,7 +418,8 @@ class Sampler:
     the worker": reading its worker's next message, inside a transaction
     or between the messages of one statement;
     "running": on a CPU or ready to be), prefixed "holder" when it holds
-    the writers' lock. Its own backend is left out of the CPU figures."""
+    the writers' lock (alone, or shared with other batches). Its own
+    backend is left out of the CPU figures."""
 
     QUERY = ("SELECT coalesce(string_agg("
              "CASE WHEN l.pid IS NOT NULL THEN 'holder ' ELSE '' END || "
@@ -480,6 +482,46 @@ class Sampler:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
+
+
+def count_sends(pids):
+    """Starts counting the send and receive system calls of pids (perf
+    stat on the syscall tracepoints: libpq talks to PostgreSQL with send
+    and recv, libfcgi to nginx with read and write). Returns a function
+    that stops it and gives {"sendto": n, "recvfrom": n}, or None when
+    perf is missing or cannot count."""
+    perf = shutil.which("perf")
+    if not perf or not pids:
+        return None
+    try:
+        p = subprocess.Popen([perf, "stat", "-x", ",", "-e",
+                              "syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom",
+                              "-p", ",".join(str(x) for x in pids)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    except OSError:
+        return None
+    time.sleep(0.3)     # attached before the load starts
+
+    def stop():
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        try:
+            err = p.communicate(timeout=10)[1]
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            return None
+        counts = {}
+        for line in err.splitlines():
+            f = line.split(",")
+            if len(f) >= 3 and "sys_enter_" in f[2]:
+                try:
+                    counts[f[2].split("sys_enter_")[1]] = int(f[0])
+                except ValueError:
+                    return None      # <not supported>, <not counted>
+        return counts if len(counts) == 2 else None
+    return stop
 
 
 def ctx_switches(pids):
@@ -849,7 +891,8 @@ def main():
 
         # The counting pass (PostgreSQL): pg_stat_statements on, then each
         # PostgreSQL case again for --count-seconds, with the statements
-        # counted from a reset (its counts are current, not lagging).
+        # counted from a reset (its counts are current, not lagging) and
+        # the workers' sends and receives counted by perf when it can.
         counted = {}
         if use_pg and args.count_seconds > 0:
             pg.psql("postgres", "ALTER SYSTEM SET pg_stat_statements.track = 'top';\n"
@@ -867,9 +910,10 @@ def main():
                 if c.engine != "pg":
                     continue
                 pg.psql("tessera", "SELECT pg_stat_statements_reset();")
+                stop = count_sends(side_pids[c.side])
                 res = wrk(c.url, args.count_seconds, c.conns or args.connections,
                           c.script, c.hdrs, wrk_cpus)
-                counted[c.name] = (res, pg_statements(pg))
+                counted[c.name] = (res, pg_statements(pg), stop() if stop else None)
             pg.psql("postgres", "ALTER SYSTEM RESET pg_stat_statements.track;\n"
                     "SELECT pg_reload_conf();")
         rss = [(p, status_kib(p, "VmRSS"), status_kib(p, "VmHWM"))
@@ -977,11 +1021,12 @@ def main():
     print("Store work per request (medians). Worker: voluntary context switches "
           "(it blocks once for its next request and once per answer it awaits "
           "from PostgreSQL) and read()/write() calls (FastCGI and SQLite's file "
-          "I/O; libpq's send/recv are not counted there). PostgreSQL: write "
-          "transactions (transaction ids taken) and WAL written, both exact:")
+          "I/O; libpq's send/recv are not counted there). PostgreSQL: "
+          "transaction ids taken (one by each transaction that writes) and WAL "
+          "written, both exact:")
     print()
     print("| case | worker switches | worker reads | worker writes | "
-          "write transactions | WAL KiB | SQLite fsyncs |")
+          "transaction ids | WAL KiB | SQLite fsyncs |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for c in cases:
         if c.engine is None:
@@ -1000,17 +1045,19 @@ def main():
         tot = {k: sum(r["pg"][k] for c in cases if c.engine == "pg"
                       for r in results[c.name]) for k in PG_COUNTERS}
         print()
+        hooks = sum(r["requests"] for c in cases if c.engine == "pg" and c.webhook
+                    for r in results[c.name])
         print("PostgreSQL's WAL flushes over every timed PostgreSQL case "
-              "(pg_stat_wal, track_wal_io_timing on): %d syncs for %d write "
-              "transactions (%.2f each), %.3f ms per sync" % (
-                  tot["wal_sync"], tot["xmax"], tot["wal_sync"] / max(tot["xmax"], 1),
+              "(pg_stat_wal, track_wal_io_timing on): %d syncs for %d deliveries "
+              "(%.2f each) and %d transaction ids, %.3f ms per sync" % (
+                  tot["wal_sync"], hooks, tot["wal_sync"] / max(hooks, 1), tot["xmax"],
                   tot["wal_sync_time"] / max(tot["wal_sync"], 1)))
         print()
         print("What the tessera backends were doing (pg_stat_activity and pg_locks "
               "every 0.1 s; mean backends per sample in each state, idle ones not "
-              "counted; \"holder\": the backend holding the writers' advisory "
-              "lock; the last column: share of samples in which some backend held "
-              "it):")
+              "counted; \"holder\": a backend holding the writers' advisory "
+              "lock, alone or shared; the last column: share of samples in which "
+              "some backend held it):")
         print()
         seen = {}
         for c in cases:
@@ -1034,21 +1081,23 @@ def main():
             print()
             print("Statements per request (counting pass: each PostgreSQL case "
                   "again for %d s with pg_stat_statements tracking, counted from "
-                  "a reset; round trips: every statement but the lock, which "
-                  "travels with its BEGIN):" % args.count_seconds)
+                  "a reset; the workers' send and recv calls counted by perf: a "
+                  "pipelined transaction is one send for several statements):"
+                  % args.count_seconds)
             for c in cases:
                 if c.name not in counted:
                     continue
-                res, rows = counted[c.name]
+                res, rows, sends = counted[c.name]
                 n = max(res["requests"], 1)
                 rows = [x for x in rows if x[0] / n >= 0.01]
-                trips = sum(calls for calls, _, q in rows
-                            if not q.startswith("SELECT pg_advisory_xact_lock")) / n
                 print()
-                print("%s: %.0f req/s in this pass, %.2f round trips and %.2f ms "
-                      "of statement time a request" % (
-                          c.name, res["rps"], trips,
-                          sum(t for _, t, _ in rows) / n))
+                print("%s: %.0f req/s in this pass; a request: %.2f statements, "
+                      "%.2f ms of statement time, %s" % (
+                          c.name, res["rps"], sum(x[0] for x in rows) / n,
+                          sum(t for _, t, _ in rows) / n,
+                          "%.2f sends and %.2f receives by its worker" % (
+                              sends["sendto"] / n, sends["recvfrom"] / n)
+                          if sends else "sends not counted (no perf)"))
                 print()
                 if not rows:
                     print("(no statement)")
