@@ -263,6 +263,14 @@ def cpu_ticks(pids):
     return t
 
 
+def machine_ticks():
+    """Clock ticks all CPUs spent busy so far (/proc/stat: everything but
+    idle and iowait), whoever ran."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]) - v[3] - v[4]
+
+
 def ticks_used(before, after):
     """Clock ticks used between two cpu_ticks() by the processes in both."""
     return sum(after[p] - before[p] for p in before if p in after)
@@ -869,8 +877,10 @@ def main():
                 b = {k: cpu_ticks(v) for k, v in groups.items()}
                 io0 = io_calls(groups["app"])
                 cs0 = ctx_switches(groups["app"])
+                m0, t0 = machine_ticks(), time.monotonic()
                 res = wrk(c.url, args.seconds, c.conns or args.connections,
                           c.script, c.hdrs, wrk_cpus)
+                res["machine"] = (machine_ticks() - m0) / hz / (time.monotonic() - t0)
                 a = {k: cpu_ticks(v) for k, v in groups.items()}
                 io1 = io_calls(groups["app"])
                 cs1 = ctx_switches(groups["app"])
@@ -999,24 +1009,27 @@ def main():
             m["rps"] / base_rps))
     print()
     print("CPU time per request, microseconds (medians%s; cores busy: req/s x "
-          "sum, the share of the machine these processes used):" % (
+          "sum, what these processes used; machine busy: what every process "
+          "used meanwhile (/proc/stat), the bench's own and anyone else's):" % (
               "" if args.pin else "; all sides share the %d cores" % cores))
     print()
     if use_pg:
         print("| case | web server | app workers | postgres backends | "
-              "postgres, other | wrk | sum | cores busy |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+              "postgres, other | wrk | sum | cores busy | machine busy |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     else:
-        print("| case | web server | app workers | wrk | sum | cores busy |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| case | web server | app workers | wrk | sum | cores busy | "
+              "machine busy |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
     for c in cases:
         keys = ("nginx", "app", "pg", "pgo", "wrk") if c.engine == "pg" else \
             ("nginx", "app", "wrk")
         v = {k: medf(c.name, lambda r: r["cpu_us"][k]) for k in keys}
         cols = ["%.1f" % v[k] if k in v else "" for k in
                 (("nginx", "app", "pg", "pgo", "wrk") if use_pg else keys)]
-        print("| %s | %s | %.1f | %.2f |" % (c.name, " | ".join(cols), sum(v.values()),
-                                           sum(v.values()) * med[c.name]["rps"] / 1e6))
+        print("| %s | %s | %.1f | %.2f | %.2f |" % (
+            c.name, " | ".join(cols), sum(v.values()),
+            sum(v.values()) * med[c.name]["rps"] / 1e6, medf(c.name, lambda r: r["machine"])))
     print()
     print("Store work per request (medians). Worker: voluntary context switches "
           "(it blocks once for its next request and once per answer it awaits "
