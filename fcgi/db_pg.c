@@ -966,11 +966,16 @@ pg_batch_begin(struct pgdb *pg)
 	pg->batch_failed = 0;
 	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock_shared(%d)",
 	    WRITE_LOCK);
-	if (!PQenterPipelineMode(pg->conn) || pipe_send(pg, "BEGIN") ||
+	if (!PQenterPipelineMode(pg->conn))
+		return code_of(pg, NULL);
+	if (pipe_send(pg, "BEGIN") ||
 	    pipe_send(pg, "SET LOCAL synchronous_commit = off") ||
 	    pipe_send(pg, sql)) {
+		/* Out of pipeline mode again, whatever was sent undone. */
+		rc = code_of(pg, NULL);
 		pg->batch_failed = 1;
-		return code_of(pg, NULL);
+		pg_batch_end(pg, 0);
+		return rc;
 	}
 	pg->batch_sent = 3;
 	return DB_OK;
