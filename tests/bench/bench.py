@@ -657,8 +657,10 @@ def main():
             wait_socket(sock)
             return p, sock
 
-        # Every host, with its supervisor and socket. "sqlite16" and "pg16"
-        # share the data directory (and database) of "sqlite" and "pg".
+        # Every host, with its supervisor and socket; each nginx upstream
+        # has hosts of its own. "sqlite16" shares the data directory (and
+        # database) of "sqlite"; "pg16" and "pg2-a" the data directory of
+        # "pg", "pg2-b" one of its own with the same pepper.key.
         hosts = {}
         hosts["sqlite"] = serve("tessera", workers, env)
         hosts["sqlite16"] = serve("sqlite16", senders, env)
@@ -691,8 +693,14 @@ def main():
                                    "synchronous_commit %(synchronous_commit)s, "
                                    "listen_addresses '%(listen_addresses)s'"
                                    % pg_info)
-            hosts["pg"] = serve("pg-a", workers, dict(penv, TESSERA_DATA=data_a))
-            hosts["pg-b"] = serve("pg-b", workers, dict(penv, TESSERA_DATA=data_b))
+            hosts["pg"] = serve("pg", workers, dict(penv, TESSERA_DATA=data_a))
+            # The two hosts are hosts of their own, not the one-host case's:
+            # nginx keeps idle connections to an upstream's servers after
+            # its case (keepalive), and each pins the worker at its other
+            # end, so a host behind two upstreams would serve the second
+            # with fewer workers.
+            hosts["pg2-a"] = serve("pg2-a", workers, dict(penv, TESSERA_DATA=data_a))
+            hosts["pg2-b"] = serve("pg2-b", workers, dict(penv, TESSERA_DATA=data_b))
             hosts["pg16"] = serve("pg16", senders, dict(penv, TESSERA_DATA=data_a))
             if pkey == key:
                 raise RuntimeError("one key for both engines")
@@ -706,7 +714,7 @@ def main():
         if use_pg:
             fronts += [("pg", [hosts["pg"][1]], keepalive, ports["pg"]),
                        # two hosts: half the workers of both, round robin
-                       ("pg2", [hosts["pg"][1], hosts["pg-b"][1]],
+                       ("pg2", [hosts["pg2-a"][1], hosts["pg2-b"][1]],
                         max(1, workers), ports["pg2"]),
                        ("pg16", [hosts["pg16"][1]], max(1, senders // 2),
                         ports["pg16"])]
@@ -843,7 +851,7 @@ def main():
         for n, (p, _) in hosts.items():
             side_pids[n] = children(p.pid)
         if use_pg:
-            side_pids["pg2"] = side_pids["pg"] + side_pids["pg-b"]
+            side_pids["pg2"] = side_pids["pg2-a"] + side_pids["pg2-b"]
             sampler = Sampler(pg, os.path.join(PG_BIN, "psql"))
         ngx_pids = [ngx.pid] + children(ngx.pid)
         wrk_cpus = None
@@ -983,9 +991,9 @@ def main():
                   pg_info["server_version"], pg_info["fsync"],
                   pg_info["synchronous_commit"], pg_info["wal_sync_method"],
                   pg_info["shared_buffers"], ptotal))
-        print("PostgreSQL, 2 hosts: two `tessera serve` of %d workers each on the "
-              "one database, behind one nginx upstream (round robin, keepalive "
-              "%d); the %d workers, their %d postgres backends, nginx and wrk "
+        print("PostgreSQL, 2 hosts: two `tessera serve` of %d workers each (not "
+              "the one-host case's) on the one database, behind one nginx upstream "
+              "(round robin, keepalive %d); the %d workers, their %d postgres backends, nginx and wrk "
               "share the %d cores%s" % (workers, max(1, workers), 2 * workers,
                                         2 * workers, cores,
                                         " (pinned as above)" if args.pin else
