@@ -48,8 +48,6 @@
 #define OID_FLOAT8	701
 #define OID_NUMERIC	1700
 
-/* The store's code for "no connection" (SQLite's CANTOPEN): 503. */
-#define E_CANTOPEN	14
 
 struct pgdb {
 	PGconn		*conn;
@@ -114,7 +112,7 @@ code_of(struct pgdb *pg, PGresult *r)
 
 	set_err(pg, "", r ? PQresultErrorMessage(r) : PQerrorMessage(pg->conn));
 	if (PQstatus(pg->conn) != CONNECTION_OK || st == NULL)
-		return E_CANTOPEN;
+		return DB_CANTOPEN;
 	if (strcmp(st, "23505") == 0)
 		return DB_UNIQUE;
 	if (strncmp(st, "23", 2) == 0)
@@ -128,7 +126,7 @@ code_of(struct pgdb *pg, PGresult *r)
 		return DB_FULL;		/* disk, memory, connections */
 	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
 	    strncmp(st, "58", 2) == 0)
-		return E_CANTOPEN;	/* connection, shutdown, system */
+		return DB_CANTOPEN;	/* connection, shutdown, system */
 	return DB_ERROR;
 }
 
@@ -526,7 +524,7 @@ notice_loss(struct pgdb *pg)
 
 /* After a lost connection: reconnect (libpq tries every host of the URI
  * again, so a multi-host URI finds the new primary) and prepare every
- * query again. Only outside a transaction. DB_OK or E_CANTOPEN. */
+ * query again. Only outside a transaction. DB_OK or DB_CANTOPEN. */
 static int
 reconnect(struct pgdb *pg)
 {
@@ -537,14 +535,14 @@ reconnect(struct pgdb *pg)
 	PQreset(pg->conn);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
 		set_err(pg, "no database", PQerrorMessage(pg->conn));
-		return E_CANTOPEN;
+		return DB_CANTOPEN;
 	}
 	pg->epoch++;
 	if (session_setup(pg) != DB_OK)
-		return E_CANTOPEN;
+		return DB_CANTOPEN;
 	for (i = 0; i < pg->nqs; i++)
 		if (prepare_on(pg, pg->qs[i]) == -1)
-			return E_CANTOPEN;
+			return DB_CANTOPEN;
 	log_info("database: connected again, %zu queries prepared", pg->nqs);
 	return DB_OK;
 }
@@ -682,7 +680,7 @@ again:
 			notice_loss(pg);
 		if (PQstatus(pg->conn) != CONNECTION_OK) {
 			if (!outside || (rc = reconnect(pg)) != DB_OK)
-				return E_CANTOPEN;
+				return DB_CANTOPEN;
 		}
 		if (q->epoch != pg->epoch && prepare_on(pg, q) == -1)
 			return code_of(pg, NULL);
@@ -694,7 +692,7 @@ again:
 			pg_reset(q);
 			/* The connection died under a read: once more on a new
 			 * one. A write is not repeated: it may have happened. */
-			if (rc == E_CANTOPEN && outside && q->readonly &&
+			if (rc == DB_CANTOPEN && outside && q->readonly &&
 			    tries++ == 0 && PQstatus(pg->conn) != CONNECTION_OK)
 				goto again;
 			return rc;
@@ -889,6 +887,21 @@ pg_in_tx(struct pgdb *pg)
 	    t == PQTRANS_ACTIVE;
 }
 
+/* What a COMMIT's result says: DB_OK, or the failure. A transaction an
+ * error had ended answers COMMIT with ROLLBACK, not with an error. */
+static int
+commit_result(struct pgdb *pg, PGresult *r)
+{
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		return code_of(pg, r);
+	if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		set_err(pg, "", "the transaction had failed and was rolled "
+		    "back");
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
 /*
  * Durability of a write transaction, the way the SQLite engine has it:
  * the commit under the writers' lock does not wait for the disk
@@ -906,23 +919,17 @@ commit_durably(struct pgdb *pg)
 	PGresult	*r;
 	int		 n = 0, rc = DB_OK, committed = 0;
 
-	if (!PQsendQuery(pg->conn, "COMMIT; SELECT pg_logical_emit_message(true, 'tessera', '')")) {
+	if (!PQsendQuery(pg->conn, "COMMIT; SELECT "
+	    "pg_logical_emit_message(true, 'tessera', '')")) {
 		rc = code_of(pg, NULL);
 		if (pg_in_tx(pg))
 			simple(pg, "ROLLBACK");
 		return rc;
 	}
 	while ((r = PQgetResult(pg->conn)) != NULL) {
-		if (n == 0) {
-			if (PQresultStatus(r) != PGRES_COMMAND_OK)
-				rc = code_of(pg, r);
-			else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-				set_err(pg, "", "the transaction had failed "
-				    "and was rolled back");
-				rc = DB_ERROR;
-			} else
-				committed = 1;
-		} else if (committed && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		if (n == 0)
+			committed = (rc = commit_result(pg, r)) == DB_OK;
+		else if (committed && PQresultStatus(r) != PGRES_TUPLES_OK) {
 			code_of(pg, r);
 			rc = DB_NOT_DURABLE;
 		}
@@ -991,7 +998,7 @@ pg_batch_add(struct pgq *q)
 	if (q->epoch != pg->epoch) {
 		set_err(pg, "", "connection re-opened during a batch");
 		pg->batch_failed = 1;
-		return E_CANTOPEN;
+		return DB_CANTOPEN;
 	}
 	if (!PQsendQueryPrepared(pg->conn, q->stname, q->n,
 	    (const char *const *)q->values, q->lengths, q->formats, 0)) {
@@ -1094,16 +1101,8 @@ pg_tx(struct pgdb *pg, int which)
 			pg->writing = 0;
 			return commit_durably(pg);
 		}
-		/* A transaction an error ended answers COMMIT with ROLLBACK. */
 		r = PQexec(pg->conn, "COMMIT");
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			rc = code_of(pg, r);
-		else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-			set_err(pg, "", "the transaction had failed and was "
-			    "rolled back");
-			rc = DB_ERROR;
-		} else
-			rc = DB_OK;
+		rc = commit_result(pg, r);
 		PQclear(r);
 		if (rc != DB_OK && pg_in_tx(pg))
 			simple(pg, "ROLLBACK");

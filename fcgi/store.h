@@ -28,6 +28,7 @@ enum {
 	DB_BUSY		= 5,	/* locked for longer than busy_timeout_ms */
 	DB_READONLY	= 8,
 	DB_FULL		= 13,
+	DB_CANTOPEN	= 14,	/* no connection to the database */
 	DB_CONSTRAINT	= 19,
 	DB_ROW		= 100,	/* db_step: a row is ready */
 	DB_DONE		= 101,	/* db_step: no more rows */
