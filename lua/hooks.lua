@@ -26,9 +26,8 @@
 --   pipeline_run     { account_id, user_id, pipeline_id, key, ip, via }
 --   webhook_received { account_id, user_id, pipeline_id, records, key, ip }
 --
--- Webhook deliveries are counted per token by the route
--- (tokens.webhooks_received, .records_received) rather than logged one
--- row each: they are data arriving, at up to hundreds a second.
+-- Webhook deliveries are counted per token by the route (token_usage,
+-- lua/deliveries.lua) rather than logged one row each: they are data arriving, at up to hundreds a second.
 
 local M = {}
 

@@ -343,13 +343,17 @@ UPDATE tokens SET last_used_at = :now, last_used_ip = :ip WHERE id = :id;
 UPDATE tokens SET first_used_at = :now
 WHERE id = :id AND first_used_at IS NULL;
 
+-- What a token has done, in striped counters (015): SQLite has one
+-- writer at a time and writes stripe 0 only.
 -- name: token_count_run
-UPDATE tokens SET runs_requested = runs_requested + 1 WHERE id = :id;
+INSERT INTO token_usage (token_id, stripe, runs) VALUES (:id, 0, 1)
+ON CONFLICT (token_id, stripe) DO UPDATE SET runs = runs + 1;
 
 -- name: token_count_webhook
-UPDATE tokens SET webhooks_received = webhooks_received + 1,
-       records_received = records_received + :records
-WHERE id = :id;
+INSERT INTO token_usage (token_id, stripe, webhooks, records)
+VALUES (:id, 0, 1, :records)
+ON CONFLICT (token_id, stripe) DO UPDATE SET webhooks = webhooks + 1,
+  records = records + excluded.records;
 
 -- Platform objects -----------------------------------------------------------
 -- One family per table: NAME_list, NAME_get, NAME_add, NAME_update.
@@ -509,22 +513,23 @@ DELETE FROM deliveries WHERE id = :id AND done_at IS NULL;
 SELECT id FROM deliveries WHERE done_at IS NULL AND started_at < :before
 ORDER BY id LIMIT :limit;
 
--- What account_quota_mb counts: the account's records and objects.
+-- What account_quota_mb counts: the account's records and objects, the
+-- sum of its stripes (015; SQLite writes stripe 0 only).
 -- name: account_usage_bytes
-SELECT coalesce((SELECT bytes + object_bytes FROM account_usage
-                 WHERE account_id = :account_id), 0);
+SELECT coalesce((SELECT sum(bytes + object_bytes) FROM account_usage
+                 WHERE account_id = :account_id), 0) AS bytes;
 
 -- name: account_objects_add
-INSERT INTO account_usage (account_id, object_bytes)
-VALUES (:account_id, :bytes)
-ON CONFLICT (account_id) DO UPDATE SET
+INSERT INTO account_usage (account_id, stripe, object_bytes)
+VALUES (:account_id, 0, :bytes)
+ON CONFLICT (account_id, stripe) DO UPDATE SET
   object_bytes = object_bytes + excluded.object_bytes;
 
 -- name: account_usage_add
-INSERT INTO account_usage (account_id, records, bytes)
-VALUES (:account_id, :records, :bytes)
-ON CONFLICT (account_id) DO UPDATE SET records = records + excluded.records,
-  bytes = bytes + excluded.bytes;
+INSERT INTO account_usage (account_id, stripe, records, bytes)
+VALUES (:account_id, 0, :records, :bytes)
+ON CONFLICT (account_id, stripe) DO UPDATE SET
+  records = records + excluded.records, bytes = bytes + excluded.bytes;
 
 -- The visible records of a pipeline after an id (a delivery's only once
 -- it is done): their ids and sizes, so a page can stop at a byte budget

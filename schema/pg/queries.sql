@@ -18,12 +18,11 @@
 --    SQLite (PostgreSQL would refuse them).
 --  - A column SQLite names after its expression ("count(*)") gets that
 --    name as an alias.
+--  - The counters of token_usage and account_usage (003) are written to
+--    the stripe of the connection's backend, SQLite's to stripe 0 only:
+--    the rows differ, their sums (all any query reads) do not.
 --
 -- Where the two can still answer differently, and why:
---  - account_usage_bytes: SQLite names its one column after the whole
---    expression, newline and all (110 bytes); a PostgreSQL name has at
---    most 63, so it is "bytes" here. Callers read it by position. Adding
---    "AS bytes" to schema/queries.sql would make the two agree.
 --  - login_failure_remove: SQLite deletes by the hidden rowid, which
 --    PostgreSQL has not; login_failures has an id column here instead.
 --  - Ids (every *_add): SQLite gives max(id) + 1, so the id of a deleted
@@ -401,13 +400,20 @@ UPDATE tokens SET last_used_at = :now, last_used_ip = :ip WHERE id = :id;
 UPDATE tokens SET first_used_at = :now
 WHERE id = :id AND first_used_at IS NULL;
 
+-- What a token has done, in striped counters (003): a connection adds to
+-- the stripe of its backend, so that deliveries side by side never queue
+-- on one row.
 -- name: token_count_run
-UPDATE tokens SET runs_requested = runs_requested + 1 WHERE id = :id;
+INSERT INTO token_usage (token_id, stripe, runs)
+VALUES (:id, pg_backend_pid() % 64, 1)
+ON CONFLICT (token_id, stripe) DO UPDATE SET runs = token_usage.runs + 1;
 
 -- name: token_count_webhook
-UPDATE tokens SET webhooks_received = webhooks_received + 1,
-       records_received = records_received + :records
-WHERE id = :id;
+INSERT INTO token_usage (token_id, stripe, webhooks, records)
+VALUES (:id, pg_backend_pid() % 64, 1, :records)
+ON CONFLICT (token_id, stripe) DO UPDATE SET
+  webhooks = token_usage.webhooks + 1,
+  records = token_usage.records + excluded.records;
 
 -- Platform objects -----------------------------------------------------------
 -- One family per table: NAME_list, NAME_get, NAME_add, NAME_update, and
@@ -580,22 +586,22 @@ DELETE FROM deliveries WHERE id = :id AND done_at IS NULL;
 SELECT id FROM deliveries WHERE done_at IS NULL AND started_at < :before
 ORDER BY id LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END;
 
--- What account_quota_mb counts: the account's records and objects. The
--- column's name differs from SQLite's (see the top of this file).
+-- What account_quota_mb counts: the account's records and objects, the
+-- sum of its stripes (003).
 -- name: account_usage_bytes
-SELECT coalesce((SELECT bytes + object_bytes FROM account_usage
+SELECT coalesce((SELECT sum(bytes + object_bytes)::bigint FROM account_usage
                  WHERE account_id = :account_id), 0) AS bytes;
 
 -- name: account_objects_add
-INSERT INTO account_usage (account_id, object_bytes)
-VALUES (:account_id, :bytes)
-ON CONFLICT (account_id) DO UPDATE SET
+INSERT INTO account_usage (account_id, stripe, object_bytes)
+VALUES (:account_id, pg_backend_pid() % 64, :bytes)
+ON CONFLICT (account_id, stripe) DO UPDATE SET
   object_bytes = account_usage.object_bytes + excluded.object_bytes;
 
 -- name: account_usage_add
-INSERT INTO account_usage (account_id, records, bytes)
-VALUES (:account_id, :records, :bytes)
-ON CONFLICT (account_id) DO UPDATE SET
+INSERT INTO account_usage (account_id, stripe, records, bytes)
+VALUES (:account_id, pg_backend_pid() % 64, :records, :bytes)
+ON CONFLICT (account_id, stripe) DO UPDATE SET
   records = account_usage.records + excluded.records,
   bytes = account_usage.bytes + excluded.bytes;
 

@@ -256,6 +256,26 @@ class Db:
         else:
             self.pg, self.dbname = pg_database(data)
 
+    def token_usage(self, key):
+        """(webhooks, records, runs) that the token with this key has
+        received and requested: the sums of its stripes (schema/015)."""
+        return self.one(
+            "SELECT CAST(coalesce(sum(u.webhooks), 0) AS INTEGER), "
+            "CAST(coalesce(sum(u.records), 0) AS INTEGER), "
+            "CAST(coalesce(sum(u.runs), 0) AS INTEGER) "
+            "FROM tokens t LEFT JOIN token_usage u ON u.token_id = t.id "
+            "WHERE t.key = ?", key)
+
+    def account_usage(self, name):
+        """(records, bytes, object_bytes) the account of this name stores:
+        the sums of its stripes (schema/015)."""
+        return self.one(
+            "SELECT CAST(coalesce(sum(u.records), 0) AS INTEGER), "
+            "CAST(coalesce(sum(u.bytes), 0) AS INTEGER), "
+            "CAST(coalesce(sum(u.object_bytes), 0) AS INTEGER) "
+            "FROM accounts c LEFT JOIN account_usage u ON u.account_id = c.id "
+            "WHERE c.name = ?", name)
+
     @property
     def pg_uri(self):
         return self.pg.uri(self.dbname)

@@ -545,8 +545,7 @@ def runs(t, api, db, tk, made):
     rows = db.all("SELECT r.status, t.key FROM pipeline_runs r LEFT JOIN tokens t ON "
                   "t.id = r.token_id WHERE r.pipeline_id = ?", pid)
     t.eq(rows, [("queued", runner.key)] * 2, "two pipeline_runs rows, with the token")
-    t.eq(db.val("SELECT runs_requested FROM tokens WHERE key = ?", runner.key), 2,
-         "tokens.runs_requested counts them")
+    t.eq(db.token_usage(runner.key)[2], 2, "token_usage counts them (runs)")
     s, h, b, doc = api.get("/api/pipelines/%s/status" % pid, bob.basic)
     t.eq((s, doc), (200, {str(pid): {"status": "scheduled", "is_running": False,
                                      "is_active": True, "is_blocked": False,
@@ -599,8 +598,8 @@ def webhook(t, api, db, tk, made):
     t.eq(db.val("SELECT count(DISTINCT destination_id) || ':' || min(destination_id) "
                 "FROM records WHERE pipeline_id = ?", hid), "1:%d" % made["dst"]["id"],
          "... for the pipeline's destination")
-    t.eq(db.one("SELECT webhooks_received, records_received FROM tokens WHERE key = ?",
-                hooker.key), (3, 5), "tokens.webhooks_received 3, records_received 5")
+    t.eq(db.token_usage(hooker.key)[:2], (3, 5),
+         "token_usage: webhooks 3, records 5")
 
     body = '{"x":"' + "a" * (MIB - 8) + '"}'
     s, h, b, doc = api.post("/webhook?pipeline_id=%d" % made["hook2"]["id"], bob.basic, body)
@@ -660,8 +659,7 @@ def webhook(t, api, db, tk, made):
                                                                      "METHOD_NOT_ALLOWED"),
          "GET /webhook -> 405, Allow: POST, JSON", "%s %r" % (s, b))
     t.eq(db.val("SELECT count(*) FROM records"), n, "no record stored by any refused delivery")
-    t.eq(db.one("SELECT webhooks_received, records_received FROM tokens WHERE key = ?",
-                hooker.key), (3, 5), "... and the counters did not move")
+    t.eq(db.token_usage(hooker.key)[:2], (3, 5), "... and the counters did not move")
 
     # Read back: exactly what was posted, in order.
     posted = [rec1] + arr + [big]
@@ -713,8 +711,9 @@ def unavailable(t, api, db, data, tk, made):
     """A database that cannot be written: 503 UNAVAILABLE, nothing half-written."""
     bob, hooker = tk["bob1"], tk["hooker"]
     q = ("SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM records), "
-         "(SELECT count(*) FROM pipeline_runs), (SELECT runs_requested FROM tokens "
-         "WHERE key = ?), (SELECT webhooks_received FROM tokens WHERE key = ?)")
+         "(SELECT count(*) FROM pipeline_runs), (SELECT sum(runs) FROM token_usage "
+         "u JOIN tokens t ON t.id = u.token_id WHERE t.key = ?), (SELECT sum(webhooks) "
+         "FROM token_usage u JOIN tokens t ON t.id = u.token_id WHERE t.key = ?)")
     before = db.one(q, bob.key, hooker.key)
     with db.locked():
         for label, call in (
@@ -994,8 +993,7 @@ def rate_server_c(t, work):
              "... 429 RATE_LIMIT_EXCEEDED with Retry-After", r429 and r429[2])
         s, h, b, doc = api.post(url, toks[1].basic, {"i": 99})
         t.eq(s, 200, "another token's webhook is not limited (per key)")
-        t.eq(db.one("SELECT webhooks_received, records_received FROM tokens WHERE key = ?",
-                    toks[0].key), (1 + n200, 1 + n200),
+        t.eq(db.token_usage(toks[0].key)[:2], (1 + n200, 1 + n200),
              "the counters count only accepted deliveries")
 
 

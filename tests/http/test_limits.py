@@ -104,8 +104,7 @@ def max_records_and_rate(t, work):
         time.sleep(int(ra or 2) + 0.2)
         s, h, body, doc = deliver(api, a, pid, records(60))
         t.eq(s, 200, "records_rate: after Retry-After the token is accepted again")
-        t.eq(db.one("SELECT webhooks_received, records_received FROM tokens WHERE key = ?",
-                    a.key), (2, 160), "records_rate: the counters count only accepted ones")
+        t.eq(db.token_usage(a.key)[:2], (2, 160), "records_rate: the counters count only accepted ones")
 
 
 def quota(t, work):
@@ -127,8 +126,7 @@ def quota(t, work):
              "quota: 300 KB more -> 507 QUOTA_EXCEEDED", body)
         t.eq(stored(db, pa), 30, "quota: ... nothing more stored")
         t.eq(deliver(api, z, pz, big)[0], 200, "quota: another account is not affected")
-        used = db.one("SELECT records, bytes FROM account_usage a JOIN accounts c "
-                      "ON c.id = a.account_id WHERE c.name = 'Acme'")
+        used = db.account_usage("Acme")[:2]
         real = db.val("SELECT sum(length(data)) FROM records WHERE pipeline_id = ?", pa)
         t.eq(used, (30, real), "quota: account_usage holds the records and their bytes")
 
@@ -146,8 +144,7 @@ def quota(t, work):
         n = db.val(acme_sources) - n0
         t.ok(got[0] == 201 and got[-1] == 507 and n == got.count(201),
              "quota: 50 KB sources fit until the quota, then 507 and nothing made", got)
-        obj = db.val("SELECT object_bytes FROM account_usage a JOIN accounts c "
-                     "ON c.id = a.account_id WHERE c.name = 'Acme'")
+        obj = db.account_usage("Acme")[2]
         size = ("length(CAST(config AS BLOB))" if db.engine == "sqlite" else
                 "octet_length(config)")      # the bytes of the text
         real = db.val("SELECT sum(%s) FROM sources s "
@@ -168,8 +165,7 @@ def quota(t, work):
                      "ON c.id = s.account_id WHERE c.name = 'Acme'")
         s = api.put("/api/sources/%d" % sid, a.basic, {"name": "shrunk", "config": {}})[0]
         t.eq(s, 200, "quota: an edit that shrinks one is always fine")
-        t.eq(db.val("SELECT object_bytes FROM account_usage a JOIN accounts c "
-                    "ON c.id = a.account_id WHERE c.name = 'Acme'"), real - 50000 - 11 + 2,
+        t.eq(db.account_usage("Acme")[2], real - 50000 - 11 + 2,
              "... and gives its bytes back")
         t.eq(api.post("/api/sources", z.basic, {"name": "z", "type": "postgres",
                                                  "config": cfg})[0], 201,
