@@ -55,7 +55,6 @@ struct lhost {
 	struct watched		 files[FILES_MAX];
 	size_t			 nfiles;
 	int			 handle_ref;
-	struct worker		*test_app;	/* lua-test: the app under test */
 	const unsigned char	*pepper;	/* borrowed from the worker */
 	struct session		 session;	/* this request's, see state */
 	int			 session_state;
@@ -1287,159 +1286,54 @@ lhost_free(struct lhost *lh)
 	free(lh);
 }
 
-/* ------------------------------------------------------------ lua-test */
+/* ------------------------------------------------------------ scripts */
 
-/* test.request{method=, path=, headers={}, body=, cookies=} runs one
- * request through the app exactly as a web server's would go (parsing,
- * dispatch, response writing) and returns status, headers, body. */
-static int
-t_request(lua_State *L)
+struct lhost *
+lhost_new_script(const struct config *cfg, struct db *db,
+    const unsigned char *pepper, const char *lua_dir, char *err,
+    size_t errlen)
 {
-	struct lhost	*lh = lhost_of(L);
-	struct buf	 env = { 0 }, out = { 0 };
-	char		**envp = NULL;
-	size_t		 n = 0, i, blen = 0;
-	const char	*method, *path, *body, *k, *v;
-	struct conn	 c = { 0 };
-	char		*p, *e, *line, *hdr_end;
-	int		 status;
+	return lhost_create(cfg, db, pepper, lua_dir, 1, err, errlen);
+}
 
-	luaL_checktype(L, 1, LUA_TTABLE);
-	lua_getfield(L, 1, "method");
-	method = luaL_optstring(L, -1, "GET");
-	lua_getfield(L, 1, "path");
-	path = luaL_checkstring(L, -1);
-	lua_getfield(L, 1, "body");
-	body = luaL_optlstring(L, -1, "", &blen);
-	/* Environment as NUL-separated "K=V" strings. */
-	buf_printf(&env, "REQUEST_METHOD=%s", method);
-	buf_addc(&env, '\0');
-	buf_printf(&env, "REQUEST_URI=%s", path);
-	buf_addc(&env, '\0');
-	buf_printf(&env, "REMOTE_ADDR=127.0.0.1");
-	buf_addc(&env, '\0');
-	buf_printf(&env, "CONTENT_LENGTH=%zu", blen);
-	buf_addc(&env, '\0');
-	if (lua_getfield(L, 1, "headers") == LUA_TTABLE) {
-		lua_pushnil(L);
-		while (lua_next(L, -2)) {
-			k = luaL_checkstring(L, -2);
-			v = luaL_checkstring(L, -1);
-			buf_printf(&env, "%s=%s", k, v);
-			buf_addc(&env, '\0');
-			lua_pop(L, 1);
-		}
-	}
-	for (p = env.p, e = env.p + env.len; p < e; p += strlen(p) + 1)
-		n++;
-	envp = calloc(n + 1, sizeof(*envp));
-	for (i = 0, p = env.p; p < e; p += strlen(p) + 1)
-		envp[i++] = p;
-	c.envp = envp;
-	c.mem_body = body;
-	c.mem_len = blen;
-	c.mem_out = &out;
-	worker_handle(lh->test_app, &c);
-	free(envp);
-	buf_free(&env);
-	/* Parse "Status: N ..\r\nH: V\r\n\r\nbody". */
-	if (out.p == NULL || (hdr_end = strstr(out.p, "\r\n\r\n")) == NULL) {
-		buf_free(&out);
-		return luaL_error(L, "malformed response");
-	}
-	*hdr_end = '\0';
-	status = atoi(out.p + 8);
-	lua_pushinteger(L, status);
+/* Runs in protected mode (through lhost_call): registers the module,
+ * then loads and calls the file. */
+static int
+run_script(lua_State *L)
+{
+	const char	*file = lua_tostring(L, 1), *name = lua_tostring(L, 2);
+	const luaL_Reg	*funcs = lua_touserdata(L, 3);
+
+	lua_getfield(L, LUA_REGISTRYINDEX, "tessera.loaded");
 	lua_newtable(L);
-	for (line = strtok_r(out.p, "\r\n", &p); line;
-	    line = strtok_r(NULL, "\r\n", &p)) {
-		char *colon = strchr(line, ':'), *q;
-
-		if (colon == NULL)
-			continue;
-		*colon = '\0';
-		for (q = line; *q; q++)
-			*q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-		if (lua_getfield(L, -1, line) == LUA_TSTRING) {
-			lua_pushliteral(L, "\n");
-			lua_pushstring(L, colon + 2);
-			lua_concat(L, 3);
-		} else {
-			lua_pop(L, 1);
-			lua_pushstring(L, colon + 2);
-		}
-		lua_setfield(L, -2, line);
-	}
-	lua_pushlstring(L, hdr_end + 4, out.len - (size_t)(hdr_end + 4 - out.p));
-	buf_free(&out);
-	return 3;
-}
-
-/* test.clock(): monotonic seconds, for timing assertions. */
-static int
-t_clock(lua_State *L)
-{
-	lua_pushnumber(L, mono_now());
-	return 1;
-}
-
-/* Loads and runs the test file (in protected mode, via lhost_call). */
-static int
-t_run(lua_State *L)
-{
-	load_file(L, luaL_checkstring(L, 1), "@test");
+	lua_pushvalue(L, 4);		/* ud, each function's upvalue */
+	luaL_setfuncs(L, funcs, 1);
+	lua_setfield(L, -2, name);
+	lua_pop(L, 1);
+	load_file(L, file, "@test");
 	lua_call(L, 0, 1);
 	return 1;
 }
 
 int
-lhost_run_test(const struct config *cfg, const char *file)
+lhost_run_script(struct lhost *lh, const char *file, const char *modname,
+    const luaL_Reg *funcs, void *ud, int *result, char *err, size_t errlen)
 {
-	struct worker	 app;
-	struct lhost	*lh;
-	struct config	*c = (struct config *)cfg;
-	char		 err[1024], dir[PATH_MAX], *slash, *path;
-	int		 status, rc = 1;
+	lua_State	*L = lh->L;
+	int		 status, rc = 0;
 
-	if (worker_init(&app, c, err, sizeof(err)) == -1) {
-		fprintf(stderr, "lua-test: %s\n", err);
-		return 1;
-	}
-	snprintf(dir, sizeof(dir), "%s", file);
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*slash = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
-	if ((path = malloc(strlen(dir) + strlen(cfg->lua_dir) + 2)) == NULL)
-		goto out;
-	sprintf(path, "%s:%s", dir, cfg->lua_dir);
-	lh = lhost_create(cfg, &app.db, app.pepper, path, 1, err, sizeof(err));
-	free(path);
-	if (lh == NULL) {
-		fprintf(stderr, "lua-test: %s\n", err);
-		goto out;
-	}
-	lh->test_app = &app;
-	lua_State *L = lh->L;
-	lua_getfield(L, LUA_REGISTRYINDEX, "tessera.loaded");
-	lua_newtable(L);
-	lua_pushcfunction(L, t_request);
-	lua_setfield(L, -2, "request");
-	lua_pushcfunction(L, t_clock);
-	lua_setfield(L, -2, "clock");
-	lua_setfield(L, -2, "test");
-	lua_pop(L, 1);
-	lua_pushcfunction(L, t_run);
+	lua_pushcfunction(L, run_script);
 	lua_pushstring(L, file);
-	status = lhost_call(lh, 1, 1);
+	lua_pushstring(L, modname);
+	lua_pushlightuserdata(L, (void *)funcs);
+	lua_pushlightuserdata(L, ud);
+	status = lhost_call(lh, 4, 1);
 	if (status != LUA_OK) {
-		fprintf(stderr, "lua-test: %s\n", lh->traceback.len ?
+		snprintf(err, errlen, "%s", lh->traceback.len ?
 		    lh->traceback.p : lua_tostring(L, -1));
-		rc = 1;
+		rc = -1;
 	} else
-		rc = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
-	lhost_free(lh);
-out:
-	worker_free(&app);
+		*result = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+	lua_settop(L, 0);
 	return rc;
 }

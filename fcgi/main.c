@@ -316,7 +316,7 @@ main(int argc, char **argv)
 		rc = cli_token(&cfg, &to);
 	} else if (!strcmp(cmd, "lua-test") && op->nargs >= 2) {
 		for (i = 1; i < op->nargs; i++)
-			if (lhost_run_test(&cfg, op->args[i]) != 0)
+			if (lua_test_run(&cfg, op->args[i]) != 0)
 				rc = 1;
 	} else {
 		usage(stderr);

@@ -610,6 +610,7 @@ int	 api_credentials(const struct req *, char *key, size_t keylen,
 /* ---------------------------------------------------------------- lhost */
 
 struct lhost;
+struct luaL_Reg;
 struct lua_State;
 
 /* Creates a sandboxed Lua state for one worker and loads app.lua. The db
@@ -635,8 +636,23 @@ struct rl_map	*lhost_limits(struct lua_State *);
  * sandbox's limits. 0, or -1 when it failed (logged). */
 int		 lhost_tick(struct lhost *);
 void		 lhost_free(struct lhost *);
-/* Runs a Lua test file inside a fresh sandboxed state (tessera lua-test). */
-int		 lhost_run_test(const struct config *, const char *file);
+/* A state for a script that is not the app: the same sandbox and host
+ * table, no app.lua, no instruction budget (tessera lua-test). */
+struct lhost	*lhost_new_script(const struct config *, struct db *,
+		    const unsigned char *pepper, const char *lua_dir,
+		    char *err, size_t errlen);
+/* Runs the script file in it, with a module modname (funcs, each with ud
+ * as its upvalue) that require gives; *result is the integer the script
+ * returns (0 for none). -1 with err (its traceback) when it raised. */
+int		 lhost_run_script(struct lhost *, const char *file,
+		    const char *modname, const struct luaL_Reg *funcs,
+		    void *ud, int *result, char *err, size_t errlen);
+
+/* --------------------------------------------------------- lua_test.c */
+
+/* tessera lua-test FILE: runs a Lua test file in a sandboxed state beside
+ * a whole app (a worker) it can send requests to. The exit status. */
+int		 lua_test_run(const struct config *, const char *file);
 
 /* Internal to the lhost_*.c files. */
 struct lhost	*lhost_of(struct lua_State *);
