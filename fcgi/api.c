@@ -27,36 +27,6 @@
 #include "route.h"
 #include "tessera.h"
 
-/* Whether path is prefix itself or below it ("/api", "/api/x"). */
-static int
-under(const char *path, const char *prefix)
-{
-	size_t	 n = strlen(prefix);
-
-	return strncmp(path, prefix, n) == 0 &&
-	    (path[n] == '\0' || path[n] == '/');
-}
-
-void
-api_token_prefixes(const struct config *cfg, const char *out[3])
-{
-	out[0] = cfg->api_mount;
-	out[1] = "/webhook";
-	out[2] = NULL;
-}
-
-int
-api_path(const struct req *r, const struct config *cfg)
-{
-	if (r->path == NULL)
-		return 0;
-	if (under(r->path, "/webhook"))
-		return API_WEBHOOK;
-	if (under(r->path, cfg->api_mount))
-		return API_REST;
-	return 0;
-}
-
 /* Decodes standard base64 (padding optional, no white space) into out.
  * Returns the length, or -1. */
 static long
@@ -404,19 +374,19 @@ too_many(struct resp *resp, long long wait)
 }
 
 int
-api_gate(struct worker *w, struct req *r, const struct route_match *m,
+api_gate(struct worker *w, struct req *r, const struct route *route,
     struct resp *resp)
 {
 	const struct config	*cfg = w->cfg;
-	int			 kind = api_path(r, cfg), rc;
+	int			 kind = r->path_kind, rc;
 	char			 ip[64];
 	long long		 wait;
 
 	if (kind == 0)
 		return 0;
 	req_addr_bucket(r, ip, sizeof(ip));	/* an IPv6 /64 is one */
-	wait = rl_check(w->rl, kind == API_WEBHOOK ? "webhook_ip" : "api_ip",
-	    ip, strlen(ip), kind == API_WEBHOOK ? cfg->rate_limit_webhook_ip :
+	wait = rl_check(w->rl, kind == REQ_WEBHOOK ? "webhook_ip" : "api_ip",
+	    ip, strlen(ip), kind == REQ_WEBHOOK ? cfg->rate_limit_webhook_ip :
 	    cfg->rate_limit_api_ip);
 	if (wait) {
 		too_many(resp, wait);
@@ -441,17 +411,16 @@ api_gate(struct worker *w, struct req *r, const struct route_match *m,
 		    "Basic realm=\"Tessera API\", charset=\"UTF-8\"");
 		return -1;
 	}
-	wait = rl_check(w->rl, kind == API_WEBHOOK ? "webhook_key" : "api_key",
+	wait = rl_check(w->rl, kind == REQ_WEBHOOK ? "webhook_key" : "api_key",
 	    &r->auth.token_id, sizeof(r->auth.token_id),
-	    kind == API_WEBHOOK ? cfg->rate_limit_webhook_key :
+	    kind == REQ_WEBHOOK ? cfg->rate_limit_webhook_key :
 	    cfg->rate_limit_api_key);
 	if (wait) {
 		memset(&r->auth, 0, sizeof(r->auth));
 		too_many(resp, wait);
 		return -1;
 	}
-	if (m->route >= 0 && scope_refused(&lhost_routes(w->lh)->v[m->route],
-	    &r->auth, resp)) {
+	if (route != NULL && scope_refused(route, &r->auth, resp)) {
 		memset(&r->auth, 0, sizeof(r->auth));
 		return -1;
 	}

@@ -515,7 +515,7 @@ load_routes(struct lhost *lh, char *err, size_t errlen)
 	lua_Integer	 i, n;
 	int		 base;
 
-	api_token_prefixes(lh->cfg, prefixes);
+	req_token_prefixes(lh->cfg, prefixes);
 	if (lua_getfield(L, -1, "routes") != LUA_TTABLE) {
 		snprintf(err, errlen, "loading app.lua: it must return its "
 		    "routes as app.routes");
@@ -826,7 +826,7 @@ static char	req_live_key;	/* registry slot: this request's proxy */
 static const char *const req_fields[] = {
 	"auth", "body", "content_type", "cookies", "form", "form_list",
 	"headers", "method", "path", "query", "query_list", "query_string",
-	"remote_addr", "scheme", NULL,
+	"remote_addr", "scheme", "token_path", "wants_json", NULL,
 };
 
 /* Pushes the query string without its credential pairs (kv_hidden). */
@@ -886,6 +886,10 @@ req_build(lua_State *L, const struct req *r, const char *k, int cache)
 		lua_pushstring(L, r->remote_addr);
 	else if (strcmp(k, "scheme") == 0)
 		lua_pushstring(L, r->scheme);
+	else if (strcmp(k, "token_path") == 0)
+		lua_pushboolean(L, r->path_kind != 0);
+	else if (strcmp(k, "wants_json") == 0)
+		lua_pushboolean(L, r->wants_json);
 	else if (strcmp(k, "body") == 0 && form_has_credential(r))
 		lua_pushliteral(L, "");
 	else if (strcmp(k, "body") == 0)
@@ -1122,7 +1126,7 @@ fail(struct lhost *lh, const struct req *r, struct resp *resp,
     const char *why)
 {
 	lua_State	*L = lh->L;
-	int		 status = 500, json = req_wants_json(r, lh->cfg);
+	int		 status = 500, json = r->wants_json;
 	const char	*code = "INTERNAL_ERROR", *msg = "internal error";
 
 	if (why == NULL && lua_istable(L, -1)) {

@@ -224,8 +224,8 @@ media_type(char *ct)
 		*--p = '\0';
 }
 
-int
-req_read(struct req *r, struct conn *c, const struct config *cfg,
+static int
+read_request(struct req *r, struct conn *c, const struct config *cfg,
     const char **why)
 {
 	const char	*v, *https, *scheme;
@@ -323,12 +323,53 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 	return 0;
 }
 
-int
-req_wants_json(const struct req *r, const struct config *cfg)
+/* Whether path is prefix itself or below it ("/api", "/api/x"). */
+static int
+under(const char *path, const char *prefix)
 {
-	if (api_path(r, cfg) != 0)
-		return 1;
-	return r->accept && strstr(r->accept, "application/json") != NULL;
+	size_t	 n = strlen(prefix);
+
+	return strncmp(path, prefix, n) == 0 &&
+	    (path[n] == '\0' || path[n] == '/');
+}
+
+void
+req_token_prefixes(const struct config *cfg, const char *out[3])
+{
+	out[0] = cfg->api_mount;
+	out[1] = "/webhook";
+	out[2] = NULL;
+}
+
+/*
+ * The rules about a request that everyone after the parse reads instead
+ * of deciding again: the gate (which paths take a token), the error
+ * answers of the host and of the scripts (JSON or a page), the scripts
+ * (req.token_path, req.wants_json). Decided on whatever was read, also
+ * when the request was refused part-way.
+ */
+static void
+decide(struct req *r, const struct config *cfg)
+{
+	const char	*path = r->path;
+
+	r->path_kind = 0;
+	if (path != NULL && under(path, "/webhook"))
+		r->path_kind = REQ_WEBHOOK;
+	else if (path != NULL && under(path, cfg->api_mount))
+		r->path_kind = REQ_API;
+	r->wants_json = r->path_kind != 0 ||
+	    (r->accept && strstr(r->accept, "application/json") != NULL);
+}
+
+int
+req_read(struct req *r, struct conn *c, const struct config *cfg,
+    const char **why)
+{
+	int	 status = read_request(r, c, cfg, why);
+
+	decide(r, cfg);
+	return status;
 }
 
 void

@@ -297,6 +297,10 @@ struct principal {
 	char		 account_name[256];
 };
 
+/* What a request's path is (req.path_kind): where tokens authenticate. */
+#define REQ_API		1	/* below api_mount */
+#define REQ_WEBHOOK	2	/* /webhook and below */
+
 /* One parsed request. Every string is a private copy (owned by the req,
  * freed by req_free), validated as described in request.c. */
 struct req {
@@ -320,6 +324,8 @@ struct req {
 	struct buf	 body;
 	long long	 content_length;
 	double		 started;	/* monotonic seconds */
+	int		 path_kind;	/* REQ_API, REQ_WEBHOOK or 0 */
+	int		 wants_json;	/* errors answer the JSON envelope */
 	int		 authed;	/* auth is valid (API paths) */
 	struct principal auth;
 };
@@ -330,7 +336,9 @@ struct req {
 int	 req_read(struct req *, struct conn *, const struct config *,
 	    const char **why);
 /* True when errors for this request should be the JSON envelope. */
-int	 req_wants_json(const struct req *, const struct config *);
+/* The path prefixes that authenticate with tokens: the API mount and
+ * "/webhook" (NULL-terminated, for route_add). */
+void	 req_token_prefixes(const struct config *, const char *out[3]);
 void	 req_free(struct req *);
 /* The client's rate-limit bucket (cidr_bucket: an IPv4 address, an IPv6
  * /64) into out, at least 64 bytes; an address that does not parse is its
@@ -584,22 +592,15 @@ int	 session_is_host_cookie(const char *name);
 
 /* ------------------------------------------------------------------ api */
 
-#define API_REST	1
-#define API_WEBHOOK	2
-
 struct worker;
 
-/* API_REST, API_WEBHOOK or 0 for r's path. */
-int	 api_path(const struct req *, const struct config *);
-/* The path prefixes that authenticate with tokens: the API mount and
- * "/webhook" (NULL-terminated, for route_add). */
-void	 api_token_prefixes(const struct config *, const char *out[3]);
+struct route;
 struct route_match;
 /* For API and webhook paths: rate limits, the credential check, the
- * allowed addresses and the scope route m needs. 0 lets the request
- * through (r->auth filled); -1 means resp holds the answer (401, 403,
- * 429, 503). Other paths pass untouched. */
-int	 api_gate(struct worker *, struct req *, const struct route_match *,
+ * allowed addresses and the scope the matched route needs (NULL: none
+ * matched). 0 lets the request through (r->auth filled); -1 means resp
+ * holds the answer (401, 403, 429, 503). Other paths pass untouched. */
+int	 api_gate(struct worker *, struct req *, const struct route *,
 	    struct resp *);
 /* The credentials of r: Basic (key:secret), Bearer (secret; key ""),
  * or the key and token query parameters. 0, or -1 when there are none

@@ -137,6 +137,7 @@ worker_handle(struct worker *w, struct conn *c)
 	struct req	 r;
 	struct resp	 resp = { .status = 200 };
 	struct route_match m;
+	const struct route_table *routes;
 	const char	*why;
 	char		 uri[1024];
 	int		 status;
@@ -146,15 +147,16 @@ worker_handle(struct worker *w, struct conn *c)
 		if (status == 413)
 			drain(c, &r);
 		resp_error(&resp, status, status_code(status), why,
-		    req_wants_json(&r, w->cfg));
+		    r.wants_json);
 	} else if (refresh(w), w->lh == NULL) {
 		resp_error(&resp, 500, "INTERNAL_ERROR", "internal error",
-		    req_wants_json(&r, w->cfg));
+		    r.wants_json);
 	} else {
 		/* The route first: the gate checks the scope it needs. */
-		route_match(lhost_routes(w->lh), r.method, r.path,
-		    strlen(r.path), &m);
-		if (api_gate(w, &r, &m, &resp) == 0)
+		routes = lhost_routes(w->lh);
+		route_match(routes, r.method, r.path, strlen(r.path), &m);
+		if (api_gate(w, &r, m.route >= 0 ? &routes->v[m.route] : NULL,
+		    &resp) == 0)
 			lhost_handle(w->lh, &r, &m, &resp);
 	}
 	if (w->db.h && db_in_tx(&w->db)) {
@@ -171,7 +173,7 @@ worker_handle(struct worker *w, struct conn *c)
 			    "before its answer; synced now");
 		else
 			resp_error(&resp, 503, "UNAVAILABLE", "commit not "
-			    "durable", req_wants_json(&r, w->cfg));
+			    "durable", r.wants_json);
 	}
 	resp_write(&resp, c, r.method && strcmp(r.method, "HEAD") == 0);
 	w->served++;

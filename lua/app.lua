@@ -47,7 +47,7 @@ function M.handle(req, handler, params, allow)
       ip = req.remote_addr })
   end
   if handler then
-    if not safe[req.method] and not http.token_path(req)
+    if not safe[req.method] and not req.token_path
         and not host.auth.csrf_ok() then
       return http.error(req, 403, "CSRF_FAILED",
         "This form has expired or did not come from this site. " ..

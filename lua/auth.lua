@@ -24,7 +24,7 @@ M.home = "/settings/tokens"
 function M.require(req)
   local s = host.auth.session()
   if s then return s end
-  if http.wants_json(req) then
+  if req.wants_json then
     return nil, http.fail(401, "UNAUTHENTICATED", "log in first")
   end
   local back = req.path

@@ -10,25 +10,6 @@ local html_type = "text/html; charset=utf-8"
 local JSON_HEADERS = { ["Content-Type"] = json_type }
 local HTML_HEADERS = { ["Content-Type"] = html_type }
 
--- True for the paths that authenticate with API tokens, not cookies
--- (the API mount and the webhook): no CSRF there, errors in JSON.
-function M.token_path(req)
-  local mount = host.config.api_mount
-  local p = req.path
-  if p == mount or string.sub(p, 1, #mount + 1) == mount .. "/" then
-    return true
-  end
-  return p == "/webhook" or string.sub(p, 1, 9) == "/webhook/"
-end
-
--- True when errors for req should be the JSON envelope: API and webhook
--- paths, or a client that asked for JSON.
-function M.wants_json(req)
-  if M.token_path(req) then return true end
-  local accept = req.headers.accept
-  return accept ~= nil and string.find(accept, "application/json", 1, true) ~= nil
-end
-
 -- Any JSON value, as is (used where the platform answers without the
 -- envelope).
 function M.json(status, value, headers)
@@ -85,7 +66,7 @@ local reasons = {
 -- An error in the form the client expects: the JSON envelope or a small
 -- HTML page. views.error_page is used when it exists (pages come later).
 function M.error(req, status, code, message, headers)
-  if M.wants_json(req) then
+  if req.wants_json then
     return M.fail(status, code, message, headers)
   end
   local title = reasons[status] or "Error"

@@ -134,7 +134,7 @@ end
 -- A refusal in the form the request wants: the JSON envelope, or the
 -- page with the dialog open again and the message in it.
 local function refuse(req, s, status, message, field, extra)
-  if http.wants_json(req) then
+  if req.wants_json then
     return http.refused({ status = status, code = status == 403 and
       "INSUFFICIENT_SCOPE" or "INVALID_REQUEST", message = message,
       field = field })
@@ -164,7 +164,7 @@ local function create(req)
     return refuse(req, s, e.status, e.message, e.field, { create = c })
   end
   hooks.fire("token_created", token.event(req, actor(s), t))
-  if http.wants_json(req) then
+  if req.wants_json then
     return http.ok(token.with_secret(t, t.token), 201)
   end
   return show_once(req, s, { key = t.key, token = t.token })
@@ -183,7 +183,7 @@ local function switch(active)
     if not t then return not_found(req) end
     hooks.fire(active and "token_activated" or "token_deactivated",
       token.event(req, actor(s), t, { cascaded = n }))
-    if http.wants_json(req) then
+    if req.wants_json then
       local out = token.public(t)
       out.cascaded = n   -- the page reloads when others went off too
       return http.ok(out)
@@ -227,7 +227,7 @@ local function edit(req, params)
       allowed_ips = req.form.allowed_ips }   -- no field: unchanged
     if u then
       hooks.fire("token_updated", token.event(req, actor(s), u))
-      if http.wants_json(req) then return http.ok(token.public(u)) end
+      if req.wants_json then return http.ok(token.public(u)) end
       return http.redirect("/settings/tokens")
     end
     err, status, field = uerr.message, uerr.status, uerr.field
@@ -254,7 +254,7 @@ local function rotate(req, params)
   end
   hooks.fire("token_rotated", token.event(req, actor(s), t,
     { previous_expires_at = r.previous_expires_at }))
-  if http.wants_json(req) then
+  if req.wants_json then
     return http.ok({ key = r.key, token = r.token,
       previous_expires_at = r.previous_expires_at and
         host.iso8601(r.previous_expires_at) or host.null })

@@ -582,49 +582,73 @@ req_too_many_params(void **state)
 	buf_free(&u);
 }
 
-static void
-req_json_wanted(void **state)
+/* Reads GET uri (with Accept: accept, unless NULL) under config c, as a
+ * web server would pass it, and gives what req_read decided:
+ * path_kind * 10 + wants_json; req_read's status in last_status. A
+ * request refused part-way is decided too (uri NULL: no path at all). */
+static int	last_status;
+
+static int
+decided(const struct config *c, const char *uri, const char *accept)
 {
+	struct io	 io;
 	struct req	 r;
+	struct buf	 u = { 0 }, a = { 0 };
+	const char	*env[4] = { "REQUEST_METHOD=GET" }, *why;
+	size_t		 n = 1;
+	int		 kind;
+
+	if (uri != NULL) {
+		buf_printf(&u, "REQUEST_URI=%s", uri);
+		env[n++] = u.p;
+	}
+	if (accept != NULL) {
+		buf_printf(&a, "HTTP_ACCEPT=%s", accept);
+		env[n++] = a.p;
+	}
+	env[n] = NULL;
+	io_init(&io, env, NULL, 0);
+	last_status = req_read(&r, &io.c, c, &why);
+	kind = r.path_kind * 10 + r.wants_json;
+	req_free(&r);
+	buf_free(&u);
+	buf_free(&a);
+	return kind;
+}
+
+static void
+req_rules_decided(void **state)
+{
 	struct config	 c2 = cfg;	/* shallow copy, not freed */
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	r.path = (char *)"/api";
-	assert_true(req_wants_json(&r, &cfg));
-	r.path = (char *)"/api/";
-	assert_true(req_wants_json(&r, &cfg));
-	r.path = (char *)"/api/x/y";
-	assert_true(req_wants_json(&r, &cfg));
-	r.path = (char *)"/apix";
-	assert_false(req_wants_json(&r, &cfg));
-	r.path = (char *)"/ap";
-	assert_false(req_wants_json(&r, &cfg));
-	r.path = (char *)"/x/api";
-	assert_false(req_wants_json(&r, &cfg));
-	r.path = (char *)"/webhook";
-	assert_true(req_wants_json(&r, &cfg));
-	r.path = (char *)"/webhook/abc";
-	assert_true(req_wants_json(&r, &cfg));
-	r.path = (char *)"/webhooks";
-	assert_false(req_wants_json(&r, &cfg));
-	r.path = (char *)"/";
-	assert_false(req_wants_json(&r, &cfg));
-	r.accept = (char *)"text/html, application/json;q=0.9";
-	assert_true(req_wants_json(&r, &cfg));
-	r.accept = (char *)"application/json";
-	assert_true(req_wants_json(&r, &cfg));
-	r.accept = (char *)"text/html";
-	assert_false(req_wants_json(&r, &cfg));
+	assert_int_equal(decided(&cfg, "/api", NULL), REQ_API * 10 + 1);
+	assert_int_equal(decided(&cfg, "/api/", NULL), REQ_API * 10 + 1);
+	assert_int_equal(decided(&cfg, "/api/x/y?a=1", NULL), REQ_API * 10 + 1);
+	assert_int_equal(decided(&cfg, "/apix", NULL), 0);
+	assert_int_equal(decided(&cfg, "/ap", NULL), 0);
+	assert_int_equal(decided(&cfg, "/x/api", NULL), 0);
+	assert_int_equal(decided(&cfg, "/webhook", NULL), REQ_WEBHOOK * 10 + 1);
+	assert_int_equal(decided(&cfg, "/webhook/abc", NULL),
+	    REQ_WEBHOOK * 10 + 1);
+	assert_int_equal(decided(&cfg, "/webhooks", NULL), 0);
+	assert_int_equal(decided(&cfg, "/", NULL), 0);
+	assert_int_equal(decided(&cfg, "/",
+	    "text/html, application/json;q=0.9"), 1);
+	assert_int_equal(decided(&cfg, "/", "application/json"), 1);
+	assert_int_equal(decided(&cfg, "/", "text/html"), 0);
+	assert_int_equal(last_status, 0);
+	/* Decided also for a request refused part-way: an Accept header
+	 * that is not UTF-8 is a 400, answered in JSON on an API path. */
+	assert_int_equal(decided(&cfg, "/api/x", "a\377b"), REQ_API * 10 + 1);
+	assert_int_equal(last_status, 400);
+	assert_int_equal(decided(&cfg, "/x", "a\377b"), 0);
+	assert_int_equal(last_status, 400);
 	/* The mount comes from the configuration. */
 	c2.api_mount = (char *)"/v1";
-	r.accept = NULL;
-	r.path = (char *)"/v1/tokens";
-	assert_true(req_wants_json(&r, &c2));
-	r.path = (char *)"/api/tokens";
-	assert_false(req_wants_json(&r, &c2));
-	r.path = NULL;
-	assert_false(req_wants_json(&r, &c2));
+	assert_int_equal(decided(&c2, "/v1/tokens", NULL), REQ_API * 10 + 1);
+	assert_int_equal(decided(&c2, "/api/tokens", NULL), 0);
+	assert_int_equal(decided(&c2, NULL, NULL), 0);
 }
 
 /* ---------------------------------------------------------------- resp */
@@ -1130,7 +1154,7 @@ main(void)
 		cmocka_unit_test(req_bad_headers),
 		cmocka_unit_test(req_bad_form_body),
 		cmocka_unit_test(req_too_many_params),
-		cmocka_unit_test(req_json_wanted),
+		cmocka_unit_test(req_rules_decided),
 		cmocka_unit_test(req_trusted_proxies),
 		cmocka_unit_test(req_addr_buckets),
 		cmocka_unit_test(resp_header_validation),
