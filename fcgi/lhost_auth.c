@@ -20,7 +20,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "tessera.h"
+#include "bridge.h"
 
 /* Pushes the session as a Lua table. */
 static void

@@ -27,7 +27,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "tessera.h"
+#include "bridge.h"
 
 /* Raises the right error for rc from a statement of query name. */
 static int

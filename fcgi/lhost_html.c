@@ -19,7 +19,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "tessera.h"
+#include "bridge.h"
 
 #define RAW_MT		"tessera.html.raw"
 #define TPL_MT		"tessera.html.tpl"

@@ -18,7 +18,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "tessera.h"
+#include "bridge.h"
 
 #define JSON_DEPTH_MAX	64
 #define ARRAY_MT	"tessera.json.array"

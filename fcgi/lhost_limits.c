@@ -15,7 +15,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "tessera.h"
+#include "bridge.h"
 
 static int
 l_records(lua_State *L)

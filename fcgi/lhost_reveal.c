@@ -26,7 +26,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "tessera.h"
+#include "bridge.h"
 
 #define REVEAL_TTL	600		/* seconds */
 #define REVEAL_MAX	512		/* the sealed text's bytes, at most */

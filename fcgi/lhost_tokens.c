@@ -46,7 +46,7 @@
 #include <lua.h>
 
 #include "authority.h"
-#include "tessera.h"
+#include "bridge.h"
 
 #define GRACE_DEFAULT	86400
 #define GRACE_MAX	604800

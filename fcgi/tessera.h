@@ -632,7 +632,6 @@ const struct route_table *lhost_routes(const struct lhost *);
 /* Hands the lhost the worker's rate-limit map (NULL: none) for
  * host.limits. */
 void		 lhost_set_limits(struct lhost *, struct rl_map *);
-struct rl_map	*lhost_limits(struct lua_State *);
 /* Runs app.tick() (the runner's periodic work: expiry hooks) inside the
  * sandbox's limits. 0, or -1 when it failed (logged). */
 int		 lhost_tick(struct lhost *);
@@ -654,60 +653,6 @@ int		 lhost_run_script(struct lhost *, const char *file,
 /* tessera lua-test FILE: runs a Lua test file in a sandboxed state beside
  * a whole app (a worker) it can send requests to. The exit status. */
 int		 lua_test_run(const struct config *, const char *file);
-
-/* Internal to the lhost_*.c files. */
-struct lhost	*lhost_of(struct lua_State *);
-void		 lhost_open_db(struct lua_State *);
-void		 lhost_open_json(struct lua_State *);
-void		 lhost_open_util(struct lua_State *);
-void		 lhost_open_auth(struct lua_State *);
-void		 lhost_open_html(struct lua_State *);
-void		 lhost_html_reset(void);
-void		 lhost_open_tokens(struct lua_State *);
-void		 lhost_open_limits(struct lua_State *);
-void		 lhost_open_reveal(struct lua_State *);
-/* The request's session (looked up once per request), or NULL. */
-const struct session *lhost_session_current(struct lua_State *);
-void		 lhost_push_row(struct lua_State *, struct dbq *);
-/* Marks the current request as carrying a secret: the response is wiped
- * after writing and Lua memory freed from now on is zeroed. */
-void		 lhost_secret_issued(struct lua_State *);
-/* 1 once this request made a secret: buffers that may hold it are wiped. */
-int		 lhost_secret_pending(struct lua_State *);
-const unsigned char *lhost_pepper(struct lua_State *);
-/* The per-request session cache: *s points at it; the returned state is
- * 0 (not looked up), 1 (none) or 2 (*s valid). */
-int		*lhost_session_state(struct lua_State *, struct session **s);
-/* Adds a Set-Cookie header to the current response (after the handler's
- * own headers); the value is wiped from memory after the response. */
-void		 lhost_queue_cookie(struct lua_State *, const char *);
-void		 lhost_push_readonly(struct lua_State *, int idx);
-/* Pushes the weak-keyed registry map stored under key (made if new). */
-void		 lhost_push_weakmap(struct lua_State *, const void *key);
-/* The same, with reads answered by the VM (for long-lived tables). */
-void		 lhost_push_frozen(struct lua_State *, int idx);
-int		 lhost_push_real(struct lua_State *, int idx);
-/* Metamethods shared by the read-only tables: refuse a write; next(). */
-int		 lhost_ro_newindex(struct lua_State *);
-/* Pushes what pairs() returns for the table at idx, without letting the
- * table itself out: an iterator closing over it, nil, nil. */
-void		 lhost_push_pairs(struct lua_State *, int idx);
-void		 lhost_push_null(struct lua_State *);
-/* Marks the table at idx to encode as a JSON array (host.json.array). */
-void		 lhost_json_mark_array(struct lua_State *, int idx);
-/* Pushes the names of a scope mask as a JSON array (authority.h). */
-void		 lhost_push_scopes(struct lua_State *, uint32_t);
-int		 lhost_is_null(struct lua_State *, int idx);
-int		 lhost_msgh(struct lua_State *);
-int		 lhost_error(struct lua_State *, int status, const char *code,
-		    const char *msg);
-struct db	*lhost_db(struct lua_State *);
-const struct config *lhost_config(struct lua_State *);
-/* The request being served (raises outside one). */
-const struct req *lhost_req(struct lua_State *);
-/* The token acting, when the request authenticated with one, else NULL
- * (a page, the runner, a test). */
-const struct principal *lhost_caller(struct lua_State *);
 
 /* --------------------------------------------------------------- worker */
 

@@ -75,9 +75,9 @@ tap.is(status, 500, "req is read-only")
 status, headers, body = test.request{ path = "/_test/proxies" }
 local px = json.decode(body).data
 tap.ok(px.next_req and px.next_host and px.next_headers and px.next_config,
-  "next() finds nothing inside req, host, req.headers, host.config")
+  "next() finds nothing inside host, req.headers, host.config, and refuses req")
 tap.ok(px.rawget_method and px.method == "GET",
-  "rawget() on req finds nothing; req.method still reads")
+  "rawget() refuses req; req.method still reads")
 status, headers, body = test.request{ path = "/_test/stale_req" }
 tap.is(status, 500, "a req kept after its request ended refuses to be read")
 tap.ok(next(host) == nil and next(host.json) == nil,

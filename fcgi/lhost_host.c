@@ -1,0 +1,223 @@
+/*
+ * lhost_host.c -- the global "host" a script sees: assembled here from
+ * the modules (host.db, host.json, host.auth, host.html, host.tokens,
+ * host.limits, host.reveal), each frozen read-only, with the small
+ * functions of its own: host.null, host.config (the public keys),
+ * host.log, host.now, host.iso8601, host.url.encode, and host.input (the
+ * one way to read ids and text from a client).
+ */
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "bridge.h"
+
+/* host.url.encode(s): percent-encodes everything but unreserved. */
+static int
+l_url_encode(lua_State *L)
+{
+	size_t		 len, i;
+	const char	*s = luaL_checklstring(L, 1, &len);
+	static const char hex[] = "0123456789ABCDEF";
+	luaL_Buffer	 b;
+	unsigned char	 c;
+
+	luaL_buffinit(L, &b);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.' || c == '~')
+			luaL_addchar(&b, (char)c);
+		else {
+			luaL_addchar(&b, '%');
+			luaL_addchar(&b, hex[c >> 4]);
+			luaL_addchar(&b, hex[c & 15]);
+		}
+	}
+	luaL_pushresult(&b);
+	return 1;
+}
+
+/* host.input.int(s, min, max): s as a whole number in [min, max] by the
+ * one strict rule (parse.c int_parse: digits only, no leading zero, no
+ * "0x1", "1e0" or "1.0"), or nil. min defaults to 1, max to 2^63-1. */
+static int
+l_input_int(lua_State *L)
+{
+	size_t		 len = 0;
+	const char	*s = lua_type(L, 1) == LUA_TSTRING ?
+	    lua_tolstring(L, 1, &len) : NULL;
+	lua_Integer	 min = luaL_optinteger(L, 2, 1);
+	lua_Integer	 max = luaL_optinteger(L, 3, LUA_MAXINTEGER);
+	long long	 v;
+
+	if (s == NULL || max < 0 ||
+	    int_parse(s, len, min, max, &v) == -1)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, v);
+	return 1;
+}
+
+/* host.input.text(s, max): s trimmed of surrounding white space when it
+ * is 1 to max characters of text a person can read as it is (parse.c
+ * utf8_plain: no control characters, no invisible or direction-changing
+ * code points); else nil and the reason, in words. */
+static int
+l_input_text(lua_State *L)
+{
+	size_t		 len = 0, n = 0, i;
+	const char	*s, *why = NULL, *e;
+	lua_Integer	 max = luaL_checkinteger(L, 2);
+
+	s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+	if (s == NULL) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "it is required, as text");
+		return 2;
+	}
+	while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\r' ||
+	    *s == '\n'))
+		s++, len--;
+	e = s + len;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	    e[-1] == '\n'))
+		e--;
+	len = (size_t)(e - s);
+	if (len == 0)
+		why = "it is empty";
+	else if (strlen(s) < len || !utf8_plain(s, len, &why))
+		why = why ? why : "it contains a NUL byte";
+	for (i = 0; why == NULL && i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	if (why == NULL && (lua_Integer)n > max)
+		why = "it is too long";
+	if (why) {
+		lua_pushnil(L);
+		lua_pushstring(L, why);
+		return 2;
+	}
+	lua_pushlstring(L, s, len);
+	return 1;
+}
+
+/* host.log(level, message): level is "info", "warn" or "error". */
+static int
+l_log(lua_State *L)
+{
+	static const char *const levels[] = { "info", "warn", "error", NULL };
+	int		 lv = luaL_checkoption(L, 1, NULL, levels);
+	const char	*msg = luaL_checkstring(L, 2);
+
+	log_msg(levels[lv], "lua: %s", msg);
+	return 0;
+}
+
+/* host.now(): Unix time in whole seconds (an integer). */
+static int
+l_now(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)clock_now());
+	return 1;
+}
+
+/* host.iso8601(t): "2026-11-27T23:10:58Z". */
+static int
+l_iso8601(lua_State *L)
+{
+	char	 out[32];
+
+	lua_pushstring(L, iso8601((long long)luaL_checkinteger(L, 1), out,
+	    sizeof(out)));
+	return 1;
+}
+
+static void
+add_config(void *arg, const char *name, enum cfg_type t, const void *v)
+{
+	lua_State	*L = arg;
+
+	switch (t) {
+	case CFG_STR:
+		lua_pushstring(L, v);
+		break;
+	case CFG_INT:
+		lua_pushinteger(L, *(const long long *)v);
+		break;
+	case CFG_BOOL:
+		lua_pushboolean(L, *(const int *)v);
+		break;
+	}
+	lua_setfield(L, -2, name);
+}
+
+/* Pushes a frozen copy of the table on top, replacing it. */
+static void
+seal(lua_State *L)
+{
+	lhost_push_frozen(L, -1);
+	lua_remove(L, -2);
+}
+
+void
+lhost_open_host(lua_State *L)
+{
+	static const luaL_Reg top[] = {
+		{ "iso8601",	l_iso8601 },
+		{ "log",	l_log },
+		{ "now",	l_now },
+		{ NULL,		NULL },
+	};
+
+	luaL_newlib(L, top);
+	lhost_push_null(L);
+	lua_setfield(L, -2, "null");
+
+	lhost_open_html(L);
+	seal(L);
+	lua_setfield(L, -2, "html");
+
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, l_url_encode);
+	lua_setfield(L, -2, "encode");
+	seal(L);
+	lua_setfield(L, -2, "url");
+
+	lua_createtable(L, 0, 2);
+	lua_pushcfunction(L, l_input_int);
+	lua_setfield(L, -2, "int");
+	lua_pushcfunction(L, l_input_text);
+	lua_setfield(L, -2, "text");
+	seal(L);
+	lua_setfield(L, -2, "input");
+
+	lua_newtable(L);
+	cfg_each_public(lhost_config(L), add_config, L);
+	seal(L);
+	lua_setfield(L, -2, "config");
+
+	lhost_open_db(L);
+	seal(L);
+	lua_setfield(L, -2, "db");
+	lhost_open_auth(L);
+	seal(L);
+	lua_setfield(L, -2, "auth");
+	lhost_open_tokens(L);
+	seal(L);
+	lua_setfield(L, -2, "tokens");
+	lhost_open_json(L);
+	seal(L);
+	lua_setfield(L, -2, "json");
+	lhost_open_limits(L);
+	seal(L);
+	lua_setfield(L, -2, "limits");
+	lhost_open_reveal(L);
+	seal(L);
+	lua_setfield(L, -2, "reveal");
+
+	seal(L);
+	lua_setglobal(L, "host");
+}
