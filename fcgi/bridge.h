@@ -60,6 +60,8 @@ struct lhost {
 	int			 wipe;		/* zero freed Lua memory */
 	struct buf		 cookies;	/* queued Set-Cookie values,
 						 * NUL-separated */
+	int			 auth_ref;	/* last req.auth built */
+	struct principal	 auth_for;	/* ... and what it says */
 	struct route_table	 routes;	/* app.routes, compiled */
 	int			 handlers_ref;	/* their handlers, by index */
 	int			 tick_ref;	/* app.tick, or LUA_NOREF */

