@@ -27,39 +27,21 @@
 #include "route.h"
 #include "tessera.h"
 
-/* Decodes standard base64 (padding optional, no white space) into out.
- * Returns the length, or -1. */
+/* Decodes standard base64 (libsodium's; padding optional but, when
+ * present, exact; no white space) into out. Returns the length, or -1. */
 static long
 b64decode(const char *in, unsigned char *out, size_t outlen)
 {
-	static signed char	 val[256];
-	static int		 ready;
-	size_t			 i, o = 0;
-	unsigned int		 acc = 0;
-	int			 bits = 0, c;
+	size_t		 len = strlen(in), n;
+	const char	*end;
+	int		 variant = len > 0 && in[len - 1] == '=' ?
+			    sodium_base64_VARIANT_ORIGINAL :
+			    sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
 
-	if (!ready) {
-		memset(val, -1, sizeof(val));
-		for (c = 0; c < 64; c++)
-			val[(unsigned char)"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "abcdefghijklmnopqrstuvwxyz0123456789+/"[c]] =
-			    (signed char)c;
-		ready = 1;
-	}
-	for (i = 0; in[i] && in[i] != '='; i++) {
-		if ((c = val[(unsigned char)in[i]]) < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned int)c;
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			if (o == outlen)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	while (in[i] == '=')
-		i++;
-	return in[i] == '\0' ? (long)o : -1;
+	if (sodium_base642bin(out, outlen, in, len, NULL, &n, &end,
+	    variant) != 0 || end != in + len)
+		return -1;
+	return (long)n;
 }
 
 /* Pulls (key, secret) out of the request; key is "" for Bearer. Returns 0,
