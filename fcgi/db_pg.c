@@ -1,7 +1,8 @@
 /*
- * db_pg.c -- the PostgreSQL engine behind the store (store.h): libpq,
- * every named query prepared once per connection, ":name" parameters
- * rewritten to "$n".
+ * db_pg.c -- the PostgreSQL engine behind the store (store.h): the libpq
+ * connection (opened, set up, migrated, re-opened after a loss), its
+ * transactions and batches, and what it reports (changes, ids, errors,
+ * tokens changed elsewhere). Its named queries are db_pg_query.c's.
  *
  * What differs from the SQLite engine, and how the store keeps the same
  * promises:
@@ -19,71 +20,19 @@
  *    prepared again, at the next request outside a transaction; until
  *    then every call fails with a code db_unavailable() names (503).
  */
-#include <ctype.h>
-#include <errno.h>
-#include <libpq-fe.h>
 #include <poll.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "tessera.h"
 #include "db_pg.h"
+#include "db_pg_local.h"
+#include "schema_files.h"
 
 /* The advisory lock every write transaction takes ("tessera" in hex, near
  * enough): one writer at a time, as with SQLite. */
 #define WRITE_LOCK	0x7e55e7a
-
-/* Type oids (pg_type.h is not in libpq-dev's public headers). */
-#define OID_BOOL	16
-#define OID_BYTEA	17
-#define OID_INT8	20
-#define OID_INT2	21
-#define OID_INT4	23
-#define OID_OID		26
-#define OID_FLOAT4	700
-#define OID_FLOAT8	701
-#define OID_NUMERIC	1700
-
-
-struct pgdb {
-	PGconn		*conn;
-	char		*uri;
-	long long	 lock_ms;
-	long long	 changes;
-	long long	 last_id;
-	char		 errmsg[512];
-	struct pgq	**qs;		/* every prepared query, to re-prepare */
-	size_t		 nqs;
-	unsigned	 epoch;		/* bumped at each reconnection */
-	unsigned	 seen_epoch;	/* the one pg_changes last reported */
-	int		 writing;	/* in a write transaction (DB_BEGIN) */
-	int		 batch_sent;	/* statements sent in this batch */
-	int		 batch_failed;	/* one could not be sent */
-};
-
-struct pgq {
-	struct pgdb	*pg;
-	char		 stname[16];	/* "q12" */
-	char		*sql;		/* rewritten, as prepared */
-	char		**names;	/* ":name" per $n */
-	int		 n;
-	char		**values;	/* NULL: SQL NULL */
-	int		*lengths;
-	int		*formats;
-	int		 readonly;
-	int		 hidden_id;	/* "RETURNING id" added by us */
-	unsigned	 epoch;		/* prepared on this connection */
-	PGresult	*res;
-	int		 row;		/* current row, -1 before the first */
-	int		 nrows;
-	unsigned char	*blob;		/* the decoded bytea last asked for */
-	size_t		 bloblen;
-	int		 blobrow, blobcol;
-};
 
 int
 pg_is_uri(const char *s)
@@ -105,8 +54,8 @@ set_err(struct pgdb *pg, const char *what, const char *msg)
 }
 
 /* The store's code for a failed result (SQLSTATE classes). */
-static int
-code_of(struct pgdb *pg, PGresult *r)
+int
+pg_code_of(struct pgdb *pg, PGresult *r)
 {
 	const char	*st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
@@ -139,7 +88,7 @@ simple(struct pgdb *pg, const char *sql)
 
 	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
 	    PQresultStatus(r) != PGRES_TUPLES_OK)
-		rc = code_of(pg, r);
+		rc = pg_code_of(pg, r);
 	PQclear(r);
 	return rc;
 }
@@ -182,9 +131,9 @@ migrate(struct pgdb *pg, const char *dir, char *err, size_t errlen)
 	PGresult	*r;
 	int		 n, i;
 
-	if ((n = db_list_migrations(dir, &files)) <= 0) {
+	if ((n = schema_list_migrations(dir, &files)) <= 0) {
 		snprintf(err, errlen, "%s: no migrations found", dir);
-		db_free_list(files, n);
+		schema_free_list(files, n);
 		return -1;
 	}
 	if (simple(pg, "BEGIN; SELECT pg_advisory_xact_lock(7283); "
@@ -193,12 +142,12 @@ migrate(struct pgdb *pg, const char *dir, char *err, size_t errlen)
 	    DB_OK)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		snprintf(v, sizeof(v), "%d", db_migration_version(files[i]));
+		snprintf(v, sizeof(v), "%d", schema_migration_version(files[i]));
 		pv[0] = v;
 		r = PQexecParams(pg->conn, "SELECT 1 FROM schema_migrations "
 		    "WHERE version = $1::bigint", 1, NULL, pv, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			code_of(pg, r);
+			pg_code_of(pg, r);
 			PQclear(r);
 			goto fail;
 		}
@@ -208,7 +157,7 @@ migrate(struct pgdb *pg, const char *dir, char *err, size_t errlen)
 		}
 		PQclear(r);
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		if ((sql = db_slurp(path, err, errlen)) == NULL)
+		if ((sql = schema_read_file(path, err, errlen)) == NULL)
 			goto out;
 		if (simple(pg, sql) != DB_OK) {
 			free(sql);
@@ -222,7 +171,7 @@ migrate(struct pgdb *pg, const char *dir, char *err, size_t errlen)
 		    "extract(epoch FROM now())::bigint)", 2, NULL, pv, NULL,
 		    NULL, 0);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			code_of(pg, r);
+			pg_code_of(pg, r);
 			PQclear(r);
 			goto fail;
 		}
@@ -231,13 +180,13 @@ migrate(struct pgdb *pg, const char *dir, char *err, size_t errlen)
 	}
 	if (simple(pg, "COMMIT") != DB_OK)
 		goto fail;
-	db_free_list(files, n);
+	schema_free_list(files, n);
 	return 0;
 fail:
 	snprintf(err, errlen, "migrations: %s", pg->errmsg);
 out:
 	simple(pg, "ROLLBACK");
-	db_free_list(files, n);
+	schema_free_list(files, n);
 	return -1;
 }
 
@@ -294,126 +243,10 @@ pg_close(struct pgdb *pg)
 	free(pg);
 }
 
-/* ------------------------------------------------------------ rewriting */
-
-static int
-name_start(int c)
-{
-	return isalpha(c) || c == '_';
-}
-
-static int
-name_char(int c)
-{
-	return isalnum(c) || c == '_';
-}
-
-char *
-pg_rewrite(const char *sql, size_t len, char ***names, int *nnames)
-{
-	char		*out, **v = NULL, **nv;
-	const char	*p = sql, *end = sql + len, *q;
-	size_t		 o = 0, cap = len * 2 + 16;
-	int		 n = 0, i, k;
-
-	*names = NULL;
-	*nnames = 0;
-	if ((out = malloc(cap)) == NULL)
-		return NULL;
-	while (p < end) {
-		if (*p == '\'' || *p == '"') {		/* literal, name */
-			q = p + 1;
-			while (q < end && *q != *p)
-				q++;
-			q = q < end ? q + 1 : q;
-		} else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
-			q = p;
-			while (q < end && *q != '\n')
-				q++;
-		} else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
-			q = p + 2;
-			while (q + 1 < end && !(q[0] == '*' && q[1] == '/'))
-				q++;
-			q = q + 1 < end ? q + 2 : end;
-		} else if (p + 1 < end && p[0] == ':' && p[1] == ':') {
-			q = p + 2;			/* a cast */
-		} else if (*p == ':' && p + 1 < end &&
-		    name_start((unsigned char)p[1])) {
-			q = p + 1;
-			while (q < end && name_char((unsigned char)*q))
-				q++;
-			for (k = 0; k < n; k++)
-				if (strlen(v[k]) == (size_t)(q - p) &&
-				    memcmp(v[k], p, (size_t)(q - p)) == 0)
-					break;
-			if (k == n) {
-				if ((nv = reallocarray(v, (size_t)n + 1,
-				    sizeof(*v))) == NULL ||
-				    (nv[n] = strndup(p, (size_t)(q - p))) ==
-				    NULL) {
-					v = nv ? nv : v;
-					goto fail;
-				}
-				v = nv;
-				n++;
-			}
-			o += (size_t)snprintf(out + o, cap - o, "$%d", k + 1);
-			p = q;
-			continue;
-		} else
-			q = p + 1;
-		memcpy(out + o, p, (size_t)(q - p));
-		o += (size_t)(q - p);
-		p = q;
-	}
-	out[o] = '\0';
-	*names = v;
-	*nnames = n;
-	return out;
-fail:
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-	free(out);
-	return NULL;
-}
-
-/* ------------------------------------------------------------ queries */
-
-/* The first keyword of sql (after space and comments), upper-cased. */
-static void
-first_word(const char *sql, char *w, size_t wlen)
-{
-	size_t	 i = 0;
-
-	for (;;) {
-		while (isspace((unsigned char)*sql))
-			sql++;
-		if (strncmp(sql, "--", 2) == 0)
-			sql += strcspn(sql, "\n");
-		else
-			break;
-	}
-	while (isalpha((unsigned char)*sql) && i + 1 < wlen)
-		w[i++] = (char)toupper((unsigned char)*sql++);
-	w[i] = '\0';
-}
-
-static int
-contains_word(const char *text, const char *word)
-{
-	const char	*s;
-	size_t		 n = strlen(word);
-
-	for (s = text; *s; s++)
-		if (strncasecmp(s, word, n) == 0 && !name_char((unsigned char)
-		    s[n]) && (s == text || !name_char((unsigned char)s[-1])))
-			return 1;
-	return 0;
-}
-
-static int
-prepare_on(struct pgdb *pg, struct pgq *q)
+/* Prepares q on the current connection under its name ("q12"): at
+ * pg_prepare, and again for every query after a reconnection. */
+int
+pg_prepare_on(struct pgdb *pg, struct pgq *q)
 {
 	PGresult	*r;
 	int		 ok;
@@ -421,95 +254,18 @@ prepare_on(struct pgdb *pg, struct pgq *q)
 	r = PQprepare(pg->conn, q->stname, q->sql, q->n, NULL);
 	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok)
-		code_of(pg, r);
+		pg_code_of(pg, r);
 	PQclear(r);
 	q->epoch = pg->epoch;
 	return ok ? 0 : -1;
-}
-
-struct pgq *
-pg_prepare(struct pgdb *pg, const char *name, const char *sql, size_t len,
-    char *err, size_t errlen)
-{
-	struct pgq	*q, **nq;
-	char		 w[16], *with_id;
-	size_t		 n;
-
-	if ((q = calloc(1, sizeof(*q))) == NULL ||
-	    (q->sql = pg_rewrite(sql, len, &q->names, &q->n)) == NULL) {
-		free(q);
-		snprintf(err, errlen, "query %s: out of memory", name);
-		return NULL;
-	}
-	q->pg = pg;
-	q->row = -1;
-	snprintf(q->stname, sizeof(q->stname), "q%zu", pg->nqs);
-	/* Trailing space and semicolons go: "RETURNING id" may follow. */
-	n = strlen(q->sql);
-	while (n > 0 && (isspace((unsigned char)q->sql[n - 1]) ||
-	    q->sql[n - 1] == ';'))
-		q->sql[--n] = '\0';
-	first_word(q->sql, w, sizeof(w));
-	q->readonly = strcmp(w, "SELECT") == 0 || (strcmp(w, "WITH") == 0 &&
-	    !contains_word(q->sql, "INSERT") && !contains_word(q->sql,
-	    "UPDATE") && !contains_word(q->sql, "DELETE"));
-	if ((q->values = calloc((size_t)q->n + 1, sizeof(char *))) == NULL ||
-	    (q->lengths = calloc((size_t)q->n + 1, sizeof(int))) == NULL ||
-	    (q->formats = calloc((size_t)q->n + 1, sizeof(int))) == NULL)
-		goto fail;
-	if (strcmp(w, "INSERT") == 0 && !contains_word(q->sql, "RETURNING") &&
-	    asprintf(&with_id, "%s RETURNING id", q->sql) != -1) {
-		char *plain = q->sql;
-
-		q->sql = with_id;
-		if (prepare_on(pg, q) == 0) {
-			free(plain);
-			q->hidden_id = 1;
-		} else {
-			q->sql = plain;
-			free(with_id);
-		}
-	}
-	if (!q->hidden_id && prepare_on(pg, q) == -1) {
-		snprintf(err, errlen, "query %s: %s", name, pg->errmsg);
-		goto fail;
-	}
-	if ((nq = reallocarray(pg->qs, pg->nqs + 1, sizeof(*nq))) == NULL)
-		goto fail;
-	pg->qs = nq;
-	pg->qs[pg->nqs++] = q;
-	return q;
-fail:
-	if (err[0] == '\0')
-		snprintf(err, errlen, "query %s: out of memory", name);
-	pg_free(q);
-	return NULL;
-}
-
-void
-pg_free(struct pgq *q)
-{
-	int	 i;
-
-	if (q == NULL)
-		return;
-	pg_clear(q);
-	for (i = 0; i < q->n; i++)
-		free(q->names[i]);
-	free(q->names);
-	free(q->values);
-	free(q->lengths);
-	free(q->formats);
-	free(q->sql);
-	free(q);
 }
 
 /* A connection the server ended (a restart, a failover, kill -9) shows
  * as a readable socket whose read finds the end: look before using it,
  * so the reconnection happens before the statement, not after it fails.
  * A notification that arrived is queued for pg_changes meanwhile. */
-static void
-notice_loss(struct pgdb *pg)
+void
+pg_notice_loss(struct pgdb *pg)
 {
 	struct pollfd	 pfd;
 	int		 i;
@@ -529,8 +285,8 @@ notice_loss(struct pgdb *pg)
 /* After a lost connection: reconnect (libpq tries every host of the URI
  * again, so a multi-host URI finds the new primary) and prepare every
  * query again. Only outside a transaction. DB_OK or DB_CANTOPEN. */
-static int
-reconnect(struct pgdb *pg)
+int
+pg_reconnect(struct pgdb *pg)
 {
 	size_t	 i;
 
@@ -545,297 +301,10 @@ reconnect(struct pgdb *pg)
 	if (session_setup(pg) != DB_OK)
 		return DB_CANTOPEN;
 	for (i = 0; i < pg->nqs; i++)
-		if (prepare_on(pg, pg->qs[i]) == -1)
+		if (pg_prepare_on(pg, pg->qs[i]) == -1)
 			return DB_CANTOPEN;
 	log_info("database: connected again, %zu queries prepared", pg->nqs);
 	return DB_OK;
-}
-
-void
-pg_reset(struct pgq *q)
-{
-	PQclear(q->res);
-	q->res = NULL;
-	q->row = -1;
-	q->nrows = 0;
-	free(q->blob);
-	q->blob = NULL;
-}
-
-void
-pg_clear(struct pgq *q)
-{
-	int	 i;
-
-	pg_reset(q);
-	for (i = 0; i < q->n; i++) {
-		free(q->values[i]);
-		q->values[i] = NULL;
-		q->lengths[i] = 0;
-		q->formats[i] = 0;
-	}
-}
-
-int
-pg_param_count(struct pgq *q)
-{
-	return q->n;
-}
-
-const char *
-pg_param_name(struct pgq *q, int i)
-{
-	return i >= 1 && i <= q->n ? q->names[i - 1] : NULL;
-}
-
-int
-pg_param_index(struct pgq *q, const char *name)
-{
-	int	 i;
-
-	for (i = 0; i < q->n; i++)
-		if (strcmp(q->names[i], name) == 0)
-			return i + 1;
-	return 0;
-}
-
-int
-pg_has_param(struct pgq *q, const char *name)
-{
-	return pg_param_index(q, name) > 0;
-}
-
-static int
-bind(struct pgq *q, int i, const void *p, size_t n, int binary)
-{
-	char	*v;
-
-	if (i < 1 || i > q->n || n > INT32_MAX ||
-	    (v = malloc(n + 1)) == NULL)
-		return -1;
-	memcpy(v, p, n);
-	v[n] = '\0';
-	free(q->values[i - 1]);
-	q->values[i - 1] = v;
-	q->lengths[i - 1] = (int)n;
-	q->formats[i - 1] = binary;
-	return 0;
-}
-
-int
-pg_bind_int64(struct pgq *q, int i, long long v)
-{
-	char	 s[24];
-
-	return bind(q, i, s, (size_t)snprintf(s, sizeof(s), "%lld", v), 0);
-}
-
-int
-pg_bind_double(struct pgq *q, int i, double v)
-{
-	char	 s[40];
-
-	return bind(q, i, s, (size_t)snprintf(s, sizeof(s), "%.17g", v), 0);
-}
-
-int
-pg_bind_text(struct pgq *q, int i, const char *s, size_t n)
-{
-	return bind(q, i, s, n, 0);
-}
-
-int
-pg_bind_blob(struct pgq *q, int i, const void *p, size_t n)
-{
-	return bind(q, i, p, n, 1);
-}
-
-int
-pg_bind_null(struct pgq *q, int i)
-{
-	if (i < 1 || i > q->n)
-		return -1;
-	free(q->values[i - 1]);
-	q->values[i - 1] = NULL;
-	q->lengths[i - 1] = 0;
-	q->formats[i - 1] = 0;
-	return 0;
-}
-
-int
-pg_readonly(struct pgq *q)
-{
-	return q->readonly;
-}
-
-/* Runs the query at its first step; then walks its rows. */
-int
-pg_step(struct pgq *q)
-{
-	struct pgdb	*pg = q->pg;
-	ExecStatusType	 s;
-	int		 rc;
-
-	if (q->res == NULL) {
-		int	 outside = !pg_in_tx(pg), tries = 0;
-
-again:
-		if (outside)
-			notice_loss(pg);
-		if (PQstatus(pg->conn) != CONNECTION_OK) {
-			if (!outside || (rc = reconnect(pg)) != DB_OK)
-				return DB_CANTOPEN;
-		}
-		if (q->epoch != pg->epoch && prepare_on(pg, q) == -1)
-			return code_of(pg, NULL);
-		q->res = PQexecPrepared(pg->conn, q->stname, q->n,
-		    (const char *const *)q->values, q->lengths, q->formats, 0);
-		s = PQresultStatus(q->res);
-		if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-			rc = code_of(pg, q->res);
-			pg_reset(q);
-			/* The connection died under a read: once more on a new
-			 * one. A write is not repeated: it may have happened. */
-			if (rc == DB_CANTOPEN && outside && q->readonly &&
-			    tries++ == 0 && PQstatus(pg->conn) != CONNECTION_OK)
-				goto again;
-			return rc;
-		}
-		pg->changes = atoll(PQcmdTuples(q->res));
-		q->nrows = s == PGRES_TUPLES_OK ? PQntuples(q->res) : 0;
-		if (q->hidden_id) {
-			if (q->nrows > 0)
-				pg->last_id = atoll(PQgetvalue(q->res,
-				    q->nrows - 1, 0));
-			q->nrows = 0;
-		}
-		q->row = -1;
-	}
-	if (q->row + 1 < q->nrows) {
-		q->row++;
-		return DB_ROW;
-	}
-	q->row = q->nrows;
-	return DB_DONE;
-}
-
-int
-pg_col_count(struct pgq *q)
-{
-	return q->res && !q->hidden_id ? PQnfields(q->res) : 0;
-}
-
-const char *
-pg_col_name(struct pgq *q, int i)
-{
-	return q->res ? PQfname(q->res, i) : NULL;
-}
-
-static int
-at_row(struct pgq *q, int i)
-{
-	return q->res != NULL && q->row >= 0 && q->row < q->nrows && i >= 0 &&
-	    i < PQnfields(q->res);
-}
-
-int
-pg_col_type(struct pgq *q, int i)
-{
-	if (!at_row(q, i) || PQgetisnull(q->res, q->row, i))
-		return DB_NULL;
-	switch (PQftype(q->res, i)) {
-	case OID_BOOL:
-	case OID_INT2:
-	case OID_INT4:
-	case OID_INT8:
-	case OID_OID:
-		return DB_INTEGER;
-	case OID_NUMERIC:
-		/* sum() of bigints is numeric: whole ones stay integers. */
-		return strchr(PQgetvalue(q->res, q->row, i), '.') ?
-		    DB_FLOAT : DB_INTEGER;
-	case OID_FLOAT4:
-	case OID_FLOAT8:
-		return DB_FLOAT;
-	case OID_BYTEA:
-		return DB_BLOB;
-	default:
-		return DB_TEXT;
-	}
-}
-
-long long
-pg_col_int(struct pgq *q, int i)
-{
-	const char	*v;
-
-	if (!at_row(q, i) || PQgetisnull(q->res, q->row, i))
-		return 0;
-	v = PQgetvalue(q->res, q->row, i);
-	if (PQftype(q->res, i) == OID_BOOL)
-		return v[0] == 't';
-	return strtoll(v, NULL, 10);
-}
-
-double
-pg_col_double(struct pgq *q, int i)
-{
-	if (!at_row(q, i) || PQgetisnull(q->res, q->row, i))
-		return 0;
-	return strtod(PQgetvalue(q->res, q->row, i), NULL);
-}
-
-const char *
-pg_col_text(struct pgq *q, int i)
-{
-	if (!at_row(q, i) || PQgetisnull(q->res, q->row, i))
-		return NULL;
-	if (PQftype(q->res, i) == OID_BYTEA)
-		return pg_col_blob(q, i);	/* NUL-terminated too */
-	return PQgetvalue(q->res, q->row, i);
-}
-
-/* A bytea arrives as text ("\x4142..."): decoded on demand, once per row
- * and column. */
-const void *
-pg_col_blob(struct pgq *q, int i)
-{
-	size_t		 n;
-
-	if (!at_row(q, i) || PQgetisnull(q->res, q->row, i))
-		return NULL;
-	if (PQftype(q->res, i) != OID_BYTEA)
-		return PQgetvalue(q->res, q->row, i);
-	if (q->blob && q->blobrow == q->row && q->blobcol == i)
-		return q->blob;
-	free(q->blob);
-	q->blob = NULL;
-	{
-		unsigned char *u = PQunescapeBytea((const unsigned char *)
-		    PQgetvalue(q->res, q->row, i), &n);
-
-		if (u == NULL)
-			return NULL;
-		if ((q->blob = malloc(n + 1)) != NULL) {
-			memcpy(q->blob, u, n);
-			q->blob[n] = '\0';
-			q->bloblen = n;
-			q->blobrow = q->row;
-			q->blobcol = i;
-		}
-		PQfreemem(u);
-	}
-	return q->blob;
-}
-
-size_t
-pg_col_bytes(struct pgq *q, int i)
-{
-	if (!at_row(q, i) || PQgetisnull(q->res, q->row, i))
-		return 0;
-	if (PQftype(q->res, i) == OID_BYTEA)
-		return pg_col_blob(q, i) ? q->bloblen : 0;
-	return (size_t)PQgetlength(q->res, q->row, i);
 }
 
 long long
@@ -870,7 +339,7 @@ pg_changes(struct pgdb *pg, void (*fn)(void *, const char *), void *arg)
 		fn(arg, "*");
 	}
 	/* Read what has arrived; a lost connection reports everything. */
-	notice_loss(pg);
+	pg_notice_loss(pg);
 	while ((n = PQnotifies(pg->conn)) != NULL) {
 		if (strcmp(n->relname, "tessera_auth") == 0)
 			fn(arg, n->extra);
@@ -897,7 +366,7 @@ static int
 commit_result(struct pgdb *pg, PGresult *r)
 {
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		return code_of(pg, r);
+		return pg_code_of(pg, r);
 	if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
 		set_err(pg, "", "the transaction had failed and was rolled "
 		    "back");
@@ -925,7 +394,7 @@ commit_durably(struct pgdb *pg)
 
 	if (!PQsendQuery(pg->conn, "COMMIT; SELECT "
 	    "pg_logical_emit_message(true, 'tessera', '')")) {
-		rc = code_of(pg, NULL);
+		rc = pg_code_of(pg, NULL);
 		if (pg_in_tx(pg))
 			simple(pg, "ROLLBACK");
 		return rc;
@@ -934,7 +403,7 @@ commit_durably(struct pgdb *pg)
 		if (n == 0)
 			committed = (rc = commit_result(pg, r)) == DB_OK;
 		else if (committed && PQresultStatus(r) != PGRES_TUPLES_OK) {
-			code_of(pg, r);
+			pg_code_of(pg, r);
 			rc = DB_NOT_DURABLE;
 		}
 		PQclear(r);
@@ -976,18 +445,18 @@ pg_batch_begin(struct pgdb *pg)
 	char	 sql[96];
 	int	 rc;
 
-	notice_loss(pg);
-	if ((rc = reconnect(pg)) != DB_OK)
+	pg_notice_loss(pg);
+	if ((rc = pg_reconnect(pg)) != DB_OK)
 		return rc;
 	pg->batch_sent = 0;
 	pg->batch_failed = 0;
 	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock_shared(%d)",
 	    WRITE_LOCK);
 	if (!PQenterPipelineMode(pg->conn))
-		return code_of(pg, NULL);
+		return pg_code_of(pg, NULL);
 	if (pipe_send(pg, "BEGIN") || pipe_send(pg, sql)) {
 		/* Out of pipeline mode again, whatever was sent undone. */
-		rc = code_of(pg, NULL);
+		rc = pg_code_of(pg, NULL);
 		pg->batch_failed = 1;
 		pg_batch_end(pg, 0);
 		return rc;
@@ -1011,7 +480,7 @@ pg_batch_add(struct pgq *q)
 	if (!PQsendQueryPrepared(pg->conn, q->stname, q->n,
 	    (const char *const *)q->values, q->lengths, q->formats, 0)) {
 		pg->batch_failed = 1;
-		return code_of(pg, NULL);
+		return pg_code_of(pg, NULL);
 	}
 	pg->batch_sent++;
 	return DB_OK;
@@ -1030,7 +499,7 @@ pg_batch_end(struct pgdb *pg, int commit)
 	else if (commit && !pg->batch_failed)
 		n += 1;
 	if (!PQpipelineSync(pg->conn)) {
-		rc = code_of(pg, NULL);
+		rc = pg_code_of(pg, NULL);
 		PQexitPipelineMode(pg->conn);
 		return rc;
 	}
@@ -1044,7 +513,7 @@ pg_batch_end(struct pgdb *pg, int commit)
 				committed = strcmp(PQcmdStatus(r),
 				    "COMMIT") == 0;
 		} else if (rc == DB_OK && s != PGRES_PIPELINE_ABORTED)
-			rc = code_of(pg, r);
+			rc = pg_code_of(pg, r);
 		else if (rc == DB_OK)
 			rc = DB_ERROR;
 		PQclear(r);
@@ -1066,7 +535,7 @@ pg_batch_end(struct pgdb *pg, int commit)
 	if (pg_in_tx(pg))
 		simple(pg, "ROLLBACK");
 	if (pg->batch_failed && rc == DB_OK)
-		rc = code_of(pg, NULL);
+		rc = pg_code_of(pg, NULL);
 	if (!commit)
 		return rc == DB_OK ? DB_OK : rc;
 	if (!committed && rc == DB_OK)
@@ -1084,8 +553,8 @@ pg_tx(struct pgdb *pg, int which)
 	switch (which) {
 	case DB_BEGIN:
 	case DB_BEGIN_READ:
-		notice_loss(pg);
-		if ((rc = reconnect(pg)) != DB_OK)
+		pg_notice_loss(pg);
+		if ((rc = pg_reconnect(pg)) != DB_OK)
 			return rc;
 		if (which == DB_BEGIN_READ)
 			return simple(pg, "BEGIN ISOLATION LEVEL REPEATABLE "

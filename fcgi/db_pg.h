@@ -1,6 +1,8 @@
 /*
- * db_pg.h -- the PostgreSQL engine behind the store (store.h), for db.c
- * only. Chosen by `database = postgresql://...` (a libpq URI).
+ * db_pg.h -- the PostgreSQL engine behind the store (store.h), for the
+ * store's own files (store.c, named_queries.c): the connection is
+ * db_pg.c's, the queries db_pg_query.c's. Chosen by
+ * `database = postgresql://...` (a libpq URI).
  */
 #ifndef TESSERA_DB_PG_H
 #define TESSERA_DB_PG_H
@@ -56,13 +58,6 @@ long long pg_changes_count(struct pgdb *);
 void	 pg_changes(struct pgdb *, void (*)(void *, const char *), void *);
 long long pg_last_id(struct pgdb *);
 const char *pg_errmsg(struct pgdb *);
-
-/* From db.c, shared by the engines: the migration files of dir (sorted;
- * free with db_free_list), a migration's number, a whole file. */
-int	 db_list_migrations(const char *dir, char ***files);
-void	 db_free_list(char **, int);
-int	 db_migration_version(const char *name);
-char	*db_slurp(const char *path, char *err, size_t errlen);
 
 /* Rewrites ":name" parameters to "$n" (the same name, the same n),
  * leaving strings, quoted names, comments and "::" casts alone. Returns a

@@ -8,7 +8,7 @@
  * on disk before the call returns.
  *
  * Result and error codes are the store's own; they keep SQLite's numbers
- * so the SQLite engine passes them through unchanged (db.c checks that
+ * so the SQLite engine passes them through unchanged (store.c checks that
  * they agree).
  */
 #ifndef TESSERA_STORE_H
@@ -46,7 +46,7 @@ enum db_type { DB_INTEGER = 1, DB_FLOAT = 2, DB_TEXT = 3, DB_BLOB = 4,
 struct dbq {
 	char			*name;
 	struct sqlite3_stmt	*st;	/* SQLite's, or */
-	struct pgq		*pg;	/* PostgreSQL's (db_pg.c) */
+	struct pgq		*pg;	/* PostgreSQL's (db_pg_query.c) */
 };
 
 /* One open database with its named queries, owned by one process. */

@@ -1,0 +1,17 @@
+/*
+ * named_queries.h -- loading the named queries (store.h), for store.c.
+ */
+#ifndef TESSERA_NAMED_QUERIES_H
+#define TESSERA_NAMED_QUERIES_H
+
+#include <stddef.h>
+
+struct db;
+
+/* Prepares, on the engine db has open, every query of dir/queries.sql
+ * and then of dir/queries.d/NAME.sql in name order, kept in db->q sorted
+ * by name (strcmp) for db_query. 0 or -1 with err set. */
+int	 db_load_queries(struct db *, const char *dir, char *err,
+	    size_t errlen);
+
+#endif
