@@ -310,7 +310,7 @@ scope_refused(const struct route *t, const struct principal *p,
 		return 0;
 	snprintf(msg, sizeof(msg), "this token lacks the scope %s, which "
 	    "%s %s needs", miss, t->method, t->pattern);
-	resp_error_with(resp, 403, "INSUFFICIENT_SCOPE", msg, "required",
+	resp_error_json(resp, 403, "INSUFFICIENT_SCOPE", msg, NULL,
 	    miss);
 	return 1;
 }

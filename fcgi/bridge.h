@@ -121,6 +121,8 @@ const struct req *lhost_req(struct lua_State *);
 /* The token acting, when the request authenticated with one, else NULL
  * (a page, the runner, a test). */
 const struct principal *lhost_caller(struct lua_State *);
+/* The request being served, or NULL (the runner, a test script). */
+const struct req *lhost_caller_req(struct lua_State *);
 /* The worker's rate-limit map, or NULL (host.limits). */
 struct rl_map	*lhost_limits(struct lua_State *);
 

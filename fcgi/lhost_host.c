@@ -3,7 +3,7 @@
  * the modules (host.db, host.json, host.auth, host.html, host.tokens,
  * host.limits, host.reveal), each frozen read-only, with the small
  * functions of its own: host.null, host.config (the public keys),
- * host.log, host.now, host.iso8601, host.url.encode, and host.input (the
+ * host.error (an error response, as the host renders its own), host.log, host.now, host.iso8601, host.url.encode, and host.input (the
  * one way to read ids and text from a client).
  */
 #include <string.h>
@@ -135,6 +135,55 @@ l_iso8601(lua_State *L)
 	return 1;
 }
 
+/* host.error(status, code, message [, {field=, required=, json=}]): the
+ * response a script answers an error with, rendered by the host's one
+ * renderer (resp_error): the JSON envelope or the HTML page, chosen by
+ * the request (req.wants_json) unless json says. A table {status,
+ * headers, body} like any response. */
+static int
+l_error(lua_State *L)
+{
+	struct resp	 r = { .status = 200 };
+	lua_Integer	 status = luaL_checkinteger(L, 1);
+	const char	*code = luaL_checkstring(L, 2);
+	const char	*msg = luaL_checkstring(L, 3);
+	const char	*field = NULL, *required = NULL;
+	const struct req *req;
+	int		 json;
+	size_t		 i;
+
+	if (status < 400 || status > 599)
+		return luaL_argerror(L, 1, "an error status (400-599)");
+	req = lhost_caller_req(L);
+	json = req == NULL || req->wants_json;
+	if (lua_type(L, 4) == LUA_TTABLE) {
+		if (lua_getfield(L, 4, "json") != LUA_TNIL)
+			json = lua_toboolean(L, -1);
+		if (lua_getfield(L, 4, "field") == LUA_TSTRING)
+			field = lua_tostring(L, -1);
+		if (lua_getfield(L, 4, "required") == LUA_TSTRING)
+			required = lua_tostring(L, -1);
+	} else if (!lua_isnoneornil(L, 4))
+		return luaL_argerror(L, 4, "a table or nil");
+	if (json)
+		resp_error_json(&r, (int)status, code, msg, field, required);
+	else
+		resp_error(&r, (int)status, code, msg, 0);
+	lua_createtable(L, 0, 3);
+	lua_pushinteger(L, r.status);
+	lua_setfield(L, -2, "status");
+	lua_createtable(L, 0, (int)r.nh);
+	for (i = 0; i < r.nh; i++) {
+		lua_pushstring(L, r.h[i].val);
+		lua_setfield(L, -2, r.h[i].name);
+	}
+	lua_setfield(L, -2, "headers");
+	lua_pushlstring(L, r.body.p ? r.body.p : "", r.body.len);
+	lua_setfield(L, -2, "body");
+	resp_free(&r);
+	return 1;
+}
+
 static void
 add_config(void *arg, const char *name, enum cfg_type t, const void *v)
 {
@@ -166,6 +215,7 @@ void
 lhost_open_host(lua_State *L)
 {
 	static const luaL_Reg top[] = {
+		{ "error",	l_error },
 		{ "iso8601",	l_iso8601 },
 		{ "log",	l_log },
 		{ "now",	l_now },

@@ -115,3 +115,9 @@ lhost_msgh(lua_State *L)
 	}
 	return 1;
 }
+
+const struct req *
+lhost_caller_req(lua_State *L)
+{
+	return lhost_of(L)->req;
+}

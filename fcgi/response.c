@@ -136,24 +136,54 @@ resp_reset(struct resp *r)
 	r->status = 200;
 }
 
-void
-resp_error(struct resp *r, int status, const char *code, const char *msg,
-    int json)
+/* The reason phrase as a page title: "Not found", "URI too long" (each
+ * word after the first lower-cased unless it is an acronym). */
+static void
+title_of(int status, char *out, size_t outlen)
 {
-	if (json)
-		resp_error_with(r, status, code, msg, NULL, NULL);
-	else {
-		resp_reset(r);
-		r->status = status;
-		resp_header(r, "Content-Type", "text/plain; charset=utf-8");
-		buf_printf(&r->body, "%d %s: %s\n", status, resp_reason(status),
-		    msg);
+	const char	*p;
+	size_t		 o = 0;
+	int		 word = 0, acronym = 0;
+
+	for (p = resp_reason(status); *p && o + 1 < outlen; p++) {
+		if (*p == ' ') {
+			word++;
+			acronym = p[1] && p[2] && p[1] >= 'A' && p[1] <= 'Z' &&
+			    p[2] >= 'A' && p[2] <= 'Z';
+		} else if (word > 0 && !acronym && *p >= 'A' && *p <= 'Z') {
+			out[o++] = (char)(*p + 32);
+			continue;
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+/* Appends s with &, <, >, " and ' escaped. */
+static void
+add_escaped(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':	buf_adds(b, "&amp;"); break;
+		case '<':	buf_adds(b, "&lt;"); break;
+		case '>':	buf_adds(b, "&gt;"); break;
+		case '"':	buf_adds(b, "&quot;"); break;
+		case '\'':	buf_adds(b, "&#39;"); break;
+		default:	buf_addc(b, *s);
+		}
 	}
 }
 
+/*
+ * The one renderer of errors, for the host's own answers and, through
+ * host.error, the scripts': the JSON envelope {"error": code, "message":
+ * msg, "success": false} (with "field" and "required" when given; keys
+ * sorted, as host.json.encode writes them), or a small HTML page.
+ */
 void
-resp_error_with(struct resp *r, int status, const char *code,
-    const char *msg, const char *name, const char *val)
+resp_error_json(struct resp *r, int status, const char *code,
+    const char *msg, const char *field, const char *required)
 {
 	json_t	*j;
 	char	*s = NULL;
@@ -162,14 +192,42 @@ resp_error_with(struct resp *r, int status, const char *code,
 	r->status = status;
 	j = json_pack("{s:b,s:s,s:s}", "success", 0, "error", code,
 	    "message", msg);
-	if (j && name && val)
-		json_object_set_new(j, name, json_string(val));
+	if (j && field)
+		json_object_set_new(j, "field", json_string(field));
+	if (j && required)
+		json_object_set_new(j, "required", json_string(required));
 	if (j)
-		s = json_dumps(j, JSON_COMPACT);
+		s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);
 	resp_header(r, "Content-Type", "application/json");
 	buf_adds(&r->body, s ? s : "{\"success\":false}");
 	free(s);
+}
+
+void
+resp_error(struct resp *r, int status, const char *code, const char *msg,
+    int json)
+{
+	char	 title[64];
+
+	if (json) {
+		resp_error_json(r, status, code, msg, NULL, NULL);
+		return;
+	}
+	resp_reset(r);
+	r->status = status;
+	title_of(status, title, sizeof(title));
+	resp_header(r, "Content-Type", "text/html; charset=utf-8");
+	buf_adds(&r->body, "<!doctype html><html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\"><title>");
+	add_escaped(&r->body, title);
+	buf_adds(&r->body, "</title><link rel=\"stylesheet\" "
+	    "href=\"/static/app.css\"></head><body><main class=\"error\">"
+	    "<h1>");
+	add_escaped(&r->body, title);
+	buf_adds(&r->body, "</h1><p>");
+	add_escaped(&r->body, msg);
+	buf_adds(&r->body, "</p></main></body></html>");
 }
 
 static void

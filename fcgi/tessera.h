@@ -367,14 +367,15 @@ const char	*resp_reason(int status);
  * CR, LF or NUL). Returns 0 or -1 (nothing added). */
 int		 resp_header(struct resp *, const char *name, const char *val);
 const char	*resp_get_header(const struct resp *, const char *name);
-/* Replaces the response with a plain error: the JSON envelope
- * {"success":false,"error":code,"message":msg} when json is set, else
- * a short text page. */
+/* Replaces the response with an error, the one way errors look (the
+ * host's and, through host.error, the scripts'): the JSON envelope
+ * {"error":code,"message":msg,"success":false} when json is set (a
+ * request's wants_json), else a small HTML page titled by the status. */
 void		 resp_error(struct resp *, int status, const char *code,
 		    const char *msg, int json);
-/* The JSON envelope with one more string member name: val. */
-void		 resp_error_with(struct resp *, int status, const char *code,
-		    const char *msg, const char *name, const char *val);
+/* The JSON envelope, with "field" and "required" when not NULL. */
+void		 resp_error_json(struct resp *, int status, const char *code,
+		    const char *msg, const char *field, const char *required);
 /* Writes status line, headers (adding the security headers and defaults),
  * and body (omitted when head_only). Returns 0 or -1. */
 int		 resp_write(struct resp *, struct conn *, int head_only);

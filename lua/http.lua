@@ -26,9 +26,16 @@ function M.ok(data, status, headers)
   return M.json(status or 200, { success = true, data = data }, headers)
 end
 
--- {"success": false, "error": code, "message": message}
+-- Adds headers (a table or nil) to response r; returns r.
+local function with_headers(r, headers)
+  for k, v in pairs(headers or {}) do r.headers[k] = v end
+  return r
+end
+
+-- {"error": code, "message": message, "success": false}, rendered by the
+-- host as it renders its own errors (host.error).
 function M.fail(status, code, message, headers)
-  return M.json(status, { success = false, error = code, message = message },
+  return with_headers(host.error(status, code, message, { json = true }),
     headers)
 end
 
@@ -36,8 +43,8 @@ end
 -- field, required }): the failure envelope with the field at fault and,
 -- for INSUFFICIENT_SCOPE, the scope required.
 function M.refused(err)
-  return M.json(err.status, { success = false, error = err.code,
-    message = err.message, field = err.field, required = err.required })
+  return host.error(err.status, err.code, err.message,
+    { field = err.field, required = err.required, json = true })
 end
 
 function M.html(status, body, headers)
@@ -55,27 +62,11 @@ function M.redirect(location, status, headers)
   return { status = status or 303, headers = h, body = "" }
 end
 
-local reasons = {
-  [400] = "Bad request", [401] = "Unauthorized", [403] = "Forbidden",
-  [404] = "Not found", [405] = "Method not allowed",
-  [413] = "Payload too large", [415] = "Unsupported media type",
-  [429] = "Too many requests", [500] = "Internal error",
-  [503] = "Service unavailable",
-}
-
--- An error in the form the client expects: the JSON envelope or a small
--- HTML page. views.error_page is used when it exists (pages come later).
+-- An error in the form the client expects (req.wants_json, decided by
+-- the host): the JSON envelope or the host's small HTML page.
 function M.error(req, status, code, message, headers)
-  if req.wants_json then
-    return M.fail(status, code, message, headers)
-  end
-  local title = reasons[status] or "Error"
-  local e = host.html.escape
-  return M.html(status, "<!doctype html><html lang=\"en\"><head>" ..
-    "<meta charset=\"utf-8\"><title>" .. e(title) .. "</title>" ..
-    "<link rel=\"stylesheet\" href=\"/static/app.css\"></head><body>" ..
-    "<main class=\"error\"><h1>" .. e(title) .. "</h1><p>" .. e(message) ..
-    "</p></main></body></html>", headers)
+  return with_headers(host.error(status, code, message,
+    { json = req.wants_json }), headers)
 end
 
 return M

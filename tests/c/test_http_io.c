@@ -912,7 +912,7 @@ resp_write_head_only_and_empty(void **state)
 }
 
 static void
-resp_error_json(void **state)
+resp_error_as_json(void **state)
 {
 	struct resp	 rs;
 	struct io	 io;
@@ -976,13 +976,35 @@ resp_error_text(void **state)
 	(void)state;
 	memset(&rs, 0, sizeof(rs));
 	resp_reset(&rs);
-	resp_error(&rs, 413, "too_large", "request body too large", 0);
+	/* Not JSON: the host's small HTML page, titled by the status. */
+	resp_error(&rs, 413, "too_large", "request body <too> large & \"x\"",
+	    0);
 	assert_int_equal(rs.status, 413);
-	assert_non_null(strstr(rs.body.p, "413"));
-	assert_non_null(strstr(rs.body.p, "request body too large"));
 	assert_non_null(strstr(resp_get_header(&rs, "Content-Type"),
-	    "text/plain"));
+	    "text/html"));
 	assert_int_equal(rs.nh, 1);
+	buf_addc(&rs.body, '\0');
+	assert_non_null(strstr(rs.body.p, "<title>Payload too large</title>"));
+	assert_non_null(strstr(rs.body.p, "<h1>Payload too large</h1>"));
+	assert_non_null(strstr(rs.body.p,
+	    "<p>request body &lt;too&gt; large &amp; &quot;x&quot;</p>"));
+	assert_null(strstr(rs.body.p, "<too>"));
+	resp_error(&rs, 414, "x", "m", 0);
+	buf_addc(&rs.body, '\0');
+	assert_non_null(strstr(rs.body.p, "<h1>URI too long</h1>"));
+	resp_error(&rs, 404, "x", "m", 0);
+	buf_addc(&rs.body, '\0');
+	assert_non_null(strstr(rs.body.p, "<h1>Not found</h1>"));
+	/* The envelope with the field at fault and the scope required, keys
+	 * sorted as host.json.encode writes them. */
+	resp_error_json(&rs, 403, "INSUFFICIENT_SCOPE", "m", "scopes",
+	    "tokens:write");
+	assert_int_equal(rs.body.len, strlen("{\"error\":\"INSUFFICIENT_SCOPE\","
+	    "\"field\":\"scopes\",\"message\":\"m\",\"required\":"
+	    "\"tokens:write\",\"success\":false}"));
+	assert_memory_equal(rs.body.p, "{\"error\":\"INSUFFICIENT_SCOPE\","
+	    "\"field\":\"scopes\",\"message\":\"m\",\"required\":"
+	    "\"tokens:write\",\"success\":false}", rs.body.len);
 	resp_free(&rs);
 	assert_string_equal(resp_reason(413), "Payload Too Large");
 	assert_string_equal(resp_reason(414), "URI Too Long");
@@ -1162,7 +1184,7 @@ main(void)
 		cmocka_unit_test(resp_write_json_defaults),
 		cmocka_unit_test(resp_write_handler_headers_win),
 		cmocka_unit_test(resp_write_head_only_and_empty),
-		cmocka_unit_test(resp_error_json),
+		cmocka_unit_test(resp_error_as_json),
 		cmocka_unit_test(resp_error_text),
 	};
 	int	 rc;

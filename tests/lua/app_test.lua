@@ -171,4 +171,27 @@ local seen = json.decode(body).data.cookies
 tap.ok(seen.tessera == nil and seen.tessera_csrf == nil and seen.theme == "x",
   "the host's cookies are never shown to Lua")
 
+-- host.error: the host's one renderer of errors, for scripts too.
+local e = host.error(409, "PARENT_INACTIVE", "a <b> & c",
+  { field = "active", required = "tokens:write" })
+tap.is(e.status, 409, "host.error: the status")
+tap.is(e.headers["Content-Type"], "application/json",
+  "host.error: JSON outside a request (no page to show)")
+tap.is(e.body, '{"error":"PARENT_INACTIVE","field":"active",' ..
+  '"message":"a <b> & c","required":"tokens:write","success":false}',
+  "host.error: the envelope, keys sorted, the field and the scope")
+local page = host.error(404, "NOT_FOUND", "no <such> page", { json = false })
+tap.like(page.headers["Content-Type"], "^text/html", "host.error: a page when asked")
+tap.ok(page.body:find("<h1>Not found</h1>", 1, true) and
+  page.body:find("no &lt;such&gt; page", 1, true) and
+  not page.body:find("<such>", 1, true), "... titled by the status, escaped")
+tap.ok(not pcall(host.error, 200, "OK", "fine"), "host.error refuses a status below 400")
+status, headers, body = test.request{ path = "/no/such/page" }
+tap.ok(status == 404 and body:find("<h1>Not found</h1>", 1, true),
+  "a route's 404 page is the host's page")
+status, headers, body = test.request{ path = "/no/such/page",
+  headers = { HTTP_ACCEPT = "application/json" } }
+tap.is(body, '{"error":"NOT_FOUND","message":"no such page","success":false}',
+  "... and its JSON, for a client that asks")
+
 return tap.done()
