@@ -16,7 +16,7 @@
  * binds NULL; SQL NULL comes back as nil. Integers stay int64.
  *
  * Every commit (tx(), or a write outside one) is durable before the
- * call returns: the store (db.c) syncs it.
+ * call returns: the store (store.c) syncs it.
  *
  * A busy, full, read-only or failing disk raises {status = 503}, which
  * fails the request with 503 UNAVAILABLE unless the script catches it; a

@@ -150,6 +150,18 @@ prep_one(void *arg, const char *name, const char *sql, size_t n)
 	return 0;
 }
 
+/* Says why the file at path failed: what prep_one said (a query defined
+ * twice, or refused by the engine), else what the parser said in err. */
+static void
+file_failed(const char *path, const struct prep_ctx *ctx, char *err,
+    size_t errlen)
+{
+	char	 why[512];
+
+	snprintf(why, sizeof(why), "%s", ctx->msg[0] ? ctx->msg : err);
+	snprintf(err, errlen, "%s: %s", path, why);
+}
+
 int
 db_load_queries(struct db *db, const char *dir, char *err, size_t errlen)
 {
@@ -163,7 +175,7 @@ db_load_queries(struct db *db, const char *dir, char *err, size_t errlen)
 	rc = db_parse_queries(text, prep_one, &ctx, err, errlen);
 	free(text);
 	if (rc == -1) {
-		snprintf(err, errlen, "%s: %s", path, ctx.msg);
+		file_failed(path, &ctx, err, errlen);
 		return -1;
 	}
 	snprintf(sub, sizeof(sub), "%s/queries.d", dir);
@@ -180,7 +192,7 @@ db_load_queries(struct db *db, const char *dir, char *err, size_t errlen)
 		rc = db_parse_queries(text, prep_one, &ctx, err, errlen);
 		free(text);
 		if (rc == -1)
-			snprintf(err, errlen, "%s: %s", path, ctx.msg);
+			file_failed(path, &ctx, err, errlen);
 	}
 	schema_free_list(files, n);
 	if (rc == 0)

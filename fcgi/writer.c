@@ -4,7 +4,7 @@
  *
  * SQLite offers no way to wait for its write lock: a connection that
  * finds it taken calls the busy handler, which sleeps and tries again
- * (db.c's busy_wait). With several workers writing at once (webhooks)
+ * (db_sqlite.c's busy_wait). With several workers writing at once (webhooks)
  * they sleep through most releases and spend fcntl calls on the others.
  * So a worker takes this process-shared mutex before BEGIN IMMEDIATE and
  * gives it back when the transaction has ended: a waiter sleeps in a

@@ -4,7 +4,7 @@
 -- their own.
 --
 -- The host creates schema_migrations itself before the first migration
--- runs, as fcgi/db.c migrate() does for SQLite:
+-- runs, as fcgi/db_sqlite.c migrate() does for SQLite:
 --
 --   CREATE TABLE IF NOT EXISTS schema_migrations (
 --       version     bigint PRIMARY KEY,
@@ -28,7 +28,7 @@
 -- ------------------------------------------------------------- functions
 
 -- The named queries format times with iso_time(t) ('2026-11-27T23:10:58Z')
--- and utc_minute(t) ('2026-11-27 23:10 UTC'), which fcgi/db.c defines for
+-- and utc_minute(t) ('2026-11-27 23:10 UTC'), which fcgi/db_sqlite.c defines for
 -- SQLite through time_format() in fcgi/util.c. These give the same text
 -- byte for byte: the proleptic Gregorian calendar, UTC, NULL for NULL and
 -- for a year outside 0000..9999. PostgreSQL has no year 0 (it counts

@@ -1,5 +1,6 @@
 /*
- * test_db.c -- the SQLite layer (fcgi/db.c) and the data directory
+ * test_db.c -- the store on SQLite (fcgi/store.c, db_sqlite.c,
+ * named_queries.c) and the data directory
  * (fcgi/data.c): named-query parsing, opening with the house pragmas,
  * migrations applied once, one statement per name, exact 64-bit integers,
  * the pepper key file, and the workers' turns at the write lock
@@ -591,7 +592,8 @@ db_rejects_two_statements(void **state)
 	    sizeof(err)), 0);
 }
 
-/* "Only white space and comments may follow the one statement" (db.c):
+/* "Only white space and comments may follow the one statement"
+ * (db_sqlite.c):
  * a block comment is a comment too. */
 static void
 db_allows_trailing_block_comment(void **state)
@@ -644,6 +646,9 @@ db_rejects_bad_queries(void **state)
 	put(sub, "extra.sql", "SELECT 9;\n-- name: late\nSELECT 1;\n");
 	assert_int_equal(open_with_schema("data_dup5", schema, err,
 	    sizeof(err)), -1);
+	/* ... with the file and the parser's reason (it was left out). */
+	assert_non_null(strstr(err, "extra.sql: "));
+	assert_non_null(strstr(err, "before the first"));
 	/* No queries.sql at all. */
 	put(sub, "extra.sql", "-- name: fine\nSELECT 1;\n");
 	tu_path(sub, "schema_dup/queries.sql");
