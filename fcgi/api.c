@@ -24,8 +24,12 @@
 
 #include "authcache.h"
 #include "authority.h"
+#include "domain.h"
+#include "http.h"
+#include "lib.h"
+#include "process.h"
 #include "route.h"
-#include "tessera.h"
+#include "store.h"
 
 /* Decodes standard base64 (libsodium's; padding optional but, when
  * present, exact; no white space) into out. Returns the length, or -1. */

@@ -4,7 +4,9 @@
  * with the same named query, audit_add.
  */
 
-#include "tessera.h"
+#include "domain.h"
+#include "lib.h"
+#include "store.h"
 
 int
 audit_write(struct db *db, long long account_id, long long user_id,

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tessera.h"
+#include "domain.h"
+#include "http.h"
+#include "lib.h"
 
 /* A valid Argon2id hash (interactive limits) of a random password nobody
  * knows: verifying against it costs what verifying a real one costs, so an

@@ -11,7 +11,7 @@
 #ifndef TESSERA_AUTHCACHE_H
 #define TESSERA_AUTHCACHE_H
 
-#include "tessera.h"
+#include "http.h"
 
 /* What the gate reads for a token, before the time checks. */
 struct authrow {

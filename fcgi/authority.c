@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "authority.h"
-#include "tessera.h"
+#include "lib.h"
 
 const struct scope_def scope_defs[] = {
 	{ "objects:read",   SCOPE_OBJECTS_READ,

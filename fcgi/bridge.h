@@ -22,8 +22,12 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "domain.h"
+#include "http.h"
+#include "lhost.h"
+#include "lib.h"
 #include "route.h"
-#include "tessera.h"
+#include "store.h"
 
 struct lua_State;
 struct stat;

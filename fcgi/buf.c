@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "tessera.h"
+#include "lib.h"
 
 /* Makes room for extra more bytes plus a NUL. Returns 0 or -1 (ENOMEM or
  * size overflow); the buffer is unchanged on failure. */

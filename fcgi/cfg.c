@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cidr.h"
-#include "tessera.h"
+#include "lib.h"
 
 #ifndef TESSERA_SHAREDIR
 #define TESSERA_SHAREDIR "/usr/local/share/tessera"

@@ -24,7 +24,11 @@
 #include <string.h>
 
 #include "authority.h"
-#include "tessera.h"
+#include "domain.h"
+#include "http.h"
+#include "lib.h"
+#include "process.h"
+#include "store.h"
 
 #define GRACE_MAX	604800
 

@@ -12,7 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tessera.h"
+#include "domain.h"
+#include "lib.h"
+#include "process.h"
+#include "store.h"
 
 /* Reads the new password from piped stdin, or generates one (printed).
  * Returns 0 or -1 (message printed). */

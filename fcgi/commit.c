@@ -19,7 +19,8 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#include "tessera.h"
+#include "lib.h"
+#include "store.h"
 
 #define GC_FILE		"commit.map"
 #define GC_MAGIC	0x7473726763303031ULL	/* "tsrgc001" */

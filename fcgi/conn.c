@@ -7,7 +7,8 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "tessera.h"
+#include "http.h"
+#include "lib.h"
 
 /* The named CGI/FastCGI parameter, or NULL. The pointer belongs to the
  * connection and dies with it (FCGX_Finish_r): copy what you keep. */

@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tessera.h"
+#include "domain.h"
+#include "lib.h"
+#include "store.h"
 
 /* mkdir -p with mode for the last component. */
 static int

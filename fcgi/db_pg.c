@@ -25,10 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tessera.h"
 #include "db_pg.h"
 #include "db_pg_local.h"
+#include "lib.h"
 #include "schema_files.h"
+#include "store.h"
 
 /* The advisory lock every write transaction takes ("tessera" in hex, near
  * enough): one writer at a time, as with SQLite. */

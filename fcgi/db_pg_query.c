@@ -12,9 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tessera.h"
 #include "db_pg.h"
 #include "db_pg_local.h"
+#include "store.h"
 
 /* Type oids (pg_type.h is not in libpq-dev's public headers). */
 #define OID_BOOL	16

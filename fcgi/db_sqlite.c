@@ -15,9 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tessera.h"
 #include "db_sqlite.h"
+#include "lib.h"
 #include "schema_files.h"
+#include "store.h"
 
 static int	 db_sync(struct db *);
 

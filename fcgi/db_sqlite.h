@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "lib.h"
 #include "store.h"
 
 /* Opens DATA/tessera.db (which must exist unless create is set) with the

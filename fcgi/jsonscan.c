@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tessera.h"
+#include "json.h"
+#include "lib.h"
 
 struct jkey {
 	size_t		 off;		/* in the text, or in the arena */

@@ -19,6 +19,7 @@
 #include <lua.h>
 
 #include "bridge.h"
+#include "json.h"
 
 #define JSON_DEPTH_MAX	64
 #define ARRAY_MT	"tessera.json.array"

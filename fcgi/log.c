@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tessera.h"
+#include "lib.h"
 
 /* Makes stderr line-buffered so lines from several workers don't mix. */
 void

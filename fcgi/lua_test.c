@@ -19,7 +19,10 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "tessera.h"
+#include "http.h"
+#include "lhost.h"
+#include "lib.h"
+#include "process.h"
 
 /* The environment of a request, as NUL-separated "K=V" strings. */
 static void

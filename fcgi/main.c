@@ -22,7 +22,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tessera.h"
+#include "domain.h"
+#include "http.h"
+#include "lib.h"
+#include "process.h"
+#include "store.h"
 
 extern char **environ;
 

@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
-#include "named_queries.h"
 #include "db_pg.h"
 #include "db_sqlite.h"
+#include "named_queries.h"
 #include "schema_files.h"
+#include "store.h"
 
 static int
 valid_name(const char *s, size_t n)

@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <sodium.h>
 
-#include "tessera.h"
+#include "lib.h"
 
 const char *
 parse_strerror(enum parse_err e)

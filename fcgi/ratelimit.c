@@ -17,7 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "tessera.h"
+#include "domain.h"
+#include "lib.h"
 
 #define RL_MAGIC	0x7473726c696d3031ULL	/* "tsrlim01" */
 #define RL_SLOTS	65536

@@ -11,7 +11,8 @@
 #include <sodium.h>
 
 #include "cidr.h"
-#include "tessera.h"
+#include "http.h"
+#include "lib.h"
 
 #define METHOD_MAX	16
 #define URI_MAX		8192

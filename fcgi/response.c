@@ -9,7 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tessera.h"
+#include "http.h"
+#include "lib.h"
 
 /* Applied unless the handler set its own. The page's JS and CSS come from
  * /static/ (www/), so no inline script or style is ever allowed. */

@@ -15,7 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tessera.h"
+#include "lhost.h"
+#include "lib.h"
+#include "process.h"
 
 static volatile sig_atomic_t	stop;
 

@@ -24,7 +24,10 @@
 
 #include <sodium.h>
 
-#include "tessera.h"
+#include "domain.h"
+#include "lib.h"
+#include "process.h"
+#include "store.h"
 
 #define SLOTS_MAX	512
 #define RUNNER		(SLOTS_MAX - 1)	/* the runner's slot; workers < 257 */

@@ -10,7 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "tessera.h"
+#include "domain.h"
+#include "http.h"
+#include "lib.h"
+#include "store.h"
 
 static int
 secure(const struct req *r)

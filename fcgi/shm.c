@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tessera.h"
+#include "lib.h"
 
 /*
  * Who set a map up: the machine's boot and the map file itself. A map

@@ -12,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tessera.h"
 #include "db_pg.h"
 #include "db_sqlite.h"
+#include "lib.h"
 #include "named_queries.h"
+#include "store.h"
 
 /* The store's codes are SQLite's. */
 _Static_assert(DB_NOT_DURABLE == SQLITE_IOERR_FSYNC, "DB_NOT_DURABLE");

@@ -15,6 +15,7 @@
 #define TESSERA_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct pgdb;
@@ -181,5 +182,33 @@ int	 db_unavailable(int rc);
 int	 db_parse_queries(const char *text,
 	    int (*fn)(void *, const char *name, const char *sql, size_t len),
 	    void *arg, char *err, size_t errlen);
+
+/* Durability and the writers' turn on SQLite (commit.c, writer.c),
+ * shared by the workers of a data directory through shared memory. */
+
+/* --------------------------------------------------------------- writer */
+
+struct writer;
+
+/* Maps DATA/writer.map: the workers' queue for SQLite's write lock. */
+struct writer *writer_open(const char *data_dir, char *err, size_t errlen);
+void	 writer_close(struct writer *);
+/* Waits at most timeout_ms for the writer's turn. 0, or an errno
+ * (ETIMEDOUT: the caller answers busy). */
+int	 writer_lock(struct writer *, long long timeout_ms);
+void	 writer_unlock(struct writer *);
+
+/* --------------------------------------------------------------- commit */
+
+struct group_commit;
+
+/* Maps DATA/commit.map: the group-commit state of this data directory. */
+struct group_commit *commit_open(const char *data_dir, char *err,
+	    size_t errlen);
+void	 commit_close(struct group_commit *);
+/* Makes db's last commit durable, sharing fsyncs with the other workers
+ * (g NULL: a plain fsync of the WAL). 0 or -1. */
+int	 commit_sync(struct group_commit *, struct db *);
+uint64_t commit_fsyncs(const struct group_commit *);
 
 #endif

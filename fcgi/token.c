@@ -14,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tessera.h"
+#include "domain.h"
+#include "lib.h"
+#include "store.h"
 
 static const char b62[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

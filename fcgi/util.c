@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "tessera.h"
+#include "lib.h"
 
 /* Seconds on the monotonic clock, for durations. */
 double

@@ -15,8 +15,13 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "domain.h"
+#include "http.h"
+#include "lhost.h"
+#include "lib.h"
+#include "process.h"
 #include "route.h"
-#include "tessera.h"
+#include "store.h"
 
 static volatile sig_atomic_t	stopping;
 static volatile sig_atomic_t	idle;

@@ -21,7 +21,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "tessera.h"
+#include "lib.h"
+#include "store.h"
 
 #define WR_FILE		"writer.map"
 #define WR_MAGIC	0x7473727772743031ULL	/* "tsrwrt01" */

@@ -22,6 +22,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "bridge.h"
 #include "tessera.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);

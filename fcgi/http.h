@@ -1,0 +1,184 @@
+/*
+ * http.h -- the HTTP layer: a request's I/O (conn_, FastCGI or CGI), the
+ * request read and validated (req_, with the rules every later step
+ * reads), the response built and written (resp_, the one error renderer),
+ * and the gate of token paths (api_). Everything taken from FastCGI is
+ * copied into the request before use: those pointers die at
+ * FCGX_Finish_r.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include "lib.h"
+
+/* ----------------------------------------------------------------- conn */
+
+struct FCGX_Request;
+
+/* The parameters the host reads, found in one pass over the environment. */
+enum cparam {
+	P_CONTENT_LENGTH, P_CONTENT_TYPE, P_HTTPS, P_HTTP_ACCEPT,
+	P_HTTP_AUTHORIZATION, P_HTTP_COOKIE, P_HTTP_HOST, P_HTTP_ORIGIN,
+	P_HTTP_REFERER, P_HTTP_USER_AGENT, P_HTTP_X_CSRF_TOKEN,
+	P_HTTP_X_FORWARDED_FOR, P_HTTP_X_FORWARDED_PROTO, P_PATH_INFO,
+	P_QUERY_STRING, P_REMOTE_ADDR, P_REQUEST_METHOD, P_REQUEST_SCHEME,
+	P_REQUEST_URI, P_SCRIPT_NAME, P_COUNT
+};
+
+/* Where a request comes from: a FastCGI request or the CGI environment. */
+struct conn {
+	struct FCGX_Request	*fcgx;	/* NULL in CGI mode */
+	char			**envp;
+	const char		*param[P_COUNT];	/* by conn_index() */
+	int			 indexed;
+	int			 out_failed;
+	/* In-memory I/O for tessera lua-test: body read from mem_body,
+	 * output appended to mem_out. */
+	const char		*mem_body;
+	size_t			 mem_len;
+	size_t			 mem_off;
+	struct buf		*mem_out;
+};
+
+const char	*conn_param(const struct conn *, const char *name);
+/* One of the known parameters (first occurrence), or NULL. */
+const char	*conn_get(struct conn *, enum cparam);
+/* Reads up to n bytes of the body; returns bytes read, 0 at the end. */
+long		 conn_read(struct conn *, char *, size_t n);
+int		 conn_write(struct conn *, const void *, size_t);
+/* Flushes the answer and zeroes libfcgi's copy of the request (parameters,
+ * body) and of the answer; call it just before FCGX_Finish_r. */
+void		 conn_fcgi_wipe(struct FCGX_Request *);
+
+/* ------------------------------------------------------------------ req */
+
+/* The canonical text of a token's allowed_ips: at most 64 entries
+ * (cidr.h) of fewer than 64 bytes, joined by ','. */
+#define TOKEN_IPS_MAX	4160
+
+/* Who is calling, once api_gate() accepted the token, and what the token
+ * may do (authority.h). */
+struct principal {
+	long long	 token_id;
+	long long	 user_id;
+	long long	 account_id;
+	long long	 last_used_at;
+	long long	 expires_at;	/* 0: never */
+	long long	 parent_id;	/* 0: made by a person */
+	long long	 destination_id; /* a Via token's */
+	uint32_t	 scopes;
+	int		 active;
+	int		 first_use;	/* this request was the token's first */
+	char		 allowed_ips[TOKEN_IPS_MAX];
+	char		 key[40];
+	char		 kind[8];
+	char		 description[1024];
+	char		 email[256];
+	char		 role[16];
+	char		 account_name[256];
+};
+
+/* What a request's path is (req.path_kind): where tokens authenticate. */
+#define REQ_API		1	/* below api_mount */
+#define REQ_WEBHOOK	2	/* /webhook and below */
+
+/* One parsed request. Every string is a private copy (owned by the req,
+ * freed by req_free), validated as described in request.c. */
+struct req {
+	char		*method;	/* GET, POST, ... (HEAD kept as HEAD) */
+	char		*path;		/* decoded, as the web server passed it */
+	char		*uri;		/* raw REQUEST_URI, for logs only */
+	char		*query_string;
+	char		*content_type;	/* media type, lower case, no params */
+	char		*remote_addr;
+	char		*host;
+	char		*scheme;	/* "https" or "http" */
+	char		*origin;
+	char		*referer;
+	char		*accept;
+	char		*user_agent;
+	char		*csrf_header;	/* X-CSRF-Token */
+	char		*authorization;	/* never given to Lua, never logged */
+	struct kvlist	 query;
+	struct kvlist	 form;
+	struct kvlist	 cookies;
+	struct buf	 body;
+	long long	 content_length;
+	double		 started;	/* monotonic seconds */
+	int		 path_kind;	/* REQ_API, REQ_WEBHOOK or 0 */
+	int		 wants_json;	/* errors answer the JSON envelope */
+	int		 authed;	/* auth is valid (API paths) */
+	struct principal auth;
+};
+
+/* Reads and validates the request. Returns 0, or an HTTP status (400,
+ * 413, 414) with a short reason in why. The req must be freed in both
+ * cases. */
+int	 req_read(struct req *, struct conn *, const struct config *,
+	    const char **why);
+/* True when errors for this request should be the JSON envelope. */
+/* The path prefixes that authenticate with tokens: the API mount and
+ * "/webhook" (NULL-terminated, for route_add). */
+void	 req_token_prefixes(const struct config *, const char *out[3]);
+void	 req_free(struct req *);
+/* The client's rate-limit bucket (cidr_bucket: an IPv4 address, an IPv6
+ * /64) into out, at least 64 bytes; an address that does not parse is its
+ * own bucket. */
+void	 req_addr_bucket(const struct req *, char *out, size_t outlen);
+
+/* ----------------------------------------------------------------- resp */
+
+struct hdr {
+	char	*name;
+	char	*val;
+};
+
+/* A response being built; owned by its caller, freed by resp_free. */
+struct resp {
+	int		 status;
+	struct hdr	*h;
+	size_t		 nh;
+	size_t		 cap;
+	struct buf	 body;
+	int		 secret;	/* body holds a secret: wipe after use */
+};
+
+const char	*resp_reason(int status);
+/* Adds a header after validating name (token characters) and value (no
+ * CR, LF or NUL). Returns 0 or -1 (nothing added). */
+int		 resp_header(struct resp *, const char *name, const char *val);
+const char	*resp_get_header(const struct resp *, const char *name);
+/* Replaces the response with an error, the one way errors look (the
+ * host's and, through host.error, the scripts'): the JSON envelope
+ * {"error":code,"message":msg,"success":false} when json is set (a
+ * request's wants_json), else a small HTML page titled by the status. */
+void		 resp_error(struct resp *, int status, const char *code,
+		    const char *msg, int json);
+/* The JSON envelope, with "field" and "required" when not NULL. */
+void		 resp_error_json(struct resp *, int status, const char *code,
+		    const char *msg, const char *field, const char *required);
+/* Writes status line, headers (adding the security headers and defaults),
+ * and body (omitted when head_only). Returns 0 or -1. */
+int		 resp_write(struct resp *, struct conn *, int head_only);
+void		 resp_reset(struct resp *);
+void		 resp_free(struct resp *);
+
+/* ------------------------------------------------------------------ api */
+
+struct worker;
+
+struct route;
+struct route_match;
+/* For API and webhook paths: rate limits, the credential check, the
+ * allowed addresses and the scope the matched route needs (NULL: none
+ * matched). 0 lets the request through (r->auth filled); -1 means resp
+ * holds the answer (401, 403, 429, 503). Other paths pass untouched. */
+int	 api_gate(struct worker *, struct req *, const struct route *,
+	    struct resp *);
+/* The credentials of r: Basic (key:secret), Bearer (secret; key ""),
+ * or the key and token query parameters. 0, or -1 when there are none
+ * usable. */
+int	 api_credentials(const struct req *, char *key, size_t keylen,
+	    char *secret, size_t secretlen);
+
+#endif /* HTTP_H */
