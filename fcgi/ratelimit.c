@@ -85,6 +85,8 @@ rl_take(struct rl_map *m, const char *scope, const void *key, size_t keylen,
 		return 0;
 	if (n > burst)
 		return -1;			/* never, at this rate */
+	if (sl > 64)
+		sl = 64;			/* scopes are short names */
 	if (sl + 1 + keylen > sizeof(buf))
 		keylen = sizeof(buf) - sl - 1;
 	memcpy(buf, scope, sl);
@@ -118,12 +120,14 @@ rl_take(struct rl_map *m, const char *scope, const void *key, size_t keylen,
 	old = __atomic_load_n(&m->slot[idx], __ATOMIC_RELAXED);
 	for (;;) {
 		tat = (old >> TAT_BITS) == fp ? old & TAT_MASK : 0;
-		/* A stale or future-dated state (clock set back) restarts. */
-		if (tat < now || tat > now + tau + t + (uint64_t)100000000)
+		/* A stale state restarts; so does one dated further ahead
+		 * than a full bucket can be (the clock was set back). */
+		if (tat < now || tat > now + t * (uint64_t)burst +
+		    (uint64_t)100000000)
 			tat = now;
-		if (tat - now > tau)
-			return (long long)((tat - now - tau) * UNIT_US /
-			    1000000) + 1;
+		if (tat - now > tau)		/* whole seconds, rounded up */
+			return (long long)(((tat - now - tau) * UNIT_US +
+			    999999) / 1000000);
 		nv = fp << TAT_BITS | ((tat + t * (uint64_t)n) & TAT_MASK);
 		if (__atomic_compare_exchange_n(&m->slot[idx], &old, nv, 0,
 		    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))

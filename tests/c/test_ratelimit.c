@@ -188,6 +188,30 @@ burst_then_refuse(void **state)
 	assert_int_equal(take(m, "s", "t", 4, 10, 11), -1);
 	assert_int_equal(take(m, "s", "u", 4, 10, 10), 0);
 	assert_true(take(m, "s", "u", 4, 10, 1) > 0);
+	/* A take so large that the bucket refills over more than 1,000 s
+	 * still limits (it was once read as a clock set back, and let
+	 * through again at once). */
+	assert_int_equal(take(m, "s", "big", 1, 5000, 5000), 0);
+	assert_int_equal(take(m, "s", "big", 1, 5000, 5000), 5000);
+	assert_int_equal(take(m, "s", "big", 1, 5000, 1), 1);
+	rl_close(m);
+}
+
+/* A scope of any length is safe (only its first 64 bytes count). */
+static void
+long_scope(void **state)
+{
+	char		 dir[PATH_MAX], scope[400];
+	struct rl_map	*m;
+
+	(void)state;
+	clock_freeze();
+	m = open_map(dir, "long_scope");
+	memset(scope, 'x', sizeof(scope) - 1);
+	scope[sizeof(scope) - 1] = '\0';
+	assert_int_equal(allowed_of(m, scope, "k", 1, 5), 2);
+	scope[100] = 'y';		/* past the 64 that count */
+	assert_int_equal(check(m, scope, "k", 1), 1);
 	rl_close(m);
 }
 
@@ -569,6 +593,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(open_errors_and_no_limit),
 		cmocka_unit_test(burst_then_refuse),
+		cmocka_unit_test(long_scope),
 		cmocka_unit_test(refills_with_time),
 		cmocka_unit_test(retry_after_is_the_wait),
 		cmocka_unit_test(keys_and_scopes_are_separate),
