@@ -11,7 +11,7 @@
 #ifndef TESSERA_AUTHCACHE_H
 #define TESSERA_AUTHCACHE_H
 
-#include "http.h"
+#include "domain.h"
 
 /* What the gate reads for a token, before the time checks. */
 struct authrow {

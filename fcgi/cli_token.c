@@ -25,7 +25,6 @@
 
 #include "authority.h"
 #include "domain.h"
-#include "http.h"
 #include "lib.h"
 #include "process.h"
 #include "store.h"

@@ -8,9 +8,36 @@
 #ifndef DOMAIN_H
 #define DOMAIN_H
 
-#include "http.h"
 #include "lib.h"
 #include "store.h"
+
+/* ------------------------------------------------------------ principal */
+
+/* The canonical text of a token's allowed_ips: at most 64 entries
+ * (cidr.h) of fewer than 64 bytes, joined by ','. */
+#define TOKEN_IPS_MAX	4160
+
+/* Who is calling, once api_gate() accepted the token, and what the token
+ * may do (authority.h). */
+struct principal {
+	long long	 token_id;
+	long long	 user_id;
+	long long	 account_id;
+	long long	 last_used_at;
+	long long	 expires_at;	/* 0: never */
+	long long	 parent_id;	/* 0: made by a person */
+	long long	 destination_id; /* a Via token's */
+	uint32_t	 scopes;
+	int		 active;
+	int		 first_use;	/* this request was the token's first */
+	char		 allowed_ips[TOKEN_IPS_MAX];
+	char		 key[40];
+	char		 kind[8];
+	char		 description[1024];
+	char		 email[256];
+	char		 role[16];
+	char		 account_name[256];
+};
 
 /* ------------------------------------------------------------------- db */
 
@@ -55,7 +82,6 @@ long long auth_throttle(long long failures, long long oldest, long long now,
 long long auth_slowdown(long long failures, long long newest, long long now,
 	    long long max);
 int	 auth_email_norm(const char *in, char *out, size_t outlen);
-int	 auth_same_origin(const struct req *);
 
 /* ---------------------------------------------------------------- token */
 
@@ -143,43 +169,5 @@ long long	 rl_check(struct rl_map *, const char *scope, const void *key,
 long long	 rl_take(struct rl_map *, const char *scope, const void *key,
 		    size_t keylen, long long rate, long long burst,
 		    long long n);
-
-/* -------------------------------------------------------------- session */
-
-/* A logged-in session: the user it belongs to and its CSRF token. */
-struct session {
-	long long	 id;
-	long long	 user_id;
-	long long	 account_id;
-	long long	 created_at;
-	char		 email[256];
-	char		 role[16];
-	char		 account_name[256];
-	char		 csrf[AUTH_TOKEN_LEN + 1];
-};
-
-/* The session cookie's name for this request: "__Host-tessera" over
- * HTTPS, "tessera" over plain HTTP (a __Host- cookie needs Secure). */
-const char *session_cookie(const struct req *);
-const char *session_csrf_cookie(const struct req *);
-/* Set-Cookie value for name=value (value NULL: expire it). Into out. */
-void	 session_set_cookie(const struct req *, const char *name,
-	    const char *value, char *out, size_t outlen);
-/* Finds the live session named by the request's cookie. Returns 1 (out
- * filled), 0 (none, expired or idle: an expired row is deleted) or -1 (a
- * database error). Touches last_seen_at at most once a minute. */
-int	 session_lookup(struct db *, const unsigned char *pepper,
-	    const struct config *, const struct req *, struct session *out);
-/* The same, for a cookie value. */
-int	 session_find(struct db *, const unsigned char *pepper,
-	    const struct config *, const char *value, struct session *out);
-/* Creates a session for user_id; the cookie value (the only copy of the
- * id) goes to cookie_val. Returns 0 or -1. */
-int	 session_create(struct db *, const unsigned char *pepper,
-	    const struct config *, const struct req *, long long user_id,
-	    char cookie_val[AUTH_TOKEN_LEN + 1], char csrf[AUTH_TOKEN_LEN + 1]);
-int	 session_delete(struct db *, long long id);
-/* Names of cookies the host owns; never shown to Lua. */
-int	 session_is_host_cookie(const char *name);
 
 #endif /* DOMAIN_H */

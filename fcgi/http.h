@@ -9,7 +9,9 @@
 #ifndef HTTP_H
 #define HTTP_H
 
+#include "domain.h"
 #include "lib.h"
+#include "store.h"
 
 /* ----------------------------------------------------------------- conn */
 
@@ -52,31 +54,6 @@ void		 conn_fcgi_wipe(struct FCGX_Request *);
 
 /* ------------------------------------------------------------------ req */
 
-/* The canonical text of a token's allowed_ips: at most 64 entries
- * (cidr.h) of fewer than 64 bytes, joined by ','. */
-#define TOKEN_IPS_MAX	4160
-
-/* Who is calling, once api_gate() accepted the token, and what the token
- * may do (authority.h). */
-struct principal {
-	long long	 token_id;
-	long long	 user_id;
-	long long	 account_id;
-	long long	 last_used_at;
-	long long	 expires_at;	/* 0: never */
-	long long	 parent_id;	/* 0: made by a person */
-	long long	 destination_id; /* a Via token's */
-	uint32_t	 scopes;
-	int		 active;
-	int		 first_use;	/* this request was the token's first */
-	char		 allowed_ips[TOKEN_IPS_MAX];
-	char		 key[40];
-	char		 kind[8];
-	char		 description[1024];
-	char		 email[256];
-	char		 role[16];
-	char		 account_name[256];
-};
 
 /* What a request's path is (req.path_kind): where tokens authenticate. */
 #define REQ_API		1	/* below api_mount */
@@ -180,5 +157,48 @@ int	 api_gate(struct worker *, struct req *, const struct route *,
  * usable. */
 int	 api_credentials(const struct req *, char *key, size_t keylen,
 	    char *secret, size_t secretlen);
+
+/* -------------------------------------------------------------- session */
+
+/* A logged-in session: the user it belongs to and its CSRF token. */
+struct session {
+	long long	 id;
+	long long	 user_id;
+	long long	 account_id;
+	long long	 created_at;
+	char		 email[256];
+	char		 role[16];
+	char		 account_name[256];
+	char		 csrf[AUTH_TOKEN_LEN + 1];
+};
+
+/* The session cookie's name for this request: "__Host-tessera" over
+ * HTTPS, "tessera" over plain HTTP (a __Host- cookie needs Secure). */
+const char *session_cookie(const struct req *);
+const char *session_csrf_cookie(const struct req *);
+/* Set-Cookie value for name=value (value NULL: expire it). Into out. */
+void	 session_set_cookie(const struct req *, const char *name,
+	    const char *value, char *out, size_t outlen);
+/* Finds the live session named by the request's cookie. Returns 1 (out
+ * filled), 0 (none, expired or idle: an expired row is deleted) or -1 (a
+ * database error). Touches last_seen_at at most once a minute. */
+int	 session_lookup(struct db *, const unsigned char *pepper,
+	    const struct config *, const struct req *, struct session *out);
+/* The same, for a cookie value. */
+int	 session_find(struct db *, const unsigned char *pepper,
+	    const struct config *, const char *value, struct session *out);
+/* Creates a session for user_id; the cookie value (the only copy of the
+ * id) goes to cookie_val. Returns 0 or -1. */
+int	 session_create(struct db *, const unsigned char *pepper,
+	    const struct config *, const struct req *, long long user_id,
+	    char cookie_val[AUTH_TOKEN_LEN + 1], char csrf[AUTH_TOKEN_LEN + 1]);
+int	 session_delete(struct db *, long long id);
+/* Names of cookies the host owns; never shown to Lua. */
+int	 session_is_host_cookie(const char *name);
+
+/* A state-changing request must come from our own pages: Origin, when
+ * sent, must be our origin; else Referer, when sent, must be on it; with
+ * neither it passes (the CSRF token still guards it). 1 when it does. */
+int	 req_same_origin(const struct req *);
 
 #endif /* HTTP_H */

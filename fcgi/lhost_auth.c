@@ -374,7 +374,7 @@ l_csrf_ok(lua_State *L)
 		expected = s->csrf;
 	else if ((c = kv_get(&r->cookies, session_csrf_cookie(r))) != NULL)
 		expected = c->val;
-	lua_pushboolean(L, auth_same_origin(r) &&
+	lua_pushboolean(L, req_same_origin(r) &&
 	    auth_str_eq(sent_token(r), expected));
 	return 1;
 }

@@ -373,6 +373,38 @@ req_read(struct req *r, struct conn *c, const struct config *cfg,
 	return status;
 }
 
+/* The request's own origin, "scheme://host", into out. */
+static void
+own_origin(const struct req *r, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s://%s", r->scheme ? r->scheme : "http",
+	    r->host ? r->host : "");
+}
+
+/* A state-changing request must come from our own pages: Origin, when
+ * sent, must be our origin; else Referer, when sent, must be on it. A
+ * request with neither is let through (the CSRF token still guards it).
+ * Returns 1 when acceptable. */
+int
+req_same_origin(const struct req *r)
+{
+	char	 own[1100];
+	size_t	 n;
+
+	own_origin(r, own, sizeof(own));
+	if (r->host == NULL || r->host[0] == '\0')
+		return r->origin == NULL && r->referer == NULL;
+	if (r->origin != NULL)
+		return strcasecmp(r->origin, own) == 0;
+	if (r->referer != NULL) {
+		n = strlen(own);
+		return strncasecmp(r->referer, own, n) == 0 &&
+		    (r->referer[n] == '/' || r->referer[n] == '\0' ||
+		    r->referer[n] == '?');
+	}
+	return 1;
+}
+
 void
 req_addr_bucket(const struct req *r, char *out, size_t outlen)
 {

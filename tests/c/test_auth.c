@@ -175,29 +175,29 @@ t_same_origin(void **state)
 
 	(void)state;
 	r = mkreq("http", "app.example", "http://app.example", NULL);
-	assert_true(auth_same_origin(&r));
+	assert_true(req_same_origin(&r));
 	r = mkreq("http", "app.example", "HTTP://APP.EXAMPLE", NULL);
-	assert_true(auth_same_origin(&r));
+	assert_true(req_same_origin(&r));
 	r = mkreq("https", "app.example", "http://app.example", NULL);
-	assert_false(auth_same_origin(&r));	/* scheme differs */
+	assert_false(req_same_origin(&r));	/* scheme differs */
 	r = mkreq("http", "app.example", "http://evil.example", NULL);
-	assert_false(auth_same_origin(&r));
+	assert_false(req_same_origin(&r));
 	r = mkreq("http", "app.example", "http://app.example.evil", NULL);
-	assert_false(auth_same_origin(&r));
+	assert_false(req_same_origin(&r));
 	r = mkreq("http", "app.example", "null", NULL);
-	assert_false(auth_same_origin(&r));
+	assert_false(req_same_origin(&r));
 	r = mkreq("http", "app.example", NULL, "http://app.example/settings");
-	assert_true(auth_same_origin(&r));
+	assert_true(req_same_origin(&r));
 	r = mkreq("http", "app.example", NULL, "http://app.example");
-	assert_true(auth_same_origin(&r));
+	assert_true(req_same_origin(&r));
 	r = mkreq("http", "app.example", NULL, "http://app.example.evil/");
-	assert_false(auth_same_origin(&r));
+	assert_false(req_same_origin(&r));
 	r = mkreq("http", "app.example", NULL, "http://evil.example/?http://app.example/");
-	assert_false(auth_same_origin(&r));
+	assert_false(req_same_origin(&r));
 	r = mkreq("http", "app.example", NULL, NULL);
-	assert_true(auth_same_origin(&r));	/* the token still guards */
+	assert_true(req_same_origin(&r));	/* the token still guards */
 	r = mkreq("http", NULL, "http://app.example", NULL);
-	assert_false(auth_same_origin(&r));
+	assert_false(req_same_origin(&r));
 }
 
 static void
