@@ -15,7 +15,7 @@ WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 SAN_OPTS = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 SAN_FLAGS = $(if $(SANITIZE),$(SAN_OPTS))
-XCFLAGS	 = -std=c17 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) \
+XCFLAGS	 = -std=c17 -D_GNU_SOURCE -Ifcgi $(WARN) $(SAN_FLAGS) \
 	   -DTESSERA_SHAREDIR='"$(SHAREDIR)"' \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
@@ -31,17 +31,19 @@ DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
 	    libpq-dev postgresql-15
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-SRCS	 = $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+# fcgi/ by layer (docs/ARCHITECTURE.md): lib, store, domain, http,
+# bridge, process; each file includes others by their layer's path.
+SRCS	 = $(filter-out fcgi/process/main.c,$(wildcard fcgi/*/*.c))
 OBJS	 = $(SRCS:.c=.o)
-HDRS	 = $(wildcard fcgi/*.h)
+HDRS	 = $(wildcard fcgi/*.h fcgi/*/*.h)
 
 .PHONY: all deps deps-run deps-test deps-bench run test bench install \
 	uninstall clean valgrind fuzz deps-hard check-hard FORCE
 
 all: tessera
 
-tessera: fcgi/main.o fcgi/libtessera.a
-	$(CC) $(XLDFLAGS) -o $@ fcgi/main.o fcgi/libtessera.a $(LIBS)
+tessera: fcgi/process/main.o fcgi/libtessera.a
+	$(CC) $(XLDFLAGS) -o $@ fcgi/process/main.o fcgi/libtessera.a $(LIBS)
 
 fcgi/libtessera.a: $(OBJS)
 	rm -f $@
@@ -181,6 +183,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(SHAREDIR)
 
 clean:
-	rm -f tessera fcgi/*.o fcgi/libtessera.a fcgi/.flags
+	rm -f tessera fcgi/*/*.o fcgi/libtessera.a fcgi/.flags
 	-$(MAKE) --no-print-directory -C tests/c clean
 	-$(MAKE) --no-print-directory -C tests/fuzz clean

@@ -7,12 +7,12 @@
 #ifndef TESSERA_H
 #define TESSERA_H
 
-#include "domain.h"
-#include "http.h"
-#include "json.h"
-#include "lhost.h"
-#include "lib.h"
-#include "process.h"
-#include "store.h"
+#include "domain/domain.h"
+#include "http/http.h"
+#include "lib/json.h"
+#include "bridge/lhost.h"
+#include "lib/lib.h"
+#include "process/process.h"
+#include "store/store.h"
 
 #endif /* TESSERA_H */

@@ -2,7 +2,7 @@
 -- lua/routes/*.lua, one module per feature; operators add their own with
 -- the extra_routes setting (a comma-separated list of module names found
 -- on lua_dir). The host reads app.routes once when the scripts load,
--- matches every request against them itself (fcgi/route.c), checks a
+-- matches every request against them itself (fcgi/http/route.c), checks a
 -- token's scope for the route, and then calls
 --
 --   app.handle(req, handler, params, allow)

@@ -10,7 +10,7 @@
 -- host compiles r.routes when the scripts load and refuses to load a
 -- token route without one, so nothing is reachable by accident.
 --
--- Matching is the host's (fcgi/route.c), once per request and before any
+-- Matching is the host's (fcgi/http/route.c), once per request and before any
 -- script runs, so the credential gate knows the scope the route needs:
 -- among the routes of the request's method, one without captures whose
 -- pattern is the path wins; else the first declared whose segments match;

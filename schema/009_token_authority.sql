@@ -1,6 +1,6 @@
 -- 009: what a token may do (HTTP.md "Token authority").
 --
--- scopes       bits of fcgi/authority.h (objects:read 1, objects:write 2,
+-- scopes       bits of fcgi/domain/authority.h (objects:read 1, objects:write 2,
 --              pipelines:run 4, webhook:write 8, records:read 16,
 --              tokens:read 32, tokens:write 64, via:read 128). Existing
 --              user tokens get the defaults (63: all but tokens:write),

@@ -2,7 +2,7 @@
 -- rotates a token without JavaScript redirects to a page that takes the
 -- secret from here once (post/redirect/get), so a reload makes no second
 -- token. The secret is sealed under a key derived from the session's
--- cookie and the pepper (fcgi/lhost_reveal.c): this table alone opens
+-- cookie and the pepper (fcgi/bridge/lhost_reveal.c): this table alone opens
 -- nothing. A view goes when it is shown, with its session, or after ten
 -- minutes.
 CREATE TABLE secret_views (

@@ -230,7 +230,7 @@ FROM tokens t WHERE t.id IN tree ORDER BY t.id;
 
 -- What a token may do, and its parent's, for the subset rule (read
 -- inside the write transaction of the change: the columns' order is
--- read by fcgi/lhost_tokens.c).
+-- read by fcgi/bridge/lhost_tokens.c).
 -- name: token_grant
 SELECT t.scopes, t.expires_at, t.allowed_ips, t.parent_id, t.kind,
        p.scopes AS parent_scopes, p.expires_at AS parent_expires_at,
@@ -306,7 +306,7 @@ ORDER BY id LIMIT 1;
 -- API authentication ---------------------------------------------------------
 
 -- Everything the credential check needs, in one indexed lookup. The
--- columns' order is read by fcgi/api.c.
+-- columns' order is read by fcgi/http/api.c.
 -- name: token_auth_by_key
 SELECT t.id, t.secret_hash, t.active, t.expires_at, t.last_used_at,
        t.kind, t.description, t.key, u.id, u.email, u.role, u.active,
@@ -555,7 +555,7 @@ ORDER BY r.id;
 SELECT r.* FROM token_rows r WHERE r.user_id = :user_id
 ORDER BY r.id DESC LIMIT :limit OFFSET :offset;
 
--- One-time views of a new secret (fcgi/lhost_reveal.c, schema 013).
+-- One-time views of a new secret (fcgi/bridge/lhost_reveal.c, schema 013).
 -- name: reveal_put
 INSERT INTO secret_views (session_id, nonce, box, created_at)
 VALUES (:session_id, :nonce, :box, :now);

@@ -1,5 +1,5 @@
 -- 002 (PostgreSQL only): tell every host when what the gate checks for a
--- token changes, so the per-worker cache of verified tokens (fcgi/authcache.c)
+-- token changes, so the per-worker cache of verified tokens (fcgi/domain/authcache.c)
 -- drops it at once. NOTIFY is delivered when the transaction commits, to
 -- every connection that LISTENs on "tessera_auth" (each worker's does).
 -- The payload is the token's id, or '*' when a user or an account changed

@@ -284,7 +284,7 @@ SELECT t.id, t.scopes, t.allowed_ips, t.active, t.parent_id, t.kind
 FROM tokens t WHERE t.id IN (SELECT tree.id FROM tree) ORDER BY t.id;
 
 -- What a token may do, and its parent's, for the subset rule (the
--- columns' order is read by fcgi/lhost_tokens.c).
+-- columns' order is read by fcgi/bridge/lhost_tokens.c).
 -- name: token_grant
 SELECT t.scopes, t.expires_at, t.allowed_ips, t.parent_id, t.kind,
        p.scopes AS parent_scopes, p.expires_at AS parent_expires_at,
@@ -364,7 +364,7 @@ ORDER BY id LIMIT 1;
 -- API authentication ---------------------------------------------------------
 
 -- Everything the credential check needs, in one indexed lookup. The
--- columns' order is read by fcgi/api.c.
+-- columns' order is read by fcgi/http/api.c.
 -- name: token_auth_by_key
 SELECT t.id, t.secret_hash, t.active, t.expires_at, t.last_used_at,
        t.kind, t.description, t.key, u.id, u.email, u.role, u.active,
@@ -630,7 +630,7 @@ ORDER BY r.id DESC
 LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
 OFFSET greatest(:offset::bigint, 0);
 
--- One-time views of a new secret (fcgi/lhost_reveal.c).
+-- One-time views of a new secret (fcgi/bridge/lhost_reveal.c).
 -- name: reveal_put
 INSERT INTO secret_views (session_id, nonce, box, created_at)
 VALUES (:session_id, :nonce, :box, :now);

@@ -16,7 +16,7 @@
  * refuses is printed as {"name": "...", "error": "..."}.
  *
  * SQLite: sqlite3_prepare_v2 on the database, opened read-only, with
- * iso_time() and utc_minute() defined as fcgi/db_sqlite.c defines them.
+ * iso_time() and utc_minute() defined as fcgi/store/db_sqlite.c defines them.
  * PostgreSQL: each :name becomes $n (the same name, the same n) outside
  * string literals, quoted identifiers, comments and :: casts, then
  * PQprepare and PQdescribePrepared on the unnamed statement.
@@ -228,7 +228,7 @@ print_line(const char *name, const char *err, const struct list *params,
 
 /* ------------------------------------------------------------- SQLite */
 
-/* iso_time() and utc_minute() as fcgi/db_sqlite.c defines them: the text of
+/* iso_time() and utc_minute() as fcgi/store/db_sqlite.c defines them: the text of
  * time_format() (style 0 or 1), NULL for NULL or a year past 0..9999. */
 static void
 sql_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)

@@ -1,5 +1,5 @@
 /*
- * test_cfg.c -- the configuration loader in fcgi/cfg.c: defaults, the
+ * test_cfg.c -- the configuration loader in fcgi/lib/cfg.c: defaults, the
  * "key = value" file, TESSERA_<KEY> overrides, the data_dir argument and
  * the checks that reject bad values.
  */

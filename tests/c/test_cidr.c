@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "cidr.h"
+#include "lib/cidr.h"
 
 /* Parses the NUL-terminated s as one entry into *c; fails the test when
  * it is refused. */

@@ -1,5 +1,5 @@
 /*
- * test_commit.c -- group commit (fcgi/commit.c): commit_sync really
+ * test_commit.c -- group commit (fcgi/store/commit.c): commit_sync really
  * fsyncs the WAL and commit_fsyncs counts it; commits that finish while
  * a sync is running wait for the next one and share it, across
  * processes; a failed sync is reported and covers nobody; a leader

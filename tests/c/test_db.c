@@ -1,10 +1,10 @@
 /*
- * test_db.c -- the store on SQLite (fcgi/store.c, db_sqlite.c,
+ * test_db.c -- the store on SQLite (fcgi/store/store.c, db_sqlite.c,
  * named_queries.c) and the data directory
- * (fcgi/data.c): named-query parsing, opening with the house pragmas,
+ * (fcgi/domain/data.c): named-query parsing, opening with the house pragmas,
  * migrations applied once, one statement per name, exact 64-bit integers,
  * the pepper key file, and the workers' turns at the write lock
- * (fcgi/writer.c).
+ * (fcgi/store/writer.c).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /*
  * test_http_io.c -- one request in, one response out, through the
- * in-memory connection of fcgi/conn.c: req_read (fcgi/request.c) and
- * resp_header / resp_write / resp_error (fcgi/response.c).
+ * in-memory connection of fcgi/http/conn.c: req_read (fcgi/http/request.c) and
+ * resp_header / resp_write / resp_error (fcgi/http/response.c).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * test_log.c -- log_scrub_uri in fcgi/log.c: secret query values never
+ * test_log.c -- log_scrub_uri in fcgi/lib/log.c: secret query values never
  * reach a log line, everything else is kept byte for byte, and the output
  * buffer is never overrun.
  */

@@ -1,5 +1,5 @@
 /*
- * test_parse.c -- the input parsers in fcgi/parse.c: strict UTF-8,
+ * test_parse.c -- the input parsers in fcgi/lib/parse.c: strict UTF-8,
  * percent-decoding, query strings / form bodies and Cookie headers, with
  * the hostile inputs a client may send.
  */

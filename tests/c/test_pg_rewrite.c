@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "db_pg.h"
+#include "store/db_pg.h"
 
 static char *
 rw(const char *sql, char ***names, int *n)

@@ -1,5 +1,5 @@
 /*
- * test_ratelimit.c -- the host's rate limits (fcgi/ratelimit.c): a bucket
+ * test_ratelimit.c -- the host's rate limits (fcgi/domain/ratelimit.c): a bucket
  * allows its burst and then refuses, refills with time up to its burst
  * and no further, answers a Retry-After within a second of the true
  * wait, keys buckets by scope and key, restarts a bucket the clock went

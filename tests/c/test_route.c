@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "authority.h"
-#include "route.h"
+#include "domain/authority.h"
+#include "http/route.h"
 
 static const char *const prefixes[] = { "/api", "/webhook", NULL };
 

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cidr.h"
+#include "lib/cidr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

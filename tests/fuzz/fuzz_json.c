@@ -1,6 +1,6 @@
 /*
  * fuzz_json.c -- the JSON body path into Lua: host.json.decode, encode and
- * records (fcgi/lhost_json.c) on one plain lua_State.
+ * records (fcgi/bridge/lhost_json.c) on one plain lua_State.
  *
  * For every input: decode(input); when that gives a value, encode it
  * (under pcall: NaN, infinity and the like may be refused) and check the
@@ -9,7 +9,7 @@
  * an object) or nil plus an error code and message, and it must call the
  * input invalid exactly when jansson (decode's parser, duplicate keys
  * refused) does or the input nests deeper than 64: records has its own
- * scanner (fcgi/jsonscan.c), and jansson is its reference here. A Lua
+ * scanner (fcgi/lib/jsonscan.c), and jansson is its reference here. A Lua
  * error where the API promises a value, or a broken invariant, aborts.
  */
 #include <stdint.h>
@@ -22,7 +22,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "bridge.h"
+#include "bridge/bridge.h"
 #include "tessera.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);

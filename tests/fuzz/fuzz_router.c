@@ -1,5 +1,5 @@
 /*
- * fuzz_router.c -- the host's route matcher (fcgi/route.c, route_match),
+ * fuzz_router.c -- the host's route matcher (fcgi/http/route.c, route_match),
  * which picks every request's route before the credential gate, against
  * a reference matcher written here with the rules router.lua documents.
  *
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
+#include "http/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

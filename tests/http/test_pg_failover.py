@@ -13,7 +13,7 @@ What must hold:
   (d) /healthz answers afterwards, and the log holds no secret.
 The database's own default is synchronous_commit = off (ALTER DATABASE),
 as an operator might set it for speed: (c) holds because the host raises
-it to on for its connections (fcgi/db_pg.c session_setup)."""
+it to on for its connections (fcgi/store/db_pg.c session_setup)."""
 
 import base64
 import collections

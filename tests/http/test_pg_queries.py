@@ -67,14 +67,14 @@ TIMES = [0, 1, -1, 59, 60, 3599, 86399, 86400,
 
 def migration_files(d):
     """(version, name) of dir's migrations in the host's order: NNN_*.sql
-    (fcgi/schema_files.c schema_migration_version), sorted by name."""
+    (fcgi/store/schema_files.c schema_migration_version), sorted by name."""
     names = sorted(n for n in os.listdir(d)
                    if len(n) >= 9 and re.fullmatch(r"\d{3}_.*\.sql", n))
     return [(int(n[:3]), n) for n in names]
 
 
 def pg_migrate(pg, db, upto=None):
-    """What the host will do on PostgreSQL, as fcgi/db_sqlite.c migrate() does on
+    """What the host will do on PostgreSQL, as fcgi/store/db_sqlite.c migrate() does on
     SQLite: create schema_migrations, then apply each migration not in it
     (up to version upto, if given), with its row, in one transaction.
     Returns [(name, psql's stderr)] of those it applied; raises on a
@@ -524,7 +524,7 @@ def scenario():
 
 
 def sql_texts(path):
-    """{name: statement} of a queries file (as fcgi/named_queries.c reads it)."""
+    """{name: statement} of a queries file (as fcgi/store/named_queries.c reads it)."""
     out, name = {}, None
     for line in open(path).read().split("\n"):
         m = re.match(r"-- name:[ \t]*([a-z0-9_]+)[ \t\r]*$", line)
@@ -726,7 +726,7 @@ def main():
             t.eq(got_pg.get(ts), got_sqlite.get(ts),
                  "iso_time and utc_minute of %s agree" % ("NULL" if ts is None else ts))
         t.eq(got_pg.get(1795821058), ("2026-11-27T23:10:58Z", "2026-11-27 23:10 UTC"),
-             "the example of fcgi/db_sqlite.c")
+             "the example of fcgi/store/db_sqlite.c")
         t.eq(got_pg.get(1835481599), ("2028-02-29T23:59:59Z", "2028-02-29 23:59 UTC"),
              "a leap day")
         t.eq(got_pg.get(-62162121600), ("0000-02-29T00:00:00Z", "0000-02-29 00:00 UTC"),

@@ -1,0 +1,54 @@
+/*
+ * lhost.h -- the Lua bridge as the rest of the host sees it: a sandboxed
+ * lua_State per worker that loads the app, serves a request, runs the
+ * runner's tick and other scripts. Its insides are bridge.h's.
+ */
+#ifndef LHOST_H
+#define LHOST_H
+
+#include "domain/domain.h"
+#include "http/http.h"
+#include "lib/lib.h"
+#include "store/store.h"
+
+/* ---------------------------------------------------------------- lhost */
+
+struct lhost;
+struct luaL_Reg;
+struct lua_State;
+
+/* Creates a sandboxed Lua state for one worker and loads app.lua. The db
+ * and config are borrowed and must outlive the lhost. NULL on failure
+ * with err set. */
+struct lhost	*lhost_new(const struct config *, struct db *,
+		    const unsigned char *pepper, char *err, size_t errlen);
+/* True when reload is on and a loaded script changed on disk. */
+int		 lhost_stale(struct lhost *);
+/* Runs the app for req, whose route is m (route.h), and fills resp. Any
+ * Lua failure becomes a logged traceback and a 500 (503 for an
+ * unavailable database). */
+void		 lhost_handle(struct lhost *, const struct req *,
+		    const struct route_match *, struct resp *);
+struct route_table;
+/* The routes app.lua declared, compiled when the scripts loaded. */
+const struct route_table *lhost_routes(const struct lhost *);
+/* Hands the lhost the worker's rate-limit map (NULL: none) for
+ * host.limits. */
+void		 lhost_set_limits(struct lhost *, struct rl_map *);
+/* Runs app.tick() (the runner's periodic work: expiry hooks) inside the
+ * sandbox's limits. 0, or -1 when it failed (logged). */
+int		 lhost_tick(struct lhost *);
+void		 lhost_free(struct lhost *);
+/* A state for a script that is not the app: the same sandbox and host
+ * table, no app.lua, no instruction budget (tessera lua-test). */
+struct lhost	*lhost_new_script(const struct config *, struct db *,
+		    const unsigned char *pepper, const char *lua_dir,
+		    char *err, size_t errlen);
+/* Runs the script file in it, with a module modname (funcs, each with ud
+ * as its upvalue) that require gives; *result is the integer the script
+ * returns (0 for none). -1 with err (its traceback) when it raised. */
+int		 lhost_run_script(struct lhost *, const char *file,
+		    const char *modname, const struct luaL_Reg *funcs,
+		    void *ud, int *result, char *err, size_t errlen);
+
+#endif /* LHOST_H */

@@ -1,0 +1,84 @@
+/*
+ * process.h -- the processes and the program: a worker serving requests
+ * (worker_), the supervisor (serve_), the runner, the command line (cli_)
+ * and tessera lua-test.
+ */
+#ifndef PROCESS_H
+#define PROCESS_H
+
+#include "domain/domain.h"
+#include "http/http.h"
+#include "bridge/lhost.h"
+#include "lib/lib.h"
+#include "store/store.h"
+
+#define TESSERA_VERSION "0.1.0"
+
+/* ----------------------------------------------------------- luatest.c */
+
+/* tessera lua-test FILE: runs a Lua test file in a sandboxed state beside
+ * a whole app (a worker) it can send requests to. The exit status. */
+int		 lua_test_run(const struct config *, const char *file);
+
+/* --------------------------------------------------------------- worker */
+
+/* What one serving process owns: config (borrowed), db, Lua. */
+struct worker {
+	struct config	*cfg;
+	struct db	 db;
+	struct rl_map	*rl;		/* NULL: no rate limits */
+	struct group_commit *gc;	/* NULL: no group commit */
+	struct writer	*wr;		/* NULL: no writers' queue */
+	unsigned char	 pepper[PEPPER_LEN];
+	struct lhost	*lh;
+	unsigned long	 served;
+};
+
+int	 worker_init(struct worker *, struct config *, char *err, size_t);
+void	 worker_handle(struct worker *, struct conn *);
+/* Serves FastCGI on listen_fd until told to stop. */
+int	 worker_run_fcgi(struct worker *, int listen_fd);
+/* Serves the one CGI request in the environment. */
+int	 worker_run_cgi(struct worker *, char **envp);
+void	 worker_free(struct worker *);
+
+/* ---------------------------------------------------------------- serve */
+
+/* The supervisor: binds cfg->listen (or takes a systemd socket), forks
+ * cfg->workers workers, respawns, reloads on SIGHUP (reading the
+ * configuration again with reload(), which returns 0 or -1), stops on
+ * SIGTERM. */
+int	 serve_main(struct config *, int (*reload)(struct config *));
+
+/* --------------------------------------------------------------- runner */
+
+/* The runner (runner.c): app.tick() every token_check_interval seconds
+ * until SIGTERM, or once. 0, or -1 when the setup or the (last) tick
+ * failed. */
+int	 runner_run(struct config *, int once);
+
+/* ------------------------------------------------------------------ cli */
+
+/* tessera user add|list|disable|enable|passwd. Returns the exit status. */
+int	 cli_user(struct config *, const char *sub, const char *email,
+	    const char *role, const char *account);
+
+/* The options of "tessera token SUB [KEY]" (NULL: not given). */
+struct cli_token_opts {
+	const char	*sub;
+	const char	*key;
+	const char	*account;
+	const char	*destination;
+	const char	*email;
+	const char	*description;
+	const char	*scopes;
+	const char	*expires_in_days;
+	const char	*allowed_ips;
+	const char	*grace_seconds;
+};
+
+/* tessera token add|add-via|rotate|activate|deactivate|show. Returns the
+ * exit status. */
+int	 cli_token(struct config *, const struct cli_token_opts *);
+
+#endif /* PROCESS_H */
