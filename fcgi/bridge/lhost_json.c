@@ -118,57 +118,14 @@ marked_array(lua_State *L)
  */
 static int enc_value(lua_State *, int, struct buf *, int, char *, size_t);
 
-/* The bytes that need an escape: control characters, quote, backslash. */
-static const unsigned char needs_esc[256] = {
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-};
-
 static int
 enc_string(struct buf *b, const char *s, size_t n, char *err, size_t errlen)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t	 i, start = 0;
-	char	 esc[7];
-
-	if (!utf8_valid(s, n)) {
+	if (json_put_string(b, s, n) == -1) {
 		snprintf(err, errlen, "string is not valid UTF-8");
 		return -1;
 	}
-	if (buf_reserve(b, n + 2) == -1)
-		return -1;
-	b->p[b->len++] = '"';
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		const char *rep = NULL;
-
-		if (!needs_esc[c])
-			continue;
-		switch (c) {
-		case '"':  rep = "\\\""; break;
-		case '\\': rep = "\\\\"; break;
-		case '\n': rep = "\\n"; break;
-		case '\r': rep = "\\r"; break;
-		case '\t': rep = "\\t"; break;
-		case '\b': rep = "\\b"; break;
-		case '\f': rep = "\\f"; break;
-		default:
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			esc[6] = '\0';
-			rep = esc;
-		}
-		buf_add(b, s + start, i - start);
-		buf_adds(b, rep);
-		start = i + 1;
-	}
-	buf_add(b, s + start, n - start);
-	return buf_addc(b, '"');
+	return 0;
 }
 
 struct key {

@@ -4,12 +4,12 @@
  * headers are added to every response, and bodies holding a secret are
  * wiped after they are written.
  */
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "http.h"
+#include "lib/json.h"
 #include "lib/lib.h"
 
 /* Applied unless the handler set its own. The page's JS and CSS come from
@@ -186,23 +186,13 @@ void
 resp_error_json(struct resp *r, int status, const char *code,
     const char *msg, const char *field, const char *required)
 {
-	json_t	*j;
-	char	*s = NULL;
-
 	resp_reset(r);
 	r->status = status;
-	j = json_pack("{s:b,s:s,s:s}", "success", 0, "error", code,
-	    "message", msg);
-	if (j && field)
-		json_object_set_new(j, "field", json_string(field));
-	if (j && required)
-		json_object_set_new(j, "required", json_string(required));
-	if (j)
-		s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
 	resp_header(r, "Content-Type", "application/json");
-	buf_adds(&r->body, s ? s : "{\"success\":false}");
-	free(s);
+	if (json_failure(&r->body, code, msg, field, required) == -1) {
+		buf_reset(&r->body);	/* a text that is not UTF-8 */
+		json_failure(&r->body, code, "invalid text", NULL, NULL);
+	}
 }
 
 void

@@ -1,13 +1,30 @@
 /*
- * json.h -- JSON without building it: json_scan proves a text valid as
- * host.json.decode would read it and finds the elements of a top-level
- * array (jsonscan.c). The encoder and decoder scripts use are host.json,
- * in the bridge (lhost_json.c, over jansson).
+ * json.h -- JSON for the whole host, in one place: writing it (json.c:
+ * strings escaped as host.json.encode escapes them, the failure envelope
+ * of every error answer) and proving a text valid without building it
+ * (jsonscan.c: as host.json.decode would read it, with the elements of a
+ * top-level array found). host.json, in the bridge (lhost_json.c),
+ * encodes Lua values with json_put_string and decodes with jansson.
  */
 #ifndef JSON_H
 #define JSON_H
 
 #include <stddef.h>
+
+struct buf;
+
+/* ----------------------------------------------------------------- json */
+
+/* Appends s (n bytes) as a JSON string: control characters, quote and
+ * backslash escaped, UTF-8 kept. -1 (nothing added) when s is not valid
+ * UTF-8. */
+int	 json_put_string(struct buf *, const char *s, size_t n);
+/* Appends the failure envelope {"error":code,"field":field,"message":
+ * msg,"required":required,"success":false}, field and required only when
+ * not NULL. -1 when a text is not valid UTF-8 (the envelope is then not
+ * whole). */
+int	 json_failure(struct buf *, const char *code, const char *msg,
+	    const char *field, const char *required);
 
 /* ------------------------------------------------------------- jsonscan */
 

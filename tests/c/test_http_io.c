@@ -1005,6 +1005,13 @@ resp_error_text(void **state)
 	assert_memory_equal(rs.body.p, "{\"error\":\"INSUFFICIENT_SCOPE\","
 	    "\"field\":\"scopes\",\"message\":\"m\",\"required\":"
 	    "\"tokens:write\",\"success\":false}", rs.body.len);
+	/* A message that is not UTF-8 never makes an envelope that is not
+	 * JSON. */
+	resp_error(&rs, 400, "BAD", "caf\xe9", 1);
+	assert_int_equal(rs.body.len, strlen("{\"error\":\"BAD\",\"message\":"
+	    "\"invalid text\",\"success\":false}"));
+	assert_memory_equal(rs.body.p, "{\"error\":\"BAD\",\"message\":"
+	    "\"invalid text\",\"success\":false}", rs.body.len);
 	resp_free(&rs);
 	assert_string_equal(resp_reason(413), "Payload Too Large");
 	assert_string_equal(resp_reason(414), "URI Too Long");
