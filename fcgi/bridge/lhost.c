@@ -9,6 +9,7 @@
  * tick, the reload check, and other scripts run in the same sandbox
  * (tessera lua-test). bridge.h shows the bridge's floors.
  */
+#include <assert.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -376,6 +377,7 @@ lhost_handle(struct lhost *lh, const struct req *r,
 	const char	*why = NULL;
 	int		 status;
 
+	assert(lh->req == NULL);	/* one request at a time, never nested */
 	lh->req = r;
 	lhost_html_reset();
 	lh->session_state = 0;

@@ -13,6 +13,7 @@
  * evicts the set's stalest entry, so a collision can only forget a limit,
  * never share one.
  */
+#include <assert.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -89,6 +90,7 @@ rl_take(struct rl_map *m, const char *scope, const void *key, size_t keylen,
 		sl = 64;			/* scopes are short names */
 	if (sl + 1 + keylen > sizeof(buf))
 		keylen = sizeof(buf) - sl - 1;
+	assert(sl + 1 + keylen <= sizeof(buf));
 	memcpy(buf, scope, sl);
 	buf[sl] = '\0';
 	memcpy(buf + sl + 1, key, keylen);

@@ -11,6 +11,7 @@
  * m->allow lists the methods that would match (sorted, HEAD with GET),
  * for the 405.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,8 @@ segs_match(const struct route *t, const char **seg, const size_t *slen,
 	for (i = 0; i < n; i++) {
 		if (t->seg[i] != NULL)
 			continue;
+		/* route_add refused a pattern with more captures. */
+		assert(m->ncap < ROUTE_CAPS_MAX);
 		m->cap[m->ncap].name = t->name[i];
 		m->cap[m->ncap].val = seg[i];
 		m->cap[m->ncap].len = slen[i];

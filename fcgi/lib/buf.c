@@ -1,6 +1,7 @@
 /*
  * buf.c -- growable byte buffers.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ buf_add(struct buf *b, const void *p, size_t n)
 {
 	if (buf_reserve(b, n) == -1)
 		return -1;
+	assert(b->len + n < b->cap);	/* room for the bytes and a NUL */
 	if (n)
 		memcpy(b->p + b->len, p, n);
 	b->len += n;

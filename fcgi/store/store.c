@@ -7,6 +7,7 @@
  * transactions with the writers' turn, durability) is db_sqlite.c's.
  * The named queries are loaded by named_queries.c.
  */
+#include <assert.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -154,6 +155,7 @@ db_reset_busy(struct db *db)
 int
 db_tx(struct db *db, enum db_tx which)
 {
+	assert(db->pg != NULL || db->h != NULL);	/* an open store */
 	if (db->pg)
 		return pg_tx(db->pg, which);
 	return sq_tx(db, which);
@@ -203,6 +205,7 @@ db_savepoint(struct db *db, enum db_savepoint what, int depth)
 {
 	char	 sql[64];
 
+	assert(depth > 0);	/* a savepoint lives inside a transaction */
 	if (db->pg)
 		return pg_savepoint(db->pg, what, depth);
 	switch (what) {
