@@ -147,8 +147,11 @@ tests-build: tessera
 
 # The benchmark (not part of make test): tessera against a hello-world
 # libfcgi responder through one nginx, driven by wrk. A few minutes.
+# Debian's mimalloc and jemalloc: the allocators preloaded by
+# BENCH_ARGS=--allocators=... to measure fcgi/lib/pool.c against.
+DEB_BENCH = wrk valgrind libfcgi-bin libmimalloc2.0 libjemalloc2
 deps-bench: deps-test
-	$(call install_missing,wrk valgrind libfcgi-bin)
+	$(call install_missing,$(DEB_BENCH))
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory tessera

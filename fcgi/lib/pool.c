@@ -39,6 +39,22 @@
 #define POOL_KEEP	128
 #define POOL_CLASS_BYTES	32768	/* cached per class, at most */
 
+/*
+ * TESSERA_POOL=0 in the environment switches this file off, for measuring
+ * it against malloc alone (tests/bench/bench.py --allocators): read once,
+ * before main, every call then passes straight to malloc, free or realloc
+ * and SQLite keeps its own allocator, as if this file were not there.
+ */
+static int	pool_off;
+
+__attribute__((constructor)) static void
+pool_switch(void)
+{
+	const char	*v = getenv("TESSERA_POOL");
+
+	pool_off = v != NULL && strcmp(v, "0") == 0;
+}
+
 struct freeblk {
 	struct freeblk	*next;
 };
@@ -61,7 +77,7 @@ pool_alloc(size_t n)
 	struct freeblk	*b;
 	size_t		 c;
 
-	if (n == 0 || n > POOL_MAX)
+	if (pool_off || n == 0 || n > POOL_MAX)
 		return malloc(n ? n : 1);
 	c = cls(n);
 	if ((b = pool.head[c]) != NULL) {
@@ -81,7 +97,7 @@ pool_free(void *p, size_t n)
 
 	if (p == NULL)
 		return;
-	if (n == 0 || n > POOL_MAX) {
+	if (pool_off || n == 0 || n > POOL_MAX) {
 		free(p);
 		return;
 	}
@@ -104,7 +120,7 @@ pool_realloc(void *p, size_t osize, size_t n)
 
 	if (p == NULL)
 		return pool_alloc(n);
-	if (osize > POOL_MAX && n > POOL_MAX)
+	if (pool_off || (osize > POOL_MAX && n > POOL_MAX))
 		return realloc(p, n);
 	if (osize != 0 && osize <= POOL_MAX && n <= POOL_MAX &&
 	    cls(osize) == cls(n))
@@ -225,5 +241,7 @@ pool_sqlite_install(void)
 		sq_init, sq_shutdown, NULL,
 	};
 
+	if (pool_off)
+		return 0;
 	return sqlite3_config(SQLITE_CONFIG_MALLOC, &m) == SQLITE_OK ? 0 : -1;
 }

@@ -38,6 +38,19 @@ per PostgreSQL case in the counting pass (2; 0: none), --pin (nginx and
 wrk on CPU 0, the workers and PostgreSQL on the others: the load
 generator kept off the cores it measures; the targets are judged on the
 default, unpinned run), --keep (leave the work dir).
+
+--allocators LIST (e.g. pool,glibc,mimalloc,jemalloc,pool+mimalloc):
+fcgi/lib/pool.c against malloc alone and against Debian's mimalloc and
+jemalloc, in one run. Each name starts a `tessera serve` of its own on
+the same SQLite data (the same build: "pool" in the name leaves pool.c
+on, otherwise TESSERA_POOL=0 switches it off; "mimalloc" or "jemalloc"
+preloads that library with LD_PRELOAD, otherwise glibc's malloc serves;
+"pool" alone is today's pool.c + glibc), and /api/me (Basic), the
+durable webhook and the tokens page are measured on each, the allocators
+alternated within each case and their order turned round by one every
+round. This mode runs the SQLite engine only, leaves out the other cases
+and the targets, and adds a table of the ratios per allocator, each
+round's, and the workers' memory (VmRSS, VmHWM) of each host.
 """
 
 import argparse
@@ -575,6 +588,51 @@ def loadavg():
     return "%.2f %.2f %.2f" % os.getloadavg()
 
 
+ALLOC_LIBS = {"mimalloc": "libmimalloc.so.2", "jemalloc": "libjemalloc.so.2"}
+
+
+def parse_allocators(spec):
+    """--allocators: [(label, pool on, preloaded library or None)], each
+    name "pool", "glibc", "mimalloc", "jemalloc" or "pool+" one of the
+    last three. The libraries are Debian's (make deps-bench)."""
+    out = []
+    for name in [x.strip() for x in spec.split(",") if x.strip()]:
+        parts = name.split("+")
+        pool = "pool" in parts
+        rest = [x for x in parts if x != "pool"] or ["glibc"]
+        if len(rest) != 1 or rest[0] not in ("glibc",) + tuple(ALLOC_LIBS):
+            raise SystemExit("--allocators: unknown %r (pool, glibc, mimalloc, "
+                             "jemalloc, pool+mimalloc, pool+jemalloc)" % name)
+        lib = None
+        if rest[0] in ALLOC_LIBS:
+            found = [os.path.join(d, ALLOC_LIBS[rest[0]]) for d in
+                     ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                      "/usr/lib64", "/usr/lib")
+                     if os.path.exists(os.path.join(d, ALLOC_LIBS[rest[0]]))]
+            if not found:
+                raise SystemExit("--allocators: no %s (make deps-bench installs "
+                                 "it)" % ALLOC_LIBS[rest[0]])
+            lib = found[0]
+        out.append(("pool %s, %s" % ("on" if pool else "off", rest[0]), pool, lib))
+    return out
+
+
+def check_allocator(pids, pool, lib):
+    """Each worker runs with the allocator it was started with: the
+    library mapped (or no other allocator), TESSERA_POOL=0 when off."""
+    for p in pids:
+        with open("/proc/%d/maps" % p) as f:
+            maps = f.read()
+        with open("/proc/%d/environ" % p, "rb") as f:
+            off = b"TESSERA_POOL=0" in f.read().split(b"\0")
+        libs = [v for v in ALLOC_LIBS.values() if v in maps]
+        want = [os.path.basename(lib)] if lib else []
+        if libs != want or off == pool:
+            raise RuntimeError("worker %d: allocators %s, pool %s; wanted %s, "
+                               "pool %s" % (p, libs, "off" if off else "on",
+                                            want, "on" if pool else "off"))
+
+
 class Case:
     """One measured case. side: which processes serve it (a key of the
     hosts: "hello", "sqlite", "sqlite16", "pg", "pg2", "pg16"); engine:
@@ -606,6 +664,10 @@ def main():
                     help="seconds of each PostgreSQL case in the counting "
                     "pass after the timed rounds (pg_stat_statements on); "
                     "0: no counting pass")
+    ap.add_argument("--allocators", default="",
+                    help="pool.c against malloc, mimalloc, jemalloc: e.g. "
+                    "pool,glibc,mimalloc,jemalloc,pool+mimalloc (SQLite "
+                    "engine only; see the top of this file)")
     ap.add_argument("--pin", action="store_true",
                     help="nginx and wrk on CPU 0, both backends' workers "
                     "and PostgreSQL on the other CPUs (the load generator "
@@ -616,7 +678,8 @@ def main():
     if "sqlite" not in engines or not set(engines) <= {"sqlite", "pg"}:
         ap.error("--engines: sqlite or sqlite,pg (the PostgreSQL figures are "
                  "judged against the SQLite engine's, in the same run)")
-    use_pg = "pg" in engines
+    allocs = parse_allocators(args.allocators)
+    use_pg = "pg" in engines and not allocs
     started = time.monotonic()
     load_start = loadavg()
     cores = os.cpu_count()
@@ -664,6 +727,16 @@ def main():
         hosts = {}
         hosts["sqlite"] = serve("tessera", workers, env)
         hosts["sqlite16"] = serve("sqlite16", senders, env)
+        # --allocators: a host per allocator, on the same data.
+        for i, (label, pool, lib) in enumerate(allocs):
+            aenv = dict(env)
+            aenv.pop("TESSERA_POOL", None)
+            aenv.pop("LD_PRELOAD", None)
+            if not pool:
+                aenv["TESSERA_POOL"] = "0"
+            if lib:
+                aenv["LD_PRELOAD"] = lib
+            hosts["alloc%d" % i] = serve("alloc%d" % i, workers, aenv)
 
         if use_pg:
             print("starting PostgreSQL 15 and loading the same 100,000 tokens "
@@ -706,11 +779,14 @@ def main():
                 raise RuntimeError("one key for both engines")
 
         ports = {n: free_port() for n in
-                 ("hello", "sqlite", "sqlite16", "pg", "pg2", "pg16")}
+                 ("hello", "sqlite", "sqlite16", "pg", "pg2", "pg16") +
+                 tuple("alloc%d" % i for i in range(len(allocs)))}
         fronts = [("hello", ["%s/hello.sock" % work], keepalive, ports["hello"]),
                   ("tessera", [hosts["sqlite"][1]], keepalive, ports["sqlite"]),
                   ("sqlite16", [hosts["sqlite16"][1]], max(1, senders // 2),
                    ports["sqlite16"])]
+        fronts += [("alloc%d" % i, [hosts["alloc%d" % i][1]], keepalive,
+                    ports["alloc%d" % i]) for i in range(len(allocs))]
         if use_pg:
             fronts += [("pg", [hosts["pg"][1]], keepalive, ports["pg"]),
                        # two hosts: half the workers of both, round robin
@@ -832,6 +908,27 @@ def main():
             Case("bound: 1 KiB append + fdatasync", hbase + "/append", script,
                  side="hello", engine=None),
         ]
+        # --allocators: the three cases on each allocator's host instead,
+        # in groups (one case, every allocator), turned round each round.
+        kinds = (("/api/me Basic", "/api/me", None, (basic,)),
+                 ("webhook 1 KiB durable", hook % pl, script, (basic,)),
+                 ("tokens page, %d tokens" % mine, "/settings/tokens", None,
+                  ("Cookie: " + session,)))
+        agroups = []
+        if allocs:
+            agroups = [[Case("%s [%s]" % (k, label), url["alloc%d" % i] + path,
+                            scr, hdrs, side="alloc%d" % i)
+                       for i, (label, _, _) in enumerate(allocs)]
+                      for k, path, scr, hdrs in kinds]
+            cases = [cases[0]] + [c for g in agroups for c in g]
+
+        def order(r):
+            """Round r's order of the cases: each allocator group turned
+            round by r, so no allocator always runs first."""
+            if not agroups:
+                return cases
+            return [cases[0]] + [c for g in agroups for c in
+                                 g[r % len(g):] + g[:r % len(g)]]
         # Each case answers what it should before it is measured.
         for c in cases:
             h = dict(x.split(": ", 1) for x in c.hdrs)
@@ -850,6 +947,8 @@ def main():
         side_pids = {"hello": children(hel.pid)}
         for n, (p, _) in hosts.items():
             side_pids[n] = children(p.pid)
+        for i, (label, pool, lib) in enumerate(allocs):
+            check_allocator(side_pids["alloc%d" % i], pool, lib)
         if use_pg:
             side_pids["pg2"] = side_pids["pg2-a"] + side_pids["pg2-b"]
             sampler = Sampler(pg, os.path.join(PG_BIN, "psql"))
@@ -872,7 +971,7 @@ def main():
         print("measuring %d cases, %d rounds of %d s (load average %s) ..."
               % (len(cases), args.rounds, args.seconds, loadavg()), flush=True)
         for r in range(args.rounds):
-            for c in cases:
+            for c in order(r):
                 pgc = pg_b = None
                 if c.engine == "pg":
                     pgc = pg_counters(pg)
@@ -936,6 +1035,9 @@ def main():
                     "SELECT pg_reload_conf();")
         rss = [(p, status_kib(p, "VmRSS"), status_kib(p, "VmHWM"))
                for p in children(app.pid)]
+        alloc_rss = [[(status_kib(p, "VmRSS"), status_kib(p, "VmHWM"))
+                      for p in side_pids["alloc%d" % i]]
+                     for i in range(len(allocs))]
         pg_rss = [status_kib(p, "VmRSS") for p in side_pids["pg"]] if use_pg else []
 
         # CGI: process start to exit for one /healthz.
@@ -1128,6 +1230,49 @@ def main():
                 for calls, t, q in rows:
                     print("| %s | %.2f | %.3f |" % (short_sql(q).replace("|", "\\|"),
                                                     calls / n, t / max(calls, 1)))
+    if allocs:
+        print()
+        print("Allocators (--allocators; pool: fcgi/lib/pool.c, off by TESSERA_POOL=0; "
+              "mimalloc, jemalloc: Debian's, by LD_PRELOAD). x baseline, the "
+              "median and each round's; each allocator's req/s against the "
+              "first's in the same round (median, lowest-highest); the "
+              "workers' CPU a request (µs, median):")
+        print()
+        print("| case | " + " | ".join(a[0] for a in allocs) + " |")
+        print("|---|" + "---:|" * len(allocs))
+        base_r = [x["rps"] for x in results["baseline hello"]]
+        for g in agroups:
+            cells = []
+            for c in g:
+                per = [x["rps"] / b for x, b in zip(results[c.name], base_r)]
+                cells.append("**%.3f** (%s)" % (med[c.name]["rps"] / base_rps,
+                                                ", ".join("%.2f" % v for v in per)))
+            print("| %s | %s |" % (g[0].name.rsplit(" [", 1)[0], " | ".join(cells)))
+        # Paired: each allocator against the first in the same round (the
+        # cases of a group run one after the other, so the machine's drift
+        # between them is smaller than between a case and the baseline).
+        for g in agroups:
+            cells = []
+            for c in g:
+                per = [x["rps"] / y["rps"] for x, y in
+                       zip(results[c.name], results[g[0].name])]
+                cells.append("%.3f (%.2f-%.2f)" % (statistics.median(per),
+                                                   min(per), max(per)))
+            print("| %s, x %s in the round | %s |" % (
+                g[0].name.rsplit(" [", 1)[0], allocs[0][0], " | ".join(cells)))
+        for g in agroups:
+            print("| %s, worker µs | %s |" % (
+                g[0].name.rsplit(" [", 1)[0], " | ".join(
+                    "%.1f" % medf(c.name, lambda r: r["cpu_us"]["app"]) for c in g)))
+        print()
+        print("Workers' memory after the rounds, MiB (min-max of %d workers):" % workers)
+        print()
+        print("| allocator | VmRSS | VmHWM (peak) |")
+        print("|---|---:|---:|")
+        for (label, _, _), mem in zip(allocs, alloc_rss):
+            print("| %s | %.1f-%.1f | %.1f-%.1f |" % (
+                label, min(m[0] for m in mem) / 1024, max(m[0] for m in mem) / 1024,
+                min(m[1] for m in mem) / 1024, max(m[1] for m in mem) / 1024))
     print()
     for p, r, hwm in rss:
         print("worker %d: VmRSS %.1f MiB (peak VmHWM %.1f MiB)" % (p, r / 1024, hwm / 1024))
@@ -1142,6 +1287,8 @@ def main():
               "stored in PostgreSQL: %d" % (min(pg_rss) / 1024, max(pg_rss) / 1024,
                                             pg_records))
     print()
+    if allocs:
+        return 0        # the targets are judged on the default run
     non2xx_ok = all(sum(r["non2xx"] for r in results[c.name]) == 0 for c in cases
                     if c.want == 200) and \
         all(r["non2xx"] == r["requests"] for c in cases if c.want != 200

@@ -6,6 +6,11 @@
 #   BODY_FILE=f tests/bench/callgrind.sh ...   POST f as application/json
 #   CG_OPTS='--toggle-collect=worker_handle' ...  more valgrind options (this
 #                                               one: count requests only)
+#   TESSERA_POOL=0 tests/bench/callgrind.sh ...  fcgi/lib/pool.c off (malloc)
+#
+# The environment passes through: LD_PRELOAD=libmimalloc.so.2 (or jemalloc)
+# is counted too, but only as instructions; what sets allocators apart
+# (cache misses, page faults, memory given back) callgrind does not see.
 #
 # Runs `tessera serve --workers 1` under callgrind, sends N requests (300)
 # with cgi-fcgi, and prints the worker's inclusive profile head and the
