@@ -148,7 +148,8 @@ tests-build: tessera
 # The benchmark (not part of make test): tessera against a hello-world
 # libfcgi responder through one nginx, driven by wrk. A few minutes.
 # Debian's mimalloc and jemalloc: the allocators preloaded by
-# BENCH_ARGS=--allocators=... to measure fcgi/lib/pool.c against.
+# BENCH_ARGS=--allocators=glibc,mimalloc,jemalloc to measure against
+# glibc's malloc.
 DEB_BENCH = wrk valgrind libfcgi-bin libmimalloc2.0 libjemalloc2
 deps-bench: deps-test
 	$(call install_missing,$(DEB_BENCH))

@@ -403,7 +403,6 @@ lhost_handle(struct lhost *lh, const struct req *r,
 		 * the memory back to the system, not just to malloc. */
 		lua_settop(L, 0);
 		lua_gc(L, LUA_GCCOLLECT);
-		pool_trim();
 		malloc_trim(0);
 	}
 	if (lh->secret) {

@@ -22,8 +22,9 @@
 
 #include "bridge.h"
 
-/* The allocator: counts bytes and refuses to pass mem_limit. Blocks come
- * from the small-block pool (pool.c); Lua always says a block's size. */
+/* The allocator: counts bytes (Lua always says a block's size) and
+ * refuses to pass mem_limit; malloc's blocks (a cache of small blocks in
+ * front of it did not pay: bench/results.md, step 10). */
 static void *
 l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -35,7 +36,7 @@ l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (nsize == 0) {
 		if (lh->wipe && ptr)
 			sodium_memzero(ptr, osize);
-		pool_free(ptr, osize);
+		free(ptr);
 		lh->mem_used -= osize;
 		return NULL;
 	}
@@ -43,12 +44,12 @@ l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		return NULL;
 	if (lh->wipe && ptr) {
 		/* a resize would release the old block unwiped */
-		if ((p = pool_alloc(nsize)) == NULL)
+		if ((p = malloc(nsize)) == NULL)
 			return NULL;
 		memcpy(p, ptr, osize < nsize ? osize : nsize);
 		sodium_memzero(ptr, osize);
-		pool_free(ptr, osize);
-	} else if ((p = pool_realloc(ptr, osize, nsize)) == NULL)
+		free(ptr);
+	} else if ((p = realloc(ptr, nsize)) == NULL)
 		return NULL;
 	lh->mem_used = lh->mem_used - osize + nsize;
 	return p;

@@ -1,6 +1,6 @@
 /*
  * lib.h -- the small libraries under everything else: growable buffers
- * (buf_), the small-block pool (pool_), the configuration (cfg_), logging
+ * (buf_), the configuration (cfg_), logging
  * (log_), the input parsers (kv_, url_, cookie_, utf8_), shared memory
  * (shm_), time (util.c). They call nothing above them.
  *
@@ -40,17 +40,6 @@ void	 buf_free(struct buf *);
 void	 buf_wipe(struct buf *);
 /* Zeroes a NUL-terminated string, then frees it (NULL is fine). */
 void	 str_wipe(char *);
-
-/* ----------------------------------------------------------------- pool */
-
-/* A bounded cache of freed small blocks (up to POOL_MAX bytes) in front of
- * malloc, for Lua and SQLite (pool.c). Single-threaded. */
-#define POOL_MAX	2048
-void	*pool_alloc(size_t);
-void	 pool_free(void *, size_t);
-void	*pool_realloc(void *, size_t osize, size_t);
-void	 pool_trim(void);
-int	 pool_sqlite_install(void);
 
 /* --------------------------------------------------------------- config */
 

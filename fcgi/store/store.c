@@ -36,10 +36,8 @@ void
 db_init_library(void)
 {
 	/* Every process is single-threaded (workers are processes): SQLite
-	 * need not take a mutex on every allocation and statement. Its
-	 * allocator is pool.c's. */
+	 * need not take a mutex on every allocation and statement. */
 	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
-	pool_sqlite_install();
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 

@@ -39,13 +39,12 @@ wrk on CPU 0, the workers and PostgreSQL on the others: the load
 generator kept off the cores it measures; the targets are judged on the
 default, unpinned run), --keep (leave the work dir).
 
---allocators LIST (e.g. pool,glibc,mimalloc,jemalloc,pool+mimalloc):
-fcgi/lib/pool.c against malloc alone and against Debian's mimalloc and
-jemalloc, in one run. Each name starts a `tessera serve` of its own on
-the same SQLite data (the same build: "pool" in the name leaves pool.c
-on, otherwise TESSERA_POOL=0 switches it off; "mimalloc" or "jemalloc"
-preloads that library with LD_PRELOAD, otherwise glibc's malloc serves;
-"pool" alone is today's pool.c + glibc), and /api/me (Basic), the
+--allocators LIST (e.g. glibc,mimalloc,jemalloc): glibc's malloc against
+Debian's mimalloc and jemalloc, in one run (step 10 measured a cache of
+small blocks, pool.c, this way, and removed it: bench/results.md). Each
+name starts a `tessera serve` of its own on the same SQLite data, the
+same build ("mimalloc" or "jemalloc" preloads that library with
+LD_PRELOAD; "glibc" preloads nothing), and /api/me (Basic), the
 durable webhook and the tokens page are measured on each, the allocators
 alternated within each case and their order turned round by one every
 round. This mode runs the SQLite engine only, leaves out the other cases
@@ -592,17 +591,15 @@ ALLOC_LIBS = {"mimalloc": "libmimalloc.so.2", "jemalloc": "libjemalloc.so.2"}
 
 
 def parse_allocators(spec):
-    """--allocators: [(label, pool on, preloaded library or None)], each
-    name "pool", "glibc", "mimalloc", "jemalloc" or "pool+" one of the
-    last three. The libraries are Debian's (make deps-bench)."""
+    """--allocators: [(label, preloaded library or None)], each name
+    "glibc", "mimalloc" or "jemalloc". The libraries are Debian's (make
+    deps-bench)."""
     out = []
     for name in [x.strip() for x in spec.split(",") if x.strip()]:
-        parts = name.split("+")
-        pool = "pool" in parts
-        rest = [x for x in parts if x != "pool"] or ["glibc"]
-        if len(rest) != 1 or rest[0] not in ("glibc",) + tuple(ALLOC_LIBS):
-            raise SystemExit("--allocators: unknown %r (pool, glibc, mimalloc, "
-                             "jemalloc, pool+mimalloc, pool+jemalloc)" % name)
+        rest = [name]
+        if name not in ("glibc",) + tuple(ALLOC_LIBS):
+            raise SystemExit("--allocators: unknown %r (glibc, mimalloc, "
+                             "jemalloc)" % name)
         lib = None
         if rest[0] in ALLOC_LIBS:
             found = [os.path.join(d, ALLOC_LIBS[rest[0]]) for d in
@@ -613,24 +610,21 @@ def parse_allocators(spec):
                 raise SystemExit("--allocators: no %s (make deps-bench installs "
                                  "it)" % ALLOC_LIBS[rest[0]])
             lib = found[0]
-        out.append(("pool %s, %s" % ("on" if pool else "off", rest[0]), pool, lib))
+        out.append((name, lib))
     return out
 
 
-def check_allocator(pids, pool, lib):
+def check_allocator(pids, lib):
     """Each worker runs with the allocator it was started with: the
-    library mapped (or no other allocator), TESSERA_POOL=0 when off."""
+    library mapped, or no other allocator."""
     for p in pids:
         with open("/proc/%d/maps" % p) as f:
             maps = f.read()
-        with open("/proc/%d/environ" % p, "rb") as f:
-            off = b"TESSERA_POOL=0" in f.read().split(b"\0")
         libs = [v for v in ALLOC_LIBS.values() if v in maps]
         want = [os.path.basename(lib)] if lib else []
-        if libs != want or off == pool:
-            raise RuntimeError("worker %d: allocators %s, pool %s; wanted %s, "
-                               "pool %s" % (p, libs, "off" if off else "on",
-                                            want, "on" if pool else "off"))
+        if libs != want:
+            raise RuntimeError("worker %d: allocators %s; wanted %s"
+                               % (p, libs, want))
 
 
 class Case:
@@ -665,8 +659,8 @@ def main():
                     "pass after the timed rounds (pg_stat_statements on); "
                     "0: no counting pass")
     ap.add_argument("--allocators", default="",
-                    help="pool.c against malloc, mimalloc, jemalloc: e.g. "
-                    "pool,glibc,mimalloc,jemalloc,pool+mimalloc (SQLite "
+                    help="glibc's malloc against mimalloc, jemalloc: e.g. "
+                    "glibc,mimalloc,jemalloc (SQLite "
                     "engine only; see the top of this file)")
     ap.add_argument("--pin", action="store_true",
                     help="nginx and wrk on CPU 0, both backends' workers "
@@ -728,12 +722,9 @@ def main():
         hosts["sqlite"] = serve("tessera", workers, env)
         hosts["sqlite16"] = serve("sqlite16", senders, env)
         # --allocators: a host per allocator, on the same data.
-        for i, (label, pool, lib) in enumerate(allocs):
+        for i, (label, lib) in enumerate(allocs):
             aenv = dict(env)
-            aenv.pop("TESSERA_POOL", None)
             aenv.pop("LD_PRELOAD", None)
-            if not pool:
-                aenv["TESSERA_POOL"] = "0"
             if lib:
                 aenv["LD_PRELOAD"] = lib
             hosts["alloc%d" % i] = serve("alloc%d" % i, workers, aenv)
@@ -918,7 +909,7 @@ def main():
         if allocs:
             agroups = [[Case("%s [%s]" % (k, label), url["alloc%d" % i] + path,
                             scr, hdrs, side="alloc%d" % i)
-                       for i, (label, _, _) in enumerate(allocs)]
+                       for i, (label, _) in enumerate(allocs)]
                       for k, path, scr, hdrs in kinds]
             cases = [cases[0]] + [c for g in agroups for c in g]
 
@@ -947,8 +938,8 @@ def main():
         side_pids = {"hello": children(hel.pid)}
         for n, (p, _) in hosts.items():
             side_pids[n] = children(p.pid)
-        for i, (label, pool, lib) in enumerate(allocs):
-            check_allocator(side_pids["alloc%d" % i], pool, lib)
+        for i, (label, lib) in enumerate(allocs):
+            check_allocator(side_pids["alloc%d" % i], lib)
         if use_pg:
             side_pids["pg2"] = side_pids["pg2-a"] + side_pids["pg2-b"]
             sampler = Sampler(pg, os.path.join(PG_BIN, "psql"))
@@ -1232,7 +1223,7 @@ def main():
                                                     calls / n, t / max(calls, 1)))
     if allocs:
         print()
-        print("Allocators (--allocators; pool: fcgi/lib/pool.c, off by TESSERA_POOL=0; "
+        print("Allocators (--allocators; "
               "mimalloc, jemalloc: Debian's, by LD_PRELOAD). x baseline, the "
               "median and each round's; each allocator's req/s against the "
               "first's in the same round (median, lowest-highest); the "
@@ -1269,7 +1260,7 @@ def main():
         print()
         print("| allocator | VmRSS | VmHWM (peak) |")
         print("|---|---:|---:|")
-        for (label, _, _), mem in zip(allocs, alloc_rss):
+        for (label, _), mem in zip(allocs, alloc_rss):
             print("| %s | %.1f-%.1f | %.1f-%.1f |" % (
                 label, min(m[0] for m in mem) / 1024, max(m[0] for m in mem) / 1024,
                 min(m[1] for m in mem) / 1024, max(m[1] for m in mem) / 1024))

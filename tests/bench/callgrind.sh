@@ -6,7 +6,6 @@
 #   BODY_FILE=f tests/bench/callgrind.sh ...   POST f as application/json
 #   CG_OPTS='--toggle-collect=worker_handle' ...  more valgrind options (this
 #                                               one: count requests only)
-#   TESSERA_POOL=0 tests/bench/callgrind.sh ...  fcgi/lib/pool.c off (malloc)
 #
 # The environment passes through: LD_PRELOAD=libmimalloc.so.2 (or jemalloc)
 # is counted too, but only as instructions; what sets allocators apart
