@@ -346,10 +346,16 @@ req_next(lua_State *L)
 	const char	*k = lua_tostring(L, 2);
 	size_t		 i = 0;
 
-	if (k != NULL)
+	if (k != NULL) {
 		while (req_fields[i] && strcmp(req_fields[i], k) != 0)
 			i++;
-	for (i = k != NULL && req_fields[i] ? i + 1 : 0; req_fields[i]; i++) {
+		if (req_fields[i] == NULL) {	/* not a key it gave */
+			lua_pushnil(L);
+			return 1;
+		}
+		i++;
+	}
+	for (; req_fields[i]; i++) {
 		push_field(L, lua_upvalueindex(1), req_fields[i]);
 		if (!lua_isnil(L, -1)) {
 			lua_pushstring(L, req_fields[i]);
