@@ -150,17 +150,21 @@ wipe_stream(FCGX_Stream *s)
 	sodium_memzero(d->buff, (size_t)d->bufflen);
 }
 
-/* Sends what is buffered, then zeroes the request's parameters and every
- * stream buffer, so the credentials, passwords and secrets of the request
- * and its answer are gone before FCGX_Finish_r frees that memory. The
- * in stream is not read again (FCGX_Finish_r only closes the writers). */
+/* Ends the answer, then zeroes the request's parameters and every stream
+ * buffer, so the credentials, passwords and secrets of the request and
+ * its answer are gone before FCGX_Finish_r frees that memory. Closing the
+ * writers (as FCGX_Finish_r would, which then finds them closed) sends
+ * the rest of the body and the end of the request together: a client
+ * that hangs up once it has the body no longer finds the web server
+ * still waiting for the end, which nginx logs with the request line.
+ * The in stream is not read again. */
 void
 conn_fcgi_wipe(struct FCGX_Request *fr)
 {
 	char	**e;
 
-	FCGX_FFlush(fr->out);
-	FCGX_FFlush(fr->err);
+	FCGX_FClose(fr->err);
+	FCGX_FClose(fr->out);
 	wipe_stream(fr->in);
 	wipe_stream(fr->out);
 	wipe_stream(fr->err);
