@@ -62,11 +62,11 @@ function M.redirect(location, status, headers)
   return { status = status or 303, headers = h, body = "" }
 end
 
--- An error in the form the client expects (req.wants_json, decided by
--- the host): the JSON envelope or the host's small HTML page.
-function M.error(req, status, code, message, headers)
-  return with_headers(host.error(status, code, message,
-    { json = req.wants_json }), headers)
+-- An error in the form the client expects: the JSON envelope or the
+-- host's small HTML page, as the host decided for the request being
+-- served (req.wants_json); req is kept for the callers' sake.
+function M.error(_, status, code, message, headers)
+  return with_headers(host.error(status, code, message), headers)
 end
 
 return M

@@ -129,32 +129,6 @@ wal_syncs(void)
 /* The repository's schema/ directory (absolute). */
 static char	 repo_schema[PATH_MAX];
 
-/* Finds schema/ in the working directory (the runner uses the repo root)
- * or two levels above the test binary. */
-static void
-find_repo_schema(void)
-{
-	char	 d[PATH_MAX], probe[PATH_MAX + 32], *slash;
-	ssize_t	 n;
-
-	if (getcwd(d, sizeof(d)) != NULL) {
-		snprintf(probe, sizeof(probe), "%s/schema/queries.sql", d);
-		if (access(probe, R_OK) == 0) {
-			snprintf(repo_schema, sizeof(repo_schema), "%.4000s/schema",
-			    d);
-			return;
-		}
-	}
-	n = readlink("/proc/self/exe", d, sizeof(d) - 1);
-	if (n > 0) {
-		d[n] = '\0';
-		if ((slash = strrchr(d, '/')) != NULL)
-			*slash = '\0';
-		snprintf(repo_schema, sizeof(repo_schema), "%.4000s/../../schema",
-		    d);
-	}
-}
-
 /* Opens the database of cfg; SQLite's own checkpoints (which sync the
  * WAL too) are left out. 0 or -1. */
 static int
@@ -701,7 +675,7 @@ main(void)
 	if (sh == MAP_FAILED)
 		return 99;
 	tu_clean_env();
-	find_repo_schema();
+	tu_repo_schema(repo_schema);
 	tu_tmp_init("test_commit");
 	rc = cmocka_run_group_tests_name("commit", tests, NULL, NULL);
 	tu_tmp_done();

@@ -27,32 +27,6 @@
 /* The repository's schema/ directory (absolute). */
 static char	 repo_schema[PATH_MAX];
 
-/* Finds schema/ in the working directory (the runner uses the repo root)
- * or two levels above the test binary. */
-static void
-find_repo_schema(void)
-{
-	char	 d[PATH_MAX], probe[PATH_MAX + 32], *slash;
-	ssize_t	 n;
-
-	if (getcwd(d, sizeof(d)) != NULL) {
-		snprintf(probe, sizeof(probe), "%s/schema/queries.sql", d);
-		if (access(probe, R_OK) == 0) {
-			snprintf(repo_schema, sizeof(repo_schema), "%.4000s/schema",
-			    d);
-			return;
-		}
-	}
-	n = readlink("/proc/self/exe", d, sizeof(d) - 1);
-	if (n > 0) {
-		d[n] = '\0';
-		if ((slash = strrchr(d, '/')) != NULL)
-			*slash = '\0';
-		snprintf(repo_schema, sizeof(repo_schema), "%.4000s/../../schema",
-		    d);
-	}
-}
-
 /* Number of NNN_*.sql migration files in dir. */
 static int
 count_migrations(const char *dir)
@@ -1248,7 +1222,7 @@ main(void)
 	if (sodium_init() < 0)
 		return 99;
 	tu_clean_env();
-	find_repo_schema();
+	tu_repo_schema(repo_schema);
 	tu_tmp_init("test_db");
 	rc = cmocka_run_group_tests_name("db", tests, NULL, NULL);
 	tu_tmp_done();

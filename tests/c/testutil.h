@@ -111,4 +111,29 @@ tu_clean_env(void)
 	}
 }
 
+/* The repository's schema/ directory into out (PATH_MAX bytes): in the
+ * working directory (the runner's is the repository's root), else two
+ * levels above the test binary. */
+static inline void
+tu_repo_schema(char *out)
+{
+	char	 d[PATH_MAX], probe[PATH_MAX + 32], *slash;
+	ssize_t	 n;
+
+	if (getcwd(d, sizeof(d)) != NULL) {
+		snprintf(probe, sizeof(probe), "%s/schema/queries.sql", d);
+		if (access(probe, R_OK) == 0) {
+			snprintf(out, PATH_MAX, "%.4000s/schema", d);
+			return;
+		}
+	}
+	n = readlink("/proc/self/exe", d, sizeof(d) - 1);
+	if (n > 0) {
+		d[n] = '\0';
+		if ((slash = strrchr(d, '/')) != NULL)
+			*slash = '\0';
+		snprintf(out, PATH_MAX, "%.4000s/../../schema", d);
+	}
+}
+
 #endif /* TESTUTIL_H */
