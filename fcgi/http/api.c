@@ -210,7 +210,6 @@ authenticate(const struct gate *g, const struct req *r, struct principal *p)
 	int		 remote = db_remote(g->db);
 	double		 ttl = (double)g->cfg->token_cache_seconds;
 
-	memset(p, 0, sizeof(*p));
 	memset(&row, 0, sizeof(row));
 	if (api_credentials(r, key, sizeof(key), secret, sizeof(secret)) == -1 ||
 	    !token_secret_valid(secret, strlen(secret)) ||
@@ -229,6 +228,7 @@ authenticate(const struct gate *g, const struct req *r, struct principal *p)
 	else if ((found = read_row(g, key, h, &row)) == -1) {
 		sodium_memzero(secret, sizeof(secret));
 		sodium_memzero(h, sizeof(h));
+		memset(p, 0, sizeof(*p));
 		return -2;
 	}
 	has_prev = row.has_prev && row.prev_expires > now;
@@ -244,9 +244,11 @@ authenticate(const struct gate *g, const struct req *r, struct principal *p)
 			authcache_put(h, mono_now(), &row);
 	}
 out:
+	/* What is secret: the secret and the hashes (the principal is not). */
 	sodium_memzero(secret, sizeof(secret));
 	sodium_memzero(h, sizeof(h));
-	sodium_memzero(&row, sizeof(row));
+	sodium_memzero(row.stored, sizeof(row.stored));
+	sodium_memzero(row.prev, sizeof(row.prev));
 	if (rc != 0) {
 		memset(p, 0, sizeof(*p));
 		return -1;
