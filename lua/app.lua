@@ -10,13 +10,15 @@
 -- with the route's handler and captures, or with nil, nil and the Allow
 -- list of a 405 (nil: no route has this path). req is read-only (see
 -- README, "Lua API"). The runner calls app.tick() every
--- token_check_interval seconds.
+-- token_check_interval seconds, and app.claim(), app.run(id) and
+-- app.abort(id, why) for queued runs (lua/runs.lua).
 
 local router = require "router"
 local http = require "http"
 local hooks = require "hooks"
 local expiry = require "expiry"
 local deliveries = require "deliveries"
+local runs = require "runs"
 
 local modules = {
   "routes.health",
@@ -24,6 +26,7 @@ local modules = {
   "routes.tokens",
   "routes.api",
   "routes.webhook",
+  "routes.via",
 }
 
 local r = router.new()
@@ -61,6 +64,9 @@ function M.handle(req, handler, params, allow)
   end
   return http.error(req, 404, "NOT_FOUND", "no such page")
 end
+
+-- The runner's queued runs (lua/runs.lua; fcgi/bridge/lhost_runs.c).
+M.claim, M.run, M.abort = runs.claim, runs.run, runs.abort
 
 -- The runner's periodic work.
 function M.tick()

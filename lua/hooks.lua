@@ -23,7 +23,11 @@
 --   object_created, object_updated
 --                { account_id, user_id, email, kind ("sources", ...), id,
 --                  name, ip, via }
---   pipeline_run     { account_id, user_id, pipeline_id, key, ip, via }
+--   pipeline_run     { account_id, user_id, pipeline_id, key, ip, via,
+--                      queued (false: one was queued or running already) }
+--   model_run        { account_id, user_id, model_id, key, ip, via, queued }
+--   run_succeeded, run_failed (the runner, lua/runs.lua)
+--                { account_id, run_id, pipeline_id or model_id, message }
 --   webhook_received { account_id, user_id, pipeline_id, records, key, ip }
 --
 -- Webhook deliveries are counted per token by the route (token_usage,
@@ -99,7 +103,19 @@ function M.object_updated(ev)
 end
 
 function M.pipeline_run(ev)
-  audit(ev, "pipeline.run", tostring(ev.pipeline_id))
+  audit(ev, "pipeline.run", tostring(ev.pipeline_id),
+    ev.queued == false and "already queued or running" or "")
+end
+
+function M.model_run(ev)
+  audit(ev, "model.run", tostring(ev.model_id),
+    ev.queued == false and "already queued or running" or "")
+end
+
+-- A run that failed (the runner): in the audit log, with the reason.
+function M.run_failed(ev)
+  audit(ev, ev.pipeline_id and "pipeline.run_failed" or "model.run_failed",
+    tostring(ev.pipeline_id or ev.model_id), ev.message)
 end
 
 -- Calls the hook for name, if there is one. A failing hook is logged and

@@ -474,17 +474,165 @@ FROM pipelines p JOIN sources s ON s.id = p.source_id
 WHERE p.account_id = :account_id AND p.id = :id;
 
 -- name: pipeline_status
-SELECT id, active, status, raw_msg FROM pipelines
+SELECT id, active, status, raw_msg, failures FROM pipelines
 WHERE account_id = :account_id AND id = :id;
 
--- name: pipeline_run_add
-INSERT INTO pipeline_runs (pipeline_id, token_id, requested_at)
-VALUES (:pipeline_id, :token_id, :now);
+-- Runs (016, lua/runs.lua) ---------------------------------------------------
 
--- A run request schedules an idle active pipeline.
+-- A run request: queued unless the pipeline (or model) has one queued or
+-- running already. changes = 0: it had.
+-- name: run_queue_pipeline
+INSERT INTO runs (account_id, pipeline_id, token_id, queued_at)
+SELECT :account_id, :pipeline_id, :token_id, :now
+WHERE NOT EXISTS (SELECT 1 FROM runs WHERE pipeline_id = :pipeline_id
+                  AND status IN ('queued', 'running'));
+
+-- name: run_queue_model
+INSERT INTO runs (account_id, model_id, token_id, queued_at)
+SELECT :account_id, :model_id, :token_id, :now
+WHERE NOT EXISTS (SELECT 1 FROM runs WHERE model_id = :model_id
+                  AND status IN ('queued', 'running'));
+
+-- A run request schedules an idle or failed active pipeline.
 -- name: pipeline_schedule
 UPDATE pipelines SET status = 'scheduled', updated_at = :now
-WHERE id = :id AND active = 1 AND status = 'active';
+WHERE id = :id AND active = 1 AND status NOT IN ('running', 'scheduled');
+
+-- name: runs_of_pipeline
+SELECT id, status, queued_at, started_at, finished_at, records, message
+FROM runs WHERE pipeline_id = :pipeline_id ORDER BY id DESC LIMIT :limit;
+
+-- name: runs_of_model
+SELECT id, status, queued_at, started_at, finished_at, records, message
+FROM runs WHERE model_id = :model_id ORDER BY id DESC LIMIT :limit;
+
+-- Taken first in the claim's transaction: on PostgreSQL an advisory lock,
+-- so two runners do not both count the same free slot; SQLite's writer
+-- lock already does that.
+-- name: run_claim_lock
+SELECT 1 AS locked;
+
+-- The oldest run that is queued, or running with its lease past (its
+-- runner died), whose account runs fewer than :per_account, while fewer
+-- than :total run in all. The outer condition is checked again on the
+-- row itself, so two runners never take the same run.
+-- name: run_claim
+UPDATE runs SET status = 'running', started_at = :now,
+       lease_until = :now + :lease, attempts = attempts + 1
+WHERE (status = 'queued' OR (status = 'running' AND lease_until < :now))
+  AND id = (
+    SELECT r.id FROM runs r
+    WHERE (r.status = 'queued'
+           OR (r.status = 'running' AND r.lease_until < :now))
+      AND (SELECT count(*) FROM runs x WHERE x.account_id = r.account_id
+           AND x.status = 'running' AND x.lease_until >= :now) < :per_account
+      AND (SELECT count(*) FROM runs x WHERE x.status = 'running'
+           AND x.lease_until >= :now) < :total
+    ORDER BY r.id LIMIT 1)
+RETURNING id, account_id, pipeline_id, model_id, token_id, attempts;
+
+-- name: run_lease
+UPDATE runs SET lease_until = :lease_until
+WHERE id = :id AND status = 'running';
+
+-- name: run_get
+SELECT id, account_id, pipeline_id, model_id, token_id, status, attempts
+FROM runs WHERE id = :id;
+
+-- name: run_records_add
+UPDATE runs SET records = records + :n WHERE id = :id AND status = 'running';
+
+-- name: run_finish
+UPDATE runs SET status = :status, finished_at = :now, message = :message,
+       lease_until = NULL
+WHERE id = :id AND status = 'running';
+
+-- What a pipeline's run needs: its kind, config, cursor, source and
+-- destination.
+-- name: pipeline_for_run
+SELECT p.id, p.account_id, p.name, p.type, p.config, p.cursor, p.active,
+       p.destination_id, s.type AS source_type, d.type AS destination_type,
+       d.config AS destination_config
+FROM pipelines p JOIN sources s ON s.id = p.source_id
+JOIN destinations d ON d.id = p.destination_id
+WHERE p.id = :id;
+
+-- name: pipeline_running
+UPDATE pipelines SET status = 'running', updated_at = :now WHERE id = :id;
+
+-- name: pipeline_succeeded
+UPDATE pipelines SET status = CASE WHEN active = 1 THEN 'active'
+                                   ELSE 'not_active' END,
+       raw_msg = '', failures = 0, updated_at = :now
+WHERE id = :id;
+
+-- name: pipeline_failed
+UPDATE pipelines SET failures = failures + 1,
+       status = CASE WHEN failures + 1 >= :max_failures
+                     THEN 'too_many_consecutive_failed_builds'
+                     ELSE 'error_building_tables' END,
+       raw_msg = :message, updated_at = :now
+WHERE id = :id;
+
+-- Moves the cursor from :old to :new; changes = 0 when another run moved
+-- it first (the batch is then rolled back).
+-- name: pipeline_cursor
+UPDATE pipelines SET cursor = :new WHERE id = :id AND cursor = :old;
+
+-- The next records a run moves: visible ones after the cursor, and only
+-- below the first record of a delivery still being written (whose
+-- records become visible later: the cursor must not pass them).
+-- name: records_to_move
+SELECT r.id, r.received_at, r.data FROM records r
+WHERE r.pipeline_id = :pipeline_id AND r.id > :after
+  AND r.id < coalesce((SELECT min(x.id) FROM deliveries d
+                       JOIN records x ON x.delivery_id = d.id
+                       WHERE d.pipeline_id = :pipeline_id
+                         AND d.done_at IS NULL), 9223372036854775807)
+ORDER BY r.id LIMIT :limit;
+
+-- name: model_for_run
+SELECT m.id, m.account_id, m.name, m.sql, m.config, m.destination_id,
+       d.type AS destination_type
+FROM models m JOIN destinations d ON d.id = m.destination_id
+WHERE m.id = :id;
+
+-- name: model_exists
+SELECT id FROM models WHERE account_id = :account_id AND id = :id;
+
+-- A Via destination's tables (016) -------------------------------------------
+
+-- name: via_table_get
+SELECT id, columns, row_count FROM via_tables
+WHERE destination_id = :destination_id AND name = :name;
+
+-- name: via_table_add
+INSERT INTO via_tables (account_id, destination_id, name, updated_at)
+VALUES (:account_id, :destination_id, :name, :now)
+ON CONFLICT (destination_id, name) DO NOTHING;
+
+-- name: via_table_grow
+UPDATE via_tables SET columns = :columns, row_count = row_count + :added,
+       updated_at = :now
+WHERE id = :id;
+
+-- name: via_table_reset
+UPDATE via_tables SET columns = :columns, row_count = 0, updated_at = :now
+WHERE id = :id;
+
+-- name: via_rows_clear
+DELETE FROM via_rows WHERE table_id = :table_id;
+
+-- name: via_row_add
+INSERT INTO via_rows (table_id, id, data) VALUES (:table_id, :id, :data);
+
+-- name: via_tables_of
+SELECT id, name, columns, row_count, updated_at FROM via_tables
+WHERE destination_id = :destination_id ORDER BY name;
+
+-- name: via_rows_page
+SELECT id, data FROM via_rows WHERE table_id = :table_id AND id > :after
+ORDER BY id LIMIT :limit;
 
 -- :delivery_id is host.null for a delivery written in one transaction.
 -- name: record_add

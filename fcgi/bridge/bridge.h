@@ -130,6 +130,12 @@ const struct req *lhost_caller_req(struct lua_State *);
 /* The worker's rate-limit map, or NULL (host.limits). */
 struct rl_map	*lhost_limits(struct lua_State *);
 
+/* lhost.c: ends a call into the app (a request, a tick, a run): the
+ * limits stop, a transaction left open is rolled back and logged. */
+void		 lhost_call_done(struct lhost *);
+/* lhost_host.c's modules, continued: host.sql (lhost_sql.c). */
+void		 lhost_open_sql(struct lua_State *);
+
 /* lhost_sandbox.c */
 /* A new lua_State for lh: the counting allocator, the instruction hook,
  * the allowed libraries and the sandbox's require, pcall and print.

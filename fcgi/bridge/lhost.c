@@ -325,8 +325,8 @@ fail(struct lhost *lh, const struct req *r, struct resp *resp,
 /* Ends a call into the app (a request, a tick): the limits stop, and a
  * transaction left open is rolled back (a script cannot leave one: tx()
  * closes its own, so this is a bug worth logging). */
-static void
-call_done(struct lhost *lh)
+void
+lhost_call_done(struct lhost *lh)
 {
 	lhost_limits_stop(lh);
 	if (lh->db->tx_depth != 0) {
@@ -417,7 +417,7 @@ lhost_handle(struct lhost *lh, const struct req *r,
 	if (lh->cookies.p)
 		sodium_memzero(lh->cookies.p, lh->cookies.cap);
 	buf_reset(&lh->cookies);
-	call_done(lh);
+	lhost_call_done(lh);
 	lh->req = NULL;
 }
 
@@ -439,7 +439,7 @@ lhost_tick(struct lhost *lh)
 		log_err("app.tick: %s", lh->traceback.len ? lh->traceback.p :
 		    lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
 	}
-	call_done(lh);
+	lhost_call_done(lh);
 	lua_gc(L, LUA_GCCOLLECT);
 	return status == LUA_OK ? 0 : -1;
 }

@@ -38,6 +38,12 @@ void		 lhost_set_limits(struct lhost *, struct rl_map *);
 /* Runs app.tick() (the runner's periodic work: expiry hooks) inside the
  * sandbox's limits. 0, or -1 when it failed (logged). */
 int		 lhost_tick(struct lhost *);
+/* Does one queued run, if the claim finds one (lhost_runs.c): app.claim()
+ * under the usual limits, app.run(id) under the run's own
+ * (run_max_instructions, run_memory_mb), and app.abort(id, why) when
+ * those stop it. 1: a run was done (look again), 0: none, -1: failed
+ * (logged). */
+int		 lhost_work(struct lhost *);
 void		 lhost_free(struct lhost *);
 /* A state for a script that is not the app: the same sandbox and host
  * table, no app.lua, no instruction budget (tessera lua-test). */

@@ -267,6 +267,9 @@ lhost_open_host(lua_State *L)
 	lhost_open_reveal(L);
 	seal(L);
 	lua_setfield(L, -2, "reveal");
+	lhost_open_sql(L);
+	seal(L);
+	lua_setfield(L, -2, "sql");
 
 	seal(L);
 	lua_setglobal(L, "host");

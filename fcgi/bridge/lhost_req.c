@@ -99,6 +99,7 @@ same_auth(const struct principal *a, const struct principal *b)
 	    a->account_id == b->account_id && a->first_use == b->first_use &&
 	    a->scopes == b->scopes && a->expires_at == b->expires_at &&
 	    a->parent_id == b->parent_id &&
+	    a->destination_id == b->destination_id &&
 	    strcmp(a->allowed_ips, b->allowed_ips) == 0 &&
 	    strcmp(a->key, b->key) == 0 && strcmp(a->kind, b->kind) == 0 &&
 	    strcmp(a->description, b->description) == 0 &&
@@ -135,6 +136,10 @@ push_auth(lua_State *L, const struct principal *p)
 	if (p->expires_at > 0) {
 		lua_pushinteger(L, p->expires_at);
 		lua_setfield(L, -2, "expires_at");
+	}
+	if (p->destination_id > 0) {	/* a Via token's destination */
+		lua_pushinteger(L, p->destination_id);
+		lua_setfield(L, -2, "destination_id");
 	}
 	lhost_push_frozen(L, -1);
 	lua_remove(L, -2);

@@ -87,6 +87,18 @@ struct config {
 	long long	 token_default_expiry_days;
 	long long	 token_expiry_warning_days;
 	long long	 token_max_expiry_days;
+	/* Runs (runner.c, lua/runs.lua) and models (store/sqlbox.c). */
+	long long	 run_poll_ms;
+	long long	 run_lease_seconds;
+	long long	 run_max_attempts;
+	long long	 run_max_instructions;
+	long long	 run_memory_mb;
+	long long	 run_batch_records;
+	long long	 runs_per_account;
+	long long	 runs_total;
+	long long	 pipeline_max_failures;
+	long long	 model_memory_mb;
+	long long	 model_max_steps;
 	/* Web servers or proxies in front whose X-Forwarded-For names the
 	 * client (networks, parsed into proxies; NULL when none). */
 	char		*trusted_proxies;

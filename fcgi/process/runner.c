@@ -1,14 +1,18 @@
 /*
  * runner.c -- the runner: one process beside the workers that does the
- * periodic work, today the token expiry hooks (app.tick, lua/expiry.lua),
- * every token_check_interval seconds. "tessera serve" keeps one (and
+ * queued runs of pipelines and models (app.claim/run/abort, lua/runs.lua:
+ * one at a time, looking for them every run_poll_ms) and the periodic
+ * work (app.tick: the token expiry hooks, lua/expiry.lua) every
+ * token_check_interval seconds. "tessera serve" keeps one (and
  * respawns it); the deployments where the web server spawns the workers
  * (lighttpd bin-path, mod_fcgid) run "tessera runner" as a service of its
  * own (conf/systemd/tessera-runner.service). Several runners on one
- * database are safe: each hook fires once per token (the mark decides).
+ * database are safe: each hook fires once per token (the mark decides),
+ * each run is done by the runner whose lease holds it.
  *
- * SIGTERM, SIGINT or SIGHUP end it between ticks; a tick in progress
- * finishes first.
+ * SIGTERM, SIGINT or SIGHUP end it between ticks and runs; one in
+ * progress finishes first (killed instead, its run is taken up again
+ * when the lease passes).
  */
 #include <errno.h>
 #include <signal.h>
@@ -28,12 +32,12 @@ on_stop(int sig)
 	stop = 1;
 }
 
-/* Sleeps up to secs, waking early when told to stop. */
+/* Sleeps up to ms milliseconds, waking early when told to stop. */
 static void
-nap(long long secs)
+nap(long long ms)
 {
-	struct timespec	 ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
-	double		 until = mono_now() + (double)secs;
+	struct timespec	 ts = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
+	double		 until = mono_now() + (double)ms / 1000.0;
 
 	while (!stop && mono_now() < until)
 		nanosleep(&ts, NULL);
@@ -64,7 +68,8 @@ runner_run(struct config *cfg, int once)
 	struct worker	 w;
 	struct sigaction sa;
 	char		 err[1024];
-	int		 rc = 0;
+	int		 rc = 0, worked = 0;
+	double		 next_tick = 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
@@ -77,12 +82,32 @@ runner_run(struct config *cfg, int once)
 		return -1;
 	}
 	if (!once)
-		log_info("runner: every %llds", cfg->token_check_interval);
+		log_info("runner: ticks every %llds, looks for runs every %lldms",
+		    cfg->token_check_interval, cfg->run_poll_ms);
 	while (!stop) {
-		rc = fresh(&w) == -1 ? -1 : lhost_tick(w.lh);
+		if (fresh(&w) == -1) {
+			rc = -1;
+			if (once)
+				break;
+			nap(cfg->run_poll_ms);
+			continue;
+		}
+		if (once || mono_now() >= next_tick) {
+			rc = lhost_tick(w.lh);
+			next_tick = mono_now() + (double)cfg->token_check_interval;
+		}
+		/* Runs, one after another while there are any (run_poll_ms
+		 * 0: this runner leaves them to others). */
+		worked = 0;
+		while (cfg->run_poll_ms > 0 && !stop &&
+		    (worked = lhost_work(w.lh)) == 1 && !lhost_stale(w.lh))
+			;
+		if (worked == -1)
+			rc = -1;
 		if (once)
 			break;
-		nap(cfg->token_check_interval);
+		if (worked != 1)
+			nap(cfg->run_poll_ms > 0 ? cfg->run_poll_ms : 1000);
 	}
 	worker_free(&w);
 	return rc;

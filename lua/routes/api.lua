@@ -342,20 +342,76 @@ end
 
 -- Pipelines: run, status, records -------------------------------------------
 
+-- A run request queues a run (runs, 016) unless one is queued or running
+-- already; the runner does it (lua/runs.lua).
 local function run(req, p)
   local id = id_of(p.id)
   local pl = id and host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id })
   if not pl then return not_found("pipeline") end
+  local queued = 0
   host.db.tx(function()
     local now = host.now()
-    host.db.exec("pipeline_run_add", { pipeline_id = id, token_id = req.auth.token.id, now = now })
-    host.db.exec("pipeline_schedule", { id = id, now = now })
+    queued = host.db.exec("run_queue_pipeline", { account_id = req.auth.account.id,
+      pipeline_id = id, token_id = req.auth.token.id, now = now })
+    if queued == 1 then
+      host.db.exec("pipeline_schedule", { id = id, now = now })
+    end
     host.db.exec("token_count_run", { id = req.auth.token.id })
   end)
   hooks.fire("pipeline_run", { account_id = req.auth.account.id,
     user_id = req.auth.user.id, pipeline_id = id, key = req.auth.token.key,
-    ip = req.remote_addr, via = req.auth.token.key })
+    ip = req.remote_addr, via = req.auth.token.key, queued = queued == 1 })
   return http.json(200, { success = true })
+end
+
+local function model_run(req, p)
+  local id = id_of(p.id)
+  if not id or not host.db.row("model_exists", { account_id = req.auth.account.id, id = id }) then
+    return not_found("model")
+  end
+  local queued = 0
+  host.db.tx(function()
+    queued = host.db.exec("run_queue_model", { account_id = req.auth.account.id,
+      model_id = id, token_id = req.auth.token.id, now = host.now() })
+    host.db.exec("token_count_run", { id = req.auth.token.id })
+  end)
+  hooks.fire("model_run", { account_id = req.auth.account.id,
+    user_id = req.auth.user.id, model_id = id, key = req.auth.token.key,
+    ip = req.remote_addr, via = req.auth.token.key, queued = queued == 1 })
+  return http.json(200, { success = true })
+end
+
+local function iso(t)
+  return t and t ~= host.null and host.iso8601(t) or host.null
+end
+
+-- A pipeline's or model's runs, newest first (?limit=, 1 to 1000, 20).
+local function runs_list(query, key, id, req)
+  local limit = host.input.int(req.query.limit or "20", 1, LIST_MAX)
+  if not limit then return http.fail(400, "INVALID_REQUEST", "limit 1 to 1000") end
+  local out = {}
+  for i, r in ipairs(host.db.rows(query, { [key] = id, limit = limit })) do
+    out[i] = { id = r.id, status = r.status, queued_at = iso(r.queued_at),
+      started_at = iso(r.started_at), finished_at = iso(r.finished_at),
+      records = r.records, message = r.message }
+  end
+  return http.ok(host.json.array(out))
+end
+
+local function pipeline_runs(req, p)
+  local id = id_of(p.id)
+  if not id or not host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id }) then
+    return not_found("pipeline")
+  end
+  return runs_list("runs_of_pipeline", "pipeline_id", id, req)
+end
+
+local function model_runs(req, p)
+  local id = id_of(p.id)
+  if not id or not host.db.row("model_exists", { account_id = req.auth.account.id, id = id }) then
+    return not_found("model")
+  end
+  return runs_list("runs_of_model", "model_id", id, req)
 end
 
 -- The platform's own shape: no envelope, keyed by the id.
@@ -367,7 +423,8 @@ local function status(req, p)
     status = pl.status,
     is_running = pl.status == "running",
     is_active = pl.active == 1,
-    is_blocked = string.sub(pl.status, -9) == "__blocked",
+    is_blocked = pl.failures >= host.config.pipeline_max_failures
+      or string.sub(pl.status, -9) == "__blocked",
     raw_msg = pl.raw_msg,
   } })
 end
@@ -431,4 +488,7 @@ return function(r)
   r:add("POST", m .. "/pipelines/{id}/run", run, "pipelines:run")
   r:add("GET", m .. "/pipelines/{id}/status", status, "objects:read")
   r:add("GET", m .. "/pipelines/{id}/records", records, "records:read")
+  r:add("GET", m .. "/pipelines/{id}/runs", pipeline_runs, "objects:read")
+  r:add("POST", m .. "/models/{id}/run", model_run, "pipelines:run")
+  r:add("GET", m .. "/models/{id}/runs", model_runs, "objects:read")
 end

@@ -92,6 +92,9 @@ def servers(work, name, data, env, workers=2, listens=None):
     [(nginx listen parameters, port)], the first one on 127.0.0.1."""
     sock = os.path.join(work, name, "tessera.sock")
     os.makedirs(os.path.dirname(sock), exist_ok=True)
+    # The runner does no runs here (run_poll_ms 0): a run failing while
+    # a refusal is checked would add an audit row. test_runs runs them.
+    env = dict({"TESSERA_RUN_POLL_MS": 0}, **env)
     app = TesseraServe(os.path.join(work, name), BIN, sock, workers=workers,
                        env=app_env(data, **env))
     port = listens[0][1] if listens else free_port()
@@ -285,6 +288,9 @@ def route_table(ids):
                    ("PUT", "/api/%s/%d" % (kind, oid), "objects:write", bodies[kind][1], 200)]
     routes += [
         ("POST", "/api/pipelines/%d/run" % pl, "pipelines:run", None, 200),
+        ("GET", "/api/pipelines/%d/runs" % pl, "objects:read", None, 200),
+        ("POST", "/api/models/%d/run" % mdl, "pipelines:run", None, 200),
+        ("GET", "/api/models/%d/runs" % mdl, "objects:read", None, 200),
         ("GET", "/api/pipelines/%d/status" % pl, "objects:read", None, 200),
         ("GET", "/api/pipelines/%d/records" % pl, "records:read", None, 200),
         ("POST", "/webhook?pipeline_id=%d" % pl, "webhook:write", {"from": "webhook-only"},
@@ -342,7 +348,7 @@ def scopes_per_route(t, api, db, mk, ref401):
 
     counts_q = ("SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM destinations), "
                 "(SELECT count(*) FROM pipelines), (SELECT count(*) FROM models), "
-                "(SELECT count(*) FROM records), (SELECT count(*) FROM pipeline_runs), "
+                "(SELECT count(*) FROM records), (SELECT count(*) FROM runs), "
                 "(SELECT count(*) FROM tokens), (SELECT count(*) FROM audit_log)")
     ctx = {"child": child.key}
     refused_at = []
