@@ -30,7 +30,8 @@ def start(work, data):
     os.makedirs(os.path.dirname(sock), exist_ok=True)
     env = dict(NO_LIMITS, TESSERA_RUN_POLL_MS=100, TESSERA_RUN_LEASE_SECONDS=3,
                TESSERA_RUN_BATCH_RECORDS=10, TESSERA_MODEL_MAX_STEPS=2000,
-               TESSERA_RUN_MAX_INSTRUCTIONS=20000000)
+               TESSERA_RUN_MAX_INSTRUCTIONS=20000000,
+               TESSERA_RUN_MEMORY_MB=32)
     app = TesseraServe(os.path.join(work, "app"), BIN, sock, workers=2,
                        env=app_env(data, **env))
     web = Nginx(os.path.join(work, "nginx"), free_port(), sock)
@@ -297,6 +298,15 @@ def transforms(t, w, ana, ctx):
          "a kind that never ends: its instruction budget stops it, the run fails", run)
     t.ok(w.status(ana.basic, spin)["status"] == "error_building_tables",
          "... and the pipeline says error_building_tables")
+    hog = w.make(ana.basic, "pipelines", {"name": "hog", "type": "hog",
+                                         "source_id": src["id"],
+                                         "destination_id": dst["id"]})["id"]
+    w.api.post("/api/pipelines/%d/run" % hog, ana.basic)
+    run = w.finished(ana.basic, "/api/pipelines/%d/runs" % hog)
+    t.ok(run and run["status"] == "failed" and "memory" in run["message"],
+         "a kind that keeps allocating: its memory budget stops it, the run fails", run)
+    s, h, b, doc = w.api.get("/api/me", ana.basic)
+    t.eq(s, 200, "... and the service goes on answering")
 
 
 def exactly_once(t, w, app, ana, ctx):
@@ -339,6 +349,72 @@ def exactly_once(t, w, app, ana, ctx):
          "... and the table's count agrees")
 
 
+def limits(t, work):
+    """runs_per_account and runs_total hold across runners: three `tessera
+    runner` processes on one database (the server's own does none), one
+    run of an account at a time, two in all, and another account's run
+    goes on beside the first account's."""
+    data = init_data(os.path.join(work, "limits"))
+    add_user(data, "amy@example.com", PW, role="admin", account="A")
+    add_user(data, "bo@example.com", PW, role="admin", account="B")
+    amy = cli_token(data, "amy@example.com", "amy")
+    bo = cli_token(data, "bo@example.com", "bo")
+    db = Db(data)
+    sock = os.path.join(work, "limits-app", "tessera.sock")
+    os.makedirs(os.path.dirname(sock), exist_ok=True)
+    env = app_env(data, **dict(NO_LIMITS, TESSERA_RUN_POLL_MS=0))
+    app = TesseraServe(os.path.join(work, "limits-app"), BIN, sock, workers=2, env=env)
+    web = Nginx(os.path.join(work, "limits-nginx"), free_port(), sock)
+    runner_env = dict(os.environ, **app_env(data, TESSERA_RUN_POLL_MS=50,
+                                            TESSERA_RUN_BATCH_RECORDS=10,
+                                            TESSERA_RUNS_PER_ACCOUNT=1,
+                                            TESSERA_RUNS_TOTAL=2))
+    runners = []
+    with app, web:
+        w = World(t, Api(web.base_url), db, data)
+        pids = []
+        for who in (amy, amy, bo):
+            src = w.make(who.basic, "sources", {"name": "s", "type": "webhook"})
+            dst = w.make(who.basic, "destinations", {"name": "d", "type": "via"})
+            pid = w.make(who.basic, "pipelines", {"name": "p", "type": "standard",
+                                                 "source_id": src["id"],
+                                                 "destination_id": dst["id"]})["id"]
+            for _ in range(3):
+                w.hook(who.basic, pid, [{"i": i} for i in range(500)])
+            pids.append((who, pid))
+        for who, pid in pids:
+            w.api.post("/api/pipelines/%d/run" % pid, who.basic)
+        log = open(os.path.join(work, "limits-runners.log"), "wb")
+        try:
+            for _ in range(3):
+                runners.append(__import__("subprocess").Popen(
+                    [BIN, "runner"], env=runner_env, stdout=log, stderr=log))
+            most_a = most = 0
+            overlap = False
+            end = time.monotonic() + WAIT * 2
+            while time.monotonic() < end:
+                rows = db.all("SELECT account_id, status FROM runs")
+                running = [a for a, st in rows if st == "running"]
+                most = max(most, len(running))
+                by = {a: running.count(a) for a in running}
+                most_a = max([most_a] + list(by.values()))
+                overlap = overlap or len(by) == 2
+                if all(st in ("success", "failed") for _, st in rows):
+                    break
+                time.sleep(0.005)
+            rows = db.all("SELECT status, records FROM runs ORDER BY id")
+        finally:
+            for p in runners:
+                p.send_signal(signal.SIGTERM)
+            for p in runners:
+                p.wait(timeout=30)
+            log.close()
+    t.eq(rows, [("success", 1500)] * 3, "three runs by three runners: each moved its 1500")
+    t.eq(most_a, 1, "never two runs of one account at once (runs_per_account 1)")
+    t.ok(most <= 2, "never more than runs_total (2) at once: at most %d" % most)
+    t.ok(overlap, "the other account's run ran beside the first account's")
+
+
 def main():
     t = Tap()
     work = scratch("runs")
@@ -355,6 +431,7 @@ def main():
         models(t, w, ana, zed, ctx)
         transforms(t, w, ana, ctx)
         exactly_once(t, w, app, ana, ctx)
+    limits(t, work)
     return t.done()
 
 
