@@ -5,7 +5,7 @@
  *	tessera                      FastCGI on fd 0 (spawned by a web
  *	                             server), or one CGI request
  *	tessera serve [--listen L] [--workers N]
- *	tessera runner [--once]      the periodic work (token expiry hooks)
+ *	tessera runner [--once]      queued runs and the periodic work
  *	tessera user ... | token ... the administrator's command line
  *	tessera init                 create the data dir, pepper, database
  *	tessera migrate              apply pending migrations, say the version
@@ -56,10 +56,10 @@ usage(FILE *f)
 	    "lua-test|version] "
 	    "[--config FILE] [--data DIR]\n"
 	    "  tessera serve [--listen unix:PATH|HOST:PORT] [--workers N]\n"
-	    "  tessera runner [--once]      the periodic work (token expiry "
-	    "hooks) for\n"
-	    "                               deployments where the web server "
-	    "spawns tessera\n"
+	    "  tessera runner [--once]      queued runs and the periodic work "
+	    "(token expiry\n"
+	    "                               hooks) for deployments where the "
+	    "web server spawns tessera\n"
 	    "  tessera migrate              apply pending migrations (either "
 	    "engine) and say the version\n"
 	    "  tessera init                 create data dir, pepper and "
