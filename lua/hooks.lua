@@ -26,6 +26,13 @@
 --   pipeline_run     { account_id, user_id, pipeline_id, key, ip, via }
 --   webhook_received { account_id, user_id, pipeline_id, records, key, ip }
 --
+-- Notifications out: host.notify(name, payload) from any hook (or
+-- pipeline) queues payload (JSON, ids and words, never a secret) for the
+-- runner to POST, signed, to the URL notify_targets names for name; in
+-- host.db.tx it commits or rolls back with the rest. It returns false
+-- and drops the message (logged at info) when no target has that name.
+-- token_expiring below sends one.
+--
 -- Hooks that decide (lua/policy.lua) run before anything is written and
 -- may refuse: return false and a message (allow: return nothing or true).
 -- The API answers 403 FORBIDDEN with the message, the tokens page shows
@@ -109,6 +116,11 @@ end
 function M.token_expiring(ev)
   audit(ev, "token.expiring", ev.key, "expires " ..
     host.iso8601(ev.expires_at))
+  -- Tells the receiver notify_targets names "token_expiring", if any
+  -- (none configured: dropped with a log line).
+  host.notify("token_expiring", { account_id = ev.account_id,
+    email = ev.email, key = ev.key, description = ev.description,
+    expires_at = host.iso8601(ev.expires_at) })
 end
 
 function M.token_expired(ev)

@@ -5,7 +5,7 @@
  * functions of its own: host.null, host.config (the public keys),
  * host.error (an error response, as the host renders its own), host.log, host.now, host.iso8601, host.url.encode, host.ip_in (an
  * address inside networks, for the before_webhook hook's "only this
- * range"), and host.input (the one way to read ids and text from a
+ * range"), host.notify (lhost_notify.c), and host.input (the one way to read ids and text from a
  * client).
  */
 #include <string.h>
@@ -240,6 +240,7 @@ lhost_open_host(lua_State *L)
 		{ "ip_in",	l_ip_in },
 		{ "iso8601",	l_iso8601 },
 		{ "log",	l_log },
+		{ "notify",	lhost_notify },
 		{ "now",	l_now },
 		{ NULL,		NULL },
 	};

@@ -51,6 +51,13 @@ static const struct cfg_key keys[] = {
 	I(lua_max_instructions, "50000000", 100000, 1LL << 40, 0),
 	I(lua_memory_mb, "64", 4, 4096, 1),
 	I(max_params, "1000", 1, 1000000, 0),
+	I(notify_backoff_seconds, "30", 1, 86400, 0),
+	I(notify_connect_timeout, "5", 1, 300, 0),
+	I(notify_interval, "5", 1, 3600, 0),
+	I(notify_max_attempts, "8", 1, 100, 0),
+	S(notify_secret_file, "", 0),
+	S(notify_targets, "", 0),
+	I(notify_timeout, "10", 1, 600, 0),
 	I(rate_limit_api_ip, "50", 0, 1000000000, 1),
 	I(rate_limit_api_key, "20", 0, 1000000000, 1),
 	I(rate_limit_webhook_ip, "200", 0, 1000000000, 1),
@@ -330,6 +337,21 @@ absolute(char **sp)
 	return 0;
 }
 
+/* notify_secret_file defaults to DATA/notify.key (shown by tessera
+ * config, so an operator finds the secret to give the receivers). */
+static int
+default_notify_secret(struct config *c, char *err, size_t errlen)
+{
+	char	 path[PATH_MAX];
+
+	if (c->notify_secret_file[0] != '\0')
+		return 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/notify.key",
+	    c->data_dir) >= sizeof(path))
+		return snprintf(err, errlen, "data_dir: too long"), -1;
+	return cfg_set(c, "notify_secret_file", path, err, errlen);
+}
+
 int
 cfg_load(struct config *c, const char *path, const char *data_dir,
     char *err, size_t errlen)
@@ -389,6 +411,9 @@ cfg_load(struct config *c, const char *path, const char *data_dir,
 		    c->token_default_expiry_days, c->token_max_expiry_days);
 		return -1;
 	}
+	if (notify_targets_check(c->notify_targets, err, errlen) == -1 ||
+	    default_notify_secret(c, err, errlen) == -1)
+		return -1;
 	return set_proxies(c, err, errlen);
 }
 

@@ -1,7 +1,8 @@
 /*
  * runner.c -- the runner: one process beside the workers that does the
  * periodic work, today the token expiry hooks (app.tick, lua/expiry.lua),
- * every token_check_interval seconds. "tessera serve" keeps one (and
+ * every token_check_interval seconds, and the delivery of host.notify's
+ * messages (notify.c) every notify_interval seconds. "tessera serve" keeps one (and
  * respawns it); the deployments where the web server spawns the workers
  * (lighttpd bin-path, mod_fcgid) run "tessera runner" as a service of its
  * own (conf/systemd/tessera-runner.service). Several runners on one
@@ -64,6 +65,7 @@ runner_run(struct config *cfg, int once)
 	struct worker	 w;
 	struct sigaction sa;
 	char		 err[1024];
+	double		 next_tick = 0;
 	int		 rc = 0;
 
 	memset(&sa, 0, sizeof(sa));
@@ -79,10 +81,17 @@ runner_run(struct config *cfg, int once)
 	if (!once)
 		log_info("runner: every %llds", cfg->token_check_interval);
 	while (!stop) {
-		rc = fresh(&w) == -1 ? -1 : lhost_tick(w.lh);
+		if (mono_now() >= next_tick) {
+			rc = fresh(&w) == -1 ? -1 : lhost_tick(w.lh);
+			next_tick = mono_now() +
+			    (double)cfg->token_check_interval;
+		}
+		/* Step 11 B: host.notify's outbox, every notify_interval. */
+		notify_deliver(&w, clock_now());
 		if (once)
 			break;
-		nap(cfg->token_check_interval);
+		nap(cfg->notify_interval < cfg->token_check_interval ?
+		    cfg->notify_interval : cfg->token_check_interval);
 	}
 	worker_free(&w);
 	return rc;
