@@ -45,7 +45,7 @@ class Receiver:
     """An HTTP server on 127.0.0.1 answering each POST with the next of
     statuses (the last one for ever); keeps what it got."""
 
-    def __init__(self, statuses):
+    def __init__(self, statuses, hang=0):
         self.statuses = list(statuses)
         self.got = []
         outer = self
@@ -54,6 +54,8 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.got.append((dict(self.headers), body, time.time()))
+                if hang:
+                    time.sleep(hang)   # past notify_timeout: the runner hangs up
                 st = outer.statuses[min(len(outer.got), len(outer.statuses)) - 1]
                 self.send_response(st)
                 self.send_header("Content-Length", "2")
@@ -64,6 +66,7 @@ class Receiver:
                 pass
 
         self.srv = ThreadingHTTPServer(("127.0.0.1", free_port()), H)
+        self.srv.daemon_threads = True
         self.url = "http://127.0.0.1:%d/hook" % self.srv.server_address[1]
         self.th = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.th.start()
@@ -95,10 +98,12 @@ def main():
     tok = cli_token(data, "ana@example.com", "notifier")
     db = Db(data)
     good, flaky, dead = Receiver([200]), Receiver([500, 200]), Receiver([500])
-    targets = "good=%s, flaky=%s\ndead=%s" % (good.url, flaky.url, dead.url)
+    slow = Receiver([200], hang=30)
+    targets = "good=%s, flaky=%s\ndead=%s slow=%s" % (good.url, flaky.url, dead.url,
+                                                    slow.url)
     settings = dict(TESSERA_NOTIFY_TARGETS=targets, TESSERA_NOTIFY_INTERVAL=1,
                     TESSERA_NOTIFY_BACKOFF_SECONDS=1, TESSERA_NOTIFY_MAX_ATTEMPTS=3,
-                    TESSERA_NOTIFY_TIMEOUT=5)
+                    TESSERA_NOTIFY_TIMEOUT=2)
 
     r = cli(data, "config", env=settings)
     out = r.stdout.decode()
@@ -195,10 +200,25 @@ def main():
             t.ok(len(a) == 1 and a[0][1] == "dead" and "3 attempts" in a[0][2] and
                  "HTTP 500" in a[0][2] and a[0][3] is None,
                  "... and one audit row notify.failed naming it and the last status", a)
+
+            # A receiver that never answers is hung up on after
+            # notify_timeout; the others are served meanwhile.
+            api.post("/api/test/notify?name=slow", auth, {})
+            t.ok(wait(lambda: slow.got, 10), "a receiver that never answers gets the POST")
+            t1 = time.time()
+            api.post("/api/test/notify?name=good", auth, {})
+            t.ok(wait(lambda: len(good.got) == 2, 10) and time.time() - t1 < 8,
+                 "... and does not stall the runner: the next message arrives within "
+                 "seconds", time.time() - t1)
+            t.ok(wait(lambda: db.one("SELECT attempts, last_status, status FROM outbox "
+                                     "WHERE name = 'slow'")[0] >= 2, 15),
+                 "... its message is tried again (no answer: last status 0)",
+                 db.one("SELECT attempts, last_status, status FROM outbox WHERE name = 'slow'"))
             log = log_text(app.log_path)
+            t.has(log, b"no answer", "... and the log says there was no answer")
             t.hasnt(log, secret, "the secret is never in the log")
     finally:
-        for rcv in (good, flaky, dead):
+        for rcv in (good, flaky, dead, slow):
             rcv.stop()
     return t.done()
 
