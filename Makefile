@@ -8,7 +8,7 @@ DESTDIR	?=
 PORT	?= 8080
 SHAREDIR = $(PREFIX)/share/tessera
 
-PKGS	 = fcgi lua5.4 sqlite3 libsodium jansson libpq
+PKGS	 = fcgi lua5.4 sqlite3 libsodium jansson libpq libcurl
 CC	?= cc
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -24,7 +24,7 @@ XLDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 # Debian packages for building, serving and testing. "make deps" installs
 # the missing ones (root, or sudo).
 DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
-	    libsodium-dev libjansson-dev libpq-dev
+	    libsodium-dev libjansson-dev libpq-dev libcurl4-openssl-dev
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
 	    spawn-fcgi python3 curl sqlite3 procps chromium strace valgrind \

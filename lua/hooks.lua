@@ -30,6 +30,39 @@
 --                { account_id, run_id, pipeline_id or model_id, message }
 --   webhook_received { account_id, user_id, pipeline_id, records, key, ip }
 --
+-- Notifications out: host.notify(name, payload) from any hook (or
+-- pipeline) queues payload (JSON, ids and words, never a secret) for the
+-- runner to POST, signed, to the URL notify_targets names for name; in
+-- host.db.tx it commits or rolls back with the rest. It returns false
+-- and drops the message (logged at info) when no target has that name.
+-- token_expiring below sends one.
+--
+-- Hooks that decide (lua/policy.lua) run before anything is written and
+-- may refuse: return false and a message (allow: return nothing or true).
+-- The API answers 403 FORBIDDEN with the message, the tokens page shows
+-- it in the dialog. A hook that raises, or spends the request's
+-- instruction or memory budget, refuses too: 500 INTERNAL_ERROR with a
+-- generic message, the error in the log, nothing changed. Define only the
+-- ones you need; none is defined here (allow everything).
+--
+--   before_token_create  { account_id, user_id, email, kind ("user", or
+--                  "via" for a Via destination's token), description, ip,
+--                  via }  -- the page and POST /api/tokens and POST
+--                  /api/destinations (type via); not rotation (the same
+--                  token, a new secret) nor `tessera token add` (the
+--                  operator's own command line)
+--   before_pipeline_run  { account_id, user_id, email, pipeline_id, key,
+--                  ip, via }  -- POST /api/pipelines/{id}/run
+--   before_webhook       { account_id, user_id, pipeline_id, records,
+--                  bytes, key, ip }  -- POST /webhook, after the body is
+--                  parsed, before it is counted or stored, e.g.
+--
+--     function M.before_webhook(ev)
+--       if not host.ip_in(ev.ip, "203.0.113.0/24, 2001:db8::/32") then
+--         return false, "webhooks are accepted from our network only"
+--       end
+--     end
+--
 -- Webhook deliveries are counted per token by the route (token_usage,
 -- lua/deliveries.lua) rather than logged one row each: they are data arriving, at up to hundreds a second.
 
@@ -87,6 +120,11 @@ end
 function M.token_expiring(ev)
   audit(ev, "token.expiring", ev.key, "expires " ..
     host.iso8601(ev.expires_at))
+  -- Tells the receiver notify_targets names "token_expiring", if any
+  -- (none configured: dropped with a log line).
+  host.notify("token_expiring", { account_id = ev.account_id,
+    email = ev.email, key = ev.key, description = ev.description,
+    expires_at = host.iso8601(ev.expires_at) })
 end
 
 function M.token_expired(ev)

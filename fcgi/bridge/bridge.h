@@ -83,6 +83,8 @@ void		 lhost_html_reset(void);
 void		 lhost_open_tokens(struct lua_State *);
 void		 lhost_open_limits(struct lua_State *);
 void		 lhost_open_reveal(struct lua_State *);
+/* host.notify (lhost_notify.c). */
+int		 lhost_notify(struct lua_State *);
 /* The request's session (looked up once per request), or NULL. */
 const struct session *lhost_session_current(struct lua_State *);
 void		 lhost_push_row(struct lua_State *, struct dbq *);

@@ -3,8 +3,10 @@
  * the modules (host.db, host.json, host.auth, host.html, host.tokens,
  * host.limits, host.reveal), each frozen read-only, with the small
  * functions of its own: host.null, host.config (the public keys),
- * host.error (an error response, as the host renders its own), host.log, host.now, host.iso8601, host.url.encode, and host.input (the
- * one way to read ids and text from a client).
+ * host.error (an error response, as the host renders its own), host.log, host.now, host.iso8601, host.url.encode, host.ip_in (an
+ * address inside networks, for the before_webhook hook's "only this
+ * range"), host.notify (lhost_notify.c), and host.input (the one way to read ids and text from a
+ * client).
  */
 #include <string.h>
 #include <time.h>
@@ -13,6 +15,7 @@
 #include <lua.h>
 
 #include "bridge.h"
+#include "lib/cidr.h"
 
 /* host.url.encode(s): percent-encodes everything but unreserved. */
 static int
@@ -116,6 +119,24 @@ l_log(lua_State *L)
 	return 0;
 }
 
+/* host.ip_in(ip, networks): true when the address ip (req.remote_addr)
+ * lies inside one of networks (CIDRs separated by commas or white space,
+ * as allowed_ips takes them), false when not or when ip is no address.
+ * A bad network is an error (the operator's script is wrong). */
+static int
+l_ip_in(lua_State *L)
+{
+	const char	*ip = luaL_checkstring(L, 1);
+	const char	*nets = luaL_checkstring(L, 2);
+	struct cidr_list l;
+	char		 err[128];
+
+	if (cidr_parse_list(nets, &l, err, sizeof(err)) == -1)
+		return luaL_error(L, "host.ip_in: %s", err);
+	lua_pushboolean(L, cidr_match(&l, ip));
+	return 1;
+}
+
 /* host.now(): Unix time in whole seconds (an integer). */
 static int
 l_now(lua_State *L)
@@ -216,8 +237,10 @@ lhost_open_host(lua_State *L)
 {
 	static const luaL_Reg top[] = {
 		{ "error",	l_error },
+		{ "ip_in",	l_ip_in },
 		{ "iso8601",	l_iso8601 },
 		{ "log",	l_log },
+		{ "notify",	lhost_notify },
 		{ "now",	l_now },
 		{ NULL,		NULL },
 	};

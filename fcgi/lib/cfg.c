@@ -53,6 +53,13 @@ static const struct cfg_key keys[] = {
 	I(max_params, "1000", 1, 1000000, 0),
 	I(model_max_steps, "1000000", 1, 1LL << 40, 0),
 	I(model_memory_mb, "256", 1, 65536, 0),
+	I(notify_backoff_seconds, "30", 1, 86400, 0),
+	I(notify_connect_timeout, "5", 1, 300, 0),
+	I(notify_interval, "5", 1, 3600, 0),
+	I(notify_max_attempts, "8", 1, 100, 0),
+	S(notify_secret_file, "", 0),
+	S(notify_targets, "", 0),
+	I(notify_timeout, "10", 1, 600, 0),
 	I(pipeline_max_failures, "3", 1, 1000, 1),
 	I(rate_limit_api_ip, "50", 0, 1000000000, 1),
 	I(rate_limit_api_key, "20", 0, 1000000000, 1),
@@ -341,6 +348,21 @@ absolute(char **sp)
 	return 0;
 }
 
+/* notify_secret_file defaults to DATA/notify.key (shown by tessera
+ * config, so an operator finds the secret to give the receivers). */
+static int
+default_notify_secret(struct config *c, char *err, size_t errlen)
+{
+	char	 path[PATH_MAX];
+
+	if (c->notify_secret_file[0] != '\0')
+		return 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/notify.key",
+	    c->data_dir) >= sizeof(path))
+		return snprintf(err, errlen, "data_dir: too long"), -1;
+	return cfg_set(c, "notify_secret_file", path, err, errlen);
+}
+
 int
 cfg_load(struct config *c, const char *path, const char *data_dir,
     char *err, size_t errlen)
@@ -400,6 +422,9 @@ cfg_load(struct config *c, const char *path, const char *data_dir,
 		    c->token_default_expiry_days, c->token_max_expiry_days);
 		return -1;
 	}
+	if (notify_targets_check(c->notify_targets, err, errlen) == -1 ||
+	    default_notify_secret(c, err, errlen) == -1)
+		return -1;
 	return set_proxies(c, err, errlen);
 }
 

@@ -99,6 +99,14 @@ struct config {
 	long long	 pipeline_max_failures;
 	long long	 model_memory_mb;
 	long long	 model_max_steps;
+	/* host.notify's delivery (process/notify.c). */
+	char		*notify_targets;	/* name=url, ... */
+	char		*notify_secret_file;	/* "": DATA/notify.key */
+	long long	 notify_interval;
+	long long	 notify_backoff_seconds;
+	long long	 notify_max_attempts;
+	long long	 notify_connect_timeout;
+	long long	 notify_timeout;
 	/* Web servers or proxies in front whose X-Forwarded-For names the
 	 * client (networks, parsed into proxies; NULL when none). */
 	char		*trusted_proxies;
@@ -122,6 +130,20 @@ void	 cfg_each_public(const struct config *,
 	    void (*fn)(void *, const char *, enum cfg_type, const void *),
 	    void *arg);
 void	 cfg_free(struct config *);
+
+/* ------------------------------------------------------- notify targets */
+
+/* notify_targets (notify_targets.c), "name=url" entries. */
+#define NOTIFY_NAME_MAX	64
+#define NOTIFY_URL_MAX	2000
+/* Is s (len bytes) a notification name: 1 to 64 of a-z 0-9 _? */
+int	 notify_name_ok(const char *s, size_t len);
+/* 0 when every entry of targets is good, else -1 with err. */
+int	 notify_targets_check(const char *targets, char *err, size_t errlen);
+/* 1 and the URL for name in url (when url is not NULL), or 0 when
+ * targets names no such target. */
+int	 notify_target(const char *targets, const char *name, char *url,
+	    size_t urllen);
 
 /* ------------------------------------------------------------------ log */
 

@@ -57,6 +57,31 @@ int	 serve_main(struct config *, int (*reload)(struct config *));
  * failed. */
 int	 runner_run(struct config *, int once);
 
+/* --------------------------------------------------------------- notify */
+
+/* One notification as notify.c sends it (all borrowed). */
+struct notify_msg {
+	long long	 id;		/* the outbox row: X-Tessera-Delivery */
+	const char	*event;		/* its name: X-Tessera-Event */
+	const char	*url;
+	const char	*body;
+	size_t		 len;
+	const char	*timestamp;	/* Unix seconds: X-Tessera-Timestamp */
+	const char	*signature;	/* "sha256=<hex>" */
+	long		 connect_timeout, timeout;	/* seconds */
+};
+
+/* POSTs m (notify_send.c). 0 with the HTTP status in *status, or -1
+ * (no answer: refused, timed out, bad URL) with err. */
+int	 notify_send(const struct notify_msg *m, long *status, char *err,
+	    size_t errlen);
+/* Delivers the outbox's due messages (notify.c): claims each with a
+ * lease, signs and sends it, and marks it delivered, due again later, or
+ * failed with an audit row. Spends at most about notify_timeout seconds
+ * a call. The number of messages sent, or -1 when it could not start
+ * (no signing secret, the database failing; logged). */
+int	 notify_deliver(struct worker *, long long now);
+
 /* ------------------------------------------------------------------ cli */
 
 /* tessera user add|list|disable|enable|passwd. Returns the exit status. */

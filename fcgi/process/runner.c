@@ -1,9 +1,10 @@
 /*
  * runner.c -- the runner: one process beside the workers that does the
  * queued runs of pipelines and models (app.claim/run/abort, lua/runs.lua:
- * one at a time, looking for them every run_poll_ms) and the periodic
- * work (app.tick: the token expiry hooks, lua/expiry.lua) every
- * token_check_interval seconds. "tessera serve" keeps one (and
+ * one at a time, looking for them every run_poll_ms), the delivery of
+ * host.notify's messages (notify.c) every notify_interval seconds, and
+ * the periodic work (app.tick: the token expiry hooks, lua/expiry.lua)
+ * every token_check_interval seconds. "tessera serve" keeps one (and
  * respawns it); the deployments where the web server spawns the workers
  * (lighttpd bin-path, mod_fcgid) run "tessera runner" as a service of its
  * own (conf/systemd/tessera-runner.service). Several runners on one
@@ -43,6 +44,20 @@ nap(long long ms)
 		nanosleep(&ts, NULL);
 }
 
+/* How long to sleep: run_poll_ms (a second when runs are off), but no
+ * later than the next tick or outbox round. */
+static long long
+until_next(const struct config *cfg, double next_tick, double next_notify)
+{
+	double	 now = mono_now(), soonest = next_tick < next_notify ?
+		    next_tick : next_notify;
+	long long ms = cfg->run_poll_ms > 0 ? cfg->run_poll_ms : 1000;
+
+	if ((soonest - now) * 1000.0 < (double)ms)
+		ms = soonest > now ? (long long)((soonest - now) * 1000.0) : 0;
+	return ms;
+}
+
 /* Makes sure w has a current Lua state (rebuilt after an edit with
  * reload on, or after a failure to load). 0 or -1. */
 static int
@@ -69,7 +84,7 @@ runner_run(struct config *cfg, int once)
 	struct sigaction sa;
 	char		 err[1024];
 	int		 rc = 0, worked = 0;
-	double		 next_tick = 0;
+	double		 next_tick = 0, next_notify = 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
@@ -89,25 +104,32 @@ runner_run(struct config *cfg, int once)
 			rc = -1;
 			if (once)
 				break;
-			nap(cfg->run_poll_ms);
+			nap(cfg->run_poll_ms > 0 ? cfg->run_poll_ms : 1000);
 			continue;
 		}
 		if (once || mono_now() >= next_tick) {
 			rc = lhost_tick(w.lh);
 			next_tick = mono_now() + (double)cfg->token_check_interval;
 		}
+		/* host.notify's outbox, every notify_interval (notify.c). */
+		if (once || mono_now() >= next_notify) {
+			notify_deliver(&w, clock_now());
+			next_notify = mono_now() + (double)cfg->notify_interval;
+		}
 		/* Runs, one after another while there are any (run_poll_ms
-		 * 0: this runner leaves them to others). */
+		 * 0: this runner leaves them to others); the outbox between
+		 * two runs when its time has come. */
 		worked = 0;
 		while (cfg->run_poll_ms > 0 && !stop &&
-		    (worked = lhost_work(w.lh)) == 1 && !lhost_stale(w.lh))
+		    (worked = lhost_work(w.lh)) == 1 && !lhost_stale(w.lh) &&
+		    mono_now() < next_notify)
 			;
 		if (worked == -1)
 			rc = -1;
 		if (once)
 			break;
 		if (worked != 1)
-			nap(cfg->run_poll_ms > 0 ? cfg->run_poll_ms : 1000);
+			nap(until_next(cfg, next_tick, next_notify));
 	}
 	worker_free(&w);
 	return rc;

@@ -5,6 +5,7 @@
 local http = require "http"
 local hooks = require "hooks"
 local objects = require "objects"
+local policy = require "policy"
 local token = require "token"
 
 local LIST_MAX = 1000
@@ -121,6 +122,9 @@ local function tokens_create(req)
     return invalid({ field = "expires_in_days",
       message = "expires_in_days: a whole number of days, 1 to 3660" })
   end
+  local no = policy.check("before_token_create", token.event(req, actor(req),
+    { kind = "user", description = desc }))
+  if no then return http.refused(no) end
   local t, err = host.tokens.create{ kind = "user", description = desc,
     scopes = b.scopes, expires_at = b.expires_at, expires_in_days = days,
     allowed_ips = b.allowed_ips }
@@ -280,6 +284,12 @@ local function create(kind)
     if not b then return resp end
     local v, e = objects.validate(kind, b, req.auth.account.id)
     if not v then return invalid(e) end
+    if kind == "destinations" and v.type == "via" then
+      -- its Via token is a token created: the same hook decides
+      local no = policy.check("before_token_create", token.event(req,
+        actor(req), { kind = "via", description = v.name }))
+      if no then return http.refused(no) end
+    end
     local via
     local row = host.db.tx(function()
       if not object_usage(req, object_bytes(v)) then return nil end
@@ -348,6 +358,10 @@ local function run(req, p)
   local id = id_of(p.id)
   local pl = id and host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id })
   if not pl then return not_found("pipeline") end
+  local no = policy.check("before_pipeline_run", { account_id = req.auth.account.id,
+    user_id = req.auth.user.id, email = req.auth.user.email, pipeline_id = id,
+    key = req.auth.token.key, ip = req.remote_addr, via = req.auth.token.key })
+  if no then return http.refused(no) end
   local queued = 0
   host.db.tx(function()
     local now = host.now()
@@ -369,6 +383,11 @@ local function model_run(req, p)
   if not id or not host.db.row("model_exists", { account_id = req.auth.account.id, id = id }) then
     return not_found("model")
   end
+  -- The same policy as a pipeline's run request, with model_id set.
+  local no = policy.check("before_pipeline_run", { account_id = req.auth.account.id,
+    user_id = req.auth.user.id, email = req.auth.user.email, model_id = id,
+    key = req.auth.token.key, ip = req.remote_addr, via = req.auth.token.key })
+  if no then return http.refused(no) end
   local queued = 0
   host.db.tx(function()
     queued = host.db.exec("run_queue_model", { account_id = req.auth.account.id,

@@ -11,6 +11,7 @@
 local http = require "http"
 local auth = require "auth"
 local hooks = require "hooks"
+local policy = require "policy"
 local token = require "token"
 local view = require "views.tokens"
 
@@ -155,6 +156,14 @@ local function create(req)
   if not desc or err then
     c.error = err
     return refuse(req, s, 400, err, nil, { create = c })
+  end
+  -- The operator's before_token_create hook may refuse (lua/policy.lua).
+  local no = policy.check("before_token_create", token.event(req, actor(s),
+    { kind = "user", description = desc }))
+  if no then
+    c.error = no.message
+    if req.wants_json then return http.refused(no) end
+    return render(req, s, no.status, { create = c })
   end
   local t, e = host.tokens.create{ kind = "user", description = desc,
     actor = actor(s), scopes = scopes, expires_at = exp.expires_at,

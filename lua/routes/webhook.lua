@@ -6,6 +6,7 @@
 -- account_quota_mb of records per account (507).
 local http = require "http"
 local hooks = require "hooks"
+local policy = require "policy"
 local deliveries = require "deliveries"
 
 local MIB = 1024 * 1024
@@ -26,6 +27,14 @@ local function receive(req)
     host.config.webhook_max_records)
   if not recs then
     return http.fail(code == "PAYLOAD_TOO_LARGE" and 413 or 400, code, msg)
+  end
+  -- The operator's before_webhook hook may refuse, before anything is
+  -- counted or stored; with none defined this costs one table lookup.
+  if policy.hook("before_webhook") then
+    local no = policy.check("before_webhook", { account_id = req.auth.account.id,
+      user_id = req.auth.user.id, pipeline_id = id, records = #recs,
+      bytes = #req.body, key = req.auth.token.key, ip = req.remote_addr })
+    if no then return http.refused(no) end
   end
   local wait = host.limits.records(#recs)
   if wait ~= 0 then

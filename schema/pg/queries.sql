@@ -792,3 +792,37 @@ WHERE id = :id AND session_id = :session_id AND created_at >= :since;
 
 -- name: reveal_delete
 DELETE FROM secret_views WHERE id = :id;
+
+-- The outbox of host.notify (fcgi/bridge/lhost_notify.c adds,
+-- fcgi/process/notify.c delivers).
+-- name: outbox_add
+INSERT INTO outbox (name, payload, created_at, next_at)
+VALUES (:name, :payload, :now, :now);
+
+-- name: outbox_due
+SELECT id FROM outbox
+WHERE status = 'queued' AND next_at <= :now AND lease_until <= :now
+ORDER BY next_at, id
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END;
+
+-- name: outbox_claim
+UPDATE outbox SET lease_until = :lease_until, attempts = attempts + 1
+WHERE id = :id AND status = 'queued' AND lease_until <= :now;
+
+-- name: outbox_get
+SELECT id, name, payload, created_at, attempts FROM outbox WHERE id = :id;
+
+-- name: outbox_delivered
+UPDATE outbox SET status = 'delivered', last_status = :last_status,
+       finished_at = :now, lease_until = 0
+WHERE id = :id;
+
+-- name: outbox_retry
+UPDATE outbox SET next_at = :next_at, last_status = :last_status,
+       lease_until = 0
+WHERE id = :id;
+
+-- name: outbox_failed
+UPDATE outbox SET status = 'failed', last_status = :last_status,
+       finished_at = :now, lease_until = 0
+WHERE id = :id;

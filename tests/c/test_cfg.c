@@ -438,6 +438,60 @@ cfg_long_line(void **state)
 	cfg_free(&c);
 }
 
+/* notify_targets is checked whole at load; a name is looked
+ * up exactly; the secret file defaults to DATA/notify.key. */
+static void
+cfg_notify_targets(void **state)
+{
+	static const char *const bad[] = {
+		"x=ftp://example.com/", "Bad=http://example.com/", "nourl",
+		"x=http://", "x=http:///path", "=http://example.com/",
+		"x=https://exa mple.com/",
+		"a_name_longer_than_sixty_four_characters_is_refused_by_the_config"
+		"_x=http://e/",
+	};
+	struct config	 c;
+	char		 err[256] = "", url[NOTIFY_URL_MAX + 1];
+	size_t		 i;
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, NULL, "/srv/data", err, sizeof(err)), 0);
+	assert_string_equal(c.notify_secret_file, "/srv/data/notify.key");
+	assert_string_equal(c.notify_targets, "");
+	assert_int_equal(c.notify_interval, 5);
+	assert_int_equal(c.notify_max_attempts, 8);
+	assert_int_equal(notify_target(c.notify_targets, "x", url,
+	    sizeof(url)), 0);
+	cfg_free(&c);
+
+	setenv("TESSERA_NOTIFY_TARGETS", " a=http://h:1/p,b_2=https://h/q?x=1"
+	    "\n\tc=http://[::1]:8/ ", 1);
+	setenv("TESSERA_NOTIFY_SECRET_FILE", "/etc/tessera/notify.key", 1);
+	assert_int_equal(cfg_load(&c, NULL, "/srv/data", err, sizeof(err)), 0);
+	assert_string_equal(c.notify_secret_file, "/etc/tessera/notify.key");
+	assert_int_equal(notify_target(c.notify_targets, "b_2", url,
+	    sizeof(url)), 1);
+	assert_string_equal(url, "https://h/q?x=1");
+	assert_int_equal(notify_target(c.notify_targets, "c", url,
+	    sizeof(url)), 1);
+	assert_string_equal(url, "http://[::1]:8/");
+	assert_int_equal(notify_target(c.notify_targets, "a", NULL, 0), 1);
+	assert_int_equal(notify_target(c.notify_targets, "b", url,
+	    sizeof(url)), 0);
+	cfg_free(&c);
+	unsetenv("TESSERA_NOTIFY_SECRET_FILE");
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("TESSERA_NOTIFY_TARGETS", bad[i], 1);
+		err[0] = '\0';
+		assert_int_equal(cfg_load(&c, NULL, "/srv/data", err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "notify_targets"));
+		cfg_free(&c);
+	}
+	unsetenv("TESSERA_NOTIFY_TARGETS");
+}
+
 int
 main(void)
 {
@@ -456,6 +510,7 @@ main(void)
 		T(cfg_api_mount_checked),
 		T(cfg_set_keys),
 		T(cfg_long_line),
+		T(cfg_notify_targets),
 #undef T
 	};
 	int	 rc;
