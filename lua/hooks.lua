@@ -51,8 +51,9 @@
 --                  /api/destinations (type via); not rotation (the same
 --                  token, a new secret) nor `tessera token add` (the
 --                  operator's own command line)
---   before_pipeline_run  { account_id, user_id, email, pipeline_id, key,
---                  ip, via }  -- POST /api/pipelines/{id}/run
+--   before_pipeline_run  { account_id, user_id, email, pipeline_id or
+--                  model_id, key, ip, via }  -- POST /api/pipelines/{id}/run
+--                  and POST /api/models/{id}/run
 --   before_webhook       { account_id, user_id, pipeline_id, records,
 --                  bytes, key, ip }  -- POST /webhook, after the body is
 --                  parsed, before it is counted or stored, e.g.
