@@ -569,3 +569,71 @@ WHERE id = :id AND session_id = :session_id AND created_at >= :since;
 
 -- name: reveal_delete
 DELETE FROM secret_views WHERE id = :id;
+
+-- Step 11 C: deleting objects -------------------------------------------------
+-- What refers to an object, one query per kind ("is it in use", HTTP.md
+-- DELETE): the first referrer as { what, id, name }, or no row. A source
+-- is used by a pipeline; a destination by a pipeline, a model, a Via
+-- token (any, active or not) or the records a pipeline moved there; a
+-- pipeline or a model while it has a run queued or running. Referrers are
+-- looked for in every account (an id is one row), so the delete never
+-- leaves a dangling reference. (Track A: pipeline_runs becomes runs.)
+
+-- name: object_in_use_sources
+SELECT 'pipeline' AS what, p.id AS id, p.name AS name FROM pipelines p
+WHERE p.source_id = :id ORDER BY p.id LIMIT 1;
+
+-- name: object_in_use_destinations
+SELECT what, id, name FROM (
+  SELECT 1 AS k, 'pipeline' AS what, p.id AS id, p.name AS name
+  FROM pipelines p WHERE p.destination_id = :id
+  UNION ALL
+  SELECT 2, 'model', m.id, m.name FROM models m WHERE m.destination_id = :id
+  UNION ALL
+  SELECT 3, 'Via token', t.id, t.key FROM tokens t WHERE t.destination_id = :id
+  UNION ALL
+  SELECT * FROM (SELECT 4, 'records of pipeline', r.pipeline_id, ''
+                 FROM records r WHERE r.destination_id = :id LIMIT 1)
+) ORDER BY k, id LIMIT 1;
+
+-- name: object_in_use_pipelines
+SELECT 'run' AS what, r.id AS id, r.status AS name FROM pipeline_runs r
+WHERE r.pipeline_id = :id AND r.status IN ('queued', 'running')
+ORDER BY r.id LIMIT 1;
+
+-- Models have no runs yet (track A adds runs.model_id): never in use.
+-- name: object_in_use_models
+SELECT 'run' AS what, r.id AS id, r.status AS name FROM pipeline_runs r
+WHERE r.pipeline_id = -:id AND r.status IN ('queued', 'running')
+ORDER BY r.id LIMIT 1;
+
+-- The records of a pipeline that account_usage counts (a done delivery's
+-- or one written whole: lua/deliveries.lua), and their JSON bytes.
+-- name: pipeline_records_usage
+SELECT count(*) AS records,
+       coalesce(sum(length(CAST(r.data AS BLOB))), 0) AS bytes
+FROM records r
+WHERE r.pipeline_id = :id
+  AND (r.delivery_id IS NULL OR (SELECT d.done_at FROM deliveries d
+                                 WHERE d.id = r.delivery_id) IS NOT NULL);
+
+-- name: pipeline_records_delete
+DELETE FROM records WHERE pipeline_id = :id;
+
+-- name: pipeline_deliveries_delete
+DELETE FROM deliveries WHERE pipeline_id = :id;
+
+-- name: pipeline_runs_delete
+DELETE FROM pipeline_runs WHERE pipeline_id = :id;
+
+-- name: sources_delete
+DELETE FROM sources WHERE account_id = :account_id AND id = :id;
+
+-- name: destinations_delete
+DELETE FROM destinations WHERE account_id = :account_id AND id = :id;
+
+-- name: pipelines_delete
+DELETE FROM pipelines WHERE account_id = :account_id AND id = :id;
+
+-- name: models_delete
+DELETE FROM models WHERE account_id = :account_id AND id = :id;
