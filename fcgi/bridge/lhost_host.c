@@ -3,7 +3,8 @@
  * the modules (host.db, host.json, host.auth, host.html, host.tokens,
  * host.limits, host.reveal), each frozen read-only, with the small
  * functions of its own: host.null, host.config (the public keys),
- * host.error (an error response, as the host renders its own), host.log, host.now, host.iso8601, host.url.encode, and host.input (the
+ * host.error (an error response, as the host renders its own), host.log, host.now, host.iso8601, host.url.encode, host.scripts
+ * (lhost_scripts.c: the modules of a folder), and host.input (the
  * one way to read ids and text from a client).
  */
 #include <string.h>
@@ -219,6 +220,7 @@ lhost_open_host(lua_State *L)
 		{ "iso8601",	l_iso8601 },
 		{ "log",	l_log },
 		{ "now",	l_now },
+		{ "scripts",	lhost_scripts },
 		{ NULL,		NULL },
 	};
 

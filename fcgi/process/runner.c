@@ -39,29 +39,11 @@ nap(long long secs)
 		nanosleep(&ts, NULL);
 }
 
-/* Makes sure w has a current Lua state (rebuilt after an edit with
- * reload on, or after a failure to load). 0 or -1. */
-static int
-fresh(struct worker *w)
-{
-	char	 err[2048];
-
-	if (w->lh && lhost_stale(w->lh)) {
-		lhost_free(w->lh);
-		w->lh = NULL;
-	}
-	if (w->lh == NULL && (w->lh = lhost_new(w->cfg, &w->db, w->pepper,
-	    err, sizeof(err))) == NULL) {
-		log_err("runner: %s", err);
-		return -1;
-	}
-	return 0;
-}
-
 int
 runner_run(struct config *cfg, int once)
 {
 	struct worker	 w;
+	struct lhost	*lh;
 	struct sigaction sa;
 	char		 err[1024];
 	int		 rc = 0;
@@ -79,7 +61,9 @@ runner_run(struct config *cfg, int once)
 	if (!once)
 		log_info("runner: every %llds", cfg->token_check_interval);
 	while (!stop) {
-		rc = fresh(&w) == -1 ? -1 : lhost_tick(w.lh);
+		/* The last good scripts and queries, as a worker's. */
+		lh = worker_refresh(&w, "runner: ");
+		rc = lh == NULL ? -1 : lhost_tick(lh);
 		if (once)
 			break;
 		nap(cfg->token_check_interval);
