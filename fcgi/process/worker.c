@@ -113,10 +113,14 @@ drain(struct conn *c, const struct req *r)
 
 /* The Lua state to serve with, current: rebuilt after an edit (reload)
  * or after an earlier failure to load; a rebuild that fails keeps the
- * last good state (lhost_reload.c). NULL: no state loads. */
+ * last good state (lhost_reload.c). With reload on, an edited queries
+ * file is prepared again first (the store keeps the last good set the
+ * same way). NULL: no state loads. */
 struct lhost *
 worker_refresh(struct worker *w, const char *who)
 {
+	if (w->cfg->reload)
+		db_queries_refresh(&w->db);
 	return lhost_refresh(&w->ls, w->cfg, &w->db, w->pepper, w->rl, who);
 }
 

@@ -14,4 +14,8 @@ struct db;
 int	 db_load_queries(struct db *, const char *dir, char *err,
 	    size_t errlen);
 
+/* A number that changes when dir/queries.sql, dir/queries.d or a file
+ * in it changes (mtime, size, there or not); never 0. */
+unsigned long long db_queries_stamp(const char *dir);
+
 #endif

@@ -65,8 +65,13 @@ db_open(struct db *db, const struct config *cfg, int create, char *err,
 		    "postgresql:// URI");
 		return -1;
 	}
+	db->qstamp = db_queries_stamp(dir);
 	if (db_load_queries(db, dir, err, errlen) == -1)
 		goto fail;
+	if ((db->qdir = strdup(dir)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return 0;
 fail:
 	db_close(db);
@@ -85,6 +90,7 @@ db_close(struct db *db)
 		free(db->q[i].name);
 	}
 	free(db->q);
+	free(db->qdir);
 	pg_close(db->pg);
 	memset(db, 0, sizeof(*db));
 }
