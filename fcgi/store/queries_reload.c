@@ -7,13 +7,11 @@
  * and the last good set stays, until the files change again.
  */
 #include <limits.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db_pg.h"
 #include "lib/lib.h"
 #include "named_queries.h"
 #include "schema_files.h"
@@ -63,22 +61,6 @@ db_queries_stamp(const char *dir)
 	return h ? h : 1;
 }
 
-/* Frees a set of n prepared queries. */
-static void
-free_set(struct db *db, struct dbq *q, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++) {
-		if (db->pg)
-			pg_forget(db->pg, q[i].pg);
-		else
-			sqlite3_finalize(q[i].st);
-		free(q[i].name);
-	}
-	free(q);
-}
-
 int
 db_queries_refresh(struct db *db)
 {
@@ -96,7 +78,7 @@ db_queries_refresh(struct db *db)
 	db->q = NULL;
 	db->nq = 0;
 	if (db_load_queries(db, db->qdir, err, sizeof(err)) == -1) {
-		free_set(db, db->q, db->nq);
+		db_free_queries(db, db->q, db->nq);
 		db->q = old;
 		db->nq = nold;
 		db->qfailed = stamp;
@@ -104,7 +86,7 @@ db_queries_refresh(struct db *db)
 		    "the last good set: %s", err);
 		return -1;
 	}
-	free_set(db, old, nold);
+	db_free_queries(db, old, nold);
 	db->qstamp = stamp;
 	db->qfailed = 0;
 	log_info("database: named queries reloaded (%zu)", db->nq);

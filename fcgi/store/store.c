@@ -95,6 +95,21 @@ db_close(struct db *db)
 	memset(db, 0, sizeof(*db));
 }
 
+void
+db_free_queries(struct db *db, struct dbq *q, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (db->pg)
+			pg_forget(db->pg, q[i].pg);
+		else
+			sqlite3_finalize(q[i].st);
+		free(q[i].name);
+	}
+	free(q);
+}
+
 int
 db_exec_sql(struct db *db, const char *sql, char *err, size_t errlen)
 {
