@@ -1,7 +1,8 @@
 -- app.lua -- the application's entry point. Routes live in
--- lua/routes/*.lua, one module per feature; operators add their own with
--- the extra_routes setting (a comma-separated list of module names found
--- on lua_dir). The host reads app.routes once when the scripts load,
+-- lua/routes/*.lua, one module per feature, each a function(r) that adds
+-- its routes; every file there is loaded (an operator adds routes by
+-- dropping a module in), and extra_routes names more (a comma-separated
+-- list of module names found on lua_dir). The host reads app.routes once when the scripts load,
 -- matches every request against them itself (fcgi/http/route.c), checks a
 -- token's scope for the route, and then calls
 --
@@ -20,21 +21,22 @@ local expiry = require "expiry"
 local deliveries = require "deliveries"
 local runs = require "runs"
 
-local modules = {
-  "routes.health",
-  "routes.pages",
-  "routes.tokens",
-  "routes.api",
-  "routes.webhook",
-  "routes.via",
-}
-
+-- Every module of lua/routes/ (on each directory of lua_dir; sorted by
+-- name, so the order is stable), then the extra_routes ones not loaded
+-- already. host.scripts watches the folder: with reload on, a new file
+-- there is loaded on the next request.
 local r = router.new()
-for _, name in ipairs(modules) do
+local loaded = {}
+local function add(name)
+  if loaded[name] then return end
+  loaded[name] = true
   require(name)(r)
 end
+for _, name in ipairs(host.scripts("routes")) do
+  add(name)
+end
 for name in string.gmatch(host.config.extra_routes or "", "[^,%s]+") do
-  require(name)(r)
+  add(name)
 end
 
 local M = { routes = r.routes }

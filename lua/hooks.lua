@@ -20,7 +20,7 @@
 --   token_expiring, token_expired (the runner, once per token)
 --                { account_id, user_id, email, key, kind, description,
 --                  expires_at }
---   object_created, object_updated
+--   object_created, object_updated, object_deleted
 --                { account_id, user_id, email, kind ("sources", ...), id,
 --                  name, ip, via }
 --   pipeline_run     { account_id, user_id, pipeline_id, key, ip, via,
@@ -139,6 +139,10 @@ end
 
 function M.object_updated(ev)
   audit(ev, ev.kind .. ".updated", tostring(ev.id), ev.name)
+end
+
+function M.object_deleted(ev)
+  audit(ev, ev.kind .. ".deleted", tostring(ev.id), ev.name)
 end
 
 function M.pipeline_run(ev)

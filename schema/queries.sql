@@ -750,3 +750,90 @@ WHERE id = :id;
 UPDATE outbox SET status = 'failed', last_status = :last_status,
        finished_at = :now, lease_until = 0
 WHERE id = :id;
+
+-- Deleting objects (lua/objects_delete.lua) ---------------------------------------
+-- What refers to an object, one query per kind ("is it in use", HTTP.md
+-- DELETE): the first referrer as { what, id, name }, or no row. A source
+-- is used by a pipeline; a destination by a pipeline, a model, a Via
+-- token (any, active or not) or the records a pipeline moved there; a
+-- pipeline or a model while it has a run queued or running. Referrers are
+-- looked for in every account (an id is one row), so the delete never
+-- leaves a dangling reference.
+
+-- name: object_in_use_sources
+SELECT 'pipeline' AS what, p.id AS id, p.name AS name FROM pipelines p
+WHERE p.source_id = :id ORDER BY p.id LIMIT 1;
+
+-- name: object_in_use_destinations
+SELECT what, id, name FROM (
+  SELECT 1 AS k, 'pipeline' AS what, p.id AS id, p.name AS name
+  FROM pipelines p WHERE p.destination_id = :id
+  UNION ALL
+  SELECT 2, 'model', m.id, m.name FROM models m WHERE m.destination_id = :id
+  UNION ALL
+  SELECT 3, 'Via token', t.id, t.key FROM tokens t WHERE t.destination_id = :id
+  UNION ALL
+  SELECT * FROM (SELECT 4, 'records of pipeline', r.pipeline_id, ''
+                 FROM records r WHERE r.destination_id = :id LIMIT 1)
+) ORDER BY k, id LIMIT 1;
+
+-- name: object_in_use_pipelines
+SELECT 'run' AS what, r.id AS id, r.status AS name FROM runs r
+WHERE r.pipeline_id = :id AND r.status IN ('queued', 'running')
+ORDER BY r.id LIMIT 1;
+
+-- name: object_in_use_models
+SELECT 'run' AS what, r.id AS id, r.status AS name FROM runs r
+WHERE r.model_id = :id AND r.status IN ('queued', 'running')
+ORDER BY r.id LIMIT 1;
+
+-- The records of a pipeline that account_usage counts (a done delivery's
+-- or one written whole: lua/deliveries.lua), and their JSON bytes.
+-- name: pipeline_records_usage
+SELECT count(*) AS records,
+       coalesce(sum(length(CAST(r.data AS BLOB))), 0) AS bytes
+FROM records r
+WHERE r.pipeline_id = :id
+  AND (r.delivery_id IS NULL OR (SELECT d.done_at FROM deliveries d
+                                 WHERE d.id = r.delivery_id) IS NOT NULL);
+
+-- name: pipeline_records_delete
+DELETE FROM records WHERE pipeline_id = :id;
+
+-- name: pipeline_deliveries_delete
+DELETE FROM deliveries WHERE pipeline_id = :id;
+
+-- name: pipeline_runs_delete
+DELETE FROM runs WHERE pipeline_id = :id;
+
+-- name: model_runs_delete
+DELETE FROM runs WHERE model_id = :id;
+
+-- A destination's Via tables go with it (016).
+-- name: via_rows_delete_of_destination
+DELETE FROM via_rows WHERE table_id IN (SELECT id FROM via_tables
+                                        WHERE destination_id = :id);
+
+-- name: via_tables_delete_of_destination
+DELETE FROM via_tables WHERE destination_id = :id;
+
+-- A model's table (model_{id}) goes with the model.
+-- name: via_table_rows_delete
+DELETE FROM via_rows WHERE table_id IN (SELECT id FROM via_tables
+                                        WHERE destination_id = :destination_id
+                                          AND name = :name);
+
+-- name: via_table_delete
+DELETE FROM via_tables WHERE destination_id = :destination_id AND name = :name;
+
+-- name: sources_delete
+DELETE FROM sources WHERE account_id = :account_id AND id = :id;
+
+-- name: destinations_delete
+DELETE FROM destinations WHERE account_id = :account_id AND id = :id;
+
+-- name: pipelines_delete
+DELETE FROM pipelines WHERE account_id = :account_id AND id = :id;
+
+-- name: models_delete
+DELETE FROM models WHERE account_id = :account_id AND id = :id;

@@ -12,8 +12,10 @@
  *   lhost_reveal.c, lhost_limits.c     the host.* modules
  *   lhost_req.c        the req object a handler gets
  *   lhost_sandbox.c    the lua_State, its limits, require, pcall
- *   lhost_state.c, lhost_util.c        accessors and helpers, calling
- *                                      nothing above them
+ *   lhost_reload.c     the last good state kept while a newer fails
+ *   lhost_scripts.c    host.scripts (the modules of a folder)
+ *   lhost_state.c, lhost_util.c, lhost_watch.c    accessors and helpers,
+ *                                      calling nothing above them
  */
 #ifndef BRIDGE_H
 #define BRIDGE_H
@@ -38,7 +40,12 @@ struct stat;
 struct watched {
 	char		*path;
 	struct timespec	 mtime;
-	off_t		 size;
+	off_t		 size;		/* -1: did not exist */
+};
+
+struct watchset {
+	struct watched	 files[FILES_MAX];
+	size_t		 n;
 };
 
 struct lhost {
@@ -54,8 +61,7 @@ struct lhost {
 	int			 is_test;
 	const struct req	*req;		/* during lhost_handle */
 	struct buf		 traceback;	/* first one of a request */
-	struct watched		 files[FILES_MAX];
-	size_t			 nfiles;
+	struct watchset		 watch;		/* what it was built from */
 	int			 handle_ref;
 	const unsigned char	*pepper;	/* borrowed from the worker */
 	struct session		 session;	/* this request's, see state */
@@ -148,6 +154,10 @@ void		 lhost_make_strict(struct lua_State *);
 /* Loads path as a text chunk and pushes it, or raises. */
 void		 lhost_load_file(struct lua_State *, const char *path,
 		    const char *chunkname);
+/* 1 when s is a module name: dotted lower-case identifiers. */
+int		 lhost_valid_module(const char *s);
+/* host.scripts(folder) (lhost_scripts.c; a lua_CFunction). */
+int		 lhost_scripts(struct lua_State *);
 /* require(name) from the search path (a lua_CFunction). */
 int		 lhost_require(struct lua_State *);
 /* Calls the function under nargs arguments with the traceback handler:
@@ -156,6 +166,23 @@ int		 lhost_call(struct lhost *, int nargs, int nres);
 /* A call's limits: the instruction budget and the first traceback. */
 void		 lhost_limits_start(struct lhost *);
 void		 lhost_limits_stop(struct lhost *);
+
+/* lhost_watch.c: the files and folders a state was built from. */
+/* Adds path as it is now (st; NULL: it does not exist). */
+void		 watch_add(struct watchset *, const char *path,
+		    const struct stat *st);
+/* Adds DIR/folder for every DIR of the ':'-separated lua_dir. */
+void		 watch_folder(struct watchset *, const char *lua_dir,
+		    const char *folder);
+/* 1 when anything in the set changed, appeared or went. */
+int		 watch_changed(const struct watchset *);
+void		 watch_clear(struct watchset *);
+
+/* lhost.c: builds a state for the app; on failure NULL with err set and,
+ * when failed is not NULL, what the try read moved into *failed. */
+struct lhost	*lhost_build(const struct config *, struct db *,
+		    const unsigned char *pepper, char *err, size_t errlen,
+		    struct watchset *failed);
 
 /* lhost_req.c */
 /* Pushes the req object of r, the request being served. */

@@ -97,11 +97,33 @@ lhost_set_limits(struct lhost *lh, struct rl_map *rl)
 
 /* Builds the lhost; on success app.lua is loaded and its handle function
  * kept in the registry. */
+/* Frees lh after a failed load, handing what it read to failed (NULL:
+ * nobody wants it). */
+static void
+load_failed(struct lhost *lh, struct watchset *failed)
+{
+	lhost_limits_stop(lh);
+	if (failed) {
+		watch_clear(failed);
+		*failed = lh->watch;
+		lh->watch.n = 0;
+	}
+	lhost_free(lh);
+}
+
+/* The folders whose new files a state must notice: route modules (listed
+ * by app.lua through host.scripts), pipeline kinds and transforms
+ * (loaded by require when first used). */
+static const char *const watched_folders[] = {
+	"routes", "pipelines", "transforms",
+};
+
 static struct lhost *
 lhost_create(const struct config *cfg, struct db *db,
     const unsigned char *pepper, const char *lua_dir, int is_test, char *err,
-    size_t errlen)
+    size_t errlen, struct watchset *failed)
 {
+	size_t		 i;
 	struct lhost	*lh;
 	lua_State	*L;
 	int		 status;
@@ -134,6 +156,8 @@ lhost_create(const struct config *cfg, struct db *db,
 		lhost_limits_stop(lh);
 		return lh;
 	}
+	for (i = 0; i < sizeof(watched_folders) / sizeof(*watched_folders); i++)
+		watch_folder(&lh->watch, lh->lua_dir, watched_folders[i]);
 	lua_pushcfunction(L, lhost_require);
 	lua_pushliteral(L, "app");
 	status = lhost_call(lh, 1, 1);
@@ -145,8 +169,7 @@ lhost_create(const struct config *cfg, struct db *db,
 		else
 			lua_pop(L, 1);
 		if (load_routes(lh, err, errlen) == -1) {
-			lhost_limits_stop(lh);
-			lhost_free(lh);
+			load_failed(lh, failed);
 			return NULL;
 		}
 		lua_pop(L, 1);
@@ -155,8 +178,7 @@ lhost_create(const struct config *cfg, struct db *db,
 		    lh->traceback.len ? lh->traceback.p :
 		    status == LUA_OK ? "it must return a table with a handle "
 		    "function" : lua_tostring(L, -1));
-		lhost_limits_stop(lh);
-		lhost_free(lh);
+		load_failed(lh, failed);
 		return NULL;
 	}
 	lhost_limits_stop(lh);
@@ -169,25 +191,23 @@ struct lhost *
 lhost_new(const struct config *cfg, struct db *db,
     const unsigned char *pepper, char *err, size_t errlen)
 {
-	return lhost_create(cfg, db, pepper, cfg->lua_dir, 0, err, errlen);
+	return lhost_create(cfg, db, pepper, cfg->lua_dir, 0, err, errlen,
+	    NULL);
+}
+
+struct lhost *
+lhost_build(const struct config *cfg, struct db *db,
+    const unsigned char *pepper, char *err, size_t errlen,
+    struct watchset *failed)
+{
+	return lhost_create(cfg, db, pepper, cfg->lua_dir, 0, err, errlen,
+	    failed);
 }
 
 int
 lhost_stale(struct lhost *lh)
 {
-	struct stat	 st;
-	size_t		 i;
-
-	if (!lh->cfg->reload)
-		return 0;
-	for (i = 0; i < lh->nfiles; i++) {
-		if (stat(lh->files[i].path, &st) == -1 ||
-		    st.st_size != lh->files[i].size ||
-		    st.st_mtim.tv_sec != lh->files[i].mtime.tv_sec ||
-		    st.st_mtim.tv_nsec != lh->files[i].mtime.tv_nsec)
-			return 1;
-	}
-	return 0;
+	return lh->cfg->reload && watch_changed(&lh->watch);
 }
 
 /* Copies one header (value string or list of strings) into resp. */
@@ -447,15 +467,12 @@ lhost_tick(struct lhost *lh)
 void
 lhost_free(struct lhost *lh)
 {
-	size_t	 i;
-
 	if (lh == NULL)
 		return;
 	if (lh->L)
 		lua_close(lh->L);
 	route_free(&lh->routes);
-	for (i = 0; i < lh->nfiles; i++)
-		free(lh->files[i].path);
+	watch_clear(&lh->watch);
 	buf_free(&lh->traceback);
 	buf_wipe(&lh->cookies);
 	free(lh->lua_dir);
@@ -469,7 +486,7 @@ lhost_new_script(const struct config *cfg, struct db *db,
     const unsigned char *pepper, const char *lua_dir, char *err,
     size_t errlen)
 {
-	return lhost_create(cfg, db, pepper, lua_dir, 1, err, errlen);
+	return lhost_create(cfg, db, pepper, lua_dir, 1, err, errlen, NULL);
 }
 
 /* Runs in protected mode (through lhost_call): registers the module,

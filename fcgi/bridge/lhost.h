@@ -22,8 +22,27 @@ struct lua_State;
  * with err set. */
 struct lhost	*lhost_new(const struct config *, struct db *,
 		    const unsigned char *pepper, char *err, size_t errlen);
-/* True when reload is on and a loaded script changed on disk. */
+/* True when reload is on and a loaded script changed on disk (or a file
+ * appeared in a watched folder). */
 int		 lhost_stale(struct lhost *);
+
+/* A process's current state and, after a failed reload, what that try
+ * read (lhost_reload.c). Zeroed to start. */
+struct watchset;
+struct lhost_slot {
+	struct lhost	*lh;		/* the last good state, or NULL */
+	struct watchset	*failed;	/* the failed try's files, or NULL */
+};
+/* Makes s->lh current: built first when it is missing or stale, and
+ * swapped in only when the new one loads (then given rl); a failure is
+ * logged (who prefixes the line, e.g. "runner: ") once per change while
+ * the old state is kept. Returns s->lh: NULL when nothing loads. */
+struct lhost	*lhost_refresh(struct lhost_slot *, const struct config *,
+		    struct db *, const unsigned char *pepper, struct rl_map *,
+		    const char *who);
+/* Drops the failed try's record (the state stays). */
+void		 lhost_slot_forget(struct lhost_slot *);
+void		 lhost_slot_free(struct lhost_slot *);
 /* Runs the app for req, whose route is m (route.h), and fills resp. Any
  * Lua failure becomes a logged traceback and a 500 (503 for an
  * unavailable database). */

@@ -3,10 +3,12 @@
  * the modules (host.db, host.json, host.auth, host.html, host.tokens,
  * host.limits, host.reveal), each frozen read-only, with the small
  * functions of its own: host.null, host.config (the public keys),
- * host.error (an error response, as the host renders its own), host.log, host.now, host.iso8601, host.url.encode, host.ip_in (an
- * address inside networks, for the before_webhook hook's "only this
- * range"), host.notify (lhost_notify.c), and host.input (the one way to read ids and text from a
- * client).
+ * host.error (an error response, as the host renders its own), host.log,
+ * host.now, host.iso8601, host.url.encode, host.ip_in (an address inside
+ * networks, for the before_webhook hook's "only this range"), host.notify
+ * (lhost_notify.c), host.scripts (lhost_scripts.c: the modules of a
+ * folder), host.sql (lhost_sql.c) and host.input (the one way to read ids
+ * and text from a client).
  */
 #include <string.h>
 #include <time.h>
@@ -242,6 +244,7 @@ lhost_open_host(lua_State *L)
 		{ "log",	l_log },
 		{ "notify",	lhost_notify },
 		{ "now",	l_now },
+		{ "scripts",	lhost_scripts },
 		{ NULL,		NULL },
 	};
 

@@ -155,8 +155,8 @@ strict_newindex(lua_State *L)
 }
 
 /* Module names: dotted lower-case identifiers ("routes.health"). */
-static int
-valid_module(const char *s)
+int
+lhost_valid_module(const char *s)
 {
 	int	 start = 1;
 
@@ -176,23 +176,6 @@ valid_module(const char *s)
 	return !start;
 }
 
-/* Remembers path's mtime and size so lhost_stale() can notice edits. */
-static void
-watch(struct lhost *lh, const char *path, const struct stat *st)
-{
-	size_t	 i;
-
-	for (i = 0; i < lh->nfiles; i++)
-		if (strcmp(lh->files[i].path, path) == 0)
-			return;
-	if (lh->nfiles == FILES_MAX ||
-	    (lh->files[lh->nfiles].path = strdup(path)) == NULL)
-		return;
-	lh->files[lh->nfiles].mtime = st->st_mtim;
-	lh->files[lh->nfiles].size = st->st_size;
-	lh->nfiles++;
-}
-
 /* Never bytecode. */
 void
 lhost_load_file(lua_State *L, const char *path, const char *chunkname)
@@ -208,7 +191,7 @@ lhost_load_file(lua_State *L, const char *path, const char *chunkname)
 	if ((f = fopen(path, "r")) == NULL)
 		luaL_error(L, "cannot open %s: %s", path, strerror(errno));
 	if (fstat(fileno(f), &st) == 0)
-		watch(lh, path, &st);
+		watch_add(&lh->watch, path, &st);
 	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
 		if (buf_add(&b, tmp, n) == -1)
 			break;
@@ -234,7 +217,7 @@ lhost_require(lua_State *L)
 	if (lua_getfield(L, -1, name) != LUA_TNIL)
 		return 1;
 	lua_pop(L, 1);
-	if (!valid_module(name))
+	if (!lhost_valid_module(name))
 		return luaL_error(L, "invalid module name '%s'", name);
 	snprintf(rel, sizeof(rel), "%s", name);
 	for (i = 0; rel[i]; i++)

@@ -30,12 +30,16 @@ struct worker {
 	struct group_commit *gc;	/* NULL: no group commit */
 	struct writer	*wr;		/* NULL: no writers' queue */
 	unsigned char	 pepper[PEPPER_LEN];
-	struct lhost	*lh;
+	struct lhost_slot ls;		/* the Lua state (lhost_reload.c) */
 	unsigned long	 served;
 };
 
 int	 worker_init(struct worker *, struct config *, char *err, size_t);
 void	 worker_handle(struct worker *, struct conn *);
+/* The worker's Lua state made current (reload, last good version kept;
+ * who prefixes its log lines). NULL when no version of the scripts
+ * loads. */
+struct lhost *worker_refresh(struct worker *, const char *who);
 /* Serves FastCGI on listen_fd until told to stop. */
 int	 worker_run_fcgi(struct worker *, int listen_fd);
 /* Serves the one CGI request in the environment. */

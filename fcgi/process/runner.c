@@ -58,29 +58,11 @@ until_next(const struct config *cfg, double next_tick, double next_notify)
 	return ms;
 }
 
-/* Makes sure w has a current Lua state (rebuilt after an edit with
- * reload on, or after a failure to load). 0 or -1. */
-static int
-fresh(struct worker *w)
-{
-	char	 err[2048];
-
-	if (w->lh && lhost_stale(w->lh)) {
-		lhost_free(w->lh);
-		w->lh = NULL;
-	}
-	if (w->lh == NULL && (w->lh = lhost_new(w->cfg, &w->db, w->pepper,
-	    err, sizeof(err))) == NULL) {
-		log_err("runner: %s", err);
-		return -1;
-	}
-	return 0;
-}
-
 int
 runner_run(struct config *cfg, int once)
 {
 	struct worker	 w;
+	struct lhost	*lh;
 	struct sigaction sa;
 	char		 err[1024];
 	int		 rc = 0, worked = 0;
@@ -100,15 +82,16 @@ runner_run(struct config *cfg, int once)
 		log_info("runner: ticks every %llds, looks for runs every %lldms",
 		    cfg->token_check_interval, cfg->run_poll_ms);
 	while (!stop) {
-		if (fresh(&w) == -1) {
+		/* The last good scripts and queries, as a worker's. */
+		if ((lh = worker_refresh(&w, "runner: ")) == NULL) {
 			rc = -1;
 			if (once)
 				break;
-			nap(cfg->run_poll_ms > 0 ? cfg->run_poll_ms : 1000);
+			nap(until_next(cfg, mono_now() + 1, mono_now() + 1));
 			continue;
 		}
 		if (once || mono_now() >= next_tick) {
-			rc = lhost_tick(w.lh);
+			rc = lhost_tick(lh);
 			next_tick = mono_now() + (double)cfg->token_check_interval;
 		}
 		/* host.notify's outbox, every notify_interval (notify.c). */
@@ -117,11 +100,11 @@ runner_run(struct config *cfg, int once)
 			next_notify = mono_now() + (double)cfg->notify_interval;
 		}
 		/* Runs, one after another while there are any (run_poll_ms
-		 * 0: this runner leaves them to others); the outbox between
-		 * two runs when its time has come. */
+		 * 0: this runner leaves them to others), until the scripts
+		 * change or the outbox's time has come. */
 		worked = 0;
 		while (cfg->run_poll_ms > 0 && !stop &&
-		    (worked = lhost_work(w.lh)) == 1 && !lhost_stale(w.lh) &&
+		    (worked = lhost_work(lh)) == 1 && !lhost_stale(lh) &&
 		    mono_now() < next_notify)
 			;
 		if (worked == -1)

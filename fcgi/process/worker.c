@@ -75,11 +75,7 @@ worker_init(struct worker *w, struct config *cfg, char *err, size_t errlen)
 	w->db.wr = w->wr;
 	/* A broken script must not stop the worker: requests answer 500
 	 * and the state is retried until the scripts load again. */
-	if ((w->lh = lhost_new(cfg, &w->db, w->pepper, lerr,
-	    sizeof(lerr))) == NULL)
-		log_err("%s", lerr);
-	else
-		lhost_set_limits(w->lh, w->rl);
+	lhost_refresh(&w->ls, cfg, &w->db, w->pepper, w->rl, "");
 	return 0;
 }
 
@@ -115,25 +111,17 @@ drain(struct conn *c, const struct req *r)
 		left -= got;
 }
 
-/* Makes sure the Lua state is current: rebuilt after an edit (reload) or
- * after an earlier failure to load. */
-static void
-refresh(struct worker *w)
+/* The Lua state to serve with, current: rebuilt after an edit (reload)
+ * or after an earlier failure to load; a rebuild that fails keeps the
+ * last good state (lhost_reload.c). With reload on, an edited queries
+ * file is prepared again first (the store keeps the last good set the
+ * same way). NULL: no state loads. */
+struct lhost *
+worker_refresh(struct worker *w, const char *who)
 {
-	char	 err[2048];
-
-	if (w->lh && lhost_stale(w->lh)) {
-		log_info("scripts changed; reloading");
-		lhost_free(w->lh);
-		w->lh = NULL;
-	}
-	if (w->lh == NULL) {
-		if ((w->lh = lhost_new(w->cfg, &w->db, w->pepper, err,
-		    sizeof(err))) == NULL)
-			log_err("%s", err);
-		else
-			lhost_set_limits(w->lh, w->rl);
-	}
+	if (w->cfg->reload)
+		db_queries_refresh(&w->db);
+	return lhost_refresh(&w->ls, w->cfg, &w->db, w->pepper, w->rl, who);
 }
 
 void
@@ -143,6 +131,7 @@ worker_handle(struct worker *w, struct conn *c)
 	struct resp	 resp = { .status = 200 };
 	struct route_match m;
 	const struct route_table *routes;
+	struct lhost	*lh;
 	const struct gate gate = { w->cfg, &w->db, w->pepper, w->rl };
 	const char	*why;
 	char		 uri[1024];
@@ -154,16 +143,16 @@ worker_handle(struct worker *w, struct conn *c)
 			drain(c, &r);
 		resp_error(&resp, status, status_code(status), why,
 		    r.wants_json);
-	} else if (refresh(w), w->lh == NULL) {
+	} else if ((lh = worker_refresh(w, "")) == NULL) {
 		resp_error(&resp, 500, "INTERNAL_ERROR", "internal error",
 		    r.wants_json);
 	} else {
 		/* The route first: the gate checks the scope it needs. */
-		routes = lhost_routes(w->lh);
+		routes = lhost_routes(lh);
 		route_match(routes, r.method, r.path, strlen(r.path), &m);
 		if (api_gate(&gate, &r, m.route >= 0 ?
 		    &routes->v[m.route] : NULL, &resp) == 0)
-			lhost_handle(w->lh, &r, &m, &resp);
+			lhost_handle(lh, &r, &m, &resp);
 	}
 	if (w->db.h && db_in_tx(&w->db)) {
 		/* Never expected (host.db.tx ends what it began), but a
@@ -243,7 +232,7 @@ worker_run_cgi(struct worker *w, char **envp)
 void
 worker_free(struct worker *w)
 {
-	lhost_free(w->lh);
+	lhost_slot_free(&w->ls);
 	db_close(&w->db);
 	rl_close(w->rl);
 	commit_close(w->gc);

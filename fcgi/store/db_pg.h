@@ -24,6 +24,9 @@ void	 pg_close(struct pgdb *);
 struct pgq *pg_prepare(struct pgdb *, const char *name, const char *sql,
 	    size_t len, char *err, size_t errlen);
 void	 pg_free(struct pgq *);
+/* Frees q and forgets it: no longer prepared again after a reconnection,
+ * and deallocated on the server (a reload of the named queries). */
+void	 pg_forget(struct pgdb *, struct pgq *);
 
 int	 pg_tx(struct pgdb *, int which);	/* enum db_tx */
 int	 pg_savepoint(struct pgdb *, int what, int depth);

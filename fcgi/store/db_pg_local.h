@@ -19,6 +19,7 @@ struct pgdb {
 	char		 errmsg[512];
 	struct pgq	**qs;		/* every prepared query, to re-prepare */
 	size_t		 nqs;
+	unsigned long	 named;		/* statements named so far: "q<n>" */
 	unsigned	 epoch;		/* bumped at each reconnection */
 	unsigned	 seen_epoch;	/* the one pg_changes last reported */
 	int		 writing;	/* in a write transaction (DB_BEGIN) */

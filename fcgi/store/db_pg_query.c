@@ -161,7 +161,9 @@ pg_prepare(struct pgdb *pg, const char *name, const char *sql, size_t len,
 	}
 	q->pg = pg;
 	q->row = -1;
-	snprintf(q->stname, sizeof(q->stname), "q%zu", pg->nqs);
+	/* Never a name in use: a reload prepares the new set beside the
+	 * old (pg_forget). */
+	snprintf(q->stname, sizeof(q->stname), "q%lu", pg->named++);
 	/* Trailing space and semicolons go: "RETURNING id" may follow. */
 	n = strlen(q->sql);
 	while (n > 0 && (isspace((unsigned char)q->sql[n - 1]) ||
@@ -202,6 +204,29 @@ fail:
 		snprintf(err, errlen, "query %s: out of memory", name);
 	pg_free(q);
 	return NULL;
+}
+
+void
+pg_forget(struct pgdb *pg, struct pgq *q)
+{
+	char	 sql[32];
+	size_t	 i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < pg->nqs; i++)
+		if (pg->qs[i] == q) {
+			memmove(&pg->qs[i], &pg->qs[i + 1],
+			    (pg->nqs - i - 1) * sizeof(*pg->qs));
+			pg->nqs--;
+			break;
+		}
+	if (pg->conn && q->epoch == pg->epoch &&
+	    PQstatus(pg->conn) == CONNECTION_OK) {
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", q->stname);
+		PQclear(PQexec(pg->conn, sql));
+	}
+	pg_free(q);
 }
 
 void

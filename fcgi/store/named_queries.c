@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "db_pg.h"
 #include "db_sqlite.h"
@@ -198,4 +199,48 @@ db_load_queries(struct db *db, const char *dir, char *err, size_t errlen)
 	if (rc == 0)
 		qsort(db->q, db->nq, sizeof(*db->q), querycmp);
 	return rc;
+}
+
+/* FNV-1a over what stat says of path (or that it is missing). */
+static unsigned long long
+mix(unsigned long long h, const char *path)
+{
+	struct stat	 st;
+	long long	 v[3] = { -1, -1, -1 };
+	const unsigned char *p;
+	size_t		 i;
+
+	if (stat(path, &st) == 0) {
+		v[0] = (long long)st.st_mtim.tv_sec;
+		v[1] = (long long)st.st_mtim.tv_nsec;
+		v[2] = (long long)st.st_size;
+	}
+	for (p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	p = (const unsigned char *)v;
+	for (i = 0; i < sizeof(v); i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+unsigned long long
+db_queries_stamp(const char *dir)
+{
+	unsigned long long h = 14695981039346656037ULL;
+	char		 path[PATH_MAX + 256], sub[PATH_MAX];
+	char		**files;
+	int		 i, n;
+
+	snprintf(path, sizeof(path), "%s/queries.sql", dir);
+	h = mix(h, path);
+	snprintf(sub, sizeof(sub), "%s/queries.d", dir);
+	h = mix(h, sub);
+	if ((n = schema_list_queries(sub, &files)) > 0) {
+		for (i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s/%s", sub, files[i]);
+			h = mix(h, path);
+		}
+		schema_free_list(files, n);
+	}
+	return h ? h : 1;
 }

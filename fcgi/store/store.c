@@ -65,8 +65,13 @@ db_open(struct db *db, const struct config *cfg, int create, char *err,
 		    "postgresql:// URI");
 		return -1;
 	}
+	db->qstamp = db_queries_stamp(dir);
 	if (db_load_queries(db, dir, err, errlen) == -1)
 		goto fail;
+	if ((db->qdir = strdup(dir)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return 0;
 fail:
 	db_close(db);
@@ -85,8 +90,24 @@ db_close(struct db *db)
 		free(db->q[i].name);
 	}
 	free(db->q);
+	free(db->qdir);
 	pg_close(db->pg);
 	memset(db, 0, sizeof(*db));
+}
+
+void
+db_free_queries(struct db *db, struct dbq *q, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (db->pg)
+			pg_forget(db->pg, q[i].pg);
+		else
+			sqlite3_finalize(q[i].st);
+		free(q[i].name);
+	}
+	free(q);
 }
 
 int

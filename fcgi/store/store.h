@@ -67,6 +67,9 @@ struct db {
 	struct sqlite3_stmt *txst[4];	/* see enum db_tx */
 	long long	 tx_changes;	/* total changes when it began */
 	long long	 synced_changes; /* total changes at the last sync */
+	char		*qdir;		/* where the named queries come from */
+	unsigned long long qstamp;	/* their files, as prepared */
+	unsigned long long qfailed;	/* ... as they failed to load, or 0 */
 };
 
 #define DB_FILE		"tessera.db"
@@ -81,6 +84,11 @@ void	 db_init_library(void);
 int	 db_open(struct db *, const struct config *, int create,
 	    char *err, size_t errlen);
 void	 db_close(struct db *);
+/* With the named queries' files edited (queries.sql, queries.d/), reads
+ * and prepares them again, outside a transaction; a set that does not
+ * load is logged once and the last good one kept. 1 reloaded, 0 nothing
+ * to do, -1 kept the old set (queries_reload.c). */
+int	 db_queries_refresh(struct db *);
 /* Runs SQL of our own (never input) with no result; 0 or -1 with err. */
 int	 db_exec_sql(struct db *, const char *sql, char *err, size_t errlen);
 

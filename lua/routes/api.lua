@@ -6,6 +6,7 @@ local http = require "http"
 local hooks = require "hooks"
 local objects = require "objects"
 local policy = require "policy"
+local objects_delete = require "objects_delete"
 local token = require "token"
 
 local LIST_MAX = 1000
@@ -350,6 +351,31 @@ local function update(kind)
   end
 end
 
+-- DELETE: 204, or 409 IN_USE naming what still refers to the object
+-- (lua/objects_delete.lua). Who may: as for PUT.
+local function delete(kind)
+  local one = objects.kinds[kind].one
+  return function(req, p)
+    local id = id_of(p.id)
+    if not id then return not_found(one) end
+    local row, why, use = objects_delete.delete(kind, req.auth.account.id, id,
+      function(r) return objects.may_change(req.auth.user, r) end)
+    if why == "missing" then return not_found(one) end
+    if why == "forbidden" then
+      return http.fail(403, "FORBIDDEN", "only an admin of the account or the " ..
+        one .. "'s creator may delete it")
+    end
+    if why == "in_use" then
+      return http.fail(409, "IN_USE", objects_delete.in_use_message(one, use))
+    end
+    hooks.fire("object_deleted", { account_id = req.auth.account.id,
+      user_id = req.auth.user.id, email = req.auth.user.email, kind = kind,
+      id = row.id, name = row.name, ip = req.remote_addr,
+      via = req.auth.token.key })
+    return { status = 204, headers = {}, body = "" }
+  end
+end
+
 -- Pipelines: run, status, records -------------------------------------------
 
 -- A run request queues a run (runs, 016) unless one is queued or running
@@ -503,6 +529,7 @@ return function(r)
     r:add("POST", m .. "/" .. kind, create(kind), "objects:write")
     r:add("GET", m .. "/" .. kind .. "/{id}", get(kind), "objects:read")
     r:add("PUT", m .. "/" .. kind .. "/{id}", update(kind), "objects:write")
+    r:add("DELETE", m .. "/" .. kind .. "/{id}", delete(kind), "objects:write")
   end
   r:add("POST", m .. "/pipelines/{id}/run", run, "pipelines:run")
   r:add("GET", m .. "/pipelines/{id}/status", status, "objects:read")

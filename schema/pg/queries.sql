@@ -826,3 +826,84 @@ WHERE id = :id;
 UPDATE outbox SET status = 'failed', last_status = :last_status,
        finished_at = :now, lease_until = 0
 WHERE id = :id;
+
+-- Deleting objects (lua/objects_delete.lua) ---------------------------------------
+-- What refers to an object, one query per kind (see schema/queries.sql).
+
+-- name: object_in_use_sources
+SELECT 'pipeline'::text AS what, p.id AS id, p.name AS name FROM pipelines p
+WHERE p.source_id = :id::bigint ORDER BY p.id LIMIT 1;
+
+-- name: object_in_use_destinations
+SELECT what, id, name FROM (
+  SELECT 1 AS k, 'pipeline'::text AS what, p.id AS id, p.name AS name
+  FROM pipelines p WHERE p.destination_id = :id::bigint
+  UNION ALL
+  SELECT 2, 'model', m.id, m.name FROM models m
+  WHERE m.destination_id = :id::bigint
+  UNION ALL
+  SELECT 3, 'Via token', t.id, t.key FROM tokens t
+  WHERE t.destination_id = :id::bigint
+  UNION ALL
+  (SELECT 4, 'records of pipeline', r.pipeline_id, '' FROM records r
+   WHERE r.destination_id = :id::bigint LIMIT 1)
+) u ORDER BY k, id LIMIT 1;
+
+-- name: object_in_use_pipelines
+SELECT 'run'::text AS what, r.id AS id, r.status AS name FROM runs r
+WHERE r.pipeline_id = :id::bigint AND r.status IN ('queued', 'running')
+ORDER BY r.id LIMIT 1;
+
+-- name: object_in_use_models
+SELECT 'run'::text AS what, r.id AS id, r.status AS name FROM runs r
+WHERE r.model_id = :id::bigint AND r.status IN ('queued', 'running')
+ORDER BY r.id LIMIT 1;
+
+-- name: pipeline_records_usage
+SELECT count(*)::bigint AS records,
+       coalesce(sum(octet_length(r.data)), 0)::bigint AS bytes
+FROM records r
+WHERE r.pipeline_id = :id
+  AND (r.delivery_id IS NULL OR (SELECT d.done_at FROM deliveries d
+                                 WHERE d.id = r.delivery_id) IS NOT NULL);
+
+-- name: pipeline_records_delete
+DELETE FROM records WHERE pipeline_id = :id;
+
+-- name: pipeline_deliveries_delete
+DELETE FROM deliveries WHERE pipeline_id = :id;
+
+-- name: pipeline_runs_delete
+DELETE FROM runs WHERE pipeline_id = :id;
+
+-- name: model_runs_delete
+DELETE FROM runs WHERE model_id = :id;
+
+-- A destination's Via tables go with it (004).
+-- name: via_rows_delete_of_destination
+DELETE FROM via_rows WHERE table_id IN (SELECT id FROM via_tables
+                                        WHERE destination_id = :id);
+
+-- name: via_tables_delete_of_destination
+DELETE FROM via_tables WHERE destination_id = :id;
+
+-- A model's table (model_{id}) goes with the model.
+-- name: via_table_rows_delete
+DELETE FROM via_rows WHERE table_id IN (SELECT id FROM via_tables
+                                        WHERE destination_id = :destination_id
+                                          AND name = :name);
+
+-- name: via_table_delete
+DELETE FROM via_tables WHERE destination_id = :destination_id AND name = :name;
+
+-- name: sources_delete
+DELETE FROM sources WHERE account_id = :account_id AND id = :id;
+
+-- name: destinations_delete
+DELETE FROM destinations WHERE account_id = :account_id AND id = :id;
+
+-- name: pipelines_delete
+DELETE FROM pipelines WHERE account_id = :account_id AND id = :id;
+
+-- name: models_delete
+DELETE FROM models WHERE account_id = :account_id AND id = :id;

@@ -33,6 +33,7 @@ function M.before_token_create(ev)
 end
 function M.before_pipeline_run(ev)
   if ev.pipeline_id == 2 then return false, "no runs of pipeline 2 today" end
+  if ev.model_id then return false, "no model runs here" end
 end
 local ranges = { [1] = "127.0.0.0/8, ::1", [2] = "10.9.0.0/16" }
 function M.before_webhook(ev)
@@ -161,6 +162,13 @@ def main():
              "... the refused pipeline's status is unchanged")
         s, h, b, doc = api.post("/api/pipelines/1/run", auth, {})
         t.eq(s, 200, "... another pipeline's run is allowed")
+        _, _, _, m = api.post("/api/models", auth, {
+            "name": "m", "type": "sql", "destination_id": 1, "sql": "SELECT 1 AS x"})
+        mid = (m.get("data") or {}).get("id")
+        s, h, b, doc = api.post("/api/models/%s/run" % mid, auth, {})
+        t.ok(s == 403 and doc.get("message") == "no model runs here" and
+             api.get("/api/models/%s/runs" % mid, auth)[3].get("data") == [],
+             "... and a model's run request (model_id set): 403, nothing queued", b)
 
         recs = [{"n": i} for i in range(3)]
         s, h, b, doc = api.post("/webhook?pipeline_id=1", auth, recs)
