@@ -80,8 +80,9 @@ function M.claim()
   end)
   if not r then return nil end
   if r.attempts > c.run_max_attempts then
-    finish(r, false, string.format(
-      "the runner stopped during this run %d times; giving up", r.attempts - 1))
+    local n = r.attempts - 1
+    finish(r, false, string.format("the runner stopped during this run %d " ..
+      "time%s; giving up", n, n == 1 and "" or "s"))
     return true
   end
   return r.id

@@ -147,7 +147,7 @@ def main():
 
         # A new pipeline kind: a new state is built.
         before = len(worker_lines(app.log_path, pids, r"scripts changed; reloading"))
-        os.makedirs(os.path.join(fx, "pipelines"))
+        os.makedirs(os.path.join(fx, "pipelines"), exist_ok=True)
         write(os.path.join(fx, "pipelines", "probe_kind.lua"), "return {}\n")
         t.eq(get(base, "/healthz")[0], 200, "a request after a new file in pipelines/")
         after = len(worker_lines(app.log_path, pids, r"scripts changed; reloading"))

@@ -118,7 +118,7 @@ def main():
                                 stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
-        started = wait_for(lambda: b"runner: every" in open(log, "rb").read(), 10)
+        started = wait_for(lambda: b"runner: ticks every" in open(log, "rb").read(), 10)
         t.ok(started, "tessera runner started", open(log, "rb").read()[-500:])
         proc.send_signal(signal.SIGHUP)
         rc = proc.wait(15)

@@ -413,6 +413,52 @@ def limits(t, work):
     t.eq(most_a, 1, "never two runs of one account at once (runs_per_account 1)")
     t.ok(most <= 2, "never more than runs_total (2) at once: at most %d" % most)
     t.ok(overlap, "the other account's run ran beside the first account's")
+    given_up(t, data, runner_env, amy, work, db)
+
+
+def given_up(t, data, runner_env, who, work, db):
+    """A run whose runner dies run_max_attempts times is marked failed by
+    the next claim, never left running; what its batches committed stays."""
+    pid = db.val("SELECT max(id) FROM pipelines")
+    env = dict(runner_env, TESSERA_RUN_MAX_ATTEMPTS="1", TESSERA_RUN_LEASE_SECONDS="2")
+    run_id = db.val("SELECT max(id) FROM runs") + 1
+    db.run("INSERT INTO runs (id, account_id, pipeline_id, queued_at) "
+           "SELECT ?, account_id, id, 1 FROM pipelines WHERE id = ?", run_id, pid)
+    db.run("UPDATE pipelines SET cursor = 0 WHERE id = ?", pid)
+    db.run("DELETE FROM via_rows WHERE table_id IN (SELECT id FROM via_tables "
+           "WHERE name = ?)", "pipeline_%d" % pid)
+    db.run("UPDATE via_tables SET row_count = 0 WHERE name = ?", "pipeline_%d" % pid)
+    log = open(os.path.join(work, "given-up.log"), "wb")
+    sp = __import__("subprocess")
+    first = sp.Popen([BIN, "runner"], env=env, stdout=log, stderr=log)
+    try:
+        t.ok(wait_for(lambda: (db.val("SELECT row_count FROM via_tables WHERE name = ?",
+                                      "pipeline_%d" % pid) or 0) > 0, WAIT, 0.005),
+             "a runner started the run")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        t.eq(db.one("SELECT status, attempts FROM runs WHERE id = ?", run_id),
+             ("running", 1), "killed (-9) in the middle: the run says running, 1 claim")
+        second = sp.Popen([BIN, "runner"], env=env, stdout=log, stderr=log)
+        try:
+            t.ok(wait_for(lambda: db.val("SELECT status FROM runs WHERE id = ?", run_id)
+                          == "failed", WAIT, 0.05), "once the lease has passed, the "
+                 "next runner marks it failed (run_max_attempts 1)")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+    finally:
+        log.close()
+    msg, records = db.one("SELECT message, records FROM runs WHERE id = ?", run_id)
+    t.eq(msg, "the runner stopped during this run 1 time; giving up",
+         "... saying why")
+    st = db.one("SELECT status, failures FROM pipelines WHERE id = ?", pid)
+    t.eq(st, ("error_building_tables", 1), "... and the pipeline says error_building_tables")
+    moved = db.val("SELECT row_count FROM via_tables WHERE name = ?", "pipeline_%d" % pid)
+    t.ok(0 < moved < 1500 and records == moved and db.val(
+         "SELECT cursor FROM pipelines WHERE id = ?", pid) > 0,
+         "... what its committed batches moved stays, counted on the run "
+         "(%d rows)" % moved)
 
 
 def main():
