@@ -80,8 +80,8 @@ deps-run: deps-build
 	$(call install_missing,$(DEB_RUN))
 
 # The browser tests: Debian's chromium, driven by the npm package
-# playwright-core (pinned in tests/browser/package-lock.json; it never
-# downloads a browser). Node.js comes from Debian when none is installed.
+# playwright-core, and axe-core for the accessibility checks (both pinned
+# in tests/browser/package-lock.json; neither downloads a browser). Node.js comes from Debian when none is installed.
 # Debian's postgresql-15 makes and starts a "main" cluster when it is
 # installed. The tests start their own (tests/http/pg.py), so before the
 # first install createcluster.conf says not to.
@@ -98,7 +98,8 @@ deps-test: deps-build
 	  echo "make deps: installing nodejs npm"; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    --no-install-recommends nodejs npm >/dev/null || exit 1; }
-	@[ -f tests/browser/node_modules/playwright-core/package.json ] || \
+	@[ -f tests/browser/node_modules/playwright-core/package.json ] && \
+	  [ -f tests/browser/node_modules/axe-core/package.json ] || \
 	  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 # The demo: lighttpd on 127.0.0.1:$(PORT) spawning tessera (bin-path),

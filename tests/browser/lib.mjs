@@ -128,6 +128,25 @@ export async function login(page, base, email, password) {
   await page.waitForURL(/\/settings\/tokens$/);
 }
 
+// axe-core (npm) run in the page as it is: the violations of serious or
+// critical impact, as [{id, impact, help, nodes: [selector, ...]}]. The
+// script goes in through the DevTools protocol (page.evaluate), which the
+// page's Content-Security-Policy does not govern; the page needs
+// JavaScript on.
+const AXE = path.join(REPO, "tests", "browser", "node_modules", "axe-core",
+  "axe.min.js");
+export async function axe(page) {
+  await page.evaluate(fs.readFileSync(AXE, "utf8"));
+  return page.evaluate(async () => {
+    const r = await globalThis.axe.run(document, {
+      resultTypes: ["violations"] });
+    return r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 10) }));
+  });
+}
+
 export async function shot(page, name) {
   fs.mkdirSync(OUT, { recursive: true });
   const file = path.join(OUT, name + ".png");
