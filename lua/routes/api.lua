@@ -431,32 +431,30 @@ local function iso(t)
 end
 
 -- A pipeline's or model's runs, newest first (?limit=, 1 to 1000, 20).
-local function runs_list(query, key, id, req)
-  local limit = host.input.int(req.query.limit or "20", 1, LIST_MAX)
-  if not limit then return http.fail(400, "INVALID_REQUEST", "limit 1 to 1000") end
-  local out = {}
-  for i, r in ipairs(host.db.rows(query, { [key] = id, limit = limit })) do
-    out[i] = { id = r.id, status = r.status, queued_at = iso(r.queued_at),
-      started_at = iso(r.started_at), finished_at = iso(r.finished_at),
-      records = r.records, message = r.message }
-  end
-  return http.ok(host.json.array(out))
-end
+local RUNS_OF = {
+  pipelines = { one = "pipeline", exists = "pipeline_status",
+    query = "runs_of_pipeline", key = "pipeline_id" },
+  models = { one = "model", exists = "model_exists",
+    query = "runs_of_model", key = "model_id" },
+}
 
-local function pipeline_runs(req, p)
-  local id = id_of(p.id)
-  if not id or not host.db.row("pipeline_status", { account_id = req.auth.account.id, id = id }) then
-    return not_found("pipeline")
+local function runs_list(kind)
+  local k = RUNS_OF[kind]
+  return function(req, p)
+    local id = id_of(p.id)
+    if not id or not host.db.row(k.exists, { account_id = req.auth.account.id, id = id }) then
+      return not_found(k.one)
+    end
+    local limit = host.input.int(req.query.limit or "20", 1, LIST_MAX)
+    if not limit then return http.fail(400, "INVALID_REQUEST", "limit 1 to 1000") end
+    local out = {}
+    for i, r in ipairs(host.db.rows(k.query, { [k.key] = id, limit = limit })) do
+      out[i] = { id = r.id, status = r.status, queued_at = iso(r.queued_at),
+        started_at = iso(r.started_at), finished_at = iso(r.finished_at),
+        records = r.records, message = r.message }
+    end
+    return http.ok(host.json.array(out))
   end
-  return runs_list("runs_of_pipeline", "pipeline_id", id, req)
-end
-
-local function model_runs(req, p)
-  local id = id_of(p.id)
-  if not id or not host.db.row("model_exists", { account_id = req.auth.account.id, id = id }) then
-    return not_found("model")
-  end
-  return runs_list("runs_of_model", "model_id", id, req)
 end
 
 -- The platform's own shape: no envelope, keyed by the id.
@@ -534,7 +532,7 @@ return function(r)
   r:add("POST", m .. "/pipelines/{id}/run", run, "pipelines:run")
   r:add("GET", m .. "/pipelines/{id}/status", status, "objects:read")
   r:add("GET", m .. "/pipelines/{id}/records", records, "records:read")
-  r:add("GET", m .. "/pipelines/{id}/runs", pipeline_runs, "objects:read")
+  r:add("GET", m .. "/pipelines/{id}/runs", runs_list("pipelines"), "objects:read")
   r:add("POST", m .. "/models/{id}/run", model_run, "pipelines:run")
-  r:add("GET", m .. "/models/{id}/runs", model_runs, "objects:read")
+  r:add("GET", m .. "/models/{id}/runs", runs_list("models"), "objects:read")
 end

@@ -289,20 +289,20 @@ def transforms(t, w, ana, ctx):
     t.ok(run and run["status"] == "failed" and "no transform 'no_such_transform'" in
          run["message"], "an unknown transform: the run fails naming it", run)
 
-    spin = w.make(ana.basic, "pipelines", {"name": "spin", "type": "spin",
-                                          "source_id": src["id"],
-                                          "destination_id": dst["id"]})["id"]
-    w.api.post("/api/pipelines/%d/run" % spin, ana.basic)
-    run = w.finished(ana.basic, "/api/pipelines/%d/runs" % spin)
+    def run_kind(kind):
+        """A pipeline of the fixture kind lua/pipelines/{kind}.lua, run."""
+        pid = w.make(ana.basic, "pipelines", {"name": kind, "type": kind,
+                                             "source_id": src["id"],
+                                             "destination_id": dst["id"]})["id"]
+        w.api.post("/api/pipelines/%d/run" % pid, ana.basic)
+        return pid, w.finished(ana.basic, "/api/pipelines/%d/runs" % pid)
+
+    spin, run = run_kind("spin")
     t.ok(run and run["status"] == "failed" and "instruction limit" in run["message"],
          "a kind that never ends: its instruction budget stops it, the run fails", run)
     t.ok(w.status(ana.basic, spin)["status"] == "error_building_tables",
          "... and the pipeline says error_building_tables")
-    hog = w.make(ana.basic, "pipelines", {"name": "hog", "type": "hog",
-                                         "source_id": src["id"],
-                                         "destination_id": dst["id"]})["id"]
-    w.api.post("/api/pipelines/%d/run" % hog, ana.basic)
-    run = w.finished(ana.basic, "/api/pipelines/%d/runs" % hog)
+    hog, run = run_kind("hog")
     t.ok(run and run["status"] == "failed" and "memory" in run["message"],
          "a kind that keeps allocating: its memory budget stops it, the run fails", run)
     s, h, b, doc = w.api.get("/api/me", ana.basic)
