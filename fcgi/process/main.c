@@ -285,8 +285,11 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (load(&cfg, op) == -1)
+	if (load(&cfg, op) == -1) {
+		cfg_free(&cfg);		/* what was set before the error */
+		free(op->args);
 		return 1;
+	}
 	if (!strcmp(cmd, "serve") && op->nargs == 1) {
 		rc = serve_main(&cfg, reload_cfg);
 	} else if (!strcmp(cmd, "runner") && op->nargs == 1) {
