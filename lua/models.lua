@@ -18,7 +18,7 @@ local SQL_TYPE = { integer = "integer", real = "real", boolean = "boolean",
 
 -- Copies destination d's tables into box.
 local function load(box, destination_id)
-  for _, t in ipairs(via.tables(destination_id)) do
+  for _, t in ipairs(via.tables(destination_id)) do   -- not the hidden ones
     if #t.columns > 0 then
       local cols = {}
       for i, c in ipairs(t.columns) do
@@ -67,8 +67,10 @@ function M.run(r, ctx)
   end
   local box <close> = host.sql.box()
   load(box, m.destination_id)
+  ctx.progress(0)                      -- the lease, renewed after the copy
   local ok, names, rows = pcall(box.select, box, m.sql)
   if not ok then ctx.fail(tostring(names)) end
+  ctx.progress(0)                      -- ... and after the SELECT
   local columns, seen = {}, {}
   for i, name in ipairs(names) do
     if seen[name] then ctx.fail("the SELECT names column '" .. name .. "' twice") end
@@ -81,11 +83,30 @@ function M.run(r, ctx)
     for i, c in ipairs(columns) do obj[c.name] = row[i] end
     out[n] = { id = n, data = obj }
   end
-  local name = "model_" .. m.id
+  -- The result is built as a hidden table a batch a transaction (no one
+  -- transaction holds the write lock for long), then swapped in for the
+  -- last one in one short transaction, which is then dropped the same
+  -- way: a reader sees the old rows or the new, never half.
+  local name, batch = "model_" .. m.id, host.config.run_batch_records
+  local building, old = "_building_" .. name, "_old_" .. name
+  via.drop(m.destination_id, building, batch)   -- left by a run that died
+  via.drop(m.destination_id, old, batch)
+  local i = 1
+  repeat
+    host.db.tx(function()
+      local t = via.open(m.account_id, m.destination_id, building)
+      if i == 1 then t:set_columns(columns) end
+      t:append(table.move(out, i, math.min(i + batch - 1, #out), 1, {}))
+      ctx.progress(math.min(batch, #out - i + 1))
+    end)
+    i = i + batch
+  until i > #out
   host.db.tx(function()
-    via.open(m.account_id, m.destination_id, name):replace(columns, out)
-    ctx.progress(#out)
+    via.rename(m.destination_id, name, old)
+    via.rename(m.destination_id, building, name)
+    ctx.progress(0)
   end)
+  via.drop(m.destination_id, old, batch)
   return string.format("%d row%s in %s", #out, #out == 1 and "" or "s", name)
 end
 

@@ -16,8 +16,13 @@ local function object_bytes(row)
 end
 
 -- What belongs to a pipeline goes with it: its records (and the usage
--- they count for), deliveries and runs.
-local function drop_pipeline_data(account_id, id)
+-- they count for), deliveries and runs. Its table in the destination
+-- stays, renamed pipeline_{id}_deleted_{time}: SQLite may give a later
+-- pipeline the same id, which must start with a table of its own.
+local function drop_pipeline_data(account_id, id, row)
+  host.db.exec("via_table_rename", { destination_id = row.destination_id,
+    old = "pipeline_" .. id, now = host.now(),
+    new = string.format("pipeline_%d_deleted_%d", id, host.now()) })
   local u = host.db.row("pipeline_records_usage", { id = id })
   host.db.exec("pipeline_records_delete", { id = id })
   host.db.exec("pipeline_deliveries_delete", { id = id })
@@ -55,7 +60,7 @@ function M.delete(kind, account_id, id, may)
     if not may(row) then return nil, "forbidden" end
     local use = host.db.row("object_in_use_" .. kind, { id = id })
     if use then return nil, "in_use", use end
-    if kind == "pipelines" then drop_pipeline_data(account_id, id) end
+    if kind == "pipelines" then drop_pipeline_data(account_id, id, row) end
     if kind == "destinations" then drop_destination_data(id) end
     if kind == "models" then drop_model_data(row) end
     host.db.exec(kind .. "_delete", key)

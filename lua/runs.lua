@@ -19,7 +19,9 @@
 -- ctx (made below): ctx.run {id, attempts}, ctx.pipeline {id, name, type,
 -- config, account_id, destination_id, source_type, destination_type,
 -- cursor}, ctx.progress(n) (adds n to the run's records and renews its
--- lease), ctx.fail(message) (raises a failure with exactly that message).
+-- lease; call it in each batch's transaction, and at least every
+-- run_lease_seconds), ctx.fail(message) (raises a failure with exactly
+-- that message).
 --
 -- The pipeline's status words follow (HTTP.md): running while it runs,
 -- active after a success, error_building_tables with raw_msg after a
@@ -38,21 +40,27 @@ local function fail(message)
 end
 
 -- The text of an error raised in a run (a kind's ctx.fail keeps its own
--- words; anything else is the Lua error as it came).
+-- words; anything else is the Lua error as it came, with a script's place
+-- cut to its folder and file: "transforms/x.lua:4:", not the server's
+-- path, which the account reading the run has no business seeing).
 local function reason(err)
   if getmetatable(err) == FAILURE then return err.message end
-  if type(err) == "table" and err.message then return tostring(err.message) end
-  return tostring(err)
+  if type(err) == "table" and err.message then err = err.message end
+  return (string.gsub(tostring(err),
+    "[^%s'\"]*/([%w_%-]+/[%w_%-]+%.lua:%d+:)", "%1"))
 end
 
 -- Ends run r (status "success" or "failed") and moves its pipeline's
--- status words, in one transaction.
+-- status words, in one transaction; nothing when the run is no longer
+-- this claim's (its lease passed and another runner took it).
 local function finish(r, ok, message)
   message = string.sub(message or "", 1, 2000)
-  host.db.tx(function()
+  local mine = host.db.tx(function()
     local now = host.now()
-    host.db.exec("run_finish", { id = r.id, now = now, message = message,
-      status = ok and "success" or "failed" })
+    if host.db.exec("run_finish", { id = r.id, now = now, message = message,
+        status = ok and "success" or "failed", attempts = r.attempts }) ~= 1 then
+      return false
+    end
     if r.pipeline_id then
       if ok then
         host.db.exec("pipeline_succeeded", { id = r.pipeline_id, now = now })
@@ -61,7 +69,13 @@ local function finish(r, ok, message)
           message = message, max_failures = cfg().pipeline_max_failures })
       end
     end
+    return true
   end)
+  if not mine then
+    host.log("info", string.format("run %d: claimed again by another runner; "
+      .. "this one's result dropped", r.id))
+    return
+  end
   hooks.fire(ok and "run_succeeded" or "run_failed", { account_id = r.account_id,
     run_id = r.id, pipeline_id = r.pipeline_id, model_id = r.model_id,
     message = message })
@@ -71,7 +85,6 @@ function M.claim()
   local c, now = cfg(), host.now()
   local r
   host.db.tx(function()
-    host.db.row("run_claim_lock", {})
     r = host.db.row("run_claim", { now = now, lease = c.run_lease_seconds,
       per_account = c.runs_per_account, total = c.runs_total })
     if r and r.pipeline_id and r.attempts <= c.run_max_attempts then
@@ -90,10 +103,16 @@ end
 
 local function context(r)
   local ctx = { run = { id = r.id, attempts = r.attempts } }
+  -- Adds n to the run's records and renews its lease; fails the run when
+  -- the lease had passed and another runner claimed it since.
   function ctx.progress(n)
-    host.db.exec("run_records_add", { id = r.id, n = n })
-    host.db.exec("run_lease", { id = r.id,
-      lease_until = host.now() + cfg().run_lease_seconds })
+    if host.db.exec("run_lease", { id = r.id, attempts = r.attempts,
+        lease_until = host.now() + cfg().run_lease_seconds }) ~= 1 then
+      fail("the lease of this run passed and another runner took it")
+    end
+    if n > 0 then
+      host.db.exec("run_records_add", { id = r.id, n = n, attempts = r.attempts })
+    end
   end
   ctx.fail = fail
   return ctx
@@ -107,13 +126,17 @@ local function run_pipeline(r, ctx)
     account_id = p.account_id, destination_id = p.destination_id,
     source_type = p.source_type, destination_type = p.destination_type,
     cursor = p.cursor }
+  if p.active ~= 1 then fail("the pipeline is not active") end
   if not string.match(p.type, "^[a-z][a-z0-9_]*$") then
     fail("pipeline type '" .. p.type .. "' cannot name a module")
   end
   local found, kind = pcall(require, "pipelines." .. p.type)
   if not found then
+    -- The log has the whole error; the run's message (which the
+    -- account reads) names no path of the server.
+    host.log("info", "pipeline kind " .. p.type .. ": " .. reason(kind))
     fail("no pipeline kind '" .. p.type .. "' (lua/pipelines/" .. p.type ..
-      ".lua): " .. reason(kind))
+      ".lua) loads here")
   end
   if type(kind) ~= "table" or type(kind.run) ~= "function" then
     fail("lua/pipelines/" .. p.type .. ".lua must return { run = function(ctx) }")
@@ -139,7 +162,7 @@ end
 
 function M.abort(id, why)
   local r = host.db.row("run_get", { id = id })
-  if r and r.status == "running" then finish(r, false, why) end
+  if r and r.status == "running" then finish(r, false, reason(why)) end
 end
 
 M.fail = fail

@@ -15,8 +15,11 @@ function M.load(name, ctx)
   end
   local found, fn = pcall(require, "transforms." .. name)
   if not found then
+    -- The whole error to the log; the run's message names no server path.
+    host.log("info", "transform " .. name .. ": " ..
+      tostring(type(fn) == "table" and fn.message or fn))
     ctx.fail("no transform '" .. name .. "' (lua/transforms/" .. name ..
-      ".lua): " .. tostring(type(fn) == "table" and fn.message or fn))
+      ".lua) loads here")
   end
   if type(fn) ~= "function" then
     ctx.fail("lua/transforms/" .. name .. ".lua must return a function")

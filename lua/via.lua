@@ -9,6 +9,10 @@
 -- seen) and its row count.
 local M = {}
 
+-- The most columns a table may have (a record's top-level fields, all
+-- records together); a model copies every column into its box.
+M.COLUMNS_MAX = 1000
+
 local Table = {}
 Table.__index = Table
 
@@ -65,6 +69,10 @@ function Table:see(row)
     end
   end
   table.sort(new)
+  if #self.columns + #new > M.COLUMNS_MAX then
+    error(string.format("table %s would have more than %d columns", self.name,
+      M.COLUMNS_MAX), 0)
+  end
   for _, k in ipairs(new) do
     self.columns[#self.columns + 1] = { name = k, type = kind(row[k]) }
     self.index[k] = #self.columns
@@ -84,22 +92,50 @@ function Table:append(rows)
   self.rows = self.rows + #rows
 end
 
--- Replaces the table's rows and columns (a model's result).
-function Table:replace(columns, rows)
-  host.db.exec("via_rows_clear", { table_id = self.id })
-  self.columns, self.index, self.rows = columns, {}, 0
+-- Sets the columns (in their order) before the first rows (a model's
+-- result, whose columns are its SELECT's).
+function Table:set_columns(columns)
+  self.columns, self.index = columns, {}
   for i, c in ipairs(columns) do self.index[c.name] = i end
-  host.db.exec("via_table_reset", { id = self.id, now = host.now(),
-    columns = host.json.encode(host.json.array(columns)) })
-  self:append(rows)
+end
+
+-- Deletes table name of destination d, its rows a batch a transaction,
+-- so that no one transaction holds the write lock for long.
+function M.drop(destination_id, name, batch)
+  local p = { destination_id = destination_id, name = name }
+  while true do
+    local t = host.db.row("via_table_get", p)
+    if not t then return end
+    local n = host.db.tx(function()
+      return host.db.exec("via_rows_delete_some", { table_id = t.id, limit = batch })
+    end)
+    if n == 0 then
+      host.db.tx(function() host.db.exec("via_table_delete", p) end)
+      return
+    end
+  end
+end
+
+-- Renames table old of destination d to new (nothing when there is none).
+function M.rename(destination_id, old, new)
+  host.db.exec("via_table_rename", { destination_id = destination_id,
+    old = old, new = new, now = host.now() })
+end
+
+-- Tables whose names start with "_" are being built or dropped (a
+-- model's result before it replaces the last one): no reader sees them.
+function M.hidden(name)
+  return string.sub(name, 1, 1) == "_"
 end
 
 -- The tables of destination d: { id, name, rows, columns, updated_at }.
 function M.tables(destination_id)
   local out = {}
-  for i, t in ipairs(host.db.rows("via_tables_of", { destination_id = destination_id })) do
-    out[i] = { id = t.id, name = t.name, rows = t.row_count,
-      columns = host.json.decode(t.columns), updated_at = t.updated_at }
+  for _, t in ipairs(host.db.rows("via_tables_of", { destination_id = destination_id })) do
+    if not M.hidden(t.name) then
+      out[#out + 1] = { id = t.id, name = t.name, rows = t.row_count,
+        columns = host.json.decode(t.columns), updated_at = t.updated_at }
+    end
   end
   return out
 end

@@ -25,22 +25,21 @@ CREATE INDEX runs_pipeline ON runs (pipeline_id, id) WHERE pipeline_id IS NOT NU
 CREATE INDEX runs_model ON runs (model_id, id) WHERE model_id IS NOT NULL;
 CREATE INDEX runs_open ON runs (status, id) WHERE status IN ('queued', 'running');
 
--- The requests of before: each pipeline's newest stays queued (it runs
--- now), the others are history.
+-- The requests of before: each active pipeline's newest stays queued (it
+-- runs now), the others are history.
 INSERT INTO runs (id, account_id, pipeline_id, token_id, status, queued_at,
                   finished_at, message)
 SELECT r.id, p.account_id, r.pipeline_id, r.token_id,
-       CASE WHEN r.id = (SELECT max(id) FROM pipeline_runs x
-                         WHERE x.pipeline_id = r.pipeline_id)
-            THEN 'queued' ELSE 'failed' END,
+       CASE WHEN r.id = m.last AND p.active = 1 THEN 'queued' ELSE 'failed' END,
        r.requested_at,
-       CASE WHEN r.id = (SELECT max(id) FROM pipeline_runs x
-                         WHERE x.pipeline_id = r.pipeline_id)
-            THEN NULL ELSE r.requested_at END,
-       CASE WHEN r.id = (SELECT max(id) FROM pipeline_runs x
-                         WHERE x.pipeline_id = r.pipeline_id)
-            THEN '' ELSE 'superseded by a later request (016)' END
-FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id;
+       CASE WHEN r.id = m.last AND p.active = 1 THEN NULL
+            ELSE r.requested_at END,
+       CASE WHEN r.id = m.last AND p.active = 1 THEN ''
+            WHEN r.id = m.last THEN 'the pipeline was not active (016)'
+            ELSE 'superseded by a later request (016)' END
+FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id
+JOIN (SELECT pipeline_id, max(id) AS last FROM pipeline_runs
+      GROUP BY pipeline_id) m ON m.pipeline_id = r.pipeline_id;
 DROP TABLE pipeline_runs;
 
 -- cursor: the last records.id a run moved to the destination (moved in

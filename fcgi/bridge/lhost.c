@@ -95,8 +95,6 @@ lhost_set_limits(struct lhost *lh, struct rl_map *rl)
 	lh->rl = rl;
 }
 
-/* Builds the lhost; on success app.lua is loaded and its handle function
- * kept in the registry. */
 /* Frees lh after a failed load, handing what it read to failed (NULL:
  * nobody wants it). */
 static void
@@ -118,6 +116,8 @@ static const char *const watched_folders[] = {
 	"routes", "pipelines", "transforms",
 };
 
+/* Builds the lhost; on success app.lua is loaded and its handle function
+ * kept in the registry. */
 static struct lhost *
 lhost_create(const struct config *cfg, struct db *db,
     const unsigned char *pepper, const char *lua_dir, int is_test, char *err,

@@ -64,6 +64,8 @@ l_create(lua_State *L)
 	luaL_argcheck(L, n > 0 && n <= 2000, 3, "1 to 2000 columns");
 	cols = lua_newuserdatauv(L, (size_t)n * sizeof(*cols), 0);
 	types = lua_newuserdatauv(L, (size_t)n * sizeof(*types), 0);
+	/* Each name stays on the stack while the table is made. */
+	luaL_checkstack(L, (int)n + 4, "too many columns");
 	for (i = 1; i <= n; i++) {
 		lua_rawgeti(L, 3, i);
 		luaL_argcheck(L, lua_istable(L, -1), 3, "columns are tables");
@@ -97,6 +99,8 @@ l_insert(lua_State *L)
 		return luaL_error(L, "create a table first");
 	v = lua_newuserdatauv(L, (size_t)u->ncols * sizeof(*v), 0);
 	memset(v, 0, (size_t)u->ncols * sizeof(*v));
+	/* Each value stays on the stack until the row is in. */
+	luaL_checkstack(L, u->ncols + 4, "too many columns");
 	for (i = 0; i < u->ncols; i++) {
 		t = lua_rawgeti(L, 2, i + 1);
 		if (t == LUA_TNUMBER && lua_isinteger(L, -1)) {

@@ -87,7 +87,7 @@ runner_run(struct config *cfg, int once)
 			rc = -1;
 			if (once)
 				break;
-			nap(until_next(cfg, mono_now() + 1, mono_now() + 1));
+			nap(1000);	/* and try the scripts again */
 			continue;
 		}
 		if (once || mono_now() >= next_tick) {

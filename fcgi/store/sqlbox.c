@@ -15,7 +15,8 @@
 #include "sqlbox.h"
 
 #define SQL_MAX		100000		/* bytes of a model's text */
-#define VALUE_MAX	(16 << 20)	/* bytes of one string or blob */
+#define VALUE_MAX	(4 << 20)	/* bytes of one string or blob */
+#define LIKE_MAX	100		/* bytes of a LIKE or GLOB pattern */
 #define COLS_MAX	2000
 
 struct sqlbox {
@@ -27,9 +28,11 @@ struct sqlbox {
 	int		 user;		/* the authorizer is on */
 };
 
-/* Functions a model may call: SQLite's pure core, date, JSON and window
- * functions. Anything else (load_extension, fts3_tokenizer, the
- * sqlite_* introspection) is refused. Sorted for bsearch. */
+/* Functions a model may call: SQLite's pure core, date, JSON scalar and
+ * window functions. Anything else is refused: load_extension,
+ * fts3_tokenizer, the sqlite_* introspection, and the table-valued ones
+ * (json_each, json_tree, pragma_*), which are virtual tables. Sorted for
+ * bsearch. */
 static const char *const allowed_fn[] = {
 	"->", "->>", "abs", "avg", "ceil", "ceiling", "char", "coalesce",
 	"count", "cume_dist", "date", "datetime", "dense_rank", "exp",
@@ -139,11 +142,22 @@ sqlbox_open(long long max_bytes, long long max_ksteps, char *err,
 	sqlite3_limit(box->db, SQLITE_LIMIT_ATTACHED, 0);
 	sqlite3_limit(box->db, SQLITE_LIMIT_LENGTH, VALUE_MAX);
 	sqlite3_limit(box->db, SQLITE_LIMIT_SQL_LENGTH, SQL_MAX);
+	/* One LIKE step is not interrupted by the progress handler: a long
+	 * pattern over a long string would run for hours. */
+	sqlite3_limit(box->db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, LIKE_MAX);
 	snprintf(pragma, sizeof(pragma), "PRAGMA max_page_count = %lld",
 	    max_bytes / 4096 + 1);
+	/* Temporary tables and sorts stay in memory (no temp files), and
+	 * all of SQLite's memory in this process is capped: the pages limit
+	 * bounds the tables, not a sort or a string built in a query. The
+	 * cap is process-wide (it covers the store's connection too), set
+	 * once, and generous: twice the box's size and 64 MiB more. */
+	if (sqlite3_hard_heap_limit64(-1) == 0)
+		sqlite3_hard_heap_limit64(2 * max_bytes + (64LL << 20));
 	if (sqlite3_exec(box->db, "PRAGMA page_size = 4096", NULL, NULL,
-	    NULL) != SQLITE_OK || sqlite3_exec(box->db, pragma, NULL, NULL,
-	    NULL) != SQLITE_OK) {
+	    NULL) != SQLITE_OK || sqlite3_exec(box->db,
+	    "PRAGMA temp_store = MEMORY", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(box->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "cannot set up a model's database",
 		    box->db);
 		sqlbox_close(box);

@@ -28,31 +28,36 @@ function M.run(ctx)
   local cursor, moved, dropped = p.cursor, 0, 0
   local batch_size = host.config.run_batch_records
   while true do
-    local batch = host.db.rows("records_to_move", { pipeline_id = p.id,
-      after = cursor, limit = batch_size })
-    if #batch == 0 then break end
-    local rows = {}
-    for _, rec in ipairs(batch) do
-      local data = transform(host.json.decode(rec.data), rec)
-      if data == nil then
-        dropped = dropped + 1
-      else
-        data._record_id = rec.id
-        data._received_at = host.iso8601(rec.received_at)
-        rows[#rows + 1] = { id = rec.id, data = data }
+    -- The batch is read inside its write transaction: on PostgreSQL a
+    -- webhook's records commit side by side, and a read outside could see
+    -- a record while an earlier one is not yet committed, then move the
+    -- cursor past it. The write lock waits for every delivery in flight.
+    local n = host.db.tx(function()
+      local batch = host.db.rows("records_to_move", { pipeline_id = p.id,
+        after = cursor, limit = batch_size })
+      if #batch == 0 then return 0 end
+      local rows = {}
+      for _, rec in ipairs(batch) do
+        local data = transform(host.json.decode(rec.data), rec)
+        if data == nil then
+          dropped = dropped + 1
+        else
+          data._record_id = rec.id
+          data._received_at = host.iso8601(rec.received_at)
+          rows[#rows + 1] = { id = rec.id, data = data }
+        end
       end
-    end
-    local last = batch[#batch].id
-    host.db.tx(function()
-      local t = via.open(p.account_id, p.destination_id, name)
+      local last = batch[#batch].id
       if host.db.exec("pipeline_cursor", { id = p.id, old = cursor,
           new = last }) ~= 1 then
         ctx.fail("another run moved this pipeline's records first")
       end
-      t:append(rows)
+      via.open(p.account_id, p.destination_id, name):append(rows)
       ctx.progress(#rows)
+      cursor, moved = last, moved + #rows
+      return #batch
     end)
-    cursor, moved = last, moved + #rows
+    if n == 0 then break end
   end
   return string.format("moved %d record%s to %s%s", moved,
     moved == 1 and "" or "s", name,

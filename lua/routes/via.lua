@@ -68,7 +68,8 @@ end
 local function rows(req, p)
   local d, refused = destination(req)
   if not d then return refused end
-  local t = host.db.row("via_table_get", { destination_id = d, name = p.name })
+  local t = not via.hidden(p.name) and
+    host.db.row("via_table_get", { destination_id = d, name = p.name })
   if not t then return http.fail(404, "NOT_FOUND", "no such table") end
   local after = host.input.int(req.query.after or "0", 0)
   local limit = host.input.int(req.query.limit or "100", 1, LIMIT_MAX)

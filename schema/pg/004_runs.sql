@@ -25,10 +25,12 @@ CREATE INDEX runs_open ON runs (status, id) WHERE status IN ('queued', 'running'
 INSERT INTO runs (id, account_id, pipeline_id, token_id, status, queued_at,
                   finished_at, message)
 SELECT r.id, p.account_id, r.pipeline_id, r.token_id,
-       CASE WHEN r.id = m.last THEN 'queued' ELSE 'failed' END,
+       CASE WHEN r.id = m.last AND p.active = 1 THEN 'queued' ELSE 'failed' END,
        r.requested_at,
-       CASE WHEN r.id = m.last THEN NULL ELSE r.requested_at END,
-       CASE WHEN r.id = m.last THEN ''
+       CASE WHEN r.id = m.last AND p.active = 1 THEN NULL
+            ELSE r.requested_at END,
+       CASE WHEN r.id = m.last AND p.active = 1 THEN ''
+            WHEN r.id = m.last THEN 'the pipeline was not active (004)'
             ELSE 'superseded by a later request (004)' END
 FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id
 JOIN (SELECT pipeline_id, max(id) AS last FROM pipeline_runs

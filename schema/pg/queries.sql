@@ -579,16 +579,12 @@ FROM runs WHERE pipeline_id = :pipeline_id ORDER BY id DESC LIMIT :limit;
 SELECT id, status, queued_at, started_at, finished_at, records, message
 FROM runs WHERE model_id = :model_id ORDER BY id DESC LIMIT :limit;
 
--- Taken first in the claim's transaction: on PostgreSQL an advisory lock,
--- so two runners do not both count the same free slot; SQLite's writer
--- lock already does that.
--- name: run_claim_lock
-SELECT 1::bigint AS locked FROM (SELECT pg_advisory_xact_lock(7365128413)) l;
-
 -- The oldest run that is queued, or running with its lease past (its
 -- runner died), whose account runs fewer than :per_account, while fewer
--- than :total run in all. The outer condition is checked again on the
--- row itself, so two runners never take the same run.
+-- than :total run in all. It runs in a write transaction, which is the
+-- only writer on either engine (PostgreSQL: the writers' advisory lock),
+-- so two runners never count the same free place; the outer condition is
+-- checked again on the row itself all the same.
 -- name: run_claim
 UPDATE runs SET status = 'running', started_at = :now,
        lease_until = :now + :lease, attempts = attempts + 1
@@ -604,21 +600,24 @@ WHERE (status = 'queued' OR (status = 'running' AND lease_until < :now))
     ORDER BY r.id LIMIT 1)
 RETURNING id, account_id, pipeline_id, model_id, token_id, attempts;
 
+-- The run's own claim (:attempts) renews, counts and ends it: a runner
+-- whose lease passed and whose run was claimed again changes nothing.
 -- name: run_lease
 UPDATE runs SET lease_until = :lease_until
-WHERE id = :id AND status = 'running';
+WHERE id = :id AND status = 'running' AND attempts = :attempts;
 
 -- name: run_get
 SELECT id, account_id, pipeline_id, model_id, token_id, status, attempts
 FROM runs WHERE id = :id;
 
 -- name: run_records_add
-UPDATE runs SET records = records + :n WHERE id = :id AND status = 'running';
+UPDATE runs SET records = records + :n
+WHERE id = :id AND status = 'running' AND attempts = :attempts;
 
 -- name: run_finish
 UPDATE runs SET status = :status, finished_at = :now, message = :message,
        lease_until = NULL
-WHERE id = :id AND status = 'running';
+WHERE id = :id AND status = 'running' AND attempts = :attempts;
 
 -- What a pipeline's run needs: its kind, config, cursor, source and
 -- destination.
@@ -689,12 +688,14 @@ UPDATE via_tables SET columns = :columns, row_count = row_count + :added,
        updated_at = :now
 WHERE id = :id;
 
--- name: via_table_reset
-UPDATE via_tables SET columns = :columns, row_count = 0, updated_at = :now
-WHERE id = :id;
+-- Up to :limit rows of a table (a table is dropped a batch at a time).
+-- name: via_rows_delete_some
+DELETE FROM via_rows WHERE table_id = :table_id AND id IN (
+  SELECT id FROM via_rows WHERE table_id = :table_id ORDER BY id LIMIT :limit);
 
--- name: via_rows_clear
-DELETE FROM via_rows WHERE table_id = :table_id;
+-- name: via_table_rename
+UPDATE via_tables SET name = :new, updated_at = :now
+WHERE destination_id = :destination_id AND name = :old;
 
 -- name: via_row_add
 INSERT INTO via_rows (table_id, id, data) VALUES (:table_id, :id, :data);

@@ -19,8 +19,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apiclient import PW, Api, Db, cli_token, dig, is_failure  # noqa: E402
 from servers import Nginx, TesseraServe, free_port  # noqa: E402
-from tap import (BIN, NO_LIMITS, Tap, add_user, app_env, children, init_data,  # noqa: E402
-                 scratch, wait_for)
+from tap import (BIN, NO_LIMITS, REPO, Tap, add_user, app_env, children,  # noqa: E402
+                 init_data, scratch, wait_for)
 
 WAIT = 30       # seconds a run may take on a loaded machine
 
@@ -197,6 +197,15 @@ def models(t, w, ana, zed, ctx):
     t.eq(dig(doc, "data", "rows"), [{"kind": "book", "n": 2, "total": 42.5},
                                     {"kind": "pen", "n": 2, "total": 2}],
          "the model's table is readable by the Via token")
+    w.api.post("/api/models/%d/run" % m["id"], ana.basic)
+    run = w.finished(ana.basic, "/api/models/%d/runs" % m["id"], 2)
+    s, h, b, doc = w.api.get("/api/via/tables", via_auth)
+    t.ok(run and run["status"] == "success" and
+         sorted(x["name"] for x in dig(doc, "data") or []) ==
+         sorted([table, "model_%d" % m["id"]]) and
+         [x["rows"] for x in dig(doc, "data") if x["name"] == "model_%d" % m["id"]] == [2],
+         "run again: the new result replaced the old (built aside, swapped in), no "
+         "table left over", (run, doc))
     # Refused SQL: each run fails with the database's reason.
     ztable = "pipeline_%d" % 999999
     zsrc = w.make(zed.basic, "sources", {"name": "z", "type": "webhook"})
@@ -271,10 +280,11 @@ def transforms(t, w, ana, ctx):
                 st = w.status(ana.basic, p)
                 t.ok(run and run["status"] == "failed" and
                      "undeclared global '%s'" % lib in run["message"] and
+                     REPO not in run["message"] and REPO not in st["raw_msg"] and
                      st["status"] == "error_building_tables" and st["raw_msg"] and
                      not st["is_blocked"],
                      "a transform using %s: the run fails, error_building_tables with "
-                     "raw_msg" % lib, (run, st))
+                     "raw_msg, naming no server path" % lib, (run, st))
         st = w.status(ana.basic, p)
         t.ok(st["status"] == "too_many_consecutive_failed_builds" and st["is_blocked"],
              "... three failures in a row: too_many_consecutive_failed_builds, blocked", st)
@@ -282,12 +292,28 @@ def transforms(t, w, ana, ctx):
              0, "... and nothing was written")
     t.ok(not os.path.exists("/tmp/tessera-evil-os"), "os.execute ran nothing")
 
+    p = pipeline("wide", None)
+    w.hook(ana.basic, p, [dict(("f%04d" % i, i) for i in range(1001))])
+    w.api.post("/api/pipelines/%d/run" % p, ana.basic)
+    run = w.finished(ana.basic, "/api/pipelines/%d/runs" % p)
+    t.ok(run and run["status"] == "failed" and "more than 1000 columns" in run["message"],
+         "a record of 1001 fields: the run fails (a table has at most 1000 columns)", run)
+
+    p = pipeline("off", None)
+    w.hook(ana.basic, p, [{"x": 1}])
+    w.db.run("UPDATE pipelines SET active = 0 WHERE id = ?", p)
+    w.api.post("/api/pipelines/%d/run" % p, ana.basic)
+    run = w.finished(ana.basic, "/api/pipelines/%d/runs" % p)
+    t.ok(run and run["status"] == "failed" and run["message"] == "the pipeline is not active",
+         "a switched-off pipeline's run fails, saying so", run)
+
     p = pipeline("nope", "no_such_transform")
     w.hook(ana.basic, p, [{"x": 1}])
     w.api.post("/api/pipelines/%d/run" % p, ana.basic)
     run = w.finished(ana.basic, "/api/pipelines/%d/runs" % p)
     t.ok(run and run["status"] == "failed" and "no transform 'no_such_transform'" in
-         run["message"], "an unknown transform: the run fails naming it", run)
+         run["message"] and REPO not in run["message"],
+         "an unknown transform: the run fails naming it (and no server path)", run)
 
     def run_kind(kind):
         """A pipeline of the fixture kind lua/pipelines/{kind}.lua, run."""
@@ -347,6 +373,24 @@ def exactly_once(t, w, app, ana, ctx):
          "every record is in the table exactly once")
     t.eq(w.db.val("SELECT row_count FROM via_tables WHERE name = ?", name), total,
          "... and the table's count agrees")
+
+    # Deleted, the pipeline leaves its table in the destination, renamed, so
+    # a later pipeline given the same id (SQLite reuses the highest) starts
+    # with a table of its own.
+    s = w.api.call("DELETE", "/api/pipelines/%d" % p, ana.basic)[0]
+    kept = w.db.val("SELECT row_count FROM via_tables WHERE name LIKE ?",
+                    name + "_deleted_%")
+    t.ok(s == 204 and kept == total, "DELETE the pipeline: its table stays, renamed, "
+         "with its %d rows" % total, (s, kept))
+    q = w.make(ana.basic, "pipelines", {"name": "again", "type": "standard",
+                                       "source_id": src["id"],
+                                       "destination_id": dst["id"]})["id"]
+    w.hook(ana.basic, q, [{"again": True}])
+    w.api.post("/api/pipelines/%d/run" % q, ana.basic)
+    run = w.finished(ana.basic, "/api/pipelines/%d/runs" % q)
+    t.ok(run and run["status"] == "success" and run["records"] == 1,
+         "a new pipeline (id %d, the deleted one's was %d) runs into a table of its own"
+         % (q, p), run)
 
 
 def limits(t, work):
