@@ -231,6 +231,9 @@ lhost_require(lua_State *L)
 			found = 1;
 			break;
 		}
+		/* Watched while missing: with reload on, the file appearing
+		 * rebuilds a state that failed (or ran without it). */
+		watch_add(&lh->watch, path, NULL);
 	}
 	free(dirs);
 	if (!found)
