@@ -71,10 +71,15 @@ end
 M.claim, M.run, M.abort = runs.claim, runs.run, runs.abort
 
 -- The runner's periodic work.
+-- Delivered or failed notifications are kept a week (the audit log keeps
+-- the failures for good), then removed.
+local OUTBOX_KEEP = 7 * 86400
+
 function M.tick()
   local now = host.now()
   expiry.check(now)
   deliveries.sweep(now)
+  host.db.exec("outbox_prune", { before = now - OUTBOX_KEEP })
 end
 
 return M

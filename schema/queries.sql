@@ -747,6 +747,12 @@ UPDATE outbox SET next_at = :next_at, last_status = :last_status,
        lease_until = 0
 WHERE id = :id;
 
+-- Messages done with (delivered, or failed and audited) before :before:
+-- the runner's tick removes them (lua/app.lua).
+-- name: outbox_prune
+DELETE FROM outbox WHERE status IN ('delivered', 'failed')
+  AND finished_at < :before;
+
 -- name: outbox_failed
 UPDATE outbox SET status = 'failed', last_status = :last_status,
        finished_at = :now, lease_until = 0

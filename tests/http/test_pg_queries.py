@@ -554,6 +554,7 @@ def scenario():
         ("via_tables_of", {"destination_id": 1}),
         ("via_rows_delete_some", {"table_id": 1, "limit": 1}),
         ("via_rows_page", {"table_id": 1, "after": 0, "limit": 10}),
+        ("outbox_prune", {"before": 0}),
         ("audit_add", {"now": 800, "account_id": 1, "user_id": 1, "action": "a",
                        "object": "o", "ip": "", "detail": "", "via_token": ""}),
         ("audit_add", {"now": 801, "account_id": 1, "user_id": None, "action": "b",
