@@ -82,6 +82,12 @@ runner_run(struct config *cfg, int once)
 		log_info("runner: ticks every %llds, looks for runs every %lldms",
 		    cfg->token_check_interval, cfg->run_poll_ms);
 	while (!stop) {
+		/* host.notify's outbox, every notify_interval (notify.c: C
+		 * only, so it goes on while the scripts do not load). */
+		if (once || mono_now() >= next_notify) {
+			notify_deliver(&w, clock_now());
+			next_notify = mono_now() + (double)cfg->notify_interval;
+		}
 		/* The last good scripts and queries, as a worker's. */
 		if ((lh = worker_refresh(&w, "runner: ")) == NULL) {
 			rc = -1;
@@ -93,11 +99,6 @@ runner_run(struct config *cfg, int once)
 		if (once || mono_now() >= next_tick) {
 			rc = lhost_tick(lh);
 			next_tick = mono_now() + (double)cfg->token_check_interval;
-		}
-		/* host.notify's outbox, every notify_interval (notify.c). */
-		if (once || mono_now() >= next_notify) {
-			notify_deliver(&w, clock_now());
-			next_notify = mono_now() + (double)cfg->notify_interval;
 		}
 		/* Runs, one after another while there are any (run_poll_ms
 		 * 0: this runner leaves them to others), until the scripts
