@@ -150,6 +150,12 @@ int	 token_switch(struct db *, long long id, int active, long long actor,
 int	 audit_write(struct db *, long long account_id, long long user_id,
 	    const char *action, const char *object, const char *ip,
 	    const char *detail, const char *via_key);
+/* Writes one audit_log row for what the command line (tessera user,
+ * tessera token) did: no user (user_id NULL), ip "cli", no token; the
+ * audit_add_cli named query. account_id: the account of the object.
+ * detail must hold no secret. 0 or -1. */
+int	 audit_write_cli(struct db *, long long account_id,
+	    const char *action, const char *object, const char *detail);
 
 /* ------------------------------------------------------------ ratelimit */
 

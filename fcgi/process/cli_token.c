@@ -1,7 +1,8 @@
 /*
  * cli_token.c -- "tessera token ...": tokens from the command line. The
  * key and the secret are printed once; only the secret's hash is kept.
- * Every change is written to the audit log (ip "cli").
+ * Every change is written to the audit log as the command line's
+ * (audit_write_cli: no user, ip "cli"), never with a secret.
  *
  *	tessera token add --email USER --description TEXT [--scopes LIST]
  *	    [--expires-in-days N] [--allowed-ips LIST]
@@ -10,6 +11,8 @@
  *	    [--allowed-ips LIST]
  *	tessera token rotate KEY [--grace-seconds N]
  *	tessera token activate KEY | deactivate KEY | show KEY
+ *	tessera token enable KEY | disable KEY   (activate, deactivate)
+ *	tessera token list ...                   (cli_token_list.c)
  *
  * A Via token is made for a destination (the API makes one with every
  * Via destination; this is for destinations made elsewhere). A token acts
@@ -127,15 +130,13 @@ decide(const struct config *cfg, const struct cli_token_opts *o,
 	return cidr_format_list(&g->ips, ips, ipslen);
 }
 
-/* Audits a token's creation. 0 or -1. */
+/* Audits a token's creation (its description, as the page's hook
+ * does). 0 or -1. */
 static int
 audit_made(struct db *db, const struct token_new *t, const char *key)
 {
-	char	 detail[300];
-
-	snprintf(detail, sizeof(detail), "command line: %s", t->description);
-	return audit_write(db, t->account_id, t->user_id, "token.created", key,
-	    "cli", detail, "");
+	return audit_write_cli(db, t->account_id, "token.created", key,
+	    t->description);
 }
 
 /* Prints the new token, once. */
@@ -357,14 +358,15 @@ none:
 	return 1;
 }
 
-/* tessera token rotate|activate|deactivate KEY. */
+/* tessera token rotate|activate|deactivate|enable|disable KEY: the
+ * switch is token_switch's, the page's and the API's rules (lineage). */
 static int
 change(struct config *cfg, struct db *db, const unsigned char *pepper,
     const struct cli_token_opts *o)
 {
 	char		 secret[TOKEN_SECRET_LEN + 1], detail[64], until[32];
 	long long	 id = 0, acct = 0, uid = 0, grace = 86400, prev;
-	int		 rc, sqlrc;
+	int		 rc, sqlrc, on;
 
 	(void)cfg;
 	if (o->grace_seconds != NULL && number(o->grace_seconds, 0,
@@ -392,27 +394,26 @@ change(struct config *cfg, struct db *db, const unsigned char *pepper,
 		else
 			printf("The previous token no longer works.\n");
 		snprintf(detail, sizeof(detail), "grace %llds", grace);
-		audit_write(db, acct, uid, "token.rotated", o->key, "cli",
-		    detail, "");
+		audit_write_cli(db, acct, "token.rotated", o->key, detail);
 		return 0;
 	}
-	if ((rc = token_switch(db, id, strcmp(o->sub, "activate") == 0, uid,
-	    0)) != 0) {
+	on = strcmp(o->sub, "activate") == 0 || strcmp(o->sub, "enable") == 0;
+	if ((rc = token_switch(db, id, on, uid, 0)) != 0) {
 		fprintf(stderr, "tessera token %s: %s\n", o->sub, rc == 1 ?
 		    "the token it was made from is switched off: activate "
 		    "that one first" : "failed");
 		return 1;
 	}
 	rc = (int)db_changes(db);
-	if (strcmp(o->sub, "deactivate") == 0 && rc > 1)
+	if (!on && rc > 1)
 		snprintf(detail, sizeof(detail), "with %d token%s made from "
 		    "it", rc - 1, rc == 2 ? "" : "s");
 	else
 		detail[0] = '\0';
-	audit_write(db, acct, uid, strcmp(o->sub, "activate") == 0 ?
-	    "token.activated" : "token.deactivated", o->key, "cli", detail, "");
-	printf("%s %s%s%s\n", strcmp(o->sub, "activate") == 0 ? "activated" :
-	    "deactivated", o->key, detail[0] ? ", " : "", detail);
+	audit_write_cli(db, acct, on ? "token.activated" : "token.deactivated",
+	    o->key, detail);
+	printf("%s %s%s%s\n", on ? "activated" : "deactivated", o->key,
+	    detail[0] ? ", " : "", detail);
 	return 0;
 }
 
@@ -424,9 +425,14 @@ cli_token(struct config *cfg, const struct cli_token_opts *o)
 	char			 err[1024];
 	int			 rc;
 
-	if (strcmp(o->sub, "add") != 0 && strcmp(o->sub, "add-via") != 0 &&
-	    strcmp(o->sub, "rotate") != 0 && strcmp(o->sub, "activate") != 0 &&
-	    strcmp(o->sub, "deactivate") != 0 && strcmp(o->sub, "show") != 0) {
+	static const char *const subs[] = { "activate", "add", "add-via",
+	    "deactivate", "disable", "enable", "list", "rotate", "show" };
+	size_t			 i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(o->sub, subs[i]) == 0)
+			break;
+	if (i == sizeof(subs) / sizeof(subs[0])) {
 		fprintf(stderr, "tessera token: unknown command %s\n", o->sub);
 		return 2;
 	}
@@ -442,6 +448,8 @@ cli_token(struct config *cfg, const struct cli_token_opts *o)
 		rc = add_via_token(cfg, &db, pepper, o);
 	else if (strcmp(o->sub, "show") == 0)
 		rc = show(&db, o->key ? o->key : "");
+	else if (strcmp(o->sub, "list") == 0)
+		rc = cli_token_list(&db, o);
 	else
 		rc = change(cfg, &db, pepper, o);
 	sodium_memzero(pepper, sizeof(pepper));

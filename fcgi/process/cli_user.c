@@ -85,11 +85,11 @@ account_id(struct db *db, const char *name)
 	return db_last_id(db);
 }
 
+/* Audits what the command line did to a user (never a password). */
 static int
-audit(struct db *db, long long acct, long long uid, const char *action,
-    const char *object)
+audit(struct db *db, long long acct, const char *action, const char *object)
 {
-	return audit_write(db, acct, uid, action, object, "cli", "", "");
+	return audit_write_cli(db, acct, action, object, "");
 }
 
 static int
@@ -98,7 +98,7 @@ cmd_add(struct db *db, const char *email, const char *norm, const char *role,
 {
 	char		 pw[1100], hash[AUTH_HASH_MAX];
 	struct dbq	*st;
-	long long	 acct, uid;
+	long long	 acct;
 	int		 gen, rc = 1;
 	const char	*why;
 
@@ -139,8 +139,7 @@ cmd_add(struct db *db, const char *email, const char *norm, const char *role,
 		    email);
 		goto out;
 	}
-	uid = db_last_id(db);
-	audit(db, acct, uid, "user.added", email);
+	audit(db, acct, "user.added", email);
 	if (db_tx(db, DB_COMMIT) != DB_OK) {
 		fprintf(stderr, "tessera user add: %s\n", db_errmsg(db));
 		goto out;
@@ -190,7 +189,7 @@ cmd_active(struct db *db, long long uid, long long acct, const char *email,
 	if (!active && ((st = db_query(db, "session_delete_user")) == NULL ||
 	    db_bind_int64(st, ":user_id", uid) || db_run(db, st) != 0))
 		return 1;
-	audit(db, acct, uid, active ? "user.enabled" : "user.disabled", email);
+	audit(db, acct, active ? "user.enabled" : "user.disabled", email);
 	printf("%s %s\n", email, active ? "enabled" : "disabled");
 	return 0;
 }
@@ -212,7 +211,7 @@ cmd_passwd(struct db *db, long long uid, long long acct, const char *email)
 	    db_bind_int64(st, ":id", uid) == 0 && db_run(db, st) == 0 &&
 	    (st = db_query(db, "session_delete_user")) != NULL &&
 	    db_bind_int64(st, ":user_id", uid) == 0 && db_run(db, st) == 0) {
-		audit(db, acct, uid, "user.password_changed", email);
+		audit(db, acct, "user.password_changed", email);
 		printf("password changed for %s\n", email);
 		if (gen)
 			printf("password: %s\n", pw);

@@ -104,10 +104,29 @@ struct cli_token_opts {
 	const char	*expires_in_days;
 	const char	*allowed_ips;
 	const char	*grace_seconds;
+	const char	*kind;		/* token list: "user", "via" */
+	int		 all;		/* token list: disabled users too */
 };
 
-/* tessera token add|add-via|rotate|activate|deactivate|show. Returns the
- * exit status. */
+/* tessera token add|add-via|list|show|rotate|activate|deactivate|enable|
+ * disable. Returns the exit status. */
 int	 cli_token(struct config *, const struct cli_token_opts *);
+/* tessera token list (cli_token_list.c), on an open database. The exit
+ * status. */
+int	 cli_token_list(struct db *, const struct cli_token_opts *);
+
+/* The options of "tessera audit list" (NULL: not given). */
+struct cli_audit_opts {
+	const char	*account;
+	const char	*email;
+	const char	*action;
+	const char	*since;		/* YYYY-MM-DD */
+	const char	*until;		/* YYYY-MM-DD */
+	const char	*limit;
+	int		 csv;
+};
+
+/* tessera audit list (cli_audit.c). Returns the exit status. */
+int	 cli_audit(struct config *, const struct cli_audit_opts *);
 
 #endif /* PROCESS_H */

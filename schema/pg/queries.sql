@@ -914,3 +914,43 @@ DELETE FROM pipelines WHERE account_id = :account_id AND id = :id;
 
 -- name: models_delete
 DELETE FROM models WHERE account_id = :account_id AND id = :id;
+
+-- The command line -----------------------------------------------------------
+
+-- What tessera user and tessera token did (fcgi/domain/audit.c's
+-- audit_write_cli): no user acted (user_id NULL), ip 'cli', no token. The
+-- object names what changed; the account is the object's.
+-- name: audit_add_cli
+INSERT INTO audit_log (at, account_id, user_id, action, object, ip, detail,
+                       via_token)
+VALUES (:now, :account_id, NULL, :action, :object, 'cli', :detail, '');
+
+-- tessera token list: newest first, never a secret or a hash; '' is no
+-- filter; the tokens of active users of active accounts unless :all = 1.
+-- name: cli_tokens
+SELECT r.key, r.kind, r.active, r.description, r.scopes, r.expires_at,
+       r.last_used_at
+FROM token_rows r
+JOIN users u ON u.id = r.user_id
+JOIN accounts a ON a.id = r.account_id
+WHERE (:account::text = '' OR a.name = :account::text)
+  AND (:email_norm::text = '' OR u.email_norm = :email_norm::text)
+  AND (:kind::text = '' OR r.kind = :kind::text)
+  AND (:all::bigint = 1 OR (u.active = 1 AND a.active = 1))
+ORDER BY r.id DESC;
+
+-- tessera audit list: newest first, at most :limit, in [:since, :until).
+-- :email_norm selects what that person did (the command line's rows are
+-- nobody's, even the old ones that named the token's owner).
+-- name: cli_audit
+SELECT l.at, coalesce(a.name, '') AS account, coalesce(u.email, '') AS email,
+       l.via_token, l.action, l.object, l.ip, l.detail
+FROM audit_log l
+LEFT JOIN accounts a ON a.id = l.account_id
+LEFT JOIN users u ON u.id = l.user_id
+WHERE (:account::text = '' OR a.name = :account::text)
+  AND (:email_norm::text = ''
+       OR (u.email_norm = :email_norm::text AND l.ip <> 'cli'))
+  AND (:action::text = '' OR l.action = :action::text)
+  AND l.at >= :since::bigint AND l.at < :until::bigint
+ORDER BY l.id DESC LIMIT :limit::bigint;
