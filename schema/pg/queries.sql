@@ -907,3 +907,48 @@ DELETE FROM pipelines WHERE account_id = :account_id AND id = :id;
 
 -- name: models_delete
 DELETE FROM models WHERE account_id = :account_id AND id = :id;
+
+-- The activity page ----------------------------------------------------------
+-- SQLite's (see there). Keys are lower-case hex and hyphens (the route
+-- checks), so LIKE folds nothing and escapes nothing on either engine.
+
+-- name: audit_add_by
+INSERT INTO audit_log (at, account_id, user_id, action, object, ip, detail,
+                       via_token, owner_id, actor)
+VALUES (:now, :account_id, :user_id, :action, :object, :ip, :detail,
+        :via_token, :owner_id, :actor);
+
+-- name: activity_count
+SELECT count(*) AS n FROM audit_log l
+WHERE l.account_id = :account_id
+  AND (:mine::bigint = 0 OR l.user_id = :mine OR l.owner_id = :mine)
+  AND (:user_id::bigint = 0 OR l.user_id = :user_id)
+  AND (:key::text = '' OR l.via_token LIKE :key || '%'
+       OR (l.action LIKE 'token.%' AND l.object LIKE :key || '%'))
+  AND (:action::text = '' OR l.action = :action)
+  AND l.at >= :since::bigint AND l.at < :until::bigint;
+
+-- name: activity_page
+SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, l.via_token, l.actor,
+       l.user_id, u.email, l.owner_id, o.email AS owner_email,
+       iso_time(l.at) AS at_iso, utc_minute(l.at) AS at_text
+FROM audit_log l LEFT JOIN users u ON u.id = l.user_id
+     LEFT JOIN users o ON o.id = l.owner_id
+WHERE l.account_id = :account_id
+  AND (:mine::bigint = 0 OR l.user_id = :mine OR l.owner_id = :mine)
+  AND (:user_id::bigint = 0 OR l.user_id = :user_id)
+  AND (:key::text = '' OR l.via_token LIKE :key || '%'
+       OR (l.action LIKE 'token.%' AND l.object LIKE :key || '%'))
+  AND (:action::text = '' OR l.action = :action)
+  AND l.at >= :since::bigint AND l.at < :until::bigint
+ORDER BY l.at DESC, l.id DESC LIMIT :limit::bigint OFFSET :offset::bigint;
+
+-- name: activity_actions
+SELECT action FROM audit_log
+WHERE account_id = :account_id
+  AND (:mine::bigint = 0 OR user_id = :mine OR owner_id = :mine)
+GROUP BY action ORDER BY action COLLATE "C";
+
+-- name: activity_users
+SELECT id, email FROM users WHERE account_id = :account_id
+ORDER BY email_norm COLLATE "C";
