@@ -17,7 +17,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from apiclient import Api, Db, cli_token  # noqa: E402
+from apiclient import Api, Db, cli as tessera_cli, cli_token  # noqa: E402
 from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port  # noqa: E402
 from tap import (BIN, NO_LIMITS, Tap, add_user, app_env, init_data,  # noqa: E402
@@ -285,6 +285,20 @@ def main():
         t.ok(len(recs) == 2 and recs[1][8] == "Bob's report, \"quoted\", with commas" and
              b'"Bob\'s report, ""quoted"", with commas"' in b,
              "commas and quotes: one quoted field, quotes doubled", b)
+
+        # The runner: a token past its expiry, noticed by `tessera runner
+        # --once` two days ahead (a test clock): by the runner, about bob's
+        # token, seen by bob too.
+        exp = cli_token(data, BOB, "expires tomorrow", "--expires-in-days", "1")
+        clock = os.path.join(work, "clock")
+        with open(clock, "w") as f:
+            f.write("%d\n" % (int(time.time()) + 2 * 86400))
+        r = tessera_cli(data, "runner", "--once", env={"TESSERA_TEST_CLOCK_FILE": clock})
+        t.eq(r.returncode, 0, "set-up: tessera runner --once, two days ahead")
+        want = "the runner noted that token expired of bob@example.com " + exp.key[:8]
+        for who, c in (("ana", ana), ("bob", bob)):
+            ev = rows(c.get(q(key=exp.key))[2])
+            t.ok(any(want in e for e in ev), "%s reads: %s" % (who, want), ev)
 
         # Settings: the last 5 and a link.
         s, h, b = bob.get("/settings")
