@@ -122,9 +122,16 @@ local function page(req)
   if not s then return resp end
   local f, a = filters(req, s)
   local pg = page_number(req.query.page)
+  -- A refused filter is shown again as typed, to be corrected: the text
+  -- fields when they are short printable ASCII (escaped like any value).
+  local function again(v)
+    v = v or ""
+    return #v <= 100 and string.match(v, "^[%g ]*$") and v or ""
+  end
+  local q = req.query
   local d = { session = s, f = f or { admin = s.user.role == "admin",
-    who = "", key = "", action = "", from = "", to = "" },
-    per_page = PER_PAGE }
+    who = "", key = again(q.key), action = "", from = again(q.from),
+    to = again(q.to) }, per_page = PER_PAGE }
   if not f or not pg then
     d.error = not f and a or
       ("The page is a number from 1 to " .. MAX_PAGE .. ".")

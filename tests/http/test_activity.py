@@ -210,6 +210,10 @@ def main():
             t.eq(s, 400, "... the CSV too")
         t.eq((db.val("SELECT count(*) FROM audit_log"), db.val("SELECT count(*) FROM tokens")),
              (before, tokens_before), "hostile queries changed nothing")
+        s, h, b = ana.get(q(key="\"><script>x</script>", **{"from": "yesterday"}))
+        t.ok(s == 400 and b'name="from" value="yesterday"' in b and b"<script>x" not in b
+             and b"&lt;script&gt;x" in b, "a refused filter is shown again, escaped",
+             re.findall(rb'name="(?:key|from)" value="[^"]*"', b))
         s, h, b = Client(base).get("/settings/activity")
         t.ok(s == 303 and "/login?next=" in h.get("Location", ""),
              "without a session: to the login")
