@@ -7,19 +7,26 @@
 --
 -- Events carry plain data (ids, email, key, ip); never a secret. When a
 -- token performed the action (an API call), ev.via is its key, and the
--- audit row reads "user X via token KEY".
+-- audit row reads "user X via token KEY". A row's user_id is who acted
+-- (NULL when no person did: actor then says what did, "runner"), and
+-- owner_id whose token it was about when someone else acted; the
+-- activity page (/settings/activity) reads them so.
 --
 --   login        { account_id, user_id, email, ip, user_agent }
 --   logout       { account_id, user_id, email, ip }
 --   token_created, token_activated, token_deactivated, token_rotated,
 --   token_updated
 --                { account_id, user_id, email, key, kind, ip, description,
---                  via, cascaded (deactivated: how many tokens made from
---                  it went off too), previous_expires_at (rotated) }
---   token_first_used { account_id, user_id, key, ip }
+--                  via, owner_id (the token's owner: an admin may act on a
+--                  member's token), cascaded (deactivated: how many tokens
+--                  made from it went off too), previous_expires_at
+--                  (rotated) }
+--   token_first_used { account_id, user_id, key, ip } (the token acted:
+--                  its row reads "user via token KEY")
 --   token_expiring, token_expired (the runner, once per token)
---                { account_id, user_id, email, key, kind, description,
---                  expires_at }
+--                { account_id, user_id (the token's owner), email, key,
+--                  kind, description, expires_at } (the row: by the
+--                  runner, about the owner's token)
 --   object_created, object_updated, object_deleted
 --                { account_id, user_id, email, kind ("sources", ...), id,
 --                  name, ip, via }
@@ -69,8 +76,14 @@
 
 local M = {}
 
+-- Writes one audit row: user_id is who acted (nil when no person did:
+-- then actor names what did, "runner"), via the token that acted,
+-- owner_id whose token the row is about when that is someone else (an
+-- admin switching off a member's token, the runner's expiry notices).
 local function audit(ev, action, object, detail)
-  host.db.exec("audit_add", {
+  local owner = ev.owner_id
+  if owner == ev.user_id then owner = nil end
+  host.db.exec("audit_add_by", {
     now = host.now(),
     account_id = ev.account_id or host.null,
     user_id = ev.user_id or host.null,
@@ -79,7 +92,16 @@ local function audit(ev, action, object, detail)
     ip = ev.ip or "",
     detail = detail or "",
     via_token = ev.via or "",
+    owner_id = owner or host.null,
+    actor = ev.actor or "",
   })
+end
+
+-- The runner's row about a user's token: the runner acted, the token's
+-- owner is whom it is about.
+local function by_runner(ev)
+  return { account_id = ev.account_id, owner_id = ev.user_id,
+    actor = "runner" }
 end
 
 function M.login(ev)
@@ -114,12 +136,14 @@ function M.token_updated(ev)
   audit(ev, "token.updated", ev.key, ev.description)
 end
 
+-- The token acted (its first request): "user via token KEY".
 function M.token_first_used(ev)
-  audit(ev, "token.first_used", ev.key)
+  audit({ account_id = ev.account_id, user_id = ev.user_id, ip = ev.ip,
+    via = ev.via or ev.key }, "token.first_used", ev.key)
 end
 
 function M.token_expiring(ev)
-  audit(ev, "token.expiring", ev.key, "expires " ..
+  audit(by_runner(ev), "token.expiring", ev.key, "expires " ..
     host.iso8601(ev.expires_at))
   -- Tells the receiver notify_targets names "token_expiring", if any
   -- (none configured: dropped with a log line).
@@ -129,7 +153,7 @@ function M.token_expiring(ev)
 end
 
 function M.token_expired(ev)
-  audit(ev, "token.expired", ev.key, "expired " ..
+  audit(by_runner(ev), "token.expired", ev.key, "expired " ..
     host.iso8601(ev.expires_at))
 end
 
@@ -157,7 +181,7 @@ end
 
 -- A run that failed (the runner): in the audit log, with the reason.
 function M.run_failed(ev)
-  audit(ev, ev.pipeline_id and "pipeline.run_failed" or "model.run_failed",
+  audit({ account_id = ev.account_id, actor = "runner" }, ev.pipeline_id and "pipeline.run_failed" or "model.run_failed",
     tostring(ev.pipeline_id or ev.model_id), ev.message)
 end
 

@@ -41,10 +41,12 @@ function M.with_secret(t, secret)
 end
 
 -- An event for hooks.lua about token t, done by whoever acts in req
--- (a session's person, or a token: then via = its key).
+-- (a session's person, or a token: then via = its key); owner_id is the
+-- token's owner (the audit row names them when someone else acted).
 function M.event(req, actor, t, extra)
   local ev = {
     account_id = actor.account_id, user_id = actor.id, email = actor.email,
+    owner_id = t.user_id,
     key = t.key, kind = t.kind, description = t.description,
     ip = req.remote_addr, via = req.auth and req.auth.token.key or nil,
   }

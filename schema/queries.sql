@@ -883,3 +883,63 @@ WHERE (:account = '' OR a.name = :account)
   AND (:action = '' OR l.action = :action)
   AND l.at >= :since AND l.at < :until
 ORDER BY l.id DESC LIMIT :limit;
+
+-- The activity page ----------------------------------------------------------
+-- /settings/activity (lua/routes/activity.lua) and the audit rows that
+-- say who acted (lua/hooks.lua). A token.* row is about the token its
+-- object names; its owner is owner_id or, for rows written without one
+-- (the command line's, older ones), that token's user. Filters: mine (a
+-- member: rows they did or that were about their tokens; 0 = the whole
+-- account), user_id (who
+-- acted; 0 = anyone), key (a token key or its start, lower-case hex and
+-- hyphens only: the token that acted or, for token.* rows, the token
+-- acted on; '' = any), action ('' = any), since <= at < until.
+
+-- name: audit_add_by
+INSERT INTO audit_log (at, account_id, user_id, action, object, ip, detail,
+                       via_token, owner_id, actor)
+VALUES (:now, :account_id, :user_id, :action, :object, :ip, :detail,
+        :via_token, :owner_id, :actor);
+
+-- name: activity_count
+SELECT count(*) AS n FROM audit_log l
+     LEFT JOIN tokens t ON l.action LIKE 'token.%' AND t.key = l.object
+WHERE l.account_id = :account_id
+  AND (:mine = 0 OR l.user_id = :mine OR l.owner_id = :mine
+       OR t.user_id = :mine)
+  AND (:user_id = 0 OR l.user_id = :user_id)
+  AND (:key = '' OR l.via_token LIKE :key || '%'
+       OR (l.action LIKE 'token.%' AND l.object LIKE :key || '%'))
+  AND (:action = '' OR l.action = :action)
+  AND l.at >= :since AND l.at < :until;
+
+-- name: activity_page
+SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, l.via_token, l.actor,
+       l.user_id, u.email, l.owner_id, o.email AS owner_email,
+       iso_time(l.at) AS at_iso, utc_minute(l.at) AS at_text
+FROM audit_log l LEFT JOIN users u ON u.id = l.user_id
+     LEFT JOIN tokens t ON l.action LIKE 'token.%' AND t.key = l.object
+     LEFT JOIN users o ON o.id = coalesce(l.owner_id, t.user_id)
+WHERE l.account_id = :account_id
+  AND (:mine = 0 OR l.user_id = :mine OR l.owner_id = :mine
+       OR t.user_id = :mine)
+  AND (:user_id = 0 OR l.user_id = :user_id)
+  AND (:key = '' OR l.via_token LIKE :key || '%'
+       OR (l.action LIKE 'token.%' AND l.object LIKE :key || '%'))
+  AND (:action = '' OR l.action = :action)
+  AND l.at >= :since AND l.at < :until
+ORDER BY l.at DESC, l.id DESC LIMIT :limit OFFSET :offset;
+
+-- The actions the filter offers: those in the viewer's rows.
+-- name: activity_actions
+SELECT l.action FROM audit_log l
+     LEFT JOIN tokens t ON l.action LIKE 'token.%' AND t.key = l.object
+WHERE l.account_id = :account_id
+  AND (:mine = 0 OR l.user_id = :mine OR l.owner_id = :mine
+       OR t.user_id = :mine)
+GROUP BY l.action ORDER BY l.action;
+
+-- The people the "who" filter offers: the account's users.
+-- name: activity_users
+SELECT id, email FROM users WHERE account_id = :account_id
+ORDER BY email_norm;

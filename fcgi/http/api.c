@@ -298,7 +298,7 @@ audit_denied(const struct gate *g, const struct req *r, const struct principal *
 	    sizeof(p->token_id), 5) == 0)
 		audit_write(g->db, p->account_id, p->user_id,
 		    "token.ip_denied", p->key, ip, "address not in allowed_ips",
-		    "");
+		    p->key);	/* the token tried: "user via token KEY" */
 }
 
 /* 403 INSUFFICIENT_SCOPE naming the scope route t needs, or 0 when the

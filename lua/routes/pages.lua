@@ -67,11 +67,11 @@ end
 local function settings(req)
   local s, resp = auth.require(req)
   if not s then return resp end
-  local activity
-  if s.user.role == "admin" then
-    activity = host.db.rows("audit_recent", { account_id = s.user.account_id,
-      limit = 20 })
-  end
+  -- The last 5 events the viewer may see (all on /settings/activity).
+  local activity = host.db.rows("activity_page", {
+    account_id = s.user.account_id,
+    mine = s.user.role == "admin" and 0 or s.user.id, user_id = 0, key = "",
+    action = "", since = 0, ["until"] = 253402300800, limit = 5, offset = 0 })
   return http.html(200, settings_view({ session = s, activity = activity }))
 end
 

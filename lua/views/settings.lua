@@ -2,6 +2,7 @@
 -- them Tokens.
 local html = require "html"
 local layout = require "views.layout"
+local activity_view = require "views.activity"
 
 local body = [[<div class="page-head">
   <h1>Settings</h1>
@@ -25,31 +26,10 @@ local body = [[<div class="page-head">
   {{{activity}}}
 </div>]]
 
-local activity_tpl = [[<section class="card wide" id="activity" aria-labelledby="activity-h">
-    <h2 id="activity-h">Recent activity</h2>
-    <p class="muted">The account's latest events: logins, token changes and what tokens did, with who (and through which token) and from where.</p>
-    <div class="table-wrap"><table class="audit">
-      <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Object</th><th scope="col">From</th></tr></thead>
-      <tbody>{{{rows}}}</tbody>
-    </table></div>
-  </section>]]
-local activity_row = [[<tr><td><time datetime="{{at_iso}}">{{at_text}}</time></td><td>{{email}}{{{via}}}</td><td>{{action}}</td><td class="object">{{object}}<span class="muted detail">{{detail}}</span></td><td>{{ip}}</td></tr>]]
--- An action a token performed: "user X via token KEY".
-local via_tpl = [[ <span class="muted via">via token <code title="{{via_token}}">{{short}}</code></span>]]
-
--- data: session, activity (rows of audit_recent, admins only)
+-- data: session, activity (the last events the viewer may see: the
+-- activity page's rows, shown by views/activity.lua with a link to it)
 return function(data)
-  local activity
-  if data.activity then
-    local rows = {}
-    for i, a in ipairs(data.activity) do
-      a.detail = a.detail ~= "" and (" " .. a.detail) or nil
-      a.via = a.via_token ~= "" and html.render(via_tpl, { via_token = a.via_token,
-        short = string.sub(a.via_token, 1, 8) .. "…" }) or nil
-      rows[i] = html.render(activity_row, a)
-    end
-    activity = html.render(activity_tpl, { rows = html.join(rows) })
-  end
+  local activity = data.activity and activity_view.recent(data.activity)
   return layout({
     title = "Settings",
     session = data.session,

@@ -954,3 +954,54 @@ WHERE (:account::text = '' OR a.name = :account::text)
   AND (:action::text = '' OR l.action = :action::text)
   AND l.at >= :since::bigint AND l.at < :until::bigint
 ORDER BY l.id DESC LIMIT :limit::bigint;
+
+-- The activity page ----------------------------------------------------------
+-- SQLite's (see there). Keys are lower-case hex and hyphens (the route
+-- checks), so LIKE folds nothing and escapes nothing on either engine.
+
+-- name: audit_add_by
+INSERT INTO audit_log (at, account_id, user_id, action, object, ip, detail,
+                       via_token, owner_id, actor)
+VALUES (:now, :account_id, :user_id, :action, :object, :ip, :detail,
+        :via_token, :owner_id, :actor);
+
+-- name: activity_count
+SELECT count(*) AS n FROM audit_log l
+     LEFT JOIN tokens t ON l.action LIKE 'token.%' AND t.key = l.object
+WHERE l.account_id = :account_id
+  AND (:mine::bigint = 0 OR l.user_id = :mine OR l.owner_id = :mine
+       OR t.user_id = :mine)
+  AND (:user_id::bigint = 0 OR l.user_id = :user_id)
+  AND (:key::text = '' OR l.via_token LIKE :key || '%'
+       OR (l.action LIKE 'token.%' AND l.object LIKE :key || '%'))
+  AND (:action::text = '' OR l.action = :action)
+  AND l.at >= :since::bigint AND l.at < :until::bigint;
+
+-- name: activity_page
+SELECT l.id, l.at, l.action, l.object, l.ip, l.detail, l.via_token, l.actor,
+       l.user_id, u.email, l.owner_id, o.email AS owner_email,
+       iso_time(l.at) AS at_iso, utc_minute(l.at) AS at_text
+FROM audit_log l LEFT JOIN users u ON u.id = l.user_id
+     LEFT JOIN tokens t ON l.action LIKE 'token.%' AND t.key = l.object
+     LEFT JOIN users o ON o.id = coalesce(l.owner_id, t.user_id)
+WHERE l.account_id = :account_id
+  AND (:mine::bigint = 0 OR l.user_id = :mine OR l.owner_id = :mine
+       OR t.user_id = :mine)
+  AND (:user_id::bigint = 0 OR l.user_id = :user_id)
+  AND (:key::text = '' OR l.via_token LIKE :key || '%'
+       OR (l.action LIKE 'token.%' AND l.object LIKE :key || '%'))
+  AND (:action::text = '' OR l.action = :action)
+  AND l.at >= :since::bigint AND l.at < :until::bigint
+ORDER BY l.at DESC, l.id DESC LIMIT :limit::bigint OFFSET :offset::bigint;
+
+-- name: activity_actions
+SELECT l.action FROM audit_log l
+     LEFT JOIN tokens t ON l.action LIKE 'token.%' AND t.key = l.object
+WHERE l.account_id = :account_id
+  AND (:mine::bigint = 0 OR l.user_id = :mine OR l.owner_id = :mine
+       OR t.user_id = :mine)
+GROUP BY l.action ORDER BY l.action COLLATE "C";
+
+-- name: activity_users
+SELECT id, email FROM users WHERE account_id = :account_id
+ORDER BY email_norm COLLATE "C";

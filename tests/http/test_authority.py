@@ -857,9 +857,9 @@ def allowed_ips(t, fronts, db, mk, clock, ref401):
                              "action = 'token.ip_denied' AND object = ?", D.key))
     for _ in range(2):
         s = v4.get("/api/me", D.basic)[0]
-    t.eq((s, denials()), (401, [("127.0.0.1", bob_id, "")]),
+    t.eq((s, denials()), (401, [("127.0.0.1", bob_id, D.key)]),
          "two denied requests from 127.0.0.1 within a minute -> one token.ip_denied row "
-         "(object the key, ip the address)")
+         "(object the key, ip the address, bob via the token: the token tried)")
     v6.get("/api/me", D.basic)
     v6.get("/api/me", D.bearer)
     t.eq([r[0] for r in denials()], ["127.0.0.1", "::1"],
@@ -984,8 +984,10 @@ def rotation(t, api, db, mk, clock, ref401):
 
 
 def hook_rows(db, action, key):
-    return db.all("SELECT detail, user_id, via_token FROM audit_log WHERE action = ? AND "
-                  "object = ?", action, key)
+    """The runner's rows about a token: (detail, the owner, who acted
+    (user_id, actor), via_token)."""
+    return db.all("SELECT detail, owner_id, user_id, actor, via_token FROM audit_log "
+                  "WHERE action = ? AND object = ?", action, key)
 
 
 def expiry_and_hooks(t, api, db, mk, clock, ref401):
@@ -1029,15 +1031,15 @@ def expiry_and_hooks(t, api, db, mk, clock, ref401):
     wait_for(lambda: hook_rows(db, "token.expiring", H.key), 10)
     time.sleep(3.5)
     bob_id = db.val("SELECT id FROM users WHERE email = ?", BOB)
-    t.eq(hook_rows(db, "token.expiring", H.key), [("expires " + iso(h_exp), bob_id, "")],
+    t.eq(hook_rows(db, "token.expiring", H.key), [("expires " + iso(h_exp), bob_id, None, "runner", "")],
          "inside the window, after 3+ more ticks: exactly one token.expiring row "
-         "(object the key)")
+         "(object the key; the runner acted, about bob's token)")
     t.eq(works(api, H), (200, 200), "... the token still works")
     clock.set(h_exp + 5)
     wait_for(lambda: hook_rows(db, "token.expired", H.key), 10)
     time.sleep(3.5)
-    t.eq(hook_rows(db, "token.expired", H.key), [("expired " + iso(h_exp), bob_id, "")],
-         "past expiry, after 3+ ticks: exactly one token.expired row")
+    t.eq(hook_rows(db, "token.expired", H.key), [("expired " + iso(h_exp), bob_id, None, "runner", "")],
+         "past expiry, after 3+ ticks: exactly one token.expired row (by the runner)")
     t.eq(len(hook_rows(db, "token.expiring", H.key)), 1, "... and still one token.expiring")
     t.eq(works(api, H), (401, 401), "... the token is refused")
     r = mk.run("runner", "--once")

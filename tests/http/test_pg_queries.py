@@ -561,6 +561,26 @@ def scenario():
                        "object": "", "ip": "::1", "detail": "d", "via_token": "k"}),
         ("audit_recent", {"account_id": 1, "limit": -1}),
         ("audit_ip_denied_recent", {"account_id": 1, "since": 0, "key": "o", "ip": ""}),
+        # The activity page (018): who acted, whose token, filters, paging.
+        ("audit_add_by", {"now": 802, "account_id": 1, "user_id": None, "action":
+                          "token.expired", "object": "ab-cd", "ip": "", "detail": "x",
+                          "via_token": "", "owner_id": 1, "actor": "runner"}),
+        ("audit_add_by", {"now": 802, "account_id": 1, "user_id": 1, "action":
+                          "token.created", "object": "AB-cd", "ip": "::1", "detail": "",
+                          "via_token": "abc", "owner_id": None, "actor": ""}),
+    ] + [(q, dict(f, account_id=1, **({"limit": 2, "offset": o} if q == "activity_page"
+                                       else {})))
+         for f in ({"mine": 0, "user_id": 0, "key": "", "action": "", "since": 0,
+                    "until": 10 ** 12},
+                   {"mine": 1, "user_id": 0, "key": "ab", "action": "", "since": 801,
+                    "until": 803},
+                   {"mine": 0, "user_id": 1, "key": "", "action": "token.created",
+                    "since": 0, "until": 803})
+         for q, o in (("activity_count", 0), ("activity_page", 0), ("activity_page", 1))
+         ] + [
+        ("activity_actions", {"account_id": 1, "mine": 0}),
+        ("activity_actions", {"account_id": 1, "mine": 1}),
+        ("activity_users", {"account_id": 1}),
     ]
     return steps
 

@@ -336,12 +336,14 @@ def lineage_on_the_page(t, web, data, db):
     t.eq(db.val("SELECT via_token FROM audit_log WHERE action = 'token.deactivated' "
                 "AND object = ? ORDER BY id DESC LIMIT 1", parent.key), "",
          "... a person did it: no via token")
-    # The activity an admin reads: who, and through which token.
-    s, h, b = ana.get("/settings")
-    t.ok(re.search(rb'ana@example\.com <span class="muted via">via token <code title="' +
-                   parent.key.encode() + rb'">', b) and
-         re.search(rb'<td>token\.created</td><td class="object">' + child.encode(), b),
-         "Settings' activity: the child's creation by ana via the parent token", b[:0])
+    # The activity an admin reads (/settings/activity): who, and through
+    # which token.
+    s, h, b = ana.get("/settings/activity?action=token.created&key=" + child)
+    t.ok(re.search(rb'<span class="actor"><span class="addr" title="ana@example\.com">'
+                   rb'ana@example\.com</span></span> <span class="via">via token '
+                   rb'<code title="' + parent.key.encode() + rb'">', b) and
+         re.search(rb'created token</span> <code class="object" title="' + child.encode(), b),
+         "Activity: the child's creation by ana via the parent token", b[:0])
 
 
 def expiry_marks(t, web, data, clock):
