@@ -18,7 +18,7 @@ local DEFAULT_SCOPES = 63   -- authority.h SCOPE_USER_DEFAULT
 -- the row so rows keep one height; every switch submits the page's one
 -- "switches" form (which holds the CSRF token and the list's state) to
 -- its own formaction, so it works without JavaScript.
-local row_tpl = [[<tr data-key="{{key}}" id="row-{{key}}" class="{{state}}">{{{select}}}<td class="c-desc"><div class="clamp" title="{{description}}"><span class="desc">{{description}}</span>{{{dest}}}</div><span class="grant"><span class="scopes">{{scope_text}}</span>{{{ips}}}</span></td><td class="c-key"><span class="keybox"><code class="key" title="{{key}}">{{key}}</code><button type="button" class="copy small" data-copy-text="{{key}}" aria-label="Copy the key of {{description}}" hidden>Copy</button></span></td><td class="c-created"><time datetime="{{created_iso}}" title="{{created_text}} UTC">{{created_day}}</time>{{{by}}}</td><td class="c-expires expires">{{{expires}}}</td><td class="c-used last-used"><div>{{{last_used}}}</div></td><td class="c-active"><button form="switches" formaction="/settings/tokens/{{key}}/{{action}}" class="switch" id="switch-{{key}}" role="switch" aria-checked="{{checked}}" aria-label="Active: {{description}}" title="{{title}}" {{{autofocus}}}><span class="knob"></span><span class="state">{{onoff}}</span></button></td><td class="c-actions row-actions"><a href="/settings/tokens/{{key}}/rotate" aria-label="Rotate: {{description}}">Rotate</a> <a href="/settings/tokens/{{key}}/edit" aria-label="Edit: {{description}}">Edit</a>{{{change}}}</td></tr>
+local row_tpl = [[<tr data-key="{{key}}" id="row-{{key}}" class="{{state}}">{{{select}}}<td class="c-desc"><div class="clamp" title="{{description}}"><span class="desc">{{description}}</span>{{{dest}}}</div><span class="grant"><span class="scopes">{{scope_text}}</span>{{{ips}}}</span></td><td class="c-key"><span class="keybox"><code class="key" title="{{key}}">{{key}}</code><button type="button" class="copy small" data-copy-text="{{key}}" aria-label="Copy the key of {{description}}" hidden>Copy</button></span></td><td class="c-created"><time datetime="{{created_iso}}" title="{{created_text}}">{{created_day}}<span class="sr-only">{{created_hm}}</span></time>{{{by}}}</td><td class="c-expires expires">{{{expires}}}</td><td class="c-used last-used"><div>{{{last_used}}}</div></td><td class="c-active"><button form="switches" formaction="/settings/tokens/{{key}}/{{action}}" class="switch" id="switch-{{key}}" role="switch" aria-checked="{{checked}}" aria-label="Active: {{description}}" title="{{title}}" {{{autofocus}}}><span class="knob"></span><span class="state">{{onoff}}</span></button></td><td class="c-actions row-actions"><a href="/settings/tokens/{{key}}/rotate" aria-label="Rotate: {{description}}">Rotate</a> <a href="/settings/tokens/{{key}}/edit" aria-label="Edit: {{description}}">Edit</a>{{{change}}}</td></tr>
 ]]
 
 local select_tpl = [[<td class="c-sel"><input type="checkbox" name="keys" value="{{key}}" form="bulk" class="pick" aria-label="Select: {{description}}"></td>]]
@@ -27,7 +27,7 @@ local dest_tpl = [[ <span class="dest">· {{destination}}</span>]]
 local change_tpl = [[<details class="activity"><summary aria-label="Activity: {{description}}">Activity</summary><p>Created by {{created_by}} at <time datetime="{{created_iso}}">{{created_text}}</time>. Last change by {{updated_by}} at <time datetime="{{updated_iso}}">{{updated_text}}</time>.</p></details>]]
 local used_tpl = [[<time datetime="{{last_used_iso}}">{{last_used_text}}</time><br><span class="muted">{{last_used_ip}}</span>]]
 local ips_tpl = [[ <span class="ips" title="Works only from {{list}}">from {{first}}{{more}}</span>]]
-local expires_tpl = [[<time datetime="{{expires_iso}}" title="{{expires_text}}" class="{{class}}">{{when}}</time>]]
+local expires_tpl = [[<time datetime="{{expires_iso}}" title="{{expires_text}}" class="{{class}}">{{when}}<span class="sr-only">{{hm}}</span></time>]]
 
 local NEVER = html.raw("never")
 local NEVER_EXPIRES = html.raw('<span class="muted">never</span>')
@@ -48,14 +48,16 @@ end
 function M.expiry(t, now, warn_days)
   if not t.expires_at then return NEVER_EXPIRES end
   local left = t.expires_at - now
+  -- The date; its time only for screen readers (the title has it too).
   local class, when = "", string.sub(t.expires_text or "", 1, 10)
+  local hm = string.sub(t.expires_text or "", 11)
   if left <= 0 then
-    class, when = "expired", "expired"
+    class, when, hm = "expired", "expired", nil
   elseif left <= warn_days * DAY then
-    class, when = "expiring", until_text(left)
+    class, when, hm = "expiring", until_text(left), nil
   end
   return html.render(expires_tpl, { expires_iso = t.expires_iso,
-    expires_text = t.expires_text, class = class, when = when })
+    expires_text = t.expires_text, class = class, when = when, hm = hm })
 end
 
 -- "default scopes" or the names, per mask (a handful of masks recur).
@@ -102,6 +104,7 @@ function M.row(t, ctx)
   t.select = ctx.select and html.render(select_tpl, t)
   t.by = ctx.admin and html.render(by_tpl, t)
   t.created_day = string.sub(t.created_text or "", 1, 10)
+  t.created_hm = string.sub(t.created_text or "", 11)
   t.autofocus = ctx.focus == t.key and AUTOFOCUS or nil
   return html.render(row_tpl, t)
 end

@@ -18,11 +18,11 @@ local created_inner = [[
   <p class="note" role="status"><strong>Copy the token now.</strong> It will not be shown again: only its hash is kept. Use the Token Key as the username and the Token as the password.{{{previous}}}</p>
   <dl class="secret">
     <dt id="token-key-label">Token Key</dt>
-    <dd><code id="token-key" class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-key-label">{{key}}</code><button type="button" class="copy" data-copy="token-key" aria-label="Copy the Token Key" hidden>Copy</button></dd>
+    <dd><span class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-key-label"><code id="token-key">{{key}}</code></span><button type="button" class="copy" data-copy="token-key" aria-label="Copy the Token Key" hidden>Copy</button></dd>
     <dt id="token-secret-label">Token</dt>
-    <dd><code id="token-secret" class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-secret-label">{{token}}</code><button type="button" class="copy" data-copy="token-secret" aria-label="Copy the Token" hidden>Copy</button></dd>
+    <dd><span class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-secret-label"><code id="token-secret">{{token}}</code></span><button type="button" class="copy" data-copy="token-secret" aria-label="Copy the Token" hidden>Copy</button></dd>
     <dt id="token-example-label">Try it</dt>
-    <dd><code id="token-example" class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-example-label">curl -u <span class="ex-key">{{key}}</span>:<span class="ex-token">{{token}}</span> <span class="ex-origin">{{origin}}</span>/api/me</code><button type="button" class="copy" data-copy="token-example" aria-label="Copy the example command" hidden>Copy</button></dd>
+    <dd><span class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-example-label"><code id="token-example">curl -u <span class="ex-key">{{key}}</span>:<span class="ex-token">{{token}}</span> <span class="ex-origin">{{origin}}</span>/api/me</code></span><button type="button" class="copy" data-copy="token-example" aria-label="Copy the example command" hidden>Copy</button></dd>
   </dl>
   <div class="actions"><a class="button primary" id="created-ok" href="/settings/tokens">OK</a></div>
 ]]
@@ -224,7 +224,7 @@ local page_tpl = [[<div class="page-head">
     <h2 id="tokens-h">Tokens</h2>
     <a class="button primary" id="create-open" href="/settings/tokens?new=1#create">CREATE +</a>
   </div>
-  <details class="about"><summary>Rotating and deactivating</summary><p class="muted rotate">Rotate gives a token a new secret and keeps the old one working for a grace period you choose, so your application can switch without downtime. A deactivated token stops working at once, and so do the tokens made from it through the API; you can switch it back on.</p></details>
+  <details class="about"><summary>Rotating a token</summary><p class="muted rotate">Rotate gives a token a new secret and keeps the old one working for a grace period you choose, so your application can switch without downtime. A deactivated token stops working at once, and so do the tokens made from it through the API; you can switch it back on.</p></details>
   {{{filter}}}
   {{{notice}}}
   <p class="alert" role="alert" id="switch-error" hidden></p>

@@ -62,9 +62,15 @@ async function open(email, js = true, viewport = W.desk) {
 // The JSON form of the page's create (as its script does): a real token.
 async function makeToken(page, description) {
   const csrf = await page.getAttribute('#switches input[name="csrf"]', "value");
-  const r = await page.request.post(app.base + "/settings/tokens", {
+  const post = () => page.request.post(app.base + "/settings/tokens", {
     headers: { Accept: "application/json", "X-CSRF-Token": csrf, Origin: app.base },
     form: { description, csrf },
+  });
+  // A kept-alive connection the server closed as idle just then hangs
+  // up; the request made nothing (no answer was written): try once more.
+  const r = await post().catch((e) => {
+    if (!/socket hang up|ECONNRESET/.test(e.message)) throw e;
+    return post();
   });
   return (await r.json()).data;
 }

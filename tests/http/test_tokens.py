@@ -175,8 +175,11 @@ def main():
         bob.get("/settings/tokens")
         tok = bob.csrf()
         s, h, b = bob.post("/settings/tokens/%s/deactivate" % key, {"csrf": tok})
-        t.eq((s, h.get("Location")), (303, "/settings/tokens"),
-             "owner deactivates -> 303 back")
+        # Issue 18 (2, 9): back to the list with the switch focused and
+        # the notice with Undo.
+        t.eq((s, h.get("Location")), (303, "/settings/tokens?focus=%s&off=%s"
+                                      % (key, key)),
+             "owner deactivates -> 303 back, the switch focused, Undo offered")
         t.ok(b'aria-checked="false"' in row(bob.get("/settings/tokens")[2], key),
              "the row shows inactive")
         s, h, b = bob.post("/settings/tokens/%s/activate" % key, {"csrf": tok})
