@@ -20,11 +20,15 @@ local LOGIN = html.raw([[<a class="button primary" href="/login" id="home">Log i
 -- data: status, message, session (or nil). Returns the page's text.
 return function(data)
   local title = TITLES[data.status] or "Error"
+  -- "no such page" -> "No such page." (the hosts' messages are terse).
+  local msg = tostring(data.message or "")
+  msg = string.upper(string.sub(msg, 1, 1)) .. string.sub(msg, 2)
+  if msg ~= "" and not string.find(msg, "[.!?]$") then msg = msg .. "." end
   return layout({
     title = title,
     session = data.session,
     main_class = "error",
     content = html.render(body, { status = data.status, title = title,
-      message = data.message, home = data.session and HOME or LOGIN }),
+      message = msg, home = data.session and HOME or LOGIN }),
   })
 end

@@ -25,7 +25,7 @@ local select_tpl = [[<td class="c-sel"><input type="checkbox" name="keys" value=
 local by_tpl = [[<span class="by muted" title="Created by {{created_by}}">by {{created_by}}</span>]]
 local dest_tpl = [[ <span class="dest">· {{destination}}</span>]]
 local change_tpl = [[<details class="activity"><summary aria-label="Activity: {{description}}">Activity</summary><p>Created by {{created_by}} at <time datetime="{{created_iso}}">{{created_text}}</time>. Last change by {{updated_by}} at <time datetime="{{updated_iso}}">{{updated_text}}</time>.</p></details>]]
-local used_tpl = [[<time datetime="{{last_used_iso}}">{{last_used_text}}</time><br><span class="muted">{{last_used_ip}}</span>]]
+local used_tpl = [[<time datetime="{{last_used_iso}}" title="{{last_used_text}}">{{last_used_short}}<span class="sr-only">{{last_used_zone}}</span></time><br><span class="muted" title="{{last_used_ip}}">{{last_used_ip}}</span>]]
 local ips_tpl = [[ <span class="ips" title="Works only from {{list}}">from {{first}}{{more}}</span>]]
 local expires_tpl = [[<time datetime="{{expires_iso}}" title="{{expires_text}}" class="{{class}}">{{when}}<span class="sr-only">{{hm}}</span></time>]]
 
@@ -90,7 +90,13 @@ end
 function M.row(t, ctx)
   local active = t.active == 1 or t.active == true
   t.change = t.updated_by and html.render(change_tpl, t)
-  t.last_used = t.last_used_at and html.render(used_tpl, t) or NEVER
+  if t.last_used_at then
+    t.last_used_short = string.sub(t.last_used_text or "", 1, 16)
+    t.last_used_zone = string.sub(t.last_used_text or "", 17)
+    t.last_used = html.render(used_tpl, t)
+  else
+    t.last_used = NEVER
+  end
   t.dest = t.destination and t.destination ~= t.description and
     html.render(dest_tpl, t)
   t.scope_text = scope_summary(t.scopes or 0)
