@@ -348,6 +348,9 @@ try {
   ok((await q.textContent("#token-name")).includes("No-JS token"), "nojs: the secret dialog names the token");
   eq(await q.locator("#created button.copy:visible").count(), 0, "nojs: no dead Copy buttons");
   const nkey = (await q.textContent("#token-key")).trim();
+  const nsec = (await q.textContent("#token-secret")).trim();
+  eq((await q.textContent("#token-example")).trim(), `curl -u ${nkey}:${nsec} ${app.base}/api/me`,
+    "nojs: the curl example, for this host");
   await q.goto(app.base + "/settings/tokens?page=2&sort=description");
   const nk = (await rowKeys(q))[1];
   await q.click(`#switch-${nk}`);
