@@ -5,7 +5,7 @@ local html = require "html"
 local layout = require "views.layout"
 
 local TITLES = { [400] = "Bad request", [403] = "Forbidden",
-  [404] = "Page not found", [405] = "Method not allowed" }
+  [404] = "Not found", [405] = "Method not allowed" }
 
 local body = [[<section class="card error-card" aria-labelledby="error-h">
   <p class="status-code">{{status}}</p>

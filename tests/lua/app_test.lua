@@ -190,7 +190,7 @@ tap.ok(not pcall(host.error, 200, "OK", "fine"), "host.error refuses a status be
 -- home (views/error.lua), not the host's bare page.
 status, headers, body = test.request{ path = "/no/such/page" }
 tap.ok(status == 404 and body:find('<header class="topbar">', 1, true) and
-  body:find("Page not found", 1, true) and body:find('id="home"', 1, true),
+  body:find("<h1 id=\"error-h\">Not found</h1>", 1, true) and body:find('id="home"', 1, true),
   "a route's 404 page has the header and a way home")
 status, headers, body = test.request{ path = "/no/such/page",
   headers = { HTTP_ACCEPT = "application/json" } }
