@@ -62,10 +62,20 @@ function M.redirect(location, status, headers)
   return { status = status or 303, headers = h, body = "" }
 end
 
--- An error in the form the client expects: the JSON envelope or the
--- host's small HTML page, as the host decided for the request being
--- served (req.wants_json); req is kept for the callers' sake.
-function M.error(_, status, code, message, headers)
+-- Statuses a browser gets as a page with the header and a way home
+-- (views/error.lua); others get the host's small page.
+local PAGE = { [400] = true, [403] = true, [404] = true, [405] = true }
+
+-- An error in the form the client expects: the JSON envelope (as the
+-- host decided for the request being served, req.wants_json), or for a
+-- browser the error page with the header, the user's menu when logged
+-- in, and the way home.
+function M.error(req, status, code, message, headers)
+  if req and not req.wants_json and PAGE[status] then
+    local page = require("views.error")({ status = status, message = message,
+      session = host.auth.session() })
+    return with_headers(M.html(status, page, {}), headers)
+  end
   return with_headers(host.error(status, code, message), headers)
 end
 

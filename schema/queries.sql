@@ -943,3 +943,57 @@ GROUP BY l.action ORDER BY l.action;
 -- name: activity_users
 SELECT id, email FROM users WHERE account_id = :account_id
 ORDER BY email_norm;
+
+-- The tokens page, sorted and paged ------------------------------------------
+
+-- A page of tokens as tokens_page shows them, for the sorts other than
+-- newest first and for the scope filter: :sort is created, last_used,
+-- expires or description, :dir asc or desc (routes/tokens.lua checks
+-- both), :scope a mask of scope bits the token must all hold (0: any).
+-- Never used sorts after used; never expires after any date; ties by id.
+-- It reads the account's tokens and sorts them (a few thousand: a
+-- millisecond or two); newest first stays on tokens_page and its index.
+-- name: tokens_page_sorted
+SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
+       r.created_by, r.updated_by, r.destination, r.scopes,
+       r.allowed_ips, r.expires_at,
+       iso_time(r.expires_at) AS expires_iso,
+       utc_minute(r.expires_at) AS expires_text,
+       iso_time(r.created_at) AS created_iso,
+       utc_minute(r.created_at) AS created_text,
+       CASE WHEN r.updated_by IS NOT NULL THEN iso_time(r.updated_at)
+       END AS updated_iso,
+       CASE WHEN r.updated_by IS NOT NULL THEN utc_minute(r.updated_at)
+       END AS updated_text,
+       iso_time(r.last_used_at) AS last_used_iso,
+       utc_minute(r.last_used_at) AS last_used_text
+FROM token_rows r
+WHERE account_id = :account_id AND kind = :kind
+  AND (:all = 1 OR user_id = :user_id)
+  AND (:q = '' OR instr(lower(description), lower(:q)) > 0
+       OR key LIKE :q || '%')
+  AND (r.scopes & :scope) = :scope
+ORDER BY
+  CASE WHEN :sort = 'created' AND :dir = 'asc' THEN r.id END ASC,
+  CASE WHEN :sort = 'last_used' THEN r.last_used_at IS NULL END ASC,
+  CASE WHEN :sort = 'last_used' AND :dir = 'asc' THEN r.last_used_at END ASC,
+  CASE WHEN :sort = 'last_used' AND :dir = 'desc' THEN r.last_used_at END DESC,
+  CASE WHEN :sort = 'expires' AND :dir = 'asc'
+       THEN coalesce(r.expires_at, 9223372036854775807) END ASC,
+  CASE WHEN :sort = 'expires' AND :dir = 'desc'
+       THEN coalesce(r.expires_at, 9223372036854775807) END DESC,
+  CASE WHEN :sort = 'description' AND :dir = 'asc'
+       THEN lower(r.description) END ASC,
+  CASE WHEN :sort = 'description' AND :dir = 'desc'
+       THEN lower(r.description) END DESC,
+  r.id DESC
+LIMIT :limit OFFSET :offset;
+
+-- How many tokens tokens_page_sorted pages through.
+-- name: tokens_count_sorted
+SELECT count(*) AS n FROM tokens t
+WHERE t.account_id = :account_id AND t.kind = :kind
+  AND (:all = 1 OR t.user_id = :user_id)
+  AND (:q = '' OR instr(lower(t.description), lower(:q)) > 0
+       OR t.key LIKE :q || '%')
+  AND (t.scopes & :scope) = :scope;

@@ -15,12 +15,9 @@ local policy = require "policy"
 local token = require "token"
 local view = require "views.tokens"
 
-local PER_PAGE = 20  -- as GitLab lists them; the filter finds the rest
+local page = require "tokens_page"
 
-local function actor(s)
-  return { id = s.user.id, role = s.user.role, account_id = s.user.account_id,
-    email = s.user.email }
-end
+local actor = page.actor
 
 -- Trims and checks a description (host.input.text): 1 to 200 characters
 -- of any script that show as they are. Returns it, or nil and a message.
@@ -75,35 +72,12 @@ local function form_expiry(req)
   return { expires_in_days = n }, days
 end
 
-local function page_number(v)
-  return host.input.int(v or "1", 1, 1000000) or 1
-end
-
-local function token_list(s, kind, q, page, param, id, empty, label)
-  local rows, total = host.tokens.list{ actor = actor(s), kind = kind, q = q,
-    limit = PER_PAGE, offset = (page - 1) * PER_PAGE }
-  return { rows = rows, total = total, page = page, per_page = PER_PAGE,
-    param = param, q = q, id = id, empty = empty, label = label }
-end
-
--- The page, with extra: create = the create dialog's state, dialog =
--- function(d) -> an edit or rotate dialog, created = a secret to show.
+-- The page in the state of the request's query (or, for a POST, the
+-- state the form carried back; a bad one is just the first page).
 local function render(req, s, status, extra)
-  local q = string.sub(req.query.q or "", 1, 200)
-  -- Both lists and their counts from one snapshot (one read transaction).
-  local via, mine = host.db.read(function()
-    return token_list(s, "via", "", page_number(req.query.vpage), "vpage",
-      "via-tokens", "No Via tokens yet. One is made with each Via destination.",
-      "Via token pages"),
-    token_list(s, "user", q, page_number(req.query.page), "page",
-      "user-tokens", q ~= "" and "No token matches this filter." or
-      "No tokens yet. Use CREATE + to make one.", "Token pages")
-  end)
-  local d = { session = s, q = q, via = via, mine = mine, now = host.now() }
-  for k, v in pairs(extra or {}) do d[k] = v end
-  if type(d.dialog) == "function" then d.dialog = d.dialog(d) end
-  if req.query.new then d.create = d.create or { open = true } end
-  return http.html(status or 200, view.page(d))
+  local st = page.state(req.method == "GET" and req.query or req.form) or
+    page.state({})
+  return page.render(req, s, st, status, extra)
 end
 
 local GONE = "This token's secret was shown once and cannot be shown again. " ..
@@ -112,16 +86,39 @@ local GONE = "This token's secret was shown once and cannot be shown again. " ..
 local function list(req)
   local s, resp = auth.require(req)
   if not s then return resp end
+  local st, bad = page.query_state(req)
+  if not st then return bad end
   if req.query.shown then
     local id = host.input.int(req.query.shown, 1)
     local v = id and host.reveal.take(id)
     if v then
       if v.rotated then v.title = "Token rotated" end
+      local t = host.tokens.get{ key = v.key, actor = actor(s) }
+      v.description = t and t.description
       return render(req, s, 200, { created = v })
     end
     return render(req, s, 200, { notice = GONE })
   end
-  return render(req, s)
+  -- After a switch or a bulk change (no JavaScript): the switch to focus
+  -- and the tokens just deactivated, for the notice with Undo.
+  local focus = req.query.focus
+  if focus and focus ~= "" and not page.is_key(focus) then
+    return http.error(req, 400, "INVALID_REQUEST", "focus is a token key.")
+  end
+  local undo
+  if req.query.off and req.query.off ~= "" then
+    local keys = page.key_list(req.query.off, 100)
+    if not keys then
+      return http.error(req, 400, "INVALID_REQUEST", "off is a list of token keys.")
+    end
+    local rows = {}
+    for _, k in ipairs(keys) do
+      local t = host.tokens.get{ key = k, actor = actor(s) }
+      if t and t.active ~= 1 and t.active ~= true then rows[#rows + 1] = t end
+    end
+    if #rows > 0 then undo = { rows = rows } end
+  end
+  return page.render(req, s, st, 200, { focus = focus, undo = undo })
 end
 
 -- The answer to a form that made a secret: 303 to its one-time view; if
@@ -197,7 +194,12 @@ local function switch(active)
       out.cascaded = n   -- the page reloads when others went off too
       return http.ok(out)
     end
-    return http.redirect("/settings/tokens")
+    -- Back to the list as it was, the switch focused (autofocus, which
+    -- also scrolls to it; a #fragment would stop the browser from
+    -- focusing), and after a deactivation the notice with Undo.
+    local st = page.state(req.form) or page.state({})
+    return http.redirect(page.href(st, { focus = t.key,
+      off = not active and t.key or nil }))
   end
 end
 

@@ -26,7 +26,7 @@ local page = [[<!doctype html>
 ]]
 
 local menu = [[<details class="usermenu">
-    <summary><span class="avatar" aria-hidden="true">{{initial}}</span><span class="email" aria-hidden="true">{{email}}</span><span class="sr-only">Account menu for {{email}}</span></summary>
+    <summary><span class="avatar" aria-hidden="true">{{initial}}</span><span class="sr-only">Account menu for </span><span class="email">{{email}}</span></summary>
     <div class="menu" role="menu">
       <div class="menu-head">Signed in as<br><strong>{{email}}</strong></div>
       <a role="menuitem" href="/settings">Settings</a>

@@ -21,7 +21,7 @@ local body = [[<div class="page-head">
     <p>API tokens let your programs call the {{brand}} API and send data by
     webhook with your rights. Create one per application and deactivate
     the ones you no longer use.</p>
-    <p><a class="button" href="/settings/tokens">Manage tokens</a></p>
+    <p class="push"><a class="button" href="/settings/tokens">Manage tokens</a></p>
   </section>
   {{{activity}}}
 </div>]]

@@ -5,155 +5,24 @@
 -- functions of their data; every value is escaped by html.render.
 local html = require "html"
 local layout = require "views.layout"
+local token_list = require "views.token_list"
 
 local M = {}
 
 local DAY = 86400
-local DEFAULT_SCOPES = 63   -- authority.h SCOPE_USER_DEFAULT
-
--- One row, kept lean (a page holds up to 40 of them): no indentation, the
--- phone layout's cell labels come from the stylesheet (td:nth-child), the
--- Activity line appears only when someone switched the token since its
--- creation (the Created columns already say who made it and when), and
--- every switch submits the page's one "switches" form (which holds the
--- CSRF token) to its own formaction, so it works without JavaScript.
-local row_tpl = [[<tr data-key="{{key}}" class="{{state}}"><td><div><span class="desc">{{description}}</span>{{{dest}}}<span class="grant"><span class="scopes">{{scope_text}}</span>{{{ips}}}</span>{{{change}}}</div></td><td><code class="key">{{key}}</code></td><td>{{created_by}}</td><td><time datetime="{{created_iso}}">{{created_text}}</time></td><td class="expires">{{{expires}}}</td><td class="last-used"><div>{{{last_used}}}</div></td><td><button form="switches" formaction="/settings/tokens/{{key}}/{{action}}" class="switch" role="switch" aria-checked="{{checked}}" aria-label="Active: {{description}}" title="{{title}}"><span class="knob"></span><span class="state">{{onoff}}</span></button></td><td class="row-actions"><a href="/settings/tokens/{{key}}/rotate" aria-label="Rotate: {{description}}">Rotate</a> <a href="/settings/tokens/{{key}}/edit" aria-label="Edit: {{description}}">Edit</a></td></tr>
-]]
-
-local dest_tpl = [[ <span class="dest">· {{destination}}</span>]]
-local change_tpl = [[<details class="activity"><summary>Activity</summary><p>Created by {{created_by}} at <time datetime="{{created_iso}}">{{created_text}}</time>. Last change by {{updated_by}} at <time datetime="{{updated_iso}}">{{updated_text}}</time>.</p></details>]]
-local used_tpl = [[<time datetime="{{last_used_iso}}">{{last_used_text}}</time><br><span class="muted">{{last_used_ip}}</span>]]
-local ips_tpl = [[ <span class="ips" title="Works only from {{list}}">from {{first}}{{more}}</span>]]
-local expires_tpl = [[<time datetime="{{expires_iso}}" title="{{expires_text}}" class="{{class}}">{{when}}</time>]]
-
-local NEVER = html.raw("never")
-local NEVER_EXPIRES = html.raw('<span class="muted">never</span>')
-
--- "in 5 days", "in 3 hours", "in 12 minutes": secs ahead, to the nearest
--- unit (a token made "for 5 days" a minute ago expires in 5 days).
-local function until_text(secs)
-  local n, unit
-  if secs >= 2 * DAY - 1800 then n, unit = (secs + DAY // 2) // DAY, "day"
-  elseif secs >= 2 * 3600 - 30 then n, unit = (secs + 1800) // 3600, "hour"
-  else n, unit = math.max(1, (secs + 30) // 60), "minute" end
-  return string.format("in %d %s%s", n, unit, n == 1 and "" or "s")
-end
-
--- The Expires cell: never, the date, "in 5 days" marked when within the
--- warning window, or "expired".
-function M.expiry(t, now, warn_days)
-  if not t.expires_at then return NEVER_EXPIRES end
-  local left = t.expires_at - now
-  local class, when = "", t.expires_text
-  if left <= 0 then
-    class, when = "expired", "expired"
-  elseif left <= warn_days * DAY then
-    class, when = "expiring", until_text(left)
-  end
-  return html.render(expires_tpl, { expires_iso = t.expires_iso,
-    expires_text = t.expires_text, class = class, when = when })
-end
-
--- The compact summary of what a token may do, made once per scope mask
--- (there are at most 256 of them) and kept for the life of the Lua state.
-local summaries = {}
-
-local function scope_summary(mask)
-  local s = summaries[mask]
-  if s then return s end
-  if mask == DEFAULT_SCOPES then
-    s = "default scopes"
-  else
-    s = table.concat(host.tokens.scope_names(mask), ", ")
-    if s == "" then s = "no scopes" end
-  end
-  summaries[mask] = s
-  return s
-end
-
-local function ips_badge(text)
-  if not text or text == "" then return nil end
-  local first, n = string.match(text, "^[^,]+"), 0
-  for _ in string.gmatch(text, "[^,]+") do n = n + 1 end
-  return html.render(ips_tpl, { list = string.gsub(text, ",", ", "),
-    first = first, more = n > 1 and string.format(" +%d", n - 1) or nil })
-end
-
--- t: a row of tokens_page (times already formatted by SQL); the fields
--- the row template needs besides are added to it, and it is rendered as
--- it is (no copy per row). ctx: { now, warn_days }.
-function M.row(t, ctx)
-  local active = t.active == 1 or t.active == true
-  t.change = t.updated_by and html.render(change_tpl, t)
-  t.last_used = t.last_used_at and html.render(used_tpl, t) or NEVER
-  t.dest = t.destination and t.destination ~= t.description and
-    html.render(dest_tpl, t)
-  t.scope_text = scope_summary(t.scopes or 0)
-  t.ips = ips_badge(t.allowed_ips)
-  t.expires = M.expiry(t, ctx.now, ctx.warn_days)
-  t.state = active and "active" or "inactive"
-  t.action = active and "deactivate" or "activate"
-  t.checked = active and "true" or "false"
-  t.onoff = active and "On" or "Off"
-  t.title = active and "Active: click to deactivate" or "Inactive: click to activate"
-  return html.render(row_tpl, t)
-end
-
-local table_tpl = [[<div class="table-wrap"><table class="tokens" id="{{id}}">
-  <thead><tr><th scope="col">Description</th><th scope="col">Key</th>
-  <th scope="col">Created by</th><th scope="col">Created</th>
-  <th scope="col">Expires</th><th scope="col">Last used</th>
-  <th scope="col">Active</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-  <tbody>{{{rows}}}</tbody>
-</table></div>]]
-
-local empty_tpl = [[<p class="empty" id="{{id}}">{{text}}</p>]]
-
-local pager_tpl = [[<nav class="pager" aria-label="{{label}}">
-  <span>{{first}}–{{last}} of {{total}}</span>
-  {{{prev}}} {{{next}}}
-</nav>]]
-local link_tpl = [[<a class="button" rel="{{rel}}" href="{{href}}">{{text}}</a>]]
-
--- list: { rows, total, page, per_page, param, q, id, empty, label };
--- ctx: { now, warn_days }
-local function list(l, ctx)
-  if #l.rows == 0 then
-    return html.render(empty_tpl, { id = l.id, text = l.empty })
-  end
-  local rows = {}
-  for i, t in ipairs(l.rows) do rows[i] = M.row(t, ctx) end
-  local out = { html.render(table_tpl, { id = l.id, rows = html.join(rows) }) }
-  if l.total > l.per_page then
-    local function href(p)
-      local s = "/settings/tokens?" .. l.param .. "=" .. p
-      if l.q ~= "" then s = s .. "&q=" .. host.url.encode(l.q) end
-      return s
-    end
-    local last_page = (l.total + l.per_page - 1) // l.per_page
-    out[2] = html.render(pager_tpl, {
-      label = l.label,
-      first = (l.page - 1) * l.per_page + 1,
-      last = math.min(l.page * l.per_page, l.total),
-      total = l.total,
-      prev = l.page > 1 and html.render(link_tpl, { rel = "prev",
-        href = href(l.page - 1), text = "Newer" }),
-      next = l.page < last_page and html.render(link_tpl, { rel = "next",
-        href = href(l.page + 1), text = "Older" }),
-    })
-  end
-  return html.join(out)
-end
 
 -- The dialog that shows a secret once: after a creation or a rotation.
 local created_inner = [[
   <h2 id="created-h">{{title}}</h2>
+  <p class="token-name">For <strong id="token-name">{{description}}</strong></p>
   <p class="note" role="status"><strong>Copy the token now.</strong> It will not be shown again: only its hash is kept. Use the Token Key as the username and the Token as the password.{{{previous}}}</p>
   <dl class="secret">
-    <dt>Token Key</dt>
-    <dd><code id="token-key">{{key}}</code><button type="button" class="copy" data-copy="token-key">Copy</button></dd>
-    <dt>Token</dt>
-    <dd><code id="token-secret">{{token}}</code><button type="button" class="copy" data-copy="token-secret">Copy</button></dd>
+    <dt id="token-key-label">Token Key</dt>
+    <dd><span class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-key-label"><code id="token-key">{{key}}</code></span><button type="button" class="copy" data-copy="token-key" aria-label="Copy the Token Key" hidden>Copy</button></dd>
+    <dt id="token-secret-label">Token</dt>
+    <dd><span class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-secret-label"><code id="token-secret">{{token}}</code></span><button type="button" class="copy" data-copy="token-secret" aria-label="Copy the Token" hidden>Copy</button></dd>
+    <dt id="token-example-label">Try it</dt>
+    <dd><span class="oneline" tabindex="0" role="textbox" aria-readonly="true" aria-labelledby="token-example-label"><code id="token-example">curl -u <span class="ex-key">{{key}}</span>:<span class="ex-token">{{token}}</span> <span class="ex-origin">{{origin}}</span>/api/me</code></span><button type="button" class="copy" data-copy="token-example" aria-label="Copy the example command" hidden>Copy</button></dd>
   </dl>
   <div class="actions"><a class="button primary" id="created-ok" href="/settings/tokens">OK</a></div>
 ]]
@@ -163,6 +32,26 @@ local created_tpl = [[<dialog id="created" class="modal" aria-labelledby="create
 local created_template = html.render([[<template id="created-template">]] ..
   created_inner .. [[</template>]], { title = "Token created" })
 local notice_tpl = [[<p class="note" role="status" id="notice">{{text}}</p>]]
+-- After a deactivation: what went off, and Undo (a form, so it works
+-- without JavaScript) that switches those tokens on again.
+local undo_tpl = [[<div class="note undo" role="status" id="notice"><span id="notice-text">{{text}}</span> <form method="post" action="/settings/tokens/activate" class="inline"><input type="hidden" name="csrf" value="{{csrf}}">{{{keys}}}{{{state}}}<button type="submit" id="undo">Undo</button></form></div>]]
+local key_field_tpl = [[<input type="hidden" name="keys" value="{{key}}">]]
+-- The confirmation of a bulk deactivation (the page's script fills and
+-- opens it; without JavaScript the server renders it open).
+local confirm_tpl = [[<dialog id="bulk-confirm" class="modal" aria-labelledby="bulk-confirm-h" {{open}}>
+  <form method="post" action="/settings/tokens/deactivate" class="stack">
+    <h2 id="bulk-confirm-h">Deactivate <span class="bulk-n">{{n}}</span> token<span class="bulk-s">{{s}}</span>?</h2>
+    <p>They stop working at once, and so do the tokens made from them through the API. You can switch them on again.</p>
+    <ul class="bulk-list">{{{items}}}</ul>
+    <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="confirm" value="1">{{{state}}}
+    <div class="bulk-keys">{{{keys}}}</div>
+    <div class="actions">
+      <a class="button" href="{{back}}" id="bulk-cancel">Cancel</a>
+      <button type="submit" class="primary danger" id="bulk-ok">Deactivate <span class="bulk-n">{{n}}</span> token<span class="bulk-s">{{s}}</span></button>
+    </div>
+  </form>
+</dialog>]]
+local item_tpl = [[<li>{{description}} <code>{{key}}</code></li>]]
 local previous_tpl = [[ <span id="previous-until">The previous token keeps working until <time datetime="{{iso}}">{{text}}</time>.</span>]]
 local previous_none = html.raw([[ <span id="previous-until">The previous token no longer works.</span>]])
 
@@ -335,18 +224,27 @@ local page_tpl = [[<div class="page-head">
     <h2 id="tokens-h">Tokens</h2>
     <a class="button primary" id="create-open" href="/settings/tokens?new=1#create">CREATE +</a>
   </div>
-  <p class="muted rotate"><strong>Rotating a token:</strong> Rotate gives it a new secret and keeps the old one working for a grace period you choose, so your application can switch without downtime. A deactivated token stops working at once, and so do the tokens made from it through the API; you can switch it back on.</p>
-  <form class="filter" method="get" action="/settings/tokens" role="search">
-    <input type="search" name="q" value="{{q}}" placeholder="Filter by description or key" aria-label="Filter tokens by description or key">
-    <button type="submit">Filter</button>{{{clear}}}
-  </form>
+  <details class="about"><summary>Rotating a token</summary><p class="muted rotate">Rotate gives a token a new secret and keeps the old one working for a grace period you choose, so your application can switch without downtime. A deactivated token stops working at once, and so do the tokens made from it through the API; you can switch it back on.</p></details>
+  {{{filter}}}
   {{{notice}}}
+  <p class="alert" role="alert" id="switch-error" hidden></p>
+  {{{bulkbar}}}
   {{{mine}}}
 </section>
-<form id="switches" class="switch-form" method="post" action="/settings/tokens" hidden><input type="hidden" name="csrf" value="{{csrf}}"></form>
+<form id="switches" class="switch-form" method="post" action="/settings/tokens" hidden><input type="hidden" name="csrf" value="{{csrf}}">{{{state}}}</form>
+<form id="bulk" method="post" action="/settings/tokens/deactivate" hidden><input type="hidden" name="csrf" value="{{csrf}}">{{{state}}}</form>
+{{{confirm}}}
 {{{create}}}
 {{{dialog}}}
 {{{created}}}]]
+
+local filter_tpl = [[<form class="filter" method="get" action="/settings/tokens" role="search" aria-label="Filter tokens">
+    <input type="search" name="q" value="{{q}}" placeholder="Description or start of key" aria-label="Filter tokens by description or start of key">
+    <select name="scope" aria-label="Only tokens with the scope"><option value="">Any scope</option>{{{scopes}}}</select>
+    {{{keep}}}<button type="submit">Filter</button>{{{clear}}}
+  </form>]]
+local scope_option_tpl = [[<option value="{{name}}" {{{selected}}}>{{name}}</option>]]
+local bulkbar_tpl = [[<div class="bulkbar"><button type="submit" form="bulk" id="bulk-open">Deactivate selected</button> <span id="bulk-count" class="muted" aria-live="polite"></span></div>]]
 
 -- "YYYY-MM-DD" of Unix time t (UTC).
 local function date_of(t)
@@ -408,31 +306,93 @@ end
 -- creation or a rotation only, notice = a line to show above the list
 function M.page(d)
   local csrf = d.session.csrf
-  local ctx = { now = d.now, warn_days = host.config.token_expiry_warning_days }
+  local st = d.st
+  local ctx = { now = d.now, warn_days = host.config.token_expiry_warning_days,
+    admin = d.admin, st = st, href = d.href, focus = d.focus }
   local created = created_template
   if d.created then
     local p = d.created
     created = html.render(created_tpl, {
       key = p.key, token = p.token, title = p.title or "Token created",
+      description = p.description or "this token", origin = d.origin,
       previous = p.rotated and (p.previous_expires_at and
         html.render(previous_tpl, { iso = host.iso8601(p.previous_expires_at),
           text = string.gsub(string.gsub(host.iso8601(p.previous_expires_at),
             "T", " "), "Z", " UTC") }) or previous_none),
     })
   end
+  local filtered = st.q ~= "" or st.scope ~= ""
+  local via, mine = d.via, d.mine
+  via.anchor, mine.anchor = "via", "user"
+  if d.via_hidden > 0 then
+    via.empty = string.format("%d Via token%s in this account %s managed by admins.",
+      d.via_hidden, d.via_hidden == 1 and "" or "s", d.via_hidden == 1 and "is" or "are")
+  else
+    via.empty = "No Via tokens yet. One is made with each Via destination."
+  end
+  mine.empty = filtered and "No token matches this filter." or
+    "No tokens yet. Use CREATE + to make one."
+  local state = token_list.hidden(st)
+  local filter
+  if mine.total > 0 or filtered then
+    local opts = {}
+    for _, sc in ipairs(host.tokens.scopes) do
+      if sc.user then
+        opts[#opts + 1] = html.render(scope_option_tpl, { name = sc.name,
+          selected = st.scope == sc.name and html.raw("selected") })
+      end
+    end
+    local keep = {}
+    if st.sort ~= "created" or st.dir ~= "desc" then
+      keep = { token_list.hidden({ sort = st.sort, dir = st.dir }) }
+    end
+    filter = html.render(filter_tpl, { q = st.q, scopes = html.join(opts),
+      keep = keep[1],
+      clear = filtered and html.raw(' <a class="button" href="/settings/tokens">Clear</a>') })
+  end
+  local notice
+  if d.undo then
+    local keys, rows = {}, d.undo.rows
+    for i, t in ipairs(rows) do keys[i] = html.render(key_field_tpl, t) end
+    notice = html.render(undo_tpl, { csrf = csrf, keys = html.join(keys),
+      state = state,
+      text = #rows == 1 and ("“" .. rows[1].description .. "” deactivated.") or
+        (#rows .. " tokens deactivated.") })
+  elseif d.notice then
+    notice = html.render(notice_tpl, { text = d.notice })
+  end
+  local confirm
+  do
+    local rows = d.confirm and d.confirm.rows or {}
+    local items, keys = {}, {}
+    for i, t in ipairs(rows) do
+      items[i] = html.render(item_tpl, t)
+      keys[i] = html.render(key_field_tpl, t)
+    end
+    confirm = html.render(confirm_tpl, { csrf = csrf, state = state,
+      open = d.confirm and html.raw("open"), n = #rows, s = #rows == 1 and "" or "s",
+      items = html.join(items), keys = html.join(keys),
+      back = d.href(st) })
+  end
+  local mine_ctx = {}
+  for k, v in pairs(ctx) do mine_ctx[k] = v end
+  mine_ctx.select, mine_ctx.sortable = true, true
   return layout({
     title = "Tokens",
     session = d.session,
+    main_class = "wide",
     content = html.render(page_tpl, {
       csrf = csrf,
       brand = host.config.brand,
-      q = d.q,
-      clear = d.q ~= "" and html.raw(' <a class="button" href="/settings/tokens">Clear</a>'),
-      via = list(d.via, ctx),
-      mine = list(d.mine, ctx),
+      filter = filter,
+      state = state,
+      bulkbar = #mine.rows > 0 and html.raw(bulkbar_tpl),
+      via = token_list.render(via, ctx),
+      mine = token_list.render(mine, mine_ctx),
       create = create_dialog(d, d.create or {}),
       dialog = d.dialog,
-      notice = d.notice and html.render(notice_tpl, { text = d.notice }),
+      notice = notice,
+      confirm = confirm,
       created = created,
     }),
   })

@@ -1005,3 +1005,54 @@ GROUP BY l.action ORDER BY l.action COLLATE "C";
 -- name: activity_users
 SELECT id, email FROM users WHERE account_id = :account_id
 ORDER BY email_norm COLLATE "C";
+
+-- The tokens page, sorted and paged ------------------------------------------
+
+-- name: tokens_page_sorted
+SELECT r.key, r.description, r.active, r.last_used_at, r.last_used_ip,
+       r.created_by, r.updated_by, r.destination, r.scopes,
+       r.allowed_ips, r.expires_at,
+       iso_time(r.expires_at) AS expires_iso,
+       utc_minute(r.expires_at) AS expires_text,
+       iso_time(r.created_at) AS created_iso,
+       utc_minute(r.created_at) AS created_text,
+       CASE WHEN r.updated_by IS NOT NULL THEN iso_time(r.updated_at)
+       END AS updated_iso,
+       CASE WHEN r.updated_by IS NOT NULL THEN utc_minute(r.updated_at)
+       END AS updated_text,
+       iso_time(r.last_used_at) AS last_used_iso,
+       utc_minute(r.last_used_at) AS last_used_text
+FROM token_rows r
+WHERE account_id = :account_id AND kind = :kind
+  AND (:all::bigint = 1 OR user_id = :user_id)
+  AND (:q::text = ''
+       OR strpos(lower(description COLLATE "C"), lower(:q COLLATE "C")) > 0
+       OR lower(key COLLATE "C") LIKE lower(:q COLLATE "C") || '%' ESCAPE '')
+  AND (r.scopes & :scope::bigint) = :scope::bigint
+ORDER BY
+  CASE WHEN :sort::text = 'created' AND :dir::text = 'asc' THEN r.id END ASC,
+  CASE WHEN :sort::text = 'last_used' THEN r.last_used_at IS NULL END ASC,
+  CASE WHEN :sort::text = 'last_used' AND :dir::text = 'asc'
+       THEN r.last_used_at END ASC,
+  CASE WHEN :sort::text = 'last_used' AND :dir::text = 'desc'
+       THEN r.last_used_at END DESC NULLS LAST,
+  CASE WHEN :sort::text = 'expires' AND :dir::text = 'asc'
+       THEN coalesce(r.expires_at, 9223372036854775807) END ASC,
+  CASE WHEN :sort::text = 'expires' AND :dir::text = 'desc'
+       THEN coalesce(r.expires_at, 9223372036854775807) END DESC NULLS LAST,
+  CASE WHEN :sort::text = 'description' AND :dir::text = 'asc'
+       THEN lower(r.description COLLATE "C") END ASC,
+  CASE WHEN :sort::text = 'description' AND :dir::text = 'desc'
+       THEN lower(r.description COLLATE "C") END DESC NULLS LAST,
+  r.id DESC
+LIMIT CASE WHEN :limit::bigint >= 0 THEN :limit::bigint END
+OFFSET greatest(:offset::bigint, 0);
+
+-- name: tokens_count_sorted
+SELECT count(*) AS n FROM tokens t
+WHERE t.account_id = :account_id AND t.kind = :kind
+  AND (:all::bigint = 1 OR t.user_id = :user_id)
+  AND (:q::text = ''
+       OR strpos(lower(t.description COLLATE "C"), lower(:q COLLATE "C")) > 0
+       OR lower(t.key COLLATE "C") LIKE lower(:q COLLATE "C") || '%' ESCAPE '')
+  AND (t.scopes & :scope::bigint) = :scope::bigint;

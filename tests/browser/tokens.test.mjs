@@ -51,7 +51,8 @@ async function journey(b, base, js) {
   ok(SECRET.test(secret), `${tag}: the dialog shows the Token`, secret);
   ok(await page.locator("dialog#created", { hasText: "will not be shown again" }).isVisible(),
     `${tag}: it says the token will not be shown again`);
-  eq(await page.locator("dialog#created button.copy").count(), 2, `${tag}: two copy buttons`);
+  // Issue 18 (7): a third copy button, for the ready-made curl example.
+  eq(await page.locator("dialog#created button.copy").count(), 3, `${tag}: three copy buttons`);
   await shot(page, `12-created-${tag}`);
   if (js) await page.click("#created-ok");
   else {
@@ -84,7 +85,8 @@ async function journey(b, base, js) {
   await page.click(sw);
   if (js) await page.waitForFunction((s) =>
     document.querySelector(s).getAttribute("aria-checked") === "false", sw);
-  else await page.waitForURL(/\/settings\/tokens$/);
+  // Issue 18 (2): back to the list with the switch focused (?focus=KEY).
+  else await page.locator(`${sw}[aria-checked="false"]`).waitFor();
   eq(await page.getAttribute(sw, "aria-checked"), "false", `${tag}: switched off`);
   if (js) {
     ok(await page.evaluate(() => window.samePage === true),
@@ -98,7 +100,7 @@ async function journey(b, base, js) {
   await page.click(sw);
   if (js) await page.waitForFunction((s) =>
     document.querySelector(s).getAttribute("aria-checked") === "true", sw);
-  else await page.waitForURL(/\/settings\/tokens$/);
+  else await page.locator(`${sw}[aria-checked="true"]`).waitFor();
   await page.reload();
   eq(await page.getAttribute(sw, "aria-checked"), "true", `${tag}: switched on again`);
   ok(errors.length === 0, `${tag}: no page errors`, errors.join("\n"));

@@ -175,8 +175,11 @@ def main():
         bob.get("/settings/tokens")
         tok = bob.csrf()
         s, h, b = bob.post("/settings/tokens/%s/deactivate" % key, {"csrf": tok})
-        t.eq((s, h.get("Location")), (303, "/settings/tokens"),
-             "owner deactivates -> 303 back")
+        # Issue 18 (2, 9): back to the list with the switch focused and
+        # the notice with Undo.
+        t.eq((s, h.get("Location")), (303, "/settings/tokens?focus=%s&off=%s"
+                                      % (key, key)),
+             "owner deactivates -> 303 back, the switch focused, Undo offered")
         t.ok(b'aria-checked="false"' in row(bob.get("/settings/tokens")[2], key),
              "the row shows inactive")
         s, h, b = bob.post("/settings/tokens/%s/activate" % key, {"csrf": tok})
@@ -295,6 +298,36 @@ def main():
         t.hasnt(b, b"bulk token 04200", "non-matching rows are gone")
         s, h, b = bob.get("/settings/tokens?q=" + key[:8])
         t.ok(row(b, key) != b"", "filter by the start of a key")
+
+        # Issue 18: sort, Page N of M, past the end, filter by scope, and
+        # the parameters checked (on both engines: tokens_page_sorted).
+        def descs(body):
+            return re.findall(rb'<span class="desc">([^<]*)</span>',
+                              body.split(b'id="user"')[1])
+        s, h, b = bob.get("/settings/tokens?q=bulk+token+0421&sort=description&dir=asc")
+        t.eq(descs(b), [b"bulk token 0421%d" % i for i in range(10)],
+             "sort by description, A to Z")
+        s, h, b = bob.get("/settings/tokens?q=bulk+token+0421&sort=description&dir=desc")
+        t.eq(descs(b), [b"bulk token 0421%d" % i for i in range(9, -1, -1)],
+             "sort by description, Z to A")
+        s, h, b = bob.get("/settings/tokens?q=bulk+token&sort=created&dir=asc")
+        t.eq(descs(b)[:2], [b"bulk token 00000", b"bulk token 00001"],
+             "sort by created, oldest first")
+        t.has(b, b'aria-sort="ascending"', "the sorted column says so (aria-sort)")
+        t.has(b, b"Page 1 of 250", "Page N of M (5,000 bulk tokens)")
+        pages = (total + 19) // 20
+        s, h, b = bob.get("/settings/tokens?page=%d" % (pages + 5))
+        t.ok(s == 200 and b"past the end" in b and b"No tokens yet" not in b
+             and ("page=%d" % pages).encode() in b,
+             "a page past the end says so and links to the last page")
+        s, h, b = bob.get("/settings/tokens?q=bulk&scope=tokens:write")
+        t.has(b, b"No token matches this filter.",
+              "filter by scope: no bulk token holds tokens:write")
+        s, h, b = bob.get("/settings/tokens?q=bulk&scope=tokens:read&sort=expires")
+        t.eq(len(descs(b)), 20, "filter by scope: the bulk tokens hold tokens:read")
+        for bad in ("sort=id", "dir=up", "page=0", "page=x", "vpage=-1",
+                    "scope=root", "q=" + "x" * 201, "focus=nope", "off=a,b"):
+            t.eq(bob.get("/settings/tokens?" + bad)[0], 400, "?%s -> 400" % bad[:20])
         before = log_durations(app.log_path)
         for _ in range(7):
             bob.get("/settings/tokens")

@@ -186,9 +186,12 @@ tap.ok(page.body:find("<h1>Not found</h1>", 1, true) and
   page.body:find("no &lt;such&gt; page", 1, true) and
   not page.body:find("<such>", 1, true), "... titled by the status, escaped")
 tap.ok(not pcall(host.error, 200, "OK", "fine"), "host.error refuses a status below 400")
+-- Issue 18 (10): a browser's 404 is the page with the header and a way
+-- home (views/error.lua), not the host's bare page.
 status, headers, body = test.request{ path = "/no/such/page" }
-tap.ok(status == 404 and body:find("<h1>Not found</h1>", 1, true),
-  "a route's 404 page is the host's page")
+tap.ok(status == 404 and body:find('<header class="topbar">', 1, true) and
+  body:find("<h1 id=\"error-h\">Not found</h1>", 1, true) and body:find('id="home"', 1, true),
+  "a route's 404 page has the header and a way home")
 status, headers, body = test.request{ path = "/no/such/page",
   headers = { HTTP_ACCEPT = "application/json" } }
 tap.is(body, '{"error":"NOT_FOUND","message":"no such page","success":false}',
