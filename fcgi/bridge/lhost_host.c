@@ -234,9 +234,25 @@ seal(lua_State *L)
 	lua_remove(L, -2);
 }
 
+/* The host.* modules of their own files, each pushing its table. */
+static const struct {
+	const char	*name;
+	void		(*open)(lua_State *);
+} modules[] = {
+	{ "html",	lhost_open_html },
+	{ "db",		lhost_open_db },
+	{ "auth",	lhost_open_auth },
+	{ "tokens",	lhost_open_tokens },
+	{ "json",	lhost_open_json },
+	{ "limits",	lhost_open_limits },
+	{ "reveal",	lhost_open_reveal },
+	{ "sql",	lhost_open_sql },
+};
+
 void
 lhost_open_host(lua_State *L)
 {
+	size_t	 i;
 	static const luaL_Reg top[] = {
 		{ "error",	l_error },
 		{ "ip_in",	l_ip_in },
@@ -251,10 +267,6 @@ lhost_open_host(lua_State *L)
 	luaL_newlib(L, top);
 	lhost_push_null(L);
 	lua_setfield(L, -2, "null");
-
-	lhost_open_html(L);
-	seal(L);
-	lua_setfield(L, -2, "html");
 
 	lua_createtable(L, 0, 1);
 	lua_pushcfunction(L, l_url_encode);
@@ -275,27 +287,11 @@ lhost_open_host(lua_State *L)
 	seal(L);
 	lua_setfield(L, -2, "config");
 
-	lhost_open_db(L);
-	seal(L);
-	lua_setfield(L, -2, "db");
-	lhost_open_auth(L);
-	seal(L);
-	lua_setfield(L, -2, "auth");
-	lhost_open_tokens(L);
-	seal(L);
-	lua_setfield(L, -2, "tokens");
-	lhost_open_json(L);
-	seal(L);
-	lua_setfield(L, -2, "json");
-	lhost_open_limits(L);
-	seal(L);
-	lua_setfield(L, -2, "limits");
-	lhost_open_reveal(L);
-	seal(L);
-	lua_setfield(L, -2, "reveal");
-	lhost_open_sql(L);
-	seal(L);
-	lua_setfield(L, -2, "sql");
+	for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
+		modules[i].open(L);
+		seal(L);
+		lua_setfield(L, -2, modules[i].name);
+	}
 
 	seal(L);
 	lua_setglobal(L, "host");
