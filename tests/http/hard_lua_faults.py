@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from tap import (BIN, FIXTURES, Tap, app_env, children,  # noqa: E402
-                 init_data, scratch)
+                 init_data, scratch, wait_for)
 
 WORKERS = 2
 ORIGINAL = '''    return { status = 200, headers = { ["Content-Type"] = "text/plain" },
@@ -65,6 +65,16 @@ def write(path, text):
     os.replace(tmp, path)
 
 
+def waiting_in_accept(pid):
+    """The worker has built its Lua state (worker_init) and waits for a
+    connection: its system call is accept (43) or accept4 (288)."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0] in ("43", "288")
+    except OSError:
+        return False
+
+
 def main():
     t = Tap()
     work = scratch("hard-lua-faults")
@@ -86,6 +96,13 @@ def main():
         base = web.base_url
         st, body, _ = get(base, "/_test/version")
         t.eq((st, body), (200, b"version 1\n"), "the route before any edit")
+        # The syntax error's case needs every worker to hold version 1: a
+        # worker that starts after the edit has no good version to keep.
+        # On a loaded machine a worker may still be starting (opening the
+        # database, loading the scripts) after the first answer.
+        t.ok(wait_for(lambda: len(children(app.pid)) == WORKERS and
+                      all(waiting_in_accept(p) for p in children(app.pid)), 30),
+             "every worker has started (loaded version 1) before the edits")
         rss0 = {p: status_kib(p, "VmRSS") for p in children(app.pid)}
         print("# workers %s, RSS before: %s KiB" % (sorted(rss0),
                                                    sorted(rss0.values())))
