@@ -157,7 +157,7 @@ deps-bench: deps-test
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory tessera
-	@python3 tests/bench/bench.py $(BENCH_ARGS)
+	@/usr/bin/python3 tests/bench/bench.py $(BENCH_ARGS)
 
 # The longer fault tests (not in make test; a few minutes, as root):
 # kill -9 under load, disk full, read-only database, malformed FastCGI,
