@@ -28,7 +28,7 @@ DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
 	    spawn-fcgi python3 curl sqlite3 procps chromium strace valgrind \
-	    libpq-dev postgresql-15
+	    libpq-dev postgresql-15 openapi-specification python3-jsonschema
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # fcgi/ by layer (docs/ARCHITECTURE.md): lib, store, domain, http,
@@ -182,6 +182,7 @@ install: tessera
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)
 	install -m 0755 tessera $(DESTDIR)$(PREFIX)/bin/tessera
 	cp -R lua schema www conf $(DESTDIR)$(SHAREDIR)/
+	install -D -m 0644 docs/openapi.json $(DESTDIR)$(SHAREDIR)/docs/openapi.json
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/tessera

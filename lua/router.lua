@@ -6,9 +6,10 @@
 --
 -- Patterns are literal segments and {name} captures; a capture matches one
 -- non-empty segment. A route on a token path (the API mount, /webhook)
--- names the scope a token needs to reach it ("any" for every token); the
--- host compiles r.routes when the scripts load and refuses to load a
--- token route without one, so nothing is reachable by accident.
+-- names the scope a token needs to reach it ("any" for every token;
+-- "public" for a GET that needs no credentials at all); the host
+-- compiles r.routes when the scripts load and refuses to load a token
+-- route without one, so nothing is reachable by accident.
 --
 -- Matching is the host's (fcgi/http/route.c), once per request and before any
 -- script runs, so the credential gate knows the scope the route needs:

@@ -14,6 +14,7 @@
  *   lhost_sandbox.c    the lua_State, its limits, require, pcall
  *   lhost_reload.c     the last good state kept while a newer fails
  *   lhost_scripts.c    host.scripts (the modules of a folder)
+ *   lhost_openapi.c    host.openapi (the API description's text)
  *   lhost_state.c, lhost_util.c, lhost_watch.c    accessors and helpers,
  *                                      calling nothing above them
  */
@@ -158,6 +159,8 @@ void		 lhost_load_file(struct lua_State *, const char *path,
 int		 lhost_valid_module(const char *s);
 /* host.scripts(folder) (lhost_scripts.c; a lua_CFunction). */
 int		 lhost_scripts(struct lua_State *);
+/* host.openapi() (lhost_openapi.c; a lua_CFunction). */
+int		 lhost_openapi(struct lua_State *);
 /* require(name) from the search path (a lua_CFunction). */
 int		 lhost_require(struct lua_State *);
 /* Calls the function under nargs arguments with the traceback handler:

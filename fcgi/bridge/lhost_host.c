@@ -7,7 +7,7 @@
  * host.now, host.iso8601, host.url.encode, host.ip_in (an address inside
  * networks, for the before_webhook hook's "only this range"), host.notify
  * (lhost_notify.c), host.scripts (lhost_scripts.c: the modules of a
- * folder), host.sql (lhost_sql.c) and host.input (the one way to read ids
+ * folder), host.openapi (lhost_openapi.c), host.sql (lhost_sql.c) and host.input (the one way to read ids
  * and text from a client).
  */
 #include <string.h>
@@ -260,6 +260,7 @@ lhost_open_host(lua_State *L)
 		{ "log",	l_log },
 		{ "notify",	lhost_notify },
 		{ "now",	l_now },
+		{ "openapi",	lhost_openapi },
 		{ "scripts",	lhost_scripts },
 		{ NULL,		NULL },
 	};

@@ -379,6 +379,10 @@ api_gate(const struct gate *g, struct req *r, const struct route *route,
 		too_many(resp, wait);
 		return -1;
 	}
+	/* A public route (the API description) needs no credentials, and
+	 * any sent are not looked at: the script gets no req.auth. */
+	if (route != NULL && route->public_route)
+		return 0;
 	rc = authenticate(g, r, &r->auth);
 	if (rc == -2) {
 		resp_error(resp, 503, "UNAVAILABLE",

@@ -163,7 +163,16 @@ route_add(struct route_table *tb, const char *method, const char *pattern,
 	}
 	if (scope != NULL && strcmp(scope, "any") == 0)
 		t.any_scope = 1;
-	else if (scope != NULL &&
+	else if (scope != NULL && strcmp(scope, "public") == 0) {
+		/* Only a read: a public route changes nothing, and a token
+		 * path has no CSRF check to stand in for the credentials. */
+		if (strcmp(method, "GET") != 0) {
+			snprintf(err, errlen, "route %s %s: only a GET route "
+			    "may be \"public\"", method, pattern);
+			goto fail;
+		}
+		t.public_route = 1;
+	} else if (scope != NULL &&
 	    (t.scope = scope_bit(scope, strlen(scope))) == 0) {
 		snprintf(err, errlen, "route %s %s: unknown scope \"%s\"",
 		    method, pattern, scope);

@@ -29,6 +29,8 @@ struct route {
 	int		 token;		/* reachable from a token path */
 	uint32_t	 scope;		/* bits a token needs (token routes) */
 	int		 any_scope;	/* declared "any": every token */
+	int		 public_route;	/* declared "public": a GET that
+					 * needs no credentials */
 };
 
 struct route_table {
@@ -50,8 +52,9 @@ struct route_match {
 	char		 allow[ROUTE_ALLOW_MAX];
 };
 
-/* Adds a route. scope is NULL (none declared), "any", or a scope name
- * (authority.c). token_prefixes is a NULL-terminated list of the path
+/* Adds a route. scope is NULL (none declared), "any", "public" (a GET
+ * route on a token path answered without credentials, such as the API
+ * description), or a scope name (authority.c). token_prefixes is a NULL-terminated list of the path
  * prefixes that authenticate with tokens (the API mount, "/webhook"): a
  * pattern that can match a path under one of them must declare a scope;
  * one that cannot must not. Returns 0, or -1 with a message in err. */

@@ -60,6 +60,7 @@ static const struct cfg_key keys[] = {
 	S(notify_secret_file, "", 0),
 	S(notify_targets, "", 0),
 	I(notify_timeout, "10", 1, 600, 0),
+	S(openapi_file, "", 0),
 	I(pipeline_max_failures, "3", 1, 1000, 1),
 	I(rate_limit_api_ip, "50", 0, 1000000000, 1),
 	I(rate_limit_api_key, "20", 0, 1000000000, 1),
@@ -405,6 +406,7 @@ cfg_load(struct config *c, const char *path, const char *data_dir,
 	if (default_dir(&c->lua_dir, root, "lua") == -1 ||
 	    default_dir(&c->schema_dir, root, "schema") == -1 ||
 	    default_dir(&c->www_dir, root, "www") == -1 ||
+	    default_dir(&c->openapi_file, root, "docs/openapi.json") == -1 ||
 	    absolute(&c->data_dir) == -1) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

@@ -63,6 +63,7 @@ struct config {
 	char		*lua_dir;
 	char		*schema_dir;
 	char		*www_dir;
+	char		*openapi_file;	/* the API description served */
 	char		*extra_routes;
 	long long	 socket_mode;
 	long long	 lua_memory_mb;
@@ -116,7 +117,7 @@ struct config {
 /* Loads defaults, then the file (path may be NULL: then $TESSERA_CONFIG,
  * else no file), then TESSERA_<KEY> environment overrides, then data_dir
  * (may be NULL: then $TESSERA_DATA is just another override). Resolves
- * lua_dir, schema_dir and www_dir when empty. Returns 0, or -1 with a
+ * lua_dir, schema_dir, www_dir and openapi_file when empty. Returns 0, or -1 with a
  * message in err. */
 int	 cfg_load(struct config *, const char *path, const char *data_dir,
 	    char *err, size_t errlen);

@@ -179,7 +179,21 @@ t_scope_rules(void **state)
 	assert_int_equal(route_add(&tb, "GET", "/api/me", "any", prefixes, err,
 	    sizeof(err)), 0);
 	assert_true(tb.v[2].any_scope);
-	assert_int_equal(tb.n, 3);
+	assert_false(tb.v[2].public_route);
+	/* "public": a GET on a token path that needs no credentials; any
+	 * other method is refused, and so is a page declaring it. */
+	assert_int_equal(route_add(&tb, "GET", "/api/openapi.json", "public",
+	    prefixes, err, sizeof(err)), 0);
+	assert_true(tb.v[3].token);
+	assert_true(tb.v[3].public_route);
+	assert_false(tb.v[3].any_scope);
+	assert_int_equal(tb.v[3].scope, 0);
+	assert_int_equal(route_add(&tb, "POST", "/api/openapi.json", "public",
+	    prefixes, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "only a GET route"));
+	assert_int_equal(route_add(&tb, "GET", "/settings", "public",
+	    prefixes, err, sizeof(err)), -1);
+	assert_int_equal(tb.n, 4);
 	/* Bad shapes. */
 	assert_int_equal(route_add(&tb, "get", "/x", NULL, prefixes, err,
 	    sizeof(err)), -1);
@@ -189,7 +203,7 @@ t_scope_rules(void **state)
 	    sizeof(err)), -1);
 	assert_int_equal(route_add(&tb, "GET", "/{1x}", NULL, prefixes, err,
 	    sizeof(err)), -1);
-	assert_int_equal(tb.n, 3);
+	assert_int_equal(tb.n, 4);
 	route_free(&tb);
 }
 

@@ -108,9 +108,17 @@ def http(method, url, headers=None, body=None, timeout=30):
     try:
         conn.request(method, target, body=body, headers=dict(headers or {}))
         resp = conn.getresponse()
-        return resp.status, resp.headers, resp.read()
+        out = resp.status, resp.headers, resp.read()
     finally:
         conn.close()
+    for hook in RESPONSE_HOOKS:
+        hook(method, url, *out)
+    return out
+
+
+# Called as hook(method, url, status, headers, body) after every answer
+# http() gets (openapi_check.enable adds the API description's check).
+RESPONSE_HOOKS = []
 
 
 def _is_root():

@@ -26,6 +26,7 @@ from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from tap import (BIN, Tap, add_user, app_env, body_json, data_env,  # noqa: E402
                  init_data, scratch, tessera)
+import openapi_check  # noqa: E402
 
 MIB = 1024 * 1024
 BIG = 9007199254740993            # 2^53 + 1: not a double
@@ -1004,6 +1005,7 @@ def rate_server_c(t, work):
 
 def main():
     t = Tap()
+    openapi_check.enable(t)   # every API answer against docs/openapi.json
     work = scratch("api")
     t0 = time.monotonic()
     main_server(t, work)

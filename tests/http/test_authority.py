@@ -51,6 +51,7 @@ from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port, free_port6, http  # noqa: E402
 from tap import (BIN, NO_LIMITS, Tap, add_user, app_env, body_json,  # noqa: E402
                  init_data, scratch, wait_for)
+import openapi_check  # noqa: E402
 
 BOB = "bob@example.com"
 ANA = "ana@example.com"
@@ -1160,6 +1161,7 @@ def rotation_timing(t, work, data, mk):
 
 def main():
     t = Tap()
+    openapi_check.enable(t)   # every API answer against docs/openapi.json
     work = scratch("authority")
     t0 = time.monotonic()
     clock = Clock(os.path.join(work, "clock"), int(time.time()))

@@ -18,6 +18,7 @@ from servers import Nginx, TesseraServe, free_port  # noqa: E402
 from tap import BIN, FIXTURES, Tap, add_user, app_env, init_data, scratch  # noqa: E402
 from test_tokens import created  # noqa: E402
 from test_tokens_authority import alert  # noqa: E402
+import openapi_check  # noqa: E402
 
 HOOKS = r'''
 -- the test's policy: team-named descriptions, a bug and a runaway loop on
@@ -56,6 +57,7 @@ def post_form(c, fields, json_api=False):
 
 def main():
     t = Tap()
+    openapi_check.enable(t)   # every API answer against docs/openapi.json
     work = scratch("hooks-policy")
     lua = os.path.join(work, "lua")
     os.makedirs(lua)

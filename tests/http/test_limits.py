@@ -34,6 +34,7 @@ from apiclient import ALL_USER_SCOPES, PW, Api, Db, cli_token, dig, is_failure  
 from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
 from tap import (BIN, NO_LIMITS, Tap, add_user, app_env, data_env, init_data,  # noqa: E402
                  scratch)
+import openapi_check  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -349,6 +350,7 @@ def big_objects(t, work):
 
 def main():
     t = Tap()
+    openapi_check.enable(t)   # every API answer against docs/openapi.json
     work = scratch("limits")
     t0 = time.monotonic()
     max_records_and_rate(t, work)

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apiclient import ALL_USER_SCOPES, PW, Api, Db, cli_token, is_failure  # noqa: E402
 from servers import Nginx, TesseraServe, free_port  # noqa: E402
 from tap import BIN, Tap, add_user, app_env, init_data, scratch  # noqa: E402
+import openapi_check  # noqa: E402
 
 NO_LIMITS = {"TESSERA_RATE_LIMIT_API_KEY": 0, "TESSERA_RATE_LIMIT_API_IP": 0,
              "TESSERA_RATE_LIMIT_WEBHOOK_KEY": 0,
@@ -47,6 +48,7 @@ def stored_object_bytes(db, acct):
 
 def main():
     t = Tap()
+    openapi_check.enable(t)   # every API answer against docs/openapi.json
     work = scratch("objdel")
     data = init_data(os.path.join(work, "data"))
     add_user(data, "ana@example.com", PW, role="admin")

@@ -21,6 +21,7 @@ from apiclient import PW, Api, Db, cli_token, dig, is_failure  # noqa: E402
 from servers import Nginx, TesseraServe, free_port  # noqa: E402
 from tap import (BIN, NO_LIMITS, REPO, Tap, add_user, app_env, children,  # noqa: E402
                  init_data, scratch, wait_for)
+import openapi_check  # noqa: E402
 
 WAIT = 30       # seconds a run may take on a loaded machine
 
@@ -507,6 +508,7 @@ def given_up(t, data, runner_env, who, work, db):
 
 def main():
     t = Tap()
+    openapi_check.enable(t)   # every API answer against docs/openapi.json
     work = scratch("runs")
     data = init_data(os.path.join(work, "data"))
     add_user(data, "ana@example.com", PW, role="admin")

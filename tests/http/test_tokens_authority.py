@@ -19,6 +19,7 @@ from client import Client  # noqa: E402
 from servers import Nginx, TesseraServe, free_port  # noqa: E402
 from tap import BIN, Tap, add_user, app_env, data_env, init_data, scratch  # noqa: E402
 from test_tokens import created, row  # noqa: E402
+import openapi_check  # noqa: E402
 
 DAY = 86400
 DEFAULTS = "objects:read objects:write pipelines:run webhook:write records:read tokens:read"
@@ -386,6 +387,7 @@ def unscoped_route_refused(t, work, clock):
 
 def main():
     t = Tap()
+    openapi_check.enable(t)   # every API answer against docs/openapi.json
     work = scratch("tokens-authority")
     clock = Clock(os.path.join(work, "clock"))
     data = init_data(os.path.join(work, "data"))

@@ -7,7 +7,7 @@ local objects_delete = require "objects_delete"
 -- lua_dir is tests/lua/fixtures:lua; the fixtures have no routes/ folder.
 local routes = host.scripts("routes")
 tap.is(table.concat(routes, ","),
-  "routes.activity,routes.api,routes.health,routes.pages,routes.tokens,routes.tokens_bulk,routes.via,routes.webhook",
+  "routes.activity,routes.api,routes.health,routes.openapi,routes.pages,routes.tokens,routes.tokens_bulk,routes.via,routes.webhook",
   "host.scripts lists lua/routes/ as sorted module names")
 for _, name in ipairs(routes) do
   tap.is(type(require(name)), "function", name .. " is a route module")
