@@ -84,7 +84,7 @@ local switch_tpl = [[<form method="post" action="/settings/users/{{id}}/{{verb}}
 </form>]]
 local link_form_tpl = [[<form method="post" action="/settings/users/{{id}}/link" class="inline">
   <input type="hidden" name="csrf" value="{{csrf}}">
-  <button type="submit" aria-label="New set-password link for {{email}}">New link</button>
+  <button type="submit" aria-label="New link for {{email}}" title="A new set-password link (the old one ends)">New link</button>
 </form>]]
 
 local option_tpl = [[<option value="{{value}}"{{{sel}}}>{{value}}</option>]]
