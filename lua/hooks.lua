@@ -36,6 +36,13 @@
 --   run_succeeded, run_failed (the runner, lua/runs.lua)
 --                { account_id, run_id, pipeline_id or model_id, message }
 --   webhook_received { account_id, user_id, pipeline_id, records, key, ip }
+--   user_added, user_role_changed, user_disabled, user_enabled,
+--   user_link_made, user_password_changed (Settings -> People)
+--                { account_id, user_id (who acted), email, ip, owner_id
+--                  (whom it is about), target_email, role (added, role
+--                  changed: the new one) }
+--   user_password_set { account_id, user_id, email, ip } (through a
+--                  set-password link: the person themselves, not logged in)
 --
 -- Notifications out: host.notify(name, payload) from any hook (or
 -- pipeline) queues payload (JSON, ids and words, never a secret) for the
@@ -110,6 +117,37 @@ end
 
 function M.logout(ev)
   audit(ev, "logout", ev.email)
+end
+
+-- Settings -> People: who acted (user_id), about whom (owner_id), the
+-- person's email as the object (readable after the person is gone).
+function M.user_added(ev)
+  audit(ev, "user.added", ev.target_email, "as " .. ev.role)
+end
+
+function M.user_role_changed(ev)
+  audit(ev, "user.role_changed", ev.target_email, "to " .. ev.role)
+end
+
+function M.user_disabled(ev)
+  audit(ev, "user.disabled", ev.target_email)
+end
+
+function M.user_enabled(ev)
+  audit(ev, "user.enabled", ev.target_email)
+end
+
+function M.user_link_made(ev)
+  audit(ev, "user.link_made", ev.target_email, "expires " ..
+    host.iso8601(ev.expires_at))
+end
+
+function M.user_password_changed(ev)
+  audit(ev, "user.password_changed", ev.target_email or ev.email)
+end
+
+function M.user_password_set(ev)
+  audit(ev, "user.password_set", ev.email)
 end
 
 function M.token_created(ev)

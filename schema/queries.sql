@@ -997,3 +997,66 @@ WHERE t.account_id = :account_id AND t.kind = :kind
   AND (:q = '' OR instr(lower(t.description), lower(:q)) > 0
        OR t.key LIKE :q || '%')
   AND (t.scopes & :scope) = :scope;
+
+-- People (Settings -> People, lua/routes/people.lua; fcgi/domain/people.c) --
+
+-- name: user_logged_in
+UPDATE users SET last_login_at = :now WHERE id = :id;
+
+-- name: session_delete_user_except
+DELETE FROM sessions WHERE user_id = :user_id AND id <> :keep;
+
+-- name: people_count
+SELECT count(*) AS n FROM users WHERE account_id = :account_id;
+
+-- The account's people, by email; tokens: how many they own (any kind),
+-- active_tokens: how many of those are on. invited: no password yet.
+-- name: people_page
+SELECT u.id, u.email, u.role, u.active,
+       CASE WHEN u.password_hash = '' THEN 1 ELSE 0 END AS invited,
+       u.last_login_at, u.created_at,
+       (SELECT count(*) FROM tokens t WHERE t.user_id = u.id) AS tokens,
+       (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.active = 1)
+         AS active_tokens
+FROM users u WHERE u.account_id = :account_id
+ORDER BY u.email_norm LIMIT :limit OFFSET :offset;
+
+-- One person of the account (nothing for another account's).
+-- name: person
+SELECT u.id, u.email, u.role, u.active,
+       CASE WHEN u.password_hash = '' THEN 1 ELSE 0 END AS invited,
+       u.last_login_at, u.created_at,
+       (SELECT count(*) FROM tokens t WHERE t.user_id = u.id) AS tokens,
+       (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.active = 1)
+         AS active_tokens
+FROM users u WHERE u.id = :id AND u.account_id = :account_id;
+
+-- The account's admins who can act: on, with a password.
+-- name: people_admins_active
+SELECT count(*) AS n FROM users
+WHERE account_id = :account_id AND role = 'admin' AND active = 1
+  AND password_hash <> '';
+
+-- name: user_set_role
+UPDATE users SET role = :role, updated_at = :now WHERE id = :id;
+
+-- name: password_link_add
+INSERT INTO password_links (user_id, secret_hash, created_by, created_at,
+                            expires_at)
+VALUES (:user_id, :secret_hash, :created_by, :now, :expires_at);
+
+-- name: password_links_drop_user
+DELETE FROM password_links WHERE user_id = :user_id;
+
+-- name: password_link_by_hash
+SELECT l.id, l.user_id, l.expires_at, l.used_at, u.email, u.account_id,
+       u.active, a.active AS account_active
+FROM password_links l JOIN users u ON u.id = l.user_id
+     JOIN accounts a ON a.id = u.account_id
+WHERE l.secret_hash = :secret_hash;
+
+-- name: password_link_use
+UPDATE password_links SET used_at = :now WHERE id = :id AND used_at IS NULL;
+
+-- name: password_hash_of
+SELECT password_hash FROM users WHERE id = :id;

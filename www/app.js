@@ -320,3 +320,12 @@ document.addEventListener("submit", function (e) {
   });
   update();
 })();
+
+// People (/settings/users): the set-password link's Copy button works
+// only with JavaScript, so JavaScript shows it.
+(function () {
+  if (!document.querySelector("main.people-page")) return;
+  document.querySelectorAll("button.copy[hidden]").forEach(function (b) {
+    b.hidden = false;
+  });
+})();

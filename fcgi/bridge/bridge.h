@@ -9,7 +9,7 @@
  *   lhost.c            the bridge's life and a request's way through it
  *   lhost_host.c       assembles the host table from the modules
  *   lhost_db.c, lhost_json.c, lhost_auth.c, lhost_html.c, lhost_tokens.c,
- *   lhost_reveal.c, lhost_limits.c     the host.* modules
+ *   lhost_reveal.c, lhost_limits.c, lhost_people.c   the host.* modules
  *   lhost_req.c        the req object a handler gets
  *   lhost_sandbox.c    the lua_State, its limits, require, pcall
  *   lhost_reload.c     the last good state kept while a newer fails
@@ -90,6 +90,7 @@ void		 lhost_html_reset(void);
 void		 lhost_open_tokens(struct lua_State *);
 void		 lhost_open_limits(struct lua_State *);
 void		 lhost_open_reveal(struct lua_State *);
+void		 lhost_open_people(struct lua_State *);
 /* host.notify (lhost_notify.c). */
 int		 lhost_notify(struct lua_State *);
 /* The request's session (looked up once per request), or NULL. */

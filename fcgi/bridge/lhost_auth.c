@@ -254,6 +254,18 @@ rehash(lua_State *L, long long id, const char *pw, size_t len)
 	db_run(lhost_db(L), st);
 }
 
+/* The People page's "last login". */
+static void
+logged_in(lua_State *L, long long id, long long now)
+{
+	struct dbq	*st = db_query(lhost_db(L), "user_logged_in");
+
+	if (st == NULL || db_bind_int64(st, ":now", now) == -1 ||
+	    db_bind_int64(st, ":id", id) == -1 ||
+	    db_run(lhost_db(L), st) != 0)
+		log_warn("login: could not record the time of the login");
+}
+
 static int
 l_login(lua_State *L)
 {
@@ -317,6 +329,7 @@ l_login(lua_State *L)
 		log_warn("login: could not clear the attempt's rows");
 	if (auth_needs_rehash(u.hash))
 		rehash(L, u.id, pw, pwlen);
+	logged_in(L, u.id, now);
 
 	/* A new session id at every login; the old session ends. */
 	if (current(L) != NULL)

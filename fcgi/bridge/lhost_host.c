@@ -1,7 +1,7 @@
 /*
  * lhost_host.c -- the global "host" a script sees: assembled here from
  * the modules (host.db, host.json, host.auth, host.html, host.tokens,
- * host.limits, host.reveal), each frozen read-only, with the small
+ * host.limits, host.reveal, host.people), each frozen read-only, with the small
  * functions of its own: host.null, host.config (the public keys),
  * host.error (an error response, as the host renders its own), host.log,
  * host.now, host.iso8601, host.url.encode, host.ip_in (an address inside
@@ -247,6 +247,7 @@ static const struct {
 	{ "limits",	lhost_open_limits },
 	{ "reveal",	lhost_open_reveal },
 	{ "sql",	lhost_open_sql },
+	{ "people",	lhost_open_people },
 };
 
 void

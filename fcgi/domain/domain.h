@@ -157,6 +157,53 @@ int	 audit_write(struct db *, long long account_id, long long user_id,
 int	 audit_write_cli(struct db *, long long account_id,
 	    const char *action, const char *object, const char *detail);
 
+/* --------------------------------------------------------------- people */
+
+#define PASSWORD_MIN	8	/* bytes, as `tessera user` asks */
+#define LINK_TTL	86400	/* a set-password link lives a day */
+
+/* 1 when pw (n bytes) is a password to keep: 8 to PASSWORD_MAX bytes of
+ * UTF-8. */
+int	 people_password_ok(const char *pw, size_t n);
+/* Switches user uid off (their sessions end; their tokens stop: the gate
+ * reads the user's switch, and the users trigger tells PostgreSQL
+ * workers' caches) or on. 0 or -1. */
+int	 people_set_active(struct db *, long long uid, int active);
+/* Gives uid the password of hash (auth_hash_password: made before any
+ * transaction, it takes a while) and ends their sessions, all but session
+ * keep_session (> 0) when given. 0 or -1. */
+int	 people_set_password(struct db *, long long uid, const char *hash,
+	    long long keep_session);
+
+/* A set-password link as found by its secret. */
+struct people_link {
+	long long	 id;
+	long long	 user_id;
+	long long	 account_id;
+	long long	 expires_at;
+	int		 used;
+	int		 usable;	/* user and account on */
+	char		 email[256];
+};
+enum { LINK_OK = 0, LINK_NONE = 1, LINK_USED = 2, LINK_EXPIRED = 3,
+	LINK_DISABLED = 4 };
+/* Makes user uid's one link (any older one ends) by user by (> 0), ending
+ * ttl seconds from now: its secret into secret (the caller wipes it),
+ * its end into *expires. 0 or -1. */
+int	 people_link_make(struct db *, const unsigned char pepper[PEPPER_LEN],
+	    long long uid, long long by, long long ttl,
+	    char secret[AUTH_TOKEN_LEN + 1], long long *expires);
+/* The link of secret (n bytes) into out: LINK_OK, LINK_NONE, LINK_USED,
+ * LINK_EXPIRED, LINK_DISABLED, or -1 (database). */
+int	 people_link_find(struct db *, const unsigned char pepper[PEPPER_LEN],
+	    const char *secret, size_t n, long long now,
+	    struct people_link *out);
+/* Spends link l and gives its user the password of hash (their sessions
+ * end). 0, 1 (spent meanwhile: nothing changed) or -1. In the caller's
+ * transaction. */
+int	 people_link_use(struct db *, const struct people_link *l,
+	    const char *hash);
+
 /* ------------------------------------------------------------ ratelimit */
 
 struct rl_map;

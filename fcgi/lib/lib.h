@@ -220,7 +220,8 @@ int		 kv_add(struct kvlist *, const char *k, size_t klen,
 		    const char *v, size_t vlen);
 void		 kv_free(struct kvlist *);
 /* 1 when a query or form field of this decoded name (any case) carries a
- * credential: token, password, csrf, secret, session. Its value never
+ * credential: token, password, csrf, secret, session, or a name ending in
+ * _password (current_password, confirm_password). Its value never
  * reaches a log or a script. */
 int		 credential_name(const char *, size_t);
 /* The same for a still-encoded name ("%74oken" is "token"); a name that

@@ -398,13 +398,14 @@ credential_name(const char *name, size_t len)
 	static const char *const names[] = {
 		"token", "password", "csrf", "secret", "session",
 	};
-	size_t	 i;
+	static const char suffix[] = "_password";	/* current_password */
+	size_t	 i, sl = sizeof(suffix) - 1;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == len &&
 		    strncasecmp(names[i], name, len) == 0)
 			return 1;
-	return 0;
+	return len > sl && strncasecmp(name + len - sl, suffix, sl) == 0;
 }
 
 int

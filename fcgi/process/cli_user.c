@@ -32,7 +32,7 @@ get_password(char *pw, size_t pwlen, int *generated)
 	}
 	n = strcspn(pw, "\r\n");
 	pw[n] = '\0';
-	if (n < 8 || n > PASSWORD_MAX || !utf8_valid(pw, n)) {
+	if (!people_password_ok(pw, n)) {
 		fprintf(stderr, "tessera user: the password must be 8 to 1024 "
 		    "characters of UTF-8\n");
 		sodium_memzero(pw, pwlen);
@@ -174,43 +174,30 @@ cmd_list(struct db *db)
 	return 0;
 }
 
-/* disable / enable: sessions of a disabled user end at once. */
+/* disable / enable: sessions of a disabled user end at once, their tokens
+ * stop (people.c, as the People page does). */
 static int
 cmd_active(struct db *db, long long uid, long long acct, const char *email,
     int active)
 {
-	struct dbq	*st;
-
-	if ((st = db_query(db, "user_set_active")) == NULL ||
-	    db_bind_int64(st, ":active", active) ||
-	    db_bind_int64(st, ":now", clock_now()) ||
-	    db_bind_int64(st, ":id", uid) || db_run(db, st) != 0)
-		return 1;
-	if (!active && ((st = db_query(db, "session_delete_user")) == NULL ||
-	    db_bind_int64(st, ":user_id", uid) || db_run(db, st) != 0))
+	if (people_set_active(db, uid, active) != 0)
 		return 1;
 	audit(db, acct, active ? "user.enabled" : "user.disabled", email);
 	printf("%s %s\n", email, active ? "enabled" : "disabled");
 	return 0;
 }
 
-/* passwd: a new password ends the user's sessions. */
+/* passwd: a new password ends the user's sessions (people.c). */
 static int
 cmd_passwd(struct db *db, long long uid, long long acct, const char *email)
 {
 	char		 pw[1100], hash[AUTH_HASH_MAX];
-	struct dbq	*st;
 	int		 gen, rc = 1;
 
 	if (get_password(pw, sizeof(pw), &gen) == -1)
 		return 1;
 	if (auth_hash_password(pw, strlen(pw), hash) == 0 &&
-	    (st = db_query(db, "user_set_password")) != NULL &&
-	    db_bind_text(st, ":password_hash", hash) == 0 &&
-	    db_bind_int64(st, ":now", clock_now()) == 0 &&
-	    db_bind_int64(st, ":id", uid) == 0 && db_run(db, st) == 0 &&
-	    (st = db_query(db, "session_delete_user")) != NULL &&
-	    db_bind_int64(st, ":user_id", uid) == 0 && db_run(db, st) == 0) {
+	    people_set_password(db, uid, hash, 0) == 0) {
 		audit(db, acct, "user.password_changed", email);
 		printf("password changed for %s\n", email);
 		if (gen)

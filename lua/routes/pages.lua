@@ -22,7 +22,8 @@ local function login_get(req)
   if host.auth.session() then
     return http.redirect(nxt or auth.home)
   end
-  return login_page(200, req, { next = nxt })
+  return login_page(200, req, { next = nxt, notice = req.query.set == "1" and
+    "Your password is set. Log in with it." or nil })
 end
 
 local function login_post(req)

@@ -26,6 +26,9 @@ local WORDS = {
   ["user.enabled"] = "enabled user",
   ["user.disabled"] = "disabled user",
   ["user.password_changed"] = "changed the password of",
+  ["user.role_changed"] = "changed the role of user",
+  ["user.link_made"] = "made a set-password link for",
+  ["user.password_set"] = "set their password with a link",
   ["pipeline.run"] = "asked to run pipeline",
   ["model.run"] = "asked to run model",
   ["pipeline.run_failed"] = "failed to run pipeline",
@@ -58,8 +61,26 @@ local VERBS = { created = "created", updated = "changed", deleted = "deleted" }
 local KINDS = { sources = "source", destinations = "destination",
   pipelines = "pipeline", models = "model" }
 
+-- Settings -> People's rows name the person acted on (owner_email):
+-- "added bob@x" (the detail then says "as member"), "disabled bob@x".
+local PEOPLE = {
+  ["user.added"] = "added",
+  ["user.role_changed"] = "changed the role of",
+  ["user.disabled"] = "disabled",
+  ["user.enabled"] = "enabled",
+  ["user.link_made"] = "made a set-password link for",
+  ["user.password_changed"] = "changed the password of",
+}
+
 -- What was done, in words, and whom it was about when not the actor.
 function M.what(r)
+  if PEOPLE[r.action] and r.owner_email and r.owner_email ~= r.email then
+    return PEOPLE[r.action] .. " " .. r.owner_email
+  end
+  if r.action == "user.password_changed" and r.email and
+      r.object == r.email then
+    return "changed their password"
+  end
   local kind, verb = string.match(r.action, "^(%l+)%.(%l+)$")
   local w = WORDS[r.action] or (KINDS[kind] and VERBS[verb] and
     (VERBS[verb] .. " " .. KINDS[kind])) or r.action
@@ -135,7 +156,8 @@ function M.row(r)
   local object
   if is_key(r) then
     object = html.render(key_tpl, { key = r.object, short = short(r.object) })
-  elseif r.object ~= "" and r.object ~= r.email then
+  elseif r.object ~= "" and r.object ~= r.email and
+      not (PEOPLE[r.action] and r.object == r.owner_email) then
     object = html.render(object_tpl, { object = r.object })
   end
   return html.render(row_tpl, {

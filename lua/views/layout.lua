@@ -30,6 +30,8 @@ local menu = [[<details class="usermenu">
     <div class="menu" role="menu">
       <div class="menu-head">Signed in as<br><strong>{{email}}</strong></div>
       <a role="menuitem" href="/settings">Settings</a>
+      <a role="menuitem" href="/settings/users">{{people}}</a>
+      <a role="menuitem" href="/settings/activity">Activity</a>
       <form method="post" action="/logout">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <button type="submit" role="menuitem">Log out</button>
@@ -46,6 +48,7 @@ return function(data)
       email = s.user.email,
       initial = string.upper(string.sub(s.user.email, 1, 1)),
       csrf = s.csrf,
+      people = s.user.role == "admin" and "People" or "Your profile",
     })
   end
   return html.render(page, {

@@ -4,7 +4,7 @@ local layout = require "views.layout"
 
 local form = [[<section class="card narrow">
   <h1>Log in to {{brand}}</h1>
-  {{{error}}}
+  {{{error}}}{{{notice}}}
   <form method="post" action="/login" class="stack">
     <input type="hidden" name="csrf" value="{{csrf}}">
     <input type="hidden" name="next" value="{{next}}">
@@ -19,8 +19,9 @@ local form = [[<section class="card narrow">
 </section>]]
 
 local err = [[<p class="alert" role="alert">{{message}}</p>]]
+local note = [[<p class="notice" role="status">{{message}}</p>]]
 
--- data: csrf, next, email, message (or nil)
+-- data: csrf, next, email, message (or nil), notice (or nil)
 return function(data)
   return layout({
     title = "Log in",
@@ -31,6 +32,7 @@ return function(data)
       next = data.next or "",
       email = data.email or "",
       error = data.message and html.render(err, { message = data.message }),
+      notice = data.notice and html.render(note, { message = data.notice }),
     }),
   })
 end

@@ -1,5 +1,5 @@
--- views/settings.lua -- Settings: the profile and the sections, one of
--- them Tokens.
+-- views/settings.lua -- Settings: the profile (with the way to People,
+-- /settings/users) and the sections, one of them Tokens.
 local html = require "html"
 local layout = require "views.layout"
 local activity_view = require "views.activity"
@@ -15,6 +15,7 @@ local body = [[<div class="page-head">
       <dt>Account</dt><dd>{{user.account_name}}</dd>
       <dt>Role</dt><dd>{{user.role}}</dd>
     </dl>
+    <p class="push"><a class="button" href="/settings/users">{{people}}</a></p>
   </section>
   <section class="card" id="tokens" aria-labelledby="tokens-h">
     <h2 id="tokens-h">Tokens</h2>
@@ -37,6 +38,8 @@ return function(data)
       user = data.session.user,
       brand = host.config.brand,
       activity = activity,
+      people = data.session.user.role == "admin" and "People" or
+        "Your profile and password",
     }),
   })
 end

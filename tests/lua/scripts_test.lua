@@ -7,12 +7,12 @@ local objects_delete = require "objects_delete"
 -- lua_dir is tests/lua/fixtures:lua; the fixtures have no routes/ folder.
 local routes = host.scripts("routes")
 tap.is(table.concat(routes, ","),
-  "routes.activity,routes.api,routes.health,routes.openapi,routes.pages,routes.tokens,routes.tokens_bulk,routes.via,routes.webhook",
+  "routes.activity,routes.api,routes.health,routes.openapi,routes.pages,routes.people,routes.tokens,routes.tokens_bulk,routes.via,routes.webhook",
   "host.scripts lists lua/routes/ as sorted module names")
 for _, name in ipairs(routes) do
   tap.is(type(require(name)), "function", name .. " is a route module")
 end
-tap.is(#host.scripts("views"), 7, "another folder: lua/views/")
+tap.is(#host.scripts("views"), 8, "another folder: lua/views/")
 tap.is(#host.scripts("no_such_folder"), 0, "a missing folder lists nothing")
 tap.is(#host.scripts("routes.none"), 0, "a dotted folder name is a path")
 for _, bad in ipairs({ "..", "../schema", "/etc", "routes/", "Routes", "",
