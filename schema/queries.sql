@@ -1032,6 +1032,11 @@ SELECT u.id, u.email, u.role, u.active,
 FROM users u WHERE u.id = :id AND u.account_id = :account_id;
 
 -- The account's admins who can act: on, with a password.
+-- name: people_lock_account
+-- Taken first by a change that asks people_admins_active (SQLite runs one
+-- writer at a time already; PostgreSQL locks the account's row).
+SELECT id FROM accounts WHERE id = :account_id;
+
 -- name: people_admins_active
 SELECT count(*) AS n FROM users
 WHERE account_id = :account_id AND role = 'admin' AND active = 1

@@ -113,11 +113,17 @@ local function event(req, s, p, extra)
 end
 
 -- Would taking admin p away (demoted or switched off) leave the account
--- without an admin who can act? Asked inside the write's transaction.
+-- without an admin who can act? Asked inside the write's transaction,
+-- after locking the account and reading p again: two admins demoting each
+-- other at the same moment cannot both pass.
 local function last_admin(s, p)
-  if p.role ~= "admin" or p.active ~= 1 or p.invited == 1 then return false end
-  return host.db.row("people_admins_active",
-    { account_id = s.user.account_id }).n <= 1
+  local a = { account_id = s.user.account_id }
+  host.db.row("people_lock_account", a)
+  p = host.db.row("person", { id = p.id, account_id = a.account_id })
+  if not p or p.role ~= "admin" or p.active ~= 1 or p.invited == 1 then
+    return false
+  end
+  return host.db.row("people_admins_active", a).n <= 1
 end
 
 local LAST = "is the account's last admin: make another person admin first."

@@ -1091,6 +1091,12 @@ SELECT u.id, u.email, u.role, u.active,
          AS active_tokens
 FROM users u WHERE u.id = :id AND u.account_id = :account_id;
 
+-- name: people_lock_account
+-- Taken first by a change that asks people_admins_active: two admins
+-- demoting each other at once wait for one another, and the second count
+-- sees the first's change (READ COMMITTED takes a new snapshot a statement).
+SELECT id FROM accounts WHERE id = :account_id FOR UPDATE;
+
 -- name: people_admins_active
 SELECT count(*) AS n FROM users
 WHERE account_id = :account_id AND role = 'admin' AND active = 1

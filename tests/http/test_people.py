@@ -13,6 +13,9 @@ import hashlib
 import html
 import os
 import re
+import threading
+import time
+import subprocess
 import sys
 import urllib.parse
 
@@ -50,6 +53,85 @@ def rows(body):
             text = re.sub(rb"<[^>]+>", b" ", r).decode()
             out.append(" ".join(html.unescape(text).split()))
     return out
+
+
+def demote_race(t, base, db, ana, tok, a_id, b_id, b_email, b_pw, rounds=12):
+    """Two admins demoting each other at the same moment: one wins, the
+    other gets 409, never both (PostgreSQL locks the account's row)."""
+    one_left, pairs = 0, []
+    for _ in range(rounds):
+        ana.post("/settings/users/%d/role" % b_id, {"role": "admin", "csrf": tok})
+        bob = login(base, b_email, b_pw)
+        btok = bob.csrf(bob.get("/settings/users")[2])
+        res = {}
+
+        def demote(who, c, k, target):
+            res[who] = c.post("/settings/users/%d/role" % target,
+                              {"role": "member", "csrf": k})[0]
+        th = [threading.Thread(target=demote, args=("a", ana, tok, b_id)),
+              threading.Thread(target=demote, args=("b", bob, btok, a_id))]
+        for x in th:
+            x.start()
+        for x in th:
+            x.join()
+        one_left += db.val("SELECT count(*) FROM users WHERE role = 'admin' "
+                           "AND id IN (?, ?)", a_id, b_id) == 1
+        pairs.append(tuple(sorted(res.values())))
+        if db.val("SELECT role FROM users WHERE id = ?", a_id) != "admin":
+            bob.post("/settings/users/%d/role" % a_id, {"role": "admin", "csrf": btok})
+        ana.post("/settings/users/%d/role" % b_id, {"role": "member", "csrf": tok})
+    t.eq(one_left, rounds, "%d rounds of two admins demoting each other at once: "
+         "one admin left each time" % rounds)
+    # The loser is refused either by the guard (409) or, when the winner's
+    # change landed before its request was read, as a member (403).
+    t.ok(all(p in ((303, 403), (303, 409)) for p in pairs),
+         "... exactly one change passes each time, the other is refused", pairs)
+    t.eq((db.val("SELECT role FROM users WHERE id = ?", a_id),
+          db.val("SELECT role FROM users WHERE id = ?", b_id)), ("admin", "member"),
+         "... and afterwards ana is the admin, bob a member")
+
+
+def demote_while_locked(t, db, ana, tok, a_id, b_id, account_id):
+    """PostgreSQL: another transaction holds the account's lock and has
+    made ana a member, not committed yet (as bob's own demotion of ana
+    would). Ana demoting bob must wait for it and then be refused, leaving
+    bob the admin; without the lock both changes land and nobody is."""
+    from pg import _clean_env, _psql_binary
+    db.run("UPDATE users SET role = 'admin' WHERE id IN (?, ?)", a_id, b_id)
+    name = "tessera_people_lock_%d" % os.getpid()
+    proc = subprocess.Popen(
+        [_psql_binary(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.pg_uri],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env=_clean_env(), text=True)
+    res = {}
+    try:
+        proc.stdin.write("BEGIN;\nSELECT id FROM accounts WHERE id = %d FOR UPDATE;\n"
+                         "UPDATE users SET role = 'member' WHERE id = %d;\n"
+                         "SET application_name = '%s';\n" % (account_id, a_id, name))
+        proc.stdin.flush()
+        deadline = time.monotonic() + 30
+        while db.val("SELECT count(*) FROM pg_stat_activity WHERE application_name = ? "
+                     "AND state = 'idle in transaction'", name) != 1:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("psql did not take the lock")
+            time.sleep(0.05)
+        th = threading.Thread(target=lambda: res.update(s=ana.post(
+            "/settings/users/%d/role" % b_id, {"role": "member", "csrf": tok})[0]))
+        th.start()
+        th.join(1.0)
+        t.ok(th.is_alive(), "while another change holds the account, a demotion waits")
+        proc.stdin.write("COMMIT;\n")
+        proc.stdin.close()
+        proc.wait(30)
+        th.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    t.eq(res.get("s"), 409, "... and once it commits, is refused as the last admin's")
+    t.eq(db.val("SELECT role FROM users WHERE id = ?", b_id), "admin",
+         "... so the account keeps an admin")
+    db.run("UPDATE users SET role = 'admin' WHERE id = ?", a_id)
+    db.run("UPDATE users SET role = 'member' WHERE id = ?", b_id)
 
 
 def main():
@@ -171,6 +253,7 @@ def main():
         s, h, b = ana.post("/settings/users/%d/role" % ids[BOB], {"role": "member", "csrf": tok})
         t.eq(db.val("SELECT role FROM users WHERE id = ?", ids[BOB]), "member",
              "bob made a member again (ana is still admin)")
+
 
         # Disable: the session ends, the token stops at once; enable.
         bob_tok = cli_token(data, BOB, "bob's app")
@@ -305,6 +388,10 @@ def main():
         log = open(app.log_path, "rb").read()
         t.ok(b"GET /set-password" in log or len(log) > 0, "the host's log is written")
         t.hasnt(log, secret.encode(), "no link secret in the host's log")
+        demote_race(t, base, db, ana, tok, ids[ANA], ids[BOB], BOB, "bob's new passphrase")
+        if db.engine == "postgresql":
+            demote_while_locked(t, db, ana, tok, ids[ANA], ids[BOB],
+                                db.val("SELECT account_id FROM users WHERE id = ?", ids[ANA]))
     t.done()
 
 
