@@ -189,13 +189,14 @@ install: tessera
 # conf/debian; the source and it are copied into a scratch tree,
 # build/deb/tessera-VERSION, and dpkg-buildpackage builds there (what else
 # it makes, .buildinfo, .changes and the -dbgsym package, stays in
-# build/deb). The version is TESSERA_VERSION and must match
-# conf/debian/changelog's.
+# build/deb). DEB_OUT=DIR builds in DIR instead of build/ (the test does).
+# The version is TESSERA_VERSION and must match conf/debian/changelog's.
 VERSION	 = $(shell sed -n 's/^\#define TESSERA_VERSION "\(.*\)"/\1/p' \
 	   fcgi/process/process.h)
 DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
-DEB_TREE = build/deb/tessera-$(VERSION)
-DEB_FILE = build/tessera_$(VERSION)_$(DEB_ARCH).deb
+DEB_OUT	?= build
+DEB_TREE = $(DEB_OUT)/deb/tessera-$(VERSION)
+DEB_FILE = $(DEB_OUT)/tessera_$(VERSION)_$(DEB_ARCH).deb
 
 deps-deb: deps-build
 	$(call install_missing,$(DEB_PKG))
@@ -204,7 +205,7 @@ deb: deps-deb
 	@v=$$(dpkg-parsechangelog -l conf/debian/changelog -S Version); \
 	 [ "$$v" = "$(VERSION)" ] || { echo "make deb: conf/debian/changelog \
 	 is at $$v, TESSERA_VERSION at $(VERSION)" >&2; exit 1; }
-	rm -rf build/deb && mkdir -p $(DEB_TREE)
+	rm -rf $(DEB_OUT)/deb && mkdir -p $(DEB_TREE)
 	tar -cf - --exclude='*.o' --exclude='*.a' --exclude=.flags \
 	  Makefile README.md SECURITY.md fcgi lua schema www docs conf \
 	  | tar -xf - -C $(DEB_TREE)
@@ -212,7 +213,7 @@ deb: deps-deb
 	cd $(DEB_TREE) && DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" \
 	  dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
 	  { tail -n 40 ../build.log; exit 1; }
-	cp build/deb/tessera_$(VERSION)_$(DEB_ARCH).deb $(DEB_FILE)
+	cp $(DEB_OUT)/deb/tessera_$(VERSION)_$(DEB_ARCH).deb $(DEB_FILE)
 	@echo "make deb: $(DEB_FILE)"
 
 uninstall:
