@@ -27,7 +27,8 @@ DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
 	    libsodium-dev libjansson-dev libpq-dev libcurl4-openssl-dev
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
-	    spawn-fcgi python3 curl sqlite3 procps chromium strace valgrind \
+	    spawn-fcgi python3 python3-yaml curl sqlite3 procps chromium strace \
+	    valgrind \
 	    libpq-dev postgresql-15 $(DEB_PKG)
 # make deb: the Debian package's build (tests/http/test_deb.py builds it).
 DEB_PKG   = debhelper dpkg-dev fakeroot lintian
