@@ -185,6 +185,7 @@ install: tessera
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)
 	install -m 0755 tessera $(DESTDIR)$(PREFIX)/bin/tessera
 	cp -R lua schema www conf $(DESTDIR)$(SHAREDIR)/
+	rm -rf $(DESTDIR)$(SHAREDIR)/conf/debian
 
 # The Debian package: build/tessera_VERSION_amd64.deb. The packaging is
 # conf/debian; the source and it are copied into a scratch tree,
