@@ -78,7 +78,7 @@ live(struct config *cfg, const char *secret, size_t n)
 	char		 err[1024], key[64], acct[256], when[32];
 	long long	 now = clock_now(), expires, prev_expires;
 	const char	*why = NULL, *v;
-	int		 rc, found, is_prev = 0, status;
+	int		 rc, found, is_prev = 0;
 
 	if (data_pepper(cfg, pepper, err, sizeof(err)) == -1 ||
 	    db_open(&db, cfg, 0, err, sizeof(err)) == -1) {
@@ -141,14 +141,13 @@ live(struct config *cfg, const char *secret, size_t n)
 		printf("not live: token %s (account %s): %s\n", key, acct, why);
 		return 3;
 	}
-	status = 0;
 	if (expires)
 		time_format(expires, 0, when, sizeof(when));
 	printf("live: token %s (account %s)%s%s%s\n", key, acct,
 	    is_prev ? ", its previous secret (rotated)" : "",
 	    expires ? is_prev ? ", works until " : ", expires " : "",
 	    expires ? when : "");
-	return status;
+	return 0;
 }
 
 int

@@ -267,10 +267,20 @@ backup_install(const char *from, const char *dbpath, char *err,
 	sqlite3_backup	*b = NULL;
 	char		 tmp[PATH_MAX], side[PATH_MAX + 8], dir[PATH_MAX];
 	char		 uri[PATH_MAX + 32];
+	struct stat	 st;
 	int		 rc = -1;
 
 	if (temp_beside(dbpath, tmp, sizeof(tmp), err, errlen) == -1)
 		return -1;
+	/* Run as root, the copy gets the owner of the database it replaces
+	 * (else of the data directory): the service must write it. */
+	dir_of(dbpath, dir, sizeof(dir));
+	if (geteuid() == 0 && (stat(dbpath, &st) == 0 || stat(dir, &st) == 0) &&
+	    chown(tmp, st.st_uid, st.st_gid) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
 	snprintf(uri, sizeof(uri), "file:%s?mode=ro&immutable=1", from);
 	/* The copy, page by page, into the private file beside the live
 	 * one, in WAL mode as the service keeps it. */
@@ -327,7 +337,6 @@ backup_install(const char *from, const char *dbpath, char *err,
 		snprintf(err, errlen, "%s: %s", dbpath, strerror(errno));
 		goto out;
 	}
-	dir_of(dbpath, dir, sizeof(dir));
 	sync_path(dir, 1);
 	rc = 0;
 out:

@@ -188,9 +188,18 @@ def main():
         st, _, body = http("GET", web.base_url + "/api/me", auth)
         t.eq(st, 200, "the token authenticates against the restored database")
         t.has(body.decode(), key, "... as itself")
-    # Restoring over a database no process has open replaces it.
+    # Restoring over a database no process has open replaces it; run as
+    # root, the new file keeps the old one's owner (the service's user).
+    if os.geteuid() == 0:
+        os.chown(restored, 65534, 65534)
     rc, msg = cli(fresh, "restore", "--from", forced)
     t.eq(rc, 0, "restore over a stopped service's database")
+    if os.geteuid() == 0:
+        t.eq((os.stat(restored).st_uid, os.stat(restored).st_gid), (65534, 65534),
+             "... and, run as root, it keeps the replaced database's owner")
+    else:
+        t.skip("... and, run as root, it keeps the replaced database's owner", "not root")
+    t.eq(stat.S_IMODE(os.stat(restored).st_mode), 0o600, "... mode 0600")
     t.eq(count(restored, "records"), len(live), "... which is now the other backup")
     t.ok(not os.path.exists(restored + "-wal") or os.path.getsize(restored + "-wal") == 0,
          "... and no stale WAL is left beside it")
