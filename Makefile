@@ -27,8 +27,11 @@ DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
 	    libsodium-dev libjansson-dev libpq-dev libcurl4-openssl-dev
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
-	    spawn-fcgi python3 curl sqlite3 procps chromium strace valgrind \
-	    libpq-dev postgresql-15 openapi-specification python3-jsonschema
+	    spawn-fcgi python3 python3-yaml curl sqlite3 procps chromium strace \
+	    valgrind libpq-dev postgresql-15 openapi-specification \
+	    python3-jsonschema $(DEB_PKG)
+# make deb: the Debian package's build (tests/http/test_deb.py builds it).
+DEB_PKG   = debhelper dpkg-dev fakeroot lintian
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # fcgi/ by layer (docs/ARCHITECTURE.md): lib, store, domain, http,
@@ -38,7 +41,7 @@ OBJS	 = $(SRCS:.c=.o)
 HDRS	 = $(wildcard fcgi/*.h fcgi/*/*.h)
 
 .PHONY: all deps deps-run deps-test deps-bench run test bench install \
-	uninstall clean valgrind fuzz deps-hard check-hard FORCE
+	uninstall clean valgrind fuzz deps-hard check-hard deps-deb deb FORCE
 
 all: tessera
 
@@ -51,12 +54,12 @@ fcgi/libtessera.a: $(OBJS)
 
 # Objects are rebuilt when the flags change (make test SANITIZE=1 after a
 # plain build, and back).
-BUILD_FLAGS = $(CC) $(CFLAGS) $(XCFLAGS) $(XLDFLAGS)
+BUILD_FLAGS = $(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) $(XLDFLAGS)
 fcgi/.flags: FORCE
 	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
 
 fcgi/%.o: fcgi/%.c $(HDRS) fcgi/.flags
-	$(CC) $(CFLAGS) $(XCFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) -c -o $@ $<
 
 # Installs the listed Debian packages that are not installed yet.
 define install_missing
@@ -183,6 +186,38 @@ install: tessera
 	install -m 0755 tessera $(DESTDIR)$(PREFIX)/bin/tessera
 	cp -R lua schema www conf $(DESTDIR)$(SHAREDIR)/
 	install -D -m 0644 docs/openapi.json $(DESTDIR)$(SHAREDIR)/docs/openapi.json
+	rm -rf $(DESTDIR)$(SHAREDIR)/conf/debian
+
+# The Debian package: build/tessera_VERSION_amd64.deb. The packaging is
+# conf/debian; the source and it are copied into a scratch tree,
+# build/deb/tessera-VERSION, and dpkg-buildpackage builds there (what else
+# it makes, .buildinfo, .changes and the -dbgsym package, stays in
+# build/deb). DEB_OUT=DIR builds in DIR instead of build/ (the test does).
+# The version is TESSERA_VERSION and must match conf/debian/changelog's.
+VERSION	 = $(shell sed -n 's/^\#define TESSERA_VERSION "\(.*\)"/\1/p' \
+	   fcgi/process/process.h)
+DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
+DEB_OUT	?= build
+DEB_TREE = $(DEB_OUT)/deb/tessera-$(VERSION)
+DEB_FILE = $(DEB_OUT)/tessera_$(VERSION)_$(DEB_ARCH).deb
+
+deps-deb: deps-build
+	$(call install_missing,$(DEB_PKG))
+
+deb: deps-deb
+	@v=$$(dpkg-parsechangelog -l conf/debian/changelog -S Version); \
+	 [ "$$v" = "$(VERSION)" ] || { echo "make deb: conf/debian/changelog \
+	 is at $$v, TESSERA_VERSION at $(VERSION)" >&2; exit 1; }
+	rm -rf $(DEB_OUT)/deb && mkdir -p $(DEB_TREE)
+	tar -cf - --exclude='*.o' --exclude='*.a' --exclude=.flags \
+	  Makefile README.md SECURITY.md fcgi lua schema www docs conf \
+	  | tar -xf - -C $(DEB_TREE)
+	rm -rf $(DEB_TREE)/conf/debian && cp -R conf/debian $(DEB_TREE)/debian
+	cd $(DEB_TREE) && DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" \
+	  dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+	  { tail -n 40 ../build.log; exit 1; }
+	cp $(DEB_OUT)/deb/tessera_$(VERSION)_$(DEB_ARCH).deb $(DEB_FILE)
+	@echo "make deb: $(DEB_FILE)"
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/tessera
@@ -190,5 +225,6 @@ uninstall:
 
 clean:
 	rm -f tessera fcgi/*/*.o fcgi/libtessera.a fcgi/.flags
+	rm -rf build
 	-$(MAKE) --no-print-directory -C tests/c clean
 	-$(MAKE) --no-print-directory -C tests/fuzz clean

@@ -69,8 +69,8 @@ make_pepper(const char *path, char *err, size_t errlen)
  * keyed hash of a fixed text, in hex. It tells a host whose pepper.key
  * differs from the one the tokens were hashed with, and reveals nothing
  * of the pepper. */
-static void
-pepper_check(const unsigned char pepper[PEPPER_LEN], char hex[65])
+void
+data_pepper_fingerprint(const unsigned char pepper[PEPPER_LEN], char hex[65])
 {
 	static const char	 text[] = "tessera pepper check";
 	unsigned char		 h[32];
@@ -105,7 +105,7 @@ data_pepper_matches(struct db *db, const unsigned char *pepper,
 	char		 want[65], have[80];
 	struct dbq	*q;
 
-	pepper_check(pepper, want);
+	data_pepper_fingerprint(pepper, want);
 	if (meta_text(db, "pepper_check", have, sizeof(have)) == -1) {
 		snprintf(err, errlen, "database: %s", db_errmsg(db));
 		return -1;

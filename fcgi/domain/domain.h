@@ -55,6 +55,10 @@ int	 data_init(const struct config *, char *err, size_t errlen);
  * "pepper_check", recorded by the first host)? 0, or -1 with err. */
 int	 data_pepper_matches(struct db *, const unsigned char *pepper,
 	    char *err, size_t errlen);
+/* The database's fingerprint of a pepper (meta "pepper_check"): a keyed
+ * hash of a fixed text, in hex; it reveals nothing of the pepper. */
+void	 data_pepper_fingerprint(const unsigned char pepper[PEPPER_LEN],
+	    char hex[65]);
 /* Reads the pepper into out; refuses a file readable by others. */
 int	 data_pepper(const struct config *, unsigned char out[PEPPER_LEN],
 	    char *err, size_t errlen);
@@ -121,6 +125,10 @@ uint32_t token_crc32(const void *, size_t);
 void	 token_new_secret(char out[TOKEN_SECRET_LEN + 1]);
 /* 1 when s has the prefix, the alphabet, the length and a good checksum. */
 int	 token_secret_valid(const char *s, size_t n);
+/* Why s is not a well-formed secret, in words that quote none of it
+ * (prefix, length, alphabet, checksum, in that order), or NULL when it
+ * is one. */
+const char *token_secret_problem(const char *s, size_t n);
 void	 token_new_key(char out[TOKEN_KEY_LEN + 1]);
 int	 token_key_valid(const char *);
 void	 token_hash(const unsigned char pepper[PEPPER_LEN], const char *secret,

@@ -108,6 +108,29 @@ token_secret_valid(const char *s, size_t n)
 	return memcmp(sum, s + p + TOKEN_BODY_LEN, TOKEN_CRC_LEN) == 0;
 }
 
+const char *
+token_secret_problem(const char *s, size_t n)
+{
+	size_t	 p = sizeof(TOKEN_PREFIX) - 1, i;
+	char	 sum[TOKEN_CRC_LEN];
+
+	if (n < p || memcmp(s, TOKEN_PREFIX, p) != 0)
+		return "it does not start with " TOKEN_PREFIX;
+	if (n != TOKEN_SECRET_LEN)
+		return n < TOKEN_SECRET_LEN ? "it is too short for a token" :
+		    "it is too long for a token";
+	for (i = p; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')))
+			return "it has a character a token never has (only "
+			    "A-Z, a-z and 0-9 follow the prefix)";
+	checksum(s, p + TOKEN_BODY_LEN, sum);
+	if (sodium_memcmp(sum, s + p + TOKEN_BODY_LEN, TOKEN_CRC_LEN) != 0)
+		return "its checksum does not match (a character is wrong, "
+		    "missing or swapped)";
+	return NULL;
+}
+
 void
 token_new_key(char out[TOKEN_KEY_LEN + 1])
 {

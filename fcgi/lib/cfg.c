@@ -295,11 +295,12 @@ is_file(const char *dir, const char *name)
 
 /* Finds the tree the scripts come from: the binary's own directory when
  * it is a source tree (built with make, not installed), else the current
- * directory when it is one, else the installed share directory. */
+ * directory when it is one, else BIN/../share/tessera when it has the
+ * scripts, else the installed share directory. */
 static void
 find_root(char *out, size_t outlen)
 {
-	char	 d[PATH_MAX];
+	char	 d[PATH_MAX], rel[PATH_MAX];
 
 	exe_dir(d, sizeof(d));
 	if (d[0] && is_file(d, "lua/app.lua") &&
@@ -311,6 +312,18 @@ find_root(char *out, size_t outlen)
 	    is_file(d, "schema/queries.sql")) {
 		snprintf(out, outlen, "%s", d);
 		return;
+	}
+	/* An installed tree moved as a whole (BIN/../share/tessera: a
+	 * package unpacked under another root, make install DESTDIR). */
+	exe_dir(d, sizeof(d));
+	if (d[0] && strlen(d) + sizeof("/../share/tessera") < sizeof(d)) {
+		strcat(d, "/../share/tessera");
+		if (is_file(d, "lua/app.lua") &&
+		    is_file(d, "schema/queries.sql") &&
+		    realpath(d, rel) != NULL) {
+			snprintf(out, outlen, "%s", rel);
+			return;
+		}
 	}
 	snprintf(out, outlen, "%s", TESSERA_SHAREDIR);
 }

@@ -98,6 +98,17 @@ static const struct cli_opt audit_list_o[] = {
 	{ NULL, NULL, NULL, 0 }
 };
 
+static const struct cli_opt backup_o[] = {
+	{ "to", "FILE", "where the copy goes (required; mode 0600)", 1 },
+	{ "force", NULL, "replace FILE when it exists", 0 },
+	{ NULL, NULL, NULL, 0 }
+};
+
+static const struct cli_opt restore_o[] = {
+	{ "from", "FILE", "the backup to restore (required)", 1 },
+	{ NULL, NULL, NULL, 0 }
+};
+
 #define DEACTIVATE_TEXT \
 	"Deactivating a token also deactivates every token made from it " \
 	"(lineage), as on the tokens page and in the API. Audited."
@@ -157,6 +168,17 @@ static const struct cli_cmd cmds[] = {
 	    ACTIVATE_TEXT, none },
 	{ "token", "disable", 0, "KEY", 1, 1, "the same as token deactivate",
 	    DEACTIVATE_TEXT, none },
+	{ "token", "check", 0, "[TOKEN]", 0, 1, "is a string a well-formed "
+	    "token, and a live one? never prints it",
+	    "The string comes from standard input (one line; an operand "
+	    "would be in the process list). Offline: its prefix, length, "
+	    "alphabet and checksum. With --data, --config, TESSERA_DATA, "
+	    "TESSERA_CONFIG or TESSERA_DATABASE also whether it is live: it "
+	    "exists, is on, has not expired, and its user and account are "
+	    "active (a live one is named by its key). Exit status: 0 "
+	    "well-formed (offline) or live, 1 malformed, 2 nothing to check, "
+	    "3 well-formed but not live, 4 the database could not be read.",
+	    none },
 	{ "audit", NULL, 1, "SUBCOMMAND", 0, 0, "read the audit log", NULL,
 	    none },
 	{ "audit", "list", 0, "", 0, 0, "list audit events, newest first: "
@@ -164,6 +186,21 @@ static const struct cli_cmd cmds[] = {
 	    "Who is \"user@x\", \"user@x via token KEY\" or \"command line\" "
 	    "(what tessera user and tessera token did; ip \"cli\").",
 	    audit_list_o },
+	{ "backup", NULL, 0, "", 0, 0, "copy the SQLite database while the "
+	    "service runs (PostgreSQL: use pg_dump)",
+	    "A consistent copy of one moment (VACUUM INTO from a read "
+	    "transaction: writers go on), written beside FILE and renamed "
+	    "into place, mode 0600. An existing FILE is kept unless --force. "
+	    "DATA/pepper.key is not in it: keep a copy of that file apart.",
+	    backup_o },
+	{ "restore", NULL, 0, "", 0, 0, "replace the SQLite database with a "
+	    "backup (the service stopped)",
+	    "Checks the file first (SQLite's integrity_check, the Tessera "
+	    "schema, a schema version this tessera knows) and that DATA has "
+	    "the pepper.key the backup's tokens were made with; refuses while "
+	    "any process has the database open (stop tessera and its runner "
+	    "first). The copy is renamed over DATA/tessera.db in one step; "
+	    "pending migrations are applied.", restore_o },
 	{ "lua-test", NULL, 0, "FILE...", 1, 1000, "run Lua test files inside "
 	    "the sandboxed host", NULL, none },
 	{ "version", NULL, 0, "", 0, 0, "print the version", NULL, none },

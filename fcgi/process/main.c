@@ -7,6 +7,7 @@
  *	                             server), or one CGI request
  *	tessera serve | runner | init | migrate | config | version
  *	tessera user ... | token ... | audit list   the command line
+ *	tessera backup | restore     the SQLite database copied out and in
  *	tessera lua-test FILE...     Lua tests in the sandboxed host
  *	tessera help [CMD [SUB]], tessera [CMD [SUB]] --help
  *
@@ -48,7 +49,9 @@ struct opts {
 	const char	*since;
 	const char	*until;
 	const char	*limit;
-	int		 once, all, csv, help, version;
+	const char	*to;
+	const char	*from;
+	int		 once, all, csv, help, version, force;
 	char		**args;		/* operands left over */
 	int		 nargs;
 	const char	**given;	/* the names of the options given */
@@ -72,6 +75,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		{ "destination", offsetof(struct opts, destination) },
 		{ "email",   offsetof(struct opts, email) },
 		{ "expires-in-days", offsetof(struct opts, expires_in_days) },
+		{ "from",    offsetof(struct opts, from) },
 		{ "grace-seconds", offsetof(struct opts, grace_seconds) },
 		{ "kind",    offsetof(struct opts, kind) },
 		{ "limit",   offsetof(struct opts, limit) },
@@ -79,12 +83,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 		{ "role",    offsetof(struct opts, role) },
 		{ "scopes",  offsetof(struct opts, scopes) },
 		{ "since",   offsetof(struct opts, since) },
+		{ "to",      offsetof(struct opts, to) },
 		{ "until",   offsetof(struct opts, until) },
 		{ "workers", offsetof(struct opts, workers) },
 	};
 	static const struct { const char *name; size_t off; } flags[] = {
 		{ "all",     offsetof(struct opts, all) },
 		{ "csv",     offsetof(struct opts, csv) },
+		{ "force",   offsetof(struct opts, force) },
 		{ "help",    offsetof(struct opts, help) },
 		{ "once",    offsetof(struct opts, once) },
 		{ "version", offsetof(struct opts, version) },
@@ -352,6 +358,15 @@ dispatch(struct config *cfg, const struct cli_cmd *c, struct opts *op,
 	if (!strcmp(cmd, "user"))
 		return cli_user(cfg, c->sub, arg ? arg : op->email, op->role,
 		    op->account);
+	if (!strcmp(cmd, "token") && !strcmp(c->sub, "check"))
+		return cli_token_check(cfg, arg, op->data != NULL ||
+		    op->config != NULL || getenv("TESSERA_DATA") != NULL ||
+		    getenv("TESSERA_CONFIG") != NULL ||
+		    getenv("TESSERA_DATABASE") != NULL);
+	if (!strcmp(cmd, "backup"))
+		return cli_backup(cfg, op->to, op->force);
+	if (!strcmp(cmd, "restore"))
+		return cli_restore(cfg, op->from);
 	if (!strcmp(cmd, "token")) {
 		struct cli_token_opts to = {
 			.sub = c->sub, .key = arg,

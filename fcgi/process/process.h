@@ -115,6 +115,17 @@ int	 cli_token(struct config *, const struct cli_token_opts *);
  * status. */
 int	 cli_token_list(struct db *, const struct cli_token_opts *);
 
+/* tessera token check [TOKEN]: the token from standard input (or the
+ * operand); online: look it up too. The exit status: 0 well-formed or
+ * live, 1 malformed, 2 usage, 3 not live, 4 cannot tell
+ * (cli_token_check.c). */
+int	 cli_token_check(struct config *, const char *operand, int online);
+
+/* tessera backup --to FILE [--force], tessera restore --from FILE
+ * (cli_backup.c). The exit status. */
+int	 cli_backup(struct config *, const char *to, int force);
+int	 cli_restore(struct config *, const char *from);
+
 /* The options of "tessera audit list" (NULL: not given). */
 struct cli_audit_opts {
 	const char	*account;

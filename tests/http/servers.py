@@ -431,13 +431,20 @@ class Nginx(_WebServer):
 
     more_sockets: further hosts' sockets in the same upstream (several
     `tessera serve` hosts behind one nginx); balance: a directive for the
-    upstream, e.g. "hash $http_authorization consistent"."""
+    upstream, e.g. "hash $http_authorization consistent".
+
+    site: another copy of the site file (the Debian package's
+    /etc/tessera/nginx/tessera.conf), whose www/ directory is written
+    site_www there (that package's /usr/share/tessera/www)."""
 
     name = "nginx"
 
     def __init__(self, workdir, port, socket_path, www=None, listens=None,
-                 more_sockets=(), balance=None):
+                 more_sockets=(), balance=None, site=None,
+                 site_www="/usr/local/share/tessera/www"):
         super().__init__(workdir, port, www)
+        self.site = site or os.path.join(CONF, "nginx", "tessera.conf")
+        self.site_www = site_www
         self.socket_path = os.path.abspath(socket_path)
         self.listens = list(listens) if listens is not None else None
         self.more_sockets = [os.path.abspath(p) for p in more_sockets]
@@ -450,11 +457,11 @@ class Nginx(_WebServer):
         return [self._path("nginx-error.log"), self.log_path]
 
     def _prepare(self):
-        src = os.path.join(CONF, "nginx", "tessera.conf")
+        src = self.site
         with open(src) as f:
             site = _substitute(f.read(), [
                 ("/run/tessera/tessera.sock", self.socket_path),
-                ("/usr/local/share/tessera/www", self.www),
+                (self.site_www, self.www),
                 ("listen 80;", "listen 127.0.0.1:%d;" % self.port),
                 ("/var/log/nginx/tessera-access.log", self._path("tessera-access.log")),
             ], src)

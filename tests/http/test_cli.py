@@ -43,7 +43,7 @@ def commands():
             continue
         cmd, sub = m.group(1), m.group(2)
         if sub in ("add", "add-via", "list", "show", "rotate", "activate",
-                   "deactivate", "enable", "disable", "passwd"):
+                   "deactivate", "enable", "disable", "passwd", "check"):
             groups.add(cmd)
         else:
             sub = None
@@ -64,7 +64,8 @@ def help_everywhere(t):
             ("user", "passwd"), ("token", "add"), ("token", "add-via"),
             ("token", "list"), ("token", "show"), ("token", "rotate"),
             ("token", "activate"), ("token", "deactivate"), ("token", "disable"),
-            ("token", "enable"), ("audit", "list")}
+            ("token", "enable"), ("token", "check"), ("audit", "list"),
+            ("backup", None), ("restore", None)}
     t.eq(sorted(want - set(found), key=str), [],
          "tessera --help names every command and subcommand")
     bad = []
