@@ -28,6 +28,9 @@ local DONE = {
   password = "Your password was changed; your other sessions ended.",
 }
 
+local GONE = "That set-password link was shown once and cannot be shown " ..
+  "again. If it was not copied, make a fresh link (the old one then ends)."
+
 local function is_admin(s) return s.user.role == "admin" end
 
 local function me(s)
@@ -74,6 +77,19 @@ local function list(req)
     end
   end
   local d = data(s, is_admin(s) and pg or 1)
+  if req.query.shown and is_admin(s) then
+    local id = host.input.int(req.query.shown, 1)
+    local v = id and host.reveal.take(id)
+    local p = v and host.db.row("person", { id = tonumber(v.key),
+      account_id = s.user.account_id })
+    if p then
+      d.link = { email = p.email, url = v.token,
+        expires_at = v.previous_expires_at, added = v.rotated }
+    else
+      d.notice = GONE
+    end
+    return render(200, d)
+  end
   local done = req.query.done
   if done and DONE[done] then
     d.notice = DONE[done]
@@ -139,6 +155,19 @@ local function link_url(req, secret)
   return path
 end
 
+-- The answer to a form that made a link: 303 to its one-time view
+-- (host.reveal, as the tokens page does), so a reload neither shows the
+-- link again nor makes a new one; if the view cannot be kept, the link in
+-- this answer.
+local function show_link(req, s, p, secret, expires, added)
+  local url = link_url(req, secret)
+  local id = host.reveal.stash{ key = tostring(p.id), token = url,
+    rotated = added, previous_expires_at = expires }
+  if id then return http.redirect("/settings/users?shown=" .. id) end
+  return again(s, added and 201 or 200, nil, { link = { email = p.email,
+    url = url, expires_at = expires, added = added } })
+end
+
 local function add(req)
   local s, resp = auth.require(req)
   if not s then return resp end
@@ -170,8 +199,7 @@ local function add(req)
   local p = host.db.row("person", { id = id, account_id = s.user.account_id })
   hooks.fire("user_added", event(req, s, p, { role = role }))
   hooks.fire("user_link_made", event(req, s, p, { expires_at = expires }))
-  return again(s, 201, nil, { link = { email = p.email, url =
-    link_url(req, secret), expires_at = expires, added = true } })
+  return show_link(req, s, p, secret, expires, true)
 end
 
 local function new_link(req, params)
@@ -185,8 +213,7 @@ local function new_link(req, params)
     secret, expires = host.people.link(p.id, s.user.id)
   end)
   hooks.fire("user_link_made", event(req, s, p, { expires_at = expires }))
-  return again(s, 200, nil, { link = { email = p.email,
-    url = link_url(req, secret), expires_at = expires } })
+  return show_link(req, s, p, secret, expires, false)
 end
 
 local function role(req, params)
