@@ -997,3 +997,9 @@ WHERE t.account_id = :account_id AND t.kind = :kind
   AND (:q = '' OR instr(lower(t.description), lower(:q)) > 0
        OR t.key LIKE :q || '%')
   AND (t.scopes & :scope) = :scope;
+
+-- Metrics (fcgi/process/worker.c, metrics_path) -------------------------------
+
+-- name: metrics_runs
+SELECT status, count(*) AS n FROM runs
+WHERE status IN ('queued', 'running') GROUP BY status ORDER BY status;

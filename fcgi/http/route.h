@@ -29,6 +29,8 @@ struct route {
 	int		 token;		/* reachable from a token path */
 	uint32_t	 scope;		/* bits a token needs (token routes) */
 	int		 any_scope;	/* declared "any": every token */
+	int		 metric;	/* its metrics label + 1 (the worker's
+					 * cache); 0: not looked up yet */
 };
 
 struct route_table {

@@ -1056,3 +1056,9 @@ WHERE t.account_id = :account_id AND t.kind = :kind
        OR strpos(lower(t.description COLLATE "C"), lower(:q COLLATE "C")) > 0
        OR lower(t.key COLLATE "C") LIKE lower(:q COLLATE "C") || '%' ESCAPE '')
   AND (t.scopes & :scope::bigint) = :scope::bigint;
+
+-- Metrics (fcgi/process/worker.c, metrics_path) -------------------------------
+
+-- name: metrics_runs
+SELECT status, count(*) AS n FROM runs
+WHERE status IN ('queued', 'running') GROUP BY status ORDER BY status;
