@@ -28,7 +28,7 @@ DEB_BUILD = gcc make pkg-config libfcgi-dev liblua5.4-dev libsqlite3-dev \
 DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
 	    spawn-fcgi python3 curl sqlite3 procps chromium strace valgrind \
-	    libpq-dev postgresql-15
+	    libpq-dev postgresql-15 python3-prometheus-client
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # fcgi/ by layer (docs/ARCHITECTURE.md): lib, store, domain, http,
