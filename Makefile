@@ -29,7 +29,7 @@ DEB_RUN   = lighttpd
 DEB_TEST  = libcmocka-dev nginx-light apache2 libapache2-mod-fcgid \
 	    spawn-fcgi python3 python3-yaml curl sqlite3 procps chromium strace \
 	    valgrind libpq-dev postgresql-15 openapi-specification \
-	    python3-jsonschema $(DEB_PKG)
+	    python3-jsonschema python3-prometheus-client $(DEB_PKG)
 # make deb: the Debian package's build (tests/http/test_deb.py builds it).
 DEB_PKG   = debhelper dpkg-dev fakeroot lintian
 SUDO	 = $(shell [ "$$(id -u)" = 0 ] || echo sudo)

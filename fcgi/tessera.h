@@ -12,6 +12,7 @@
 #include "lib/json.h"
 #include "bridge/lhost.h"
 #include "lib/lib.h"
+#include "lib/metrics.h"
 #include "process/process.h"
 #include "store/store.h"
 

@@ -1031,12 +1031,12 @@ SELECT u.id, u.email, u.role, u.active,
          AS active_tokens
 FROM users u WHERE u.id = :id AND u.account_id = :account_id;
 
--- The account's admins who can act: on, with a password.
 -- name: people_lock_account
 -- Taken first by a change that asks people_admins_active (SQLite runs one
 -- writer at a time already; PostgreSQL locks the account's row).
 SELECT id FROM accounts WHERE id = :account_id;
 
+-- The account's admins who can act: on, with a password.
 -- name: people_admins_active
 SELECT count(*) AS n FROM users
 WHERE account_id = :account_id AND role = 'admin' AND active = 1
@@ -1065,3 +1065,9 @@ UPDATE password_links SET used_at = :now WHERE id = :id AND used_at IS NULL;
 
 -- name: password_hash_of
 SELECT password_hash FROM users WHERE id = :id;
+
+-- Metrics (fcgi/process/worker.c, metrics_path) -------------------------------
+
+-- name: metrics_runs
+SELECT status, count(*) AS n FROM runs
+WHERE status IN ('queued', 'running') GROUP BY status ORDER BY status;

@@ -16,6 +16,7 @@
 #include <lua.h>
 
 #include "bridge.h"
+#include "lib/metrics.h"
 
 static int
 l_records(lua_State *L)
@@ -24,14 +25,21 @@ l_records(lua_State *L)
 	const struct principal	*p = lhost_caller(L);
 	lua_Integer		 n = luaL_checkinteger(L, 1);
 	long long		 rate = cfg->rate_limit_webhook_records, burst;
+	long long		 wait;
 
 	if (p == NULL)
 		return luaL_error(L, "host.limits.records: only for a token's "
 		    "request");
 	burst = rate * 2 > cfg->webhook_max_records ? rate * 2 :
 	    cfg->webhook_max_records;
-	lua_pushinteger(L, rl_take(lhost_limits(L), "webhook_records",
-	    &p->token_id, sizeof(p->token_id), rate, burst, n));
+	wait = rl_take(lhost_limits(L), "webhook_records", &p->token_id,
+	    sizeof(p->token_id), rate, burst, n);
+	/* Received when the answer is a 2xx (worker.c). */
+	if (wait == 0)
+		metrics_pending_records(n);
+	else
+		metrics_add(M_RL_WEBHOOK_RECORDS, 1);
+	lua_pushinteger(L, wait);
 	return 1;
 }
 

@@ -230,5 +230,15 @@ long long	 rl_check(struct rl_map *, const char *scope, const void *key,
 long long	 rl_take(struct rl_map *, const char *scope, const void *key,
 		    size_t keylen, long long rate, long long burst,
 		    long long n);
+/* What a client may know of its bucket after a check (the RateLimit-*
+ * headers): the burst, the units left now, the seconds until it is full
+ * again (rounded up). */
+struct rl_info {
+	long long	 limit, remaining, reset;
+};
+/* rl_take, also filling info when the limit is on (info->limit 0: off). */
+long long	 rl_take_info(struct rl_map *, const char *scope,
+		    const void *key, size_t keylen, long long rate,
+		    long long burst, long long n, struct rl_info *info);
 
 #endif /* DOMAIN_H */

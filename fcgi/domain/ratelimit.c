@@ -78,10 +78,40 @@ long long
 rl_take(struct rl_map *m, const char *scope, const void *key, size_t keylen,
     long long rate, long long burst, long long n)
 {
+	return rl_take_info(m, scope, key, keylen, rate, burst, n, NULL);
+}
+
+/* Seconds in ticks, rounded up. */
+static long long
+ticks_seconds(uint64_t ticks)
+{
+	return (long long)((ticks * UNIT_US + 999999) / 1000000);
+}
+
+/* The bucket as a client sees it with tat (> now or not). */
+static void
+info_fill(struct rl_info *info, uint64_t tat, uint64_t now, uint64_t t,
+    long long burst)
+{
+	uint64_t	 owed = tat > now ? tat - now : 0;
+	long long	 used = (long long)((owed + t - 1) / t);
+
+	info->limit = burst;
+	info->remaining = used >= burst ? 0 : burst - used;
+	info->reset = ticks_seconds(owed);
+}
+
+long long
+rl_take_info(struct rl_map *m, const char *scope, const void *key,
+    size_t keylen, long long rate, long long burst, long long n,
+    struct rl_info *info)
+{
 	unsigned char	 h[crypto_shorthash_BYTES], buf[256];
 	uint64_t	 hv, fp, base, now, t, tau, tat, old, nv, v, best;
 	size_t		 sl = strlen(scope), i, idx = 0, victim;
 
+	if (info != NULL)
+		info->limit = info->remaining = info->reset = 0;
 	if (m == NULL || rate <= 0 || n <= 0)
 		return 0;
 	if (n > burst)
@@ -127,12 +157,20 @@ rl_take(struct rl_map *m, const char *scope, const void *key, size_t keylen,
 		if (tat < now || tat > now + t * (uint64_t)burst +
 		    (uint64_t)100000000)
 			tat = now;
-		if (tat - now > tau)		/* whole seconds, rounded up */
-			return (long long)(((tat - now - tau) * UNIT_US +
-			    999999) / 1000000);
+		if (tat - now > tau) {		/* whole seconds, rounded up */
+			if (info != NULL) {
+				info_fill(info, tat, now, t, burst);
+				info->remaining = 0;
+			}
+			return ticks_seconds(tat - now - tau);
+		}
 		nv = fp << TAT_BITS | ((tat + t * (uint64_t)n) & TAT_MASK);
 		if (__atomic_compare_exchange_n(&m->slot[idx], &old, nv, 0,
-		    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			if (info != NULL)
+				info_fill(info, tat + t * (uint64_t)n, now, t,
+				    burst);
 			return 0;
+		}
 	}
 }

@@ -27,6 +27,7 @@
 #include "domain/domain.h"
 #include "http.h"
 #include "lib/lib.h"
+#include "lib/metrics.h"
 #include "route.h"
 #include "store/store.h"
 
@@ -200,7 +201,8 @@ changed(void *arg, const char *what)
  * token_cache_seconds (authcache.h), dropped when the store reports the
  * token changed anywhere. */
 static int
-authenticate(const struct gate *g, const struct req *r, struct principal *p)
+authenticate(const struct gate *g, const struct req *r, struct principal *p,
+    enum metric_ev *outcome)
 {
 	char		 key[64], secret[128];
 	unsigned char	 h[32];
@@ -214,6 +216,10 @@ authenticate(const struct gate *g, const struct req *r, struct principal *p)
 	if (api_credentials(r, key, sizeof(key), secret, sizeof(secret)) == -1 ||
 	    !token_secret_valid(secret, strlen(secret)) ||
 	    (key[0] != '\0' && !token_key_valid(key))) {
+		*outcome = (r->authorization == NULL ||
+		    r->authorization[0] == '\0') &&
+		    kv_get(&r->query, "token") == NULL ? M_TOK_MISSING :
+		    M_TOK_MALFORMED;
 		rc = -1;
 		goto out;
 	}
@@ -229,6 +235,7 @@ authenticate(const struct gate *g, const struct req *r, struct principal *p)
 		sodium_memzero(secret, sizeof(secret));
 		sodium_memzero(h, sizeof(h));
 		memset(p, 0, sizeof(*p));
+		*outcome = M_TOK_ERROR;
 		return -2;
 	}
 	has_prev = row.has_prev && row.prev_expires > now;
@@ -238,6 +245,10 @@ authenticate(const struct gate *g, const struct req *r, struct principal *p)
 	good = sodium_memcmp(h, row.stored, sizeof(h)) == 0;
 	good_prev = sodium_memcmp(h, row.prev, sizeof(h)) == 0;
 	rc = found && (good | (good_prev & has_prev)) && row.p.active ? 0 : -1;
+	/* For the metrics only, after the same work either way. */
+	*outcome = !found ? M_TOK_UNKNOWN : !(good | (good_prev & has_prev)) ?
+	    M_TOK_BAD_SECRET : row.p.expires_at && row.p.expires_at <= now ?
+	    M_TOK_EXPIRED : !row.p.active ? M_TOK_INACTIVE : M_TOK_OK;
 	if (rc == 0) {
 		memcpy(p, &row.p, sizeof(*p));
 		if (remote && ttl > 0 && !cached)
@@ -349,15 +360,33 @@ touch(const struct gate *g, const struct req *r, struct principal *p)
 }
 
 static void
-too_many(struct resp *resp, long long wait)
+too_many(struct resp *resp, long long wait, enum metric_ev which)
 {
 	char	 s[32];
 
+	metrics_add(which, 1);
 	resp_error(resp, 429, "RATE_LIMIT_EXCEEDED",
 	    "too many requests; retry after the number of seconds in "
 	    "Retry-After", 1);
 	snprintf(s, sizeof(s), "%lld", wait);
 	resp_header(resp, "Retry-After", s);
+}
+
+/* A limit of rate a second, bursts of twice that: 0 or the seconds to
+ * wait; r->rl keeps the tighter bucket for the RateLimit-* headers. */
+static long long
+limit(const struct gate *g, struct req *r, const char *scope,
+    const void *key, size_t keylen, long long rate)
+{
+	struct rl_info	 info;
+	long long	 wait;
+
+	wait = rl_take_info(g->rl, scope, key, keylen, rate, rate * 2, 1,
+	    &info);
+	if (info.limit > 0 && (r->rl.limit == 0 || wait ||
+	    info.remaining < r->rl.remaining))
+		r->rl = info;
+	return wait;
 }
 
 int
@@ -368,23 +397,26 @@ api_gate(const struct gate *g, struct req *r, const struct route *route,
 	int			 kind = r->path_kind, rc;
 	char			 ip[64];
 	long long		 wait;
+	enum metric_ev		 outcome = M_TOK_ERROR;
 
 	if (kind == 0)
 		return 0;
 	req_addr_bucket(r, ip, sizeof(ip));	/* an IPv6 /64 is one */
-	wait = rl_check(g->rl, kind == REQ_WEBHOOK ? "webhook_ip" : "api_ip",
+	wait = limit(g, r, kind == REQ_WEBHOOK ? "webhook_ip" : "api_ip",
 	    ip, strlen(ip), kind == REQ_WEBHOOK ? cfg->rate_limit_webhook_ip :
 	    cfg->rate_limit_api_ip);
 	if (wait) {
-		too_many(resp, wait);
+		too_many(resp, wait, kind == REQ_WEBHOOK ? M_RL_WEBHOOK_IP :
+		    M_RL_API_IP);
 		return -1;
 	}
 	/* A public route (the API description) needs no credentials, and
 	 * any sent are not looked at: the script gets no req.auth. */
 	if (route != NULL && route->public_route)
 		return 0;
-	rc = authenticate(g, r, &r->auth);
+	rc = authenticate(g, r, &r->auth, &outcome);
 	if (rc == -2) {
+		metrics_add(M_TOK_ERROR, 1);
 		resp_error(resp, 503, "UNAVAILABLE",
 		    "service temporarily unavailable", 1);
 		return -1;
@@ -393,28 +425,34 @@ api_gate(const struct gate *g, struct req *r, const struct route *route,
 		/* The same 401 as any bad credential, and an audit row. */
 		audit_denied(g, r, &r->auth);
 		memset(&r->auth, 0, sizeof(r->auth));
+		outcome = M_TOK_IP_REFUSED;
 		rc = -1;
 	}
 	if (rc == -1) {
+		metrics_add(outcome, 1);
 		resp_error(resp, 401, "INVALID_TOKEN",
 		    "missing, invalid or inactive credentials", 1);
 		resp_header(resp, "WWW-Authenticate",
 		    "Basic realm=\"Tessera API\", charset=\"UTF-8\"");
 		return -1;
 	}
-	wait = rl_check(g->rl, kind == REQ_WEBHOOK ? "webhook_key" : "api_key",
+	wait = limit(g, r, kind == REQ_WEBHOOK ? "webhook_key" : "api_key",
 	    &r->auth.token_id, sizeof(r->auth.token_id),
 	    kind == REQ_WEBHOOK ? cfg->rate_limit_webhook_key :
 	    cfg->rate_limit_api_key);
 	if (wait) {
 		memset(&r->auth, 0, sizeof(r->auth));
-		too_many(resp, wait);
+		metrics_add(M_TOK_RATE_LIMITED, 1);
+		too_many(resp, wait, kind == REQ_WEBHOOK ? M_RL_WEBHOOK_KEY :
+		    M_RL_API_KEY);
 		return -1;
 	}
 	if (route != NULL && scope_refused(route, &r->auth, resp)) {
 		memset(&r->auth, 0, sizeof(r->auth));
+		metrics_add(M_TOK_SCOPE_REFUSED, 1);
 		return -1;
 	}
+	metrics_add(M_TOK_OK, 1);
 	touch(g, r, &r->auth);
 	r->authed = 1;
 	return 0;

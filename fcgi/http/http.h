@@ -22,7 +22,8 @@ enum cparam {
 	P_CONTENT_LENGTH, P_CONTENT_TYPE, P_HTTPS, P_HTTP_ACCEPT,
 	P_HTTP_AUTHORIZATION, P_HTTP_COOKIE, P_HTTP_HOST, P_HTTP_ORIGIN,
 	P_HTTP_REFERER, P_HTTP_USER_AGENT, P_HTTP_X_CSRF_TOKEN,
-	P_HTTP_X_FORWARDED_FOR, P_HTTP_X_FORWARDED_PROTO, P_PATH_INFO,
+	P_HTTP_X_FORWARDED_FOR, P_HTTP_X_FORWARDED_PROTO,
+	P_HTTP_X_REQUEST_ID, P_PATH_INFO,
 	P_QUERY_STRING, P_REMOTE_ADDR, P_REQUEST_METHOD, P_REQUEST_SCHEME,
 	P_REQUEST_URI, P_SCRIPT_NAME, P_COUNT
 };
@@ -58,6 +59,7 @@ void		 conn_fcgi_wipe(struct FCGX_Request *);
 /* What a request's path is (req.path_kind): where tokens authenticate. */
 #define REQ_API		1	/* below api_mount */
 #define REQ_WEBHOOK	2	/* /webhook and below */
+#define REQ_ID_MAX	128
 
 /* One parsed request. Every string is a private copy (owned by the req,
  * freed by req_free), validated as described in request.c. */
@@ -86,6 +88,12 @@ struct req {
 	int		 wants_json;	/* errors answer the JSON envelope */
 	int		 authed;	/* auth is valid (API paths) */
 	struct principal auth;
+	/* X-Request-Id: the client's when sane (1 to 128 of A-Z a-z 0-9
+	 * . _ -), else 32 random hex digits; set for every request. */
+	char		 id[REQ_ID_MAX + 1];
+	/* The tighter rate-limit bucket the gate checked (limit 0: none),
+	 * for the RateLimit-* headers of token paths. */
+	struct rl_info	 rl;
 };
 
 /* Reads and validates the request. Returns 0, or an HTTP status (400,
@@ -98,6 +106,8 @@ int	 req_read(struct req *, struct conn *, const struct config *,
  * "/webhook" (NULL-terminated, for route_add). */
 void	 req_token_prefixes(const struct config *, const char *out[3]);
 void	 req_free(struct req *);
+/* 1 when s is a request id to keep: 1 to REQ_ID_MAX of A-Z a-z 0-9 . _ -. */
+int	 req_id_valid(const char *s);
 /* The client's rate-limit bucket (cidr_bucket: an IPv4 address, an IPv6
  * /64) into out, at least 64 bytes; an address that does not parse is its
  * own bucket. */
@@ -118,6 +128,11 @@ struct resp {
 	size_t		 cap;
 	struct buf	 body;
 	int		 secret;	/* body holds a secret: wipe after use */
+	/* Written by resp_write as they are, without a copy (the worker
+	 * sets them just before; both validated): X-Request-Id when id is
+	 * not NULL, the RateLimit-* headers when rl.limit > 0. */
+	const char	*id;
+	struct rl_info	 rl;
 };
 
 const char	*resp_reason(int status);

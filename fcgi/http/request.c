@@ -364,11 +364,46 @@ decide(struct req *r, const struct config *cfg)
 }
 
 int
+req_id_valid(const char *s)
+{
+	size_t	 n;
+
+	for (n = 0; s[n]; n++)
+		if (n == REQ_ID_MAX || !(isalnum((unsigned char)s[n]) ||
+		    s[n] == '.' || s[n] == '_' || s[n] == '-'))
+			return 0;
+	return n > 0;
+}
+
+/* The client's X-Request-Id when it is sane, else a new random one. */
+static void
+set_id(struct req *r, struct conn *c)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char	*v = conn_get(c, P_HTTP_X_REQUEST_ID);
+	unsigned char	 rnd[16];
+	size_t		 i;
+
+	if (v != NULL && req_id_valid(v)) {
+		memcpy(r->id, v, strlen(v) + 1);
+		return;
+	}
+	randombytes_buf(rnd, sizeof(rnd));
+	for (i = 0; i < sizeof(rnd); i++) {	/* not secret: no need for
+						 * sodium_bin2hex's care */
+		r->id[2 * i] = hex[rnd[i] >> 4];
+		r->id[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	r->id[2 * sizeof(rnd)] = '\0';
+}
+
+int
 req_read(struct req *r, struct conn *c, const struct config *cfg,
     const char **why)
 {
 	int	 status = read_request(r, c, cfg, why);
 
+	set_id(r, c);
 	decide(r, cfg);
 	return status;
 }

@@ -247,6 +247,17 @@ resp_write(struct resp *r, struct conn *c, int head_only)
 	buf_add(&h, "\r\n", 2);
 	for (i = 0; i < r->nh; i++)
 		add_line(&h, r->h[i].name, r->h[i].val);
+	if (r->id != NULL)
+		add_line(&h, "X-Request-Id", r->id);
+	if (r->rl.limit > 0) {
+		buf_add(&h, "RateLimit-Limit: ", 17);
+		buf_addint(&h, r->rl.limit);
+		buf_add(&h, "\r\nRateLimit-Remaining: ", 23);
+		buf_addint(&h, r->rl.remaining);
+		buf_add(&h, "\r\nRateLimit-Reset: ", 19);
+		buf_addint(&h, r->rl.reset);
+		buf_add(&h, "\r\n", 2);
+	}
 	ct = resp_get_header(r, "Content-Type");
 	d = ct && strncasecmp(ct, "application/json", 16) == 0 &&
 	    (ct[16] == '\0' || ct[16] == ';') ? defaults_json : defaults;

@@ -31,6 +31,8 @@ struct route {
 	int		 any_scope;	/* declared "any": every token */
 	int		 public_route;	/* declared "public": a GET that
 					 * needs no credentials */
+	int		 metric;	/* its metrics label + 1 (the worker's
+					 * cache); 0: not looked up yet */
 };
 
 struct route_table {

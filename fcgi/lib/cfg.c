@@ -44,6 +44,7 @@ static const struct cfg_key keys[] = {
 	I(db_max_pages, "0", 0, 1LL << 40, 0),
 	S(extra_routes, "", 1),
 	S(listen, "unix:/run/tessera/tessera.sock", 0),
+	S(log_format, "text", 0),
 	B(log_requests, "1", 0),
 	I(login_max_failures, "5", 1, 1000000, 1),
 	I(login_window, "900", 1, 86400 * 30, 1),
@@ -51,6 +52,8 @@ static const struct cfg_key keys[] = {
 	I(lua_max_instructions, "50000000", 100000, 1LL << 40, 0),
 	I(lua_memory_mb, "64", 4, 4096, 1),
 	I(max_params, "1000", 1, 1000000, 0),
+	S(metrics_allow, "127.0.0.1/32, ::1/128", 0),
+	S(metrics_path, "", 0),
 	I(model_max_steps, "1000000", 1, 1LL << 40, 0),
 	I(model_memory_mb, "256", 1, 65536, 0),
 	I(notify_backoff_seconds, "30", 1, 86400, 0),
@@ -162,28 +165,80 @@ key_set(struct config *c, const struct cfg_key *k, const char *val,
 	return -1;
 }
 
-/* Parses trusted_proxies into c->proxies (NULL when empty). */
+/* Parses a list of networks (the key name) into *out (NULL when empty). */
 static int
-set_proxies(struct config *c, char *err, size_t errlen)
+set_nets(const char *name, const char *val, struct cidr_list **out,
+    char *err, size_t errlen)
 {
 	struct cidr_list	*l;
 	char			 msg[160];
 
-	free(c->proxies);
-	c->proxies = NULL;
-	if (c->trusted_proxies == NULL || c->trusted_proxies[0] == '\0')
+	free(*out);
+	*out = NULL;
+	if (val == NULL || val[0] == '\0')
 		return 0;
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (cidr_parse_list(c->trusted_proxies, l, msg, sizeof(msg)) == -1) {
-		snprintf(err, errlen, "trusted_proxies: %s", msg);
+	if (cidr_parse_list(val, l, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "%s: %s", name, msg);
 		free(l);
 		return -1;
 	}
-	c->proxies = l;
+	*out = l;
 	return 0;
+}
+
+static int
+set_proxies(struct config *c, char *err, size_t errlen)
+{
+	return set_nets("trusted_proxies", c->trusted_proxies, &c->proxies,
+	    err, errlen);
+}
+
+/* Whether path is prefix itself or below it ("/api", "/api/x"). */
+static int
+below(const char *path, const char *prefix)
+{
+	size_t	 n = strlen(prefix);
+
+	return strncmp(path, prefix, n) == 0 &&
+	    (path[n] == '\0' || path[n] == '/');
+}
+
+/* log_format, and metrics_path: off (""), or a path of its own of
+ * 2 to 128 bytes of / A-Z a-z 0-9 . _ - (never under the token paths,
+ * where the gate would ask for a token); metrics_allow parsed. */
+static int
+check_observability(struct config *c, char *err, size_t errlen)
+{
+	const char	*p = c->metrics_path;
+	size_t		 i;
+
+	if (strcmp(c->log_format, "text") != 0 &&
+	    strcmp(c->log_format, "json") != 0) {
+		snprintf(err, errlen, "log_format: text or json, got \"%.64s\"",
+		    c->log_format);
+		return -1;
+	}
+	if (p[0] != '\0') {
+		for (i = 0; p[i]; i++)
+			if (!isalnum((unsigned char)p[i]) &&
+			    strchr("/._-", p[i]) == NULL)
+				break;
+		if (p[0] != '/' || i < 2 || i > 128 || p[i] != '\0' ||
+		    strstr(p, "//") != NULL || strstr(p, "/.") != NULL ||
+		    below(p, c->api_mount) || below(p, "/webhook") ||
+		    below(p, "/static")) {
+			snprintf(err, errlen, "metrics_path: a path such as "
+			    "/metrics (/ and A-Z a-z 0-9 . _ -, at most 128 "
+			    "bytes), not under api_mount, /webhook or /static");
+			return -1;
+		}
+	}
+	return set_nets("metrics_allow", c->metrics_allow, &c->metrics_nets,
+	    err, errlen);
 }
 
 int
@@ -438,7 +493,8 @@ cfg_load(struct config *c, const char *path, const char *data_dir,
 		return -1;
 	}
 	if (notify_targets_check(c->notify_targets, err, errlen) == -1 ||
-	    default_notify_secret(c, err, errlen) == -1)
+	    default_notify_secret(c, err, errlen) == -1 ||
+	    check_observability(c, err, errlen) == -1)
 		return -1;
 	return set_proxies(c, err, errlen);
 }
@@ -501,5 +557,6 @@ cfg_free(struct config *c)
 			free(*(char **)((char *)c + keys[i].off));
 	free(c->path);
 	free(c->proxies);
+	free(c->metrics_nets);
 	memset(c, 0, sizeof(*c));
 }

@@ -83,6 +83,10 @@ struct config {
 	long long	 login_window;
 	long long	 db_max_pages;
 	int		 log_requests;
+	char		*log_format;	/* text or json */
+	char		*metrics_path;	/* "": no metrics */
+	char		*metrics_allow;	/* who may read them (CIDRs) */
+	struct cidr_list *metrics_nets;
 	long long	 token_check_interval;
 	long long	 token_cache_seconds;
 	long long	 token_default_expiry_days;
@@ -149,8 +153,29 @@ int	 notify_target(const char *targets, const char *name, char *url,
 /* ------------------------------------------------------------------ log */
 
 void	 log_open(void);
+/* log_format: 0 text, 1 one JSON object a line. */
+void	 log_set_json(int);
+/* The id of the request being served, added to every line until it is
+ * set again (NULL: none). The caller keeps the string alive. */
+void	 log_request_id(const char *);
 void	 log_msg(const char *level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* An answered request, for its log line. uri is scrubbed already
+ * (log_scrub_uri); key is the token's public key (only its first 8
+ * characters are written), or NULL. Never a secret in any field. */
+struct log_req {
+	const char	*method, *uri, *route, *remote, *key;
+	int		 status;
+	double		 ms;
+};
+void	 log_request(const struct log_req *);
+/* One line as log_msg writes it, into b (for the tests). */
+void	 log_format_line(struct buf *, int json, long long when, long pid,
+	    const char *level, const char *msg, const char *id,
+	    const struct log_req *);
+/* s as a JSON string (quoted): control bytes escaped, bytes that are
+ * not UTF-8 as U+FFFD, U+2028 and U+2029 escaped. */
+void	 log_json_string(struct buf *, const char *s);
 #define	 log_err(...)	log_msg("error", __VA_ARGS__)
 #define	 log_warn(...)	log_msg("warn", __VA_ARGS__)
 #define	 log_info(...)	log_msg("info", __VA_ARGS__)

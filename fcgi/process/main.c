@@ -169,6 +169,7 @@ load(struct config *cfg, const struct opts *o)
 		log_err("configuration: %s", err);
 		return -1;
 	}
+	log_set_json(strcmp(cfg->log_format, "json") == 0);
 	if (o->listen && cfg_set(cfg, "listen", o->listen, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "tessera: %s\n", err);

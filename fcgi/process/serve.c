@@ -26,6 +26,7 @@
 
 #include "domain/domain.h"
 #include "lib/lib.h"
+#include "lib/metrics.h"
 #include "process.h"
 #include "store/store.h"
 
@@ -314,6 +315,8 @@ reap(int stopping)
 		slots[i].pid = 0;
 		if (slots[i].gen != gen || stopping)
 			continue;
+		metrics_add(i == RUNNER ? M_RESTART_RUNNER :
+		    M_RESTART_WORKER, 1);
 		if (WIFSIGNALED(st))
 			log_warn("%s %ld killed by signal %d; respawning",
 			    i == RUNNER ? "runner" : "worker", (long)pid,
@@ -356,6 +359,9 @@ serve_main(struct config *cfg, int (*reload)(struct config *))
 	}
 	sodium_memzero(pepper, sizeof(pepper));
 	db_close(&db);
+	/* For the restarts it counts (the workers count the rest). */
+	if (metrics_open(cfg->data_dir, err, sizeof(err)) == -1)
+		log_err("metrics are off: %s", err);
 
 	if ((fd = systemd_socket()) == -1 &&
 	    (fd = bind_listen(cfg, err, sizeof(err), &unix_path)) == -1) {

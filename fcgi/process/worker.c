@@ -18,7 +18,9 @@
 #include "domain/domain.h"
 #include "http/http.h"
 #include "bridge/lhost.h"
+#include "lib/cidr.h"
 #include "lib/lib.h"
+#include "lib/metrics.h"
 #include "process.h"
 #include "http/route.h"
 #include "store/store.h"
@@ -72,6 +74,8 @@ worker_init(struct worker *w, struct config *cfg, char *err, size_t errlen)
 	w->db.gc = w->gc;
 	if ((w->wr = writer_open(cfg->data_dir, lerr, sizeof(lerr))) == NULL)
 		log_err("writers wait at SQLite's lock only: %s", lerr);
+	if (metrics_open(cfg->data_dir, lerr, sizeof(lerr)) == -1)
+		log_err("metrics are off: %s", lerr);
 	w->db.wr = w->wr;
 	/* A broken script must not stop the worker: requests answer 500
 	 * and the state is retried until the scripts load again. */
@@ -124,6 +128,82 @@ worker_refresh(struct worker *w, const char *who)
 	return lhost_refresh(&w->ls, w->cfg, &w->db, w->pepper, w->rl, who);
 }
 
+/* The metrics label of the route m took (cached in the route). */
+static int
+route_label(const struct route_table *routes, const struct route_match *m)
+{
+	struct route	*t;
+	int		 l;
+
+	if (m->route < 0)
+		return metrics_label(NULL, NULL);
+	t = (struct route *)&routes->v[m->route];	/* the worker's own */
+	if (t->metric == 0 && (l = metrics_label(t->method, t->pattern)) >= 0)
+		t->metric = l + 1;
+	return t->metric - 1;
+}
+
+/* GET metrics_path: the counters in Prometheus' text format, for the
+ * addresses in metrics_allow only (anyone else: 404, as if there were
+ * nothing here). REMOTE_ADDR as the web server passed it, or the client
+ * a trusted proxy named. */
+static void
+metrics_answer(struct worker *w, const struct req *r, struct resp *resp)
+{
+	struct dbq	*st;
+	int		 rc;
+
+	if (w->cfg->metrics_nets == NULL ||
+	    !cidr_match(w->cfg->metrics_nets, r->remote_addr)) {
+		resp_error(resp, 404, "NOT_FOUND", "not found", r->wants_json);
+		return;
+	}
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+		resp_error(resp, 405, "METHOD_NOT_ALLOWED", "GET only",
+		    r->wants_json);
+		resp_header(resp, "Allow", "GET, HEAD");
+		return;
+	}
+	if (metrics_render(&resp->body) == -1) {
+		resp_error(resp, 503, "UNAVAILABLE", "metrics are off (see "
+		    "the log)", r->wants_json);
+		return;
+	}
+	/* Runs waiting and running, from the database (runs_open). */
+	buf_adds(&resp->body, "# HELP tessera_runs Runs queued or running "
+	    "now.\n# TYPE tessera_runs gauge\n");
+	if ((st = db_query(&w->db, "metrics_runs")) != NULL) {
+		long long q = 0, n = 0;
+
+		while ((rc = db_step(st)) == DB_ROW) {
+			if (strcmp(db_col_text(st, 0), "queued") == 0)
+				q = db_col_int(st, 1);
+			else
+				n = db_col_int(st, 1);
+		}
+		db_reset(st);
+		if (rc == DB_DONE)
+			buf_printf(&resp->body, "tessera_runs{status=\"queued\"} "
+			    "%lld\ntessera_runs{status=\"running\"} %lld\n",
+			    q, n);
+	}
+	resp_header(resp, "Content-Type", "text/plain; version=0.0.4; "
+	    "charset=utf-8");
+}
+
+/* The headers of every answer: X-Request-Id, and on token paths the
+ * rate limit the gate checked (RateLimit-Limit, -Remaining, -Reset). */
+static void
+answer_headers(const struct req *r, struct resp *resp)
+{
+	resp->id = r->id;
+	if (r->path_kind == 0 || r->rl.limit <= 0)
+		return;
+	resp->rl = r->rl;
+	if (resp->status == 429)
+		resp->rl.remaining = 0;
+}
+
 void
 worker_handle(struct worker *w, struct conn *c)
 {
@@ -133,16 +213,23 @@ worker_handle(struct worker *w, struct conn *c)
 	const struct route_table *routes;
 	struct lhost	*lh;
 	const struct gate gate = { w->cfg, &w->db, w->pepper, w->rl };
-	const char	*why;
+	const char	*why, *mp = w->cfg->metrics_path, *rname = NULL;
 	char		 uri[1024];
-	int		 status;
+	int		 status, label = -1;
+	double		 took;
 
+	m.route = -1;
 	status = req_read(&r, c, w->cfg, &why);
+	log_request_id(r.id);
 	if (status != 0) {
 		if (status == 413)
 			drain(c, &r);
 		resp_error(&resp, status, status_code(status), why,
 		    r.wants_json);
+	} else if (mp[0] != '\0' && strcmp(r.path, mp) == 0) {
+		metrics_answer(w, &r, &resp);
+		label = metrics_label("GET", mp);
+		rname = mp;
 	} else if ((lh = worker_refresh(w, "")) == NULL) {
 		resp_error(&resp, 500, "INTERNAL_ERROR", "internal error",
 		    r.wants_json);
@@ -150,6 +237,9 @@ worker_handle(struct worker *w, struct conn *c)
 		/* The route first: the gate checks the scope it needs. */
 		routes = lhost_routes(lh);
 		route_match(routes, r.method, r.path, strlen(r.path), &m);
+		label = route_label(routes, &m);
+		if (m.route >= 0)
+			rname = routes->v[m.route].pattern;
 		if (api_gate(&gate, &r, m.route >= 0 ?
 		    &routes->v[m.route] : NULL, &resp) == 0)
 			lhost_handle(lh, &r, &m, &resp);
@@ -170,12 +260,26 @@ worker_handle(struct worker *w, struct conn *c)
 			resp_error(&resp, 503, "UNAVAILABLE", "commit not "
 			    "durable", r.wants_json);
 	}
+	answer_headers(&r, &resp);
 	resp_write(&resp, c, r.method && strcmp(r.method, "HEAD") == 0);
 	w->served++;
-	if (w->cfg->log_requests)
-		log_msg("req", "%s %s %d %.3fms", r.method ? r.method : "-",
-		    log_scrub_uri(r.uri ? r.uri : "-", uri, sizeof(uri)),
-		    resp.status, (mono_now() - r.started) * 1000.0);
+	took = mono_now() - r.started;
+	metrics_request(label < 0 ? metrics_label(NULL, NULL) : label,
+	    resp.status, took);
+	metrics_request_end(resp.status);
+	if (w->cfg->log_requests) {
+		struct log_req	 lr = {
+			.method = r.method, .status = resp.status,
+			.uri = log_scrub_uri(r.uri ? r.uri : "-", uri,
+			    sizeof(uri)),
+			.route = rname,
+			.remote = r.remote_addr,
+			.key = r.authed ? r.auth.key : NULL,
+			.ms = took * 1000.0,
+		};
+		log_request(&lr);
+	}
+	log_request_id(NULL);
 	req_free(&r);
 	resp_free(&resp);
 }
@@ -237,5 +341,6 @@ worker_free(struct worker *w)
 	rl_close(w->rl);
 	commit_close(w->gc);
 	writer_close(w->wr);
+	metrics_close();
 	sodium_memzero(w, sizeof(*w));
 }

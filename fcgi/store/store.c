@@ -16,6 +16,7 @@
 #include "db_pg.h"
 #include "db_sqlite.h"
 #include "lib/lib.h"
+#include "lib/metrics.h"
 #include "named_queries.h"
 #include "store.h"
 
@@ -171,13 +172,41 @@ db_reset_busy(struct db *db)
  * forgetting a call. A COMMIT that fails is rolled back. On SQLite this
  * is db_sqlite.c's work; a PostgreSQL COMMIT is durable when it returns.
  */
+/* Counts a failure for want of the store (metrics: busy, full, ...);
+ * returns rc. Both engines' codes are SQLite's (db_pg.c maps them). */
+static int
+seen(int rc)
+{
+	if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc;
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		metrics_add(M_DB_BUSY, 1);
+		break;
+	case SQLITE_FULL:
+		metrics_add(M_DB_FULL, 1);
+		break;
+	case SQLITE_READONLY:
+		metrics_add(M_DB_READONLY, 1);
+		break;
+	case SQLITE_IOERR:
+		metrics_add(M_DB_IO, 1);
+		break;
+	default:
+		if (db_unavailable(rc))
+			metrics_add(M_DB_OTHER, 1);
+	}
+	return rc;
+}
+
 int
 db_tx(struct db *db, enum db_tx which)
 {
 	assert(db->pg != NULL || db->h != NULL);	/* an open store */
 	if (db->pg)
-		return pg_tx(db->pg, which);
-	return sq_tx(db, which);
+		return seen(pg_tx(db->pg, which));
+	return seen(sq_tx(db, which));
 }
 
 int
@@ -283,14 +312,14 @@ db_batch_add(struct db *db, struct dbq *q)
 		return SQLITE_MISUSE;
 	}
 	if (q->pg)
-		return pg_batch_add(q->pg);
+		return seen(pg_batch_add(q->pg));
 	while ((rc = sqlite3_step(q->st)) == SQLITE_ROW)
 		;
 	sqlite3_reset(q->st);
 	if (rc == SQLITE_DONE)
 		return SQLITE_OK;
 	log_err("database: %s", sqlite3_errmsg(db->h));
-	return rc;
+	return seen(rc);
 }
 
 int
@@ -420,9 +449,12 @@ db_readonly(struct dbq *q)
 int
 db_step(struct dbq *q)
 {
-	if (q->pg)
-		return pg_step(q->pg);
-	return sqlite3_step(q->st);
+	int	 rc;
+
+	rc = q->pg ? pg_step(q->pg) : sqlite3_step(q->st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		seen(rc);
+	return rc;
 }
 
 void

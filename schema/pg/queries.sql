@@ -1097,6 +1097,7 @@ FROM users u WHERE u.id = :id AND u.account_id = :account_id;
 -- sees the first's change (READ COMMITTED takes a new snapshot a statement).
 SELECT id FROM accounts WHERE id = :account_id FOR UPDATE;
 
+-- The account's admins who can act: on, with a password.
 -- name: people_admins_active
 SELECT count(*) AS n FROM users
 WHERE account_id = :account_id AND role = 'admin' AND active = 1
@@ -1125,3 +1126,9 @@ UPDATE password_links SET used_at = :now WHERE id = :id AND used_at IS NULL;
 
 -- name: password_hash_of
 SELECT password_hash FROM users WHERE id = :id;
+
+-- Metrics (fcgi/process/worker.c, metrics_path) -------------------------------
+
+-- name: metrics_runs
+SELECT status, count(*) AS n FROM runs
+WHERE status IN ('queued', 'running') GROUP BY status ORDER BY status;

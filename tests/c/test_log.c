@@ -240,6 +240,118 @@ log_escapes_controls(void **state)
 	assert_null(strchr(got, '\r'));
 }
 
+/* ---------------------------------------------- log_format = json */
+
+/* s through log_json_string, as a C string (freed by the caller). */
+static char *
+js(const char *s)
+{
+	struct buf	 b = { 0 };
+
+	log_json_string(&b, s);
+	assert_false(b.failed);
+	return b.p;
+}
+
+static void
+json_check(const char *in, const char *want)
+{
+	char	*got = js(in);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void
+json_escapes_hostile_text(void **state)
+{
+	(void)state;
+	json_check("plain", "\"plain\"");
+	json_check("", "\"\"");
+	json_check("a\"b\\c", "\"a\\\"b\\\\c\"");
+	json_check("l1\nl2\r\tx", "\"l1\\nl2\\r\\tx\"");
+	json_check("\x01\x1b[2J\x1f\x7f", "\"\\u0001\\u001b[2J\\u001f\\u007f\"");
+	/* Valid UTF-8 kept as it is; U+2028/2029 escaped. */
+	json_check("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91",
+	    "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91\"");
+	json_check("a\xe2\x80\xa8" "b\xe2\x80\xa9", "\"a\\u2028b\\u2029\"");
+	/* Not UTF-8: each bad byte one U+FFFD, nothing raw. */
+	json_check("\xff", "\"\\ufffd\"");
+	json_check("a\xc3", "\"a\\ufffd\"");			/* cut short */
+	json_check("\xc0\xaf", "\"\\ufffd\\ufffd\"");		/* overlong / */
+	json_check("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"");	/* overlong */
+	json_check("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");	/* surrogate */
+	json_check("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	json_check("\xe2\x82" "x", "\"\\ufffd\\ufffdx\"");
+}
+
+/* Every byte value in every position: the output is one line of valid
+ * JSON string syntax (checked by a small validator) and ASCII-safe. */
+static void
+json_every_byte(void **state)
+{
+	char	 in[4], *got, *p;
+	int	 a, b;
+
+	(void)state;
+	for (a = 1; a < 256; a++) {
+		for (b = 1; b < 256; b += 7) {
+			in[0] = (char)a;
+			in[1] = (char)b;
+			in[2] = '"';
+			in[3] = '\0';
+			got = js(in);
+			assert_int_equal(got[0], '"');
+			for (p = got + 1; *p && p[1]; p++) {
+				unsigned char c = (unsigned char)*p;
+
+				assert_true(c >= 0x20 && c != 0x7f);
+				assert_true(c != '"');	/* escaped quotes are skipped */
+				if (c == '\\') {
+					p++;
+					assert_non_null(strchr("\"\\nrtu", *p));
+				}
+			}
+			assert_int_equal(*p, '"');
+			assert_true(utf8_valid(got, strlen(got)));
+			free(got);
+		}
+	}
+}
+
+static void
+json_line_has_the_fields(void **state)
+{
+	struct buf	 b = { 0 };
+	struct log_req	 rq = { .method = "GET", .uri = "/api/me?token=[scrubbed]",
+			    .route = "/api/me", .remote = "192.0.2.7",
+			    .key = "e7e2d8c2-0432-4792-a1aa-00581f5eac2d",
+			    .status = 200, .ms = 1.5 };
+
+	(void)state;
+	log_format_line(&b, 1, 1700000000, 42, "req", "GET /api/me 200 1.500ms",
+	    "abc-123", &rq);
+	assert_string_equal(b.p, "{\"time\":\"2023-11-14T22:13:20Z\",\"level\":"
+	    "\"req\",\"pid\":42,\"msg\":\"GET /api/me 200 1.500ms\",\"request_id\":"
+	    "\"abc-123\",\"method\":\"GET\",\"uri\":\"/api/me?token=[scrubbed]\","
+	    "\"route\":\"/api/me\",\"status\":200,\"duration_ms\":1.500,\"remote\":"
+	    "\"192.0.2.7\",\"key\":\"e7e2d8c2\"}\n");
+	buf_free(&b);
+	/* The same fields in text; only the key's prefix. */
+	log_format_line(&b, 0, 1700000000, 42, "req", "GET /api/me 200 1.500ms",
+	    "abc-123", &rq);
+	assert_string_equal(b.p, "2023-11-14T22:13:20Z tessera[42] req: GET "
+	    "/api/me 200 1.500ms route=/api/me remote=192.0.2.7 key=e7e2d8c2 "
+	    "id=abc-123\n");
+	buf_free(&b);
+	/* A message with a newline stays one JSON line. */
+	log_format_line(&b, 1, 0, 1, "error", "boom\n  at x\x1b", NULL, NULL);
+	assert_string_equal(b.p, "{\"time\":\"1970-01-01T00:00:00Z\",\"level\":"
+	    "\"error\",\"pid\":1,\"msg\":\"boom\\n  at x\\u001b\"}\n");
+	assert_int_equal(strchr(b.p, '\n') - b.p, (long)b.len - 1);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -256,6 +368,9 @@ main(void)
 		cmocka_unit_test(scrub_long_uri),
 		cmocka_unit_test(scrub_controls),
 		cmocka_unit_test(log_escapes_controls),
+		cmocka_unit_test(json_escapes_hostile_text),
+		cmocka_unit_test(json_every_byte),
+		cmocka_unit_test(json_line_has_the_fields),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
