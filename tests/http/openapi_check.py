@@ -152,6 +152,8 @@ class Checker:
                 if not re.fullmatch(r"[0-9]+", val) or int(val) < hs.get("minimum", 0):
                     out.append("header %s: %r is not a whole number >= %d" % (
                         name, val, hs.get("minimum", 0)))
+            elif hs.get("pattern") and not re.search(hs["pattern"], val):
+                out.append("header %s: %r does not match %s" % (name, val, hs["pattern"]))
         content = resp.get("content")
         if method.upper() == "HEAD":
             return out

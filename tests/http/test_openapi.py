@@ -135,9 +135,24 @@ def checker_finds(t, doc):
         "user": {"id": 1, "email": "a@b"}, "account": {"id": 1, "name": "Acme"},
         "token": {"key": "0b6f3c2e-0000-4000-8000-000000000000", "description": "d",
                   "kind": "user", "scopes": ["objects:read"], "expires_at": None}}}
-    js = {"Content-Type": "application/json"}
+    js = {"Content-Type": "application/json", "X-Request-Id": "0123abcd"}
     t.eq(c.problems("GET", "/api/me", 200, js, json.dumps(me)), [],
          "checker: a right answer passes")
+    rl = dict(js, **{"RateLimit-Limit": "40", "RateLimit-Remaining": "39",
+                     "RateLimit-Reset": "1"})
+    t.eq(c.problems("GET", "/api/me", 200, rl, json.dumps(me)), [],
+         "checker: ... with the RateLimit-* headers too")
+    p = c.problems("GET", "/api/me", 200, dict(rl, **{"RateLimit-Remaining": "-1"}),
+                   json.dumps(me))
+    t.eq(p, ["header RateLimit-Remaining: '-1' is not a whole number >= 0"],
+         "checker: a RateLimit-Remaining below 0")
+    p = c.problems("GET", "/api/me", 200, {"Content-Type": "application/json"},
+                   json.dumps(me))
+    t.eq(p, ["header X-Request-Id is missing"], "checker: an answer without X-Request-Id")
+    p = c.problems("GET", "/api/me", 200, dict(js, **{"X-Request-Id": "a b"}),
+                   json.dumps(me))
+    t.ok(p and "X-Request-Id: 'a b' does not match" in p[0],
+         "checker: an X-Request-Id of characters it may not have", p)
     del me["data"]["token"]
     p = c.problems("GET", "/api/me", 200, js, json.dumps(me))
     t.ok(p and "'token' is a required property" in p[0], "checker: a missing field", p)
@@ -148,9 +163,10 @@ def checker_finds(t, doc):
     t.eq(p, ["header Retry-After is missing"], "checker: a 429 without Retry-After")
     t.eq(c.problems("GET", "/api/me", 429, dict(js, **{"Retry-After": "2"}), err), [],
          "checker: ... and with it")
-    p = c.problems("GET", "/api/me", 200, {"Content-Type": "text/html"}, "<p>")
+    p = c.problems("GET", "/api/me", 200, {"Content-Type": "text/html",
+                                           "X-Request-Id": "1"}, "<p>")
     t.ok(p and "Content-Type 'text/html'" in p[0], "checker: a wrong Content-Type", p)
-    p = c.problems("DELETE", "/api/models/7", 204, {}, b"x")
+    p = c.problems("DELETE", "/api/models/7", 204, {"X-Request-Id": "1"}, b"x")
     t.ok(p and "a body where none is declared" in p[0], "checker: a body on a 204", p)
     p = c.problems("GET", "/api/tokens/abc", 404, js, json.dumps(
         {"success": False, "error": "NOT_FOUND", "message": "m", "extra": 1}))
