@@ -246,6 +246,20 @@ def counts(t, work):
         t.eq(val(m5, "tessera_process_restarts_total", process="runner"), 0,
              "restarts: the runner was not restarted")
 
+        # The database held by another writer: the write answers 503 and
+        # the store counts it as busy (every worker sees one map).
+        D = "tessera_database_errors_total"
+        with db.locked():
+            s, h, b, doc = api.post("/api/sources", a.basic, {"name": "held", "type": "x"})
+        t.eq(s, 503, "database: a write while another holds the database -> 503")
+        m6, _, _ = scrape(t, base)
+        busy = delta(m5, m6, D, kind="busy")
+        t.ok(busy >= 1, "database: database_errors{busy} +%d (at least 1)" % busy)
+        t.eq(sum(delta(m5, m6, D, kind=k) for k in ("full", "readonly", "io", "other")), 0,
+             "database: ... and no other kind")
+        t.eq(delta(m5, m6, R, code="503", method="POST", route="/api/sources"), 1,
+             "database: requests{POST /api/sources, 503} +1")
+
 
 def main():
     t = Tap()
