@@ -76,6 +76,7 @@ local function finish(r, ok, message)
       .. "this one's result dropped", r.id))
     return
   end
+  host.run_finished(ok and "success" or "failed")
   hooks.fire(ok and "run_succeeded" or "run_failed", { account_id = r.account_id,
     run_id = r.id, pipeline_id = r.pipeline_id, model_id = r.model_id,
     message = message })

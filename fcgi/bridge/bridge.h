@@ -91,6 +91,8 @@ void		 lhost_open_tokens(struct lua_State *);
 void		 lhost_open_limits(struct lua_State *);
 void		 lhost_open_reveal(struct lua_State *);
 void		 lhost_open_people(struct lua_State *);
+/* host.run_finished(status) (lhost_runs.c): a run ended, counted. */
+int		 lhost_run_finished(struct lua_State *);
 /* host.notify (lhost_notify.c). */
 int		 lhost_notify(struct lua_State *);
 /* The request's session (looked up once per request), or NULL. */

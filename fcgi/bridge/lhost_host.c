@@ -262,6 +262,7 @@ lhost_open_host(lua_State *L)
 		{ "notify",	lhost_notify },
 		{ "now",	l_now },
 		{ "openapi",	lhost_openapi },
+		{ "run_finished", lhost_run_finished },
 		{ "scripts",	lhost_scripts },
 		{ NULL,		NULL },
 	};

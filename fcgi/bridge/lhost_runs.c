@@ -4,7 +4,9 @@
  * limits; app.run(id) does it under the run's own instruction and memory
  * budgets (run_max_instructions, run_memory_mb), which the sandbox's
  * pcall cannot swallow; when they stop it, app.abort(id, why) records
- * the failure under the usual limits again.
+ * the failure under the usual limits again. host.run_finished(status)
+ * is the other way: runs.lua counts a run it ended (the metrics'
+ * tessera_runs_finished_total).
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +15,24 @@
 #include <lua.h>
 
 #include "bridge.h"
+#include "lib/metrics.h"
+
+/* host.run_finished("success"|"failed"): one run ended, for the metrics.
+ * Any other status raises (the label set stays the two). */
+int
+lhost_run_finished(lua_State *L)
+{
+	const char	*st = luaL_checkstring(L, 1);
+
+	if (strcmp(st, "success") == 0)
+		metrics_add(M_RUN_SUCCESS, 1);
+	else if (strcmp(st, "failed") == 0)
+		metrics_add(M_RUN_FAILED, 1);
+	else
+		return luaL_error(L, "host.run_finished: \"success\" or "
+		    "\"failed\", not \"%s\"", st);
+	return 0;
+}
 
 /* Pushes app[name] (nil when the app has none). */
 static int

@@ -105,6 +105,8 @@ static const struct { const char *family, *label, *value; } evname[] = {
 	[M_DB_READONLY] =	{ "database_errors", "kind", "readonly" },
 	[M_DB_IO] =		{ "database_errors", "kind", "io" },
 	[M_DB_OTHER] =		{ "database_errors", "kind", "other" },
+	[M_RUN_SUCCESS] =	{ "runs_finished", "status", "success" },
+	[M_RUN_FAILED] =	{ "runs_finished", "status", "failed" },
 };
 
 static const struct { const char *family, *help; } evhelp[] = {
@@ -118,6 +120,8 @@ static const struct { const char *family, *help; } evhelp[] = {
 	{ "database_errors", "Database calls that failed for want of the "
 	    "store: busy (locked past busy_timeout_ms), full, read-only, "
 	    "I/O, other." },
+	{ "runs_finished", "Runs of pipelines and models that ended, by "
+	    "status (counted by the runner that ended them)." },
 };
 
 static void

@@ -31,6 +31,8 @@ enum metric_ev {
 	M_RESTART_WORKER, M_RESTART_RUNNER,
 	/* tessera_database_errors_total{kind} */
 	M_DB_BUSY, M_DB_FULL, M_DB_READONLY, M_DB_IO, M_DB_OTHER,
+	/* tessera_runs_finished_total{status} */
+	M_RUN_SUCCESS, M_RUN_FAILED,
 	M_EV_COUNT
 };
 

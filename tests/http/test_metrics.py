@@ -127,6 +127,7 @@ def counts(t, work):
                 "tessera_webhook_records_total": "counter",
                 "tessera_process_restarts_total": "counter",
                 "tessera_database_errors_total": "counter",
+                "tessera_runs_finished_total": "counter",
                 "tessera_runs": "gauge"}
         t.ok(all((k, v) in fams for k, v in want.items()) and
              all(k in helps for k in want), "format: every family has its HELP and TYPE",
@@ -261,11 +262,48 @@ def counts(t, work):
              "database: requests{POST /api/sources, 503} +1")
 
 
+def run_counts(t, work):
+    """Runs ended by the runner of tessera serve: runs_finished{status}."""
+    data = init_data(os.path.join(work, "data-runs"))
+    add_user(data, "ana@example.com", PW, role="admin")
+    db = Db(data)
+    a = cli_token(data, "ana@example.com", "a", "--scopes", ",".join(ALL_USER_SCOPES))
+    app, web = servers(work, "runs", data, dict(NO_LIMITS, TESSERA_METRICS_PATH="/metrics",
+                                               TESSERA_RUN_POLL_MS=50), workers=1)
+    with app, web:
+        api, base = Api(web.base_url), web.base_url
+        m0, _, _ = scrape(t, base)
+        src = api.post("/api/sources", a.basic, {"name": "hook", "type": "webhook"})[3]
+        dst = api.post("/api/destinations", a.basic, {"name": "via", "type": "via"})[3]
+        ok_pid, off_pid = (dig(api.post("/api/pipelines", a.basic, {
+            "name": n, "type": "standard", "source_id": dig(src, "data", "id"),
+            "destination_id": dig(dst, "data", "id")})[3], "data", "id")
+            for n in ("fine", "off"))
+        for pid in (ok_pid, off_pid):
+            api.post("/webhook?pipeline_id=%d" % pid, a.basic, [{"x": 1}, {"x": 2}])
+        db.run("UPDATE pipelines SET active = 0 WHERE id = ?", off_pid)
+        for pid in (ok_pid, off_pid):
+            s = api.post("/api/pipelines/%d/run" % pid, a.basic, {})[0]
+            t.eq(s, 200, "runs: a run of pipeline %d asked for" % pid)
+        t.ok(wait_for(lambda: db.val("SELECT count(*) FROM runs WHERE status IN "
+                                     "('success', 'failed')") == 2, 20),
+             "runs: both ended")
+        m1, _, _ = scrape(t, base)
+        F = "tessera_runs_finished_total"
+        t.eq((delta(m0, m1, F, status="success"), delta(m0, m1, F, status="failed")),
+             (1.0, 1.0), "runs: runs_finished{success} +1 and {failed} +1 (the "
+             "switched-off pipeline's)")
+        t.eq(val(m1, "tessera_runs", status="queued") + val(m1, "tessera_runs",
+                                                              status="running"), 0,
+             "runs: none queued or running any more")
+
+
 def main():
     t = Tap()
     work = scratch("metrics")
     off(t, work)
     counts(t, work)
+    run_counts(t, work)
     return t.done()
 
 
