@@ -151,7 +151,8 @@ tests-build: tessera
 # Debian's mimalloc and jemalloc: the allocators preloaded by
 # BENCH_ARGS=--allocators=glibc,mimalloc,jemalloc to measure against
 # glibc's malloc.
-DEB_BENCH = wrk valgrind libfcgi-bin libmimalloc2.0 libjemalloc2
+DEB_BENCH = wrk valgrind libfcgi-bin libmimalloc2.0 libjemalloc2 \
+	    php8.2-fpm php8.2-sqlite3 php8.2-opcache
 deps-bench: deps-test
 	$(call install_missing,$(DEB_BENCH))
 
