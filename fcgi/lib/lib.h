@@ -81,6 +81,7 @@ struct config {
 	long long	 login_max_failures;
 	long long	 login_window;
 	long long	 db_max_pages;
+	long long	 db_mmap_mb;
 	int		 log_requests;
 	long long	 token_check_interval;
 	long long	 token_cache_seconds;
