@@ -39,6 +39,25 @@ wrk on CPU 0, the workers and PostgreSQL on the others: the load
 generator kept off the cores it measures; the targets are judged on the
 default, unpinned run), --keep (leave the work dir).
 
+Against the peers (step 13; --peers c,php, the default): the same
+/api/me check written in plain C (peers/check.c: libfcgi, SQLite,
+libsodium, no Lua) and in PHP-FPM 8.2 (peers/check.php: PDO SQLite,
+sodium; pm = static, opcache on), each with the same worker count behind
+the same nginx, reading the store's own database file read-only and
+answering the same bytes (checked before the rounds). The requests of
+these "spread" cases rotate over --live (10,000) distinct live tokens
+(ROTATE_LUA), of the 100,000; and for the store's size /api/me (and the
+plain-C check) on a store of --small (1,000) tokens against one of --big
+(1,000,000), both hosts with db_mmap_mb = --mmap (1024). Every token is a
+real one (load_data: secrets and keyed BLAKE2b hashes made here, inserted
+in bulk). Tessera notes a token's last use at most once a minute; before
+each of its spread cases warm_up has every token used, so the timed run
+measures the check alone, as the peers do. Prints the ratios to each peer
+and the targets: /api/me >= 0.95 x plain C and >= 1.6 x PHP-FPM, the
+1,000,000-token /api/me within 5 % of the 1,000-token one; and the
+webhook's deliveries/s against the append + fdatasync bound, and records/s
+with arrays of 100 records.
+
 --allocators LIST (e.g. glibc,mimalloc,jemalloc): glibc's malloc against
 Debian's mimalloc and jemalloc, in one run (step 10 measured a cache of
 small blocks, pool.c, this way, and removed it: bench/results.md). Each
@@ -798,19 +817,27 @@ class Case:
         self.warm = None        # ... and, on Tessera, its warm-up script
 
 
-def warm_up(c, conns, cpus):
-    """Before a spread case on Tessera: every one of its tokens used once,
-    so that each has its last use noted (a write at most once a minute per
-    token, api.c's touch) and the timed run that follows, well within the
-    minute, measures the check alone, as the peers do it. Rounds of 2 s of
-    wrk over the tokens until none is left unnoted."""
-    keys = [k for _, k in read_creds(c.creds)]
-    since = int(time.time())
-    for _ in range(20):
-        wrk(c.url, 2, conns, c.warm, cpus=cpus)
-        if untouched(c.db, keys, since) == 0:
+def warm_up(c, conns, cpus, seconds):
+    """Before a spread case on Tessera: every one of its tokens used, so
+    that each has its last use noted (a write at most once a minute per
+    token: api.c's touch) recently enough that none is due again before
+    the timed run of `seconds` that follows ends: that run measures the
+    check alone, as the peers do it. Rounds of 2 s of wrk over the tokens
+    left, until none is left whose last use is older than 60 - seconds - 5
+    s (a token noted less than a minute ago is not noted again, so one
+    noted in the previous round waits for its minute: a few rounds more).
+    c.warm: the path prefix of the round's credentials and script."""
+    creds = dict((k, b) for b, k in read_creds(c.creds))
+    left = list(creds)
+    for _ in range(40):
+        with open(c.warm + ".creds", "w") as f:
+            f.write("".join(creds[k] + "\n" for k in left))
+        wrk(c.url, 2, conns, rotate_script(c.warm + ".lua", c.warm + ".creds",
+                                           warm=True), cpus=cpus)
+        left = untouched(c.db, list(creds), int(time.time()) - 55 + seconds)
+        if not left:
             return
-    raise RuntimeError("%s: tokens still unused after 40 s of warm-up" % c.name)
+    raise RuntimeError("%s: tokens still not noted after 80 s of warm-up" % c.name)
 
 
 def read_creds(path):
@@ -821,20 +848,24 @@ def read_creds(path):
 
 
 def untouched(dbfile, keys, since):
-    """How many of the tokens keys have no last use recorded since `since`
-    (read-only; Tessera writes last_used_at at most once a minute)."""
+    """The tokens of keys with no last use noted since `since` (read-only;
+    Tessera writes last_used_at at most once a minute)."""
     db = sqlite3.connect("file:%s?mode=ro" % dbfile, uri=True)
     try:
-        return db.execute("SELECT count(*) FROM tokens WHERE key IN (%s) AND "
-                          "(last_used_at IS NULL OR last_used_at < ?)" %
-                          ",".join("?" * len(keys)), keys + [since]).fetchone()[0]
+        return [r[0] for r in db.execute(
+            "SELECT key FROM tokens WHERE key IN (%s) AND (last_used_at IS "
+            "NULL OR last_used_at < ?)" % ",".join("?" * len(keys)),
+            keys + [since])]
     finally:
         db.close()
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5,
+                    help="seconds of each case in each round (5; at most 45: "
+                    "the spread cases on Tessera need their tokens' last use "
+                    "noted within the minute)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--keep", action="store_true")
@@ -869,10 +900,16 @@ def main():
     ap.add_argument("--big", type=int, default=1000000,
                     help="tokens in the big store of the size cases "
                     "(1,000,000; 0: no size cases)")
+    ap.add_argument("--mmap", type=int, default=1024,
+                    help="db_mmap_mb of the size cases' hosts and plain-C "
+                    "peers (1024; 0: SQLite's reads); the 100,000-token "
+                    "store runs with the defaults (off) on every side")
     ap.add_argument("--live", type=int, default=10000,
                     help="distinct tokens the spread cases rotate over "
                     "(10,000)")
     args = ap.parse_args()
+    if not 1 <= args.seconds <= 45:
+        ap.error("--seconds: 1 to 45")
     peers = [p.strip() for p in args.peers.split(",")
              if p.strip() and p.strip() != "none"]
     if not set(peers) <= {"c", "php"}:
@@ -945,7 +982,10 @@ def main():
         hosts["sqlite"] = serve("tessera", workers, env)
         hosts["sqlite16"] = serve("sqlite16", senders, env)
         for label, _ in sizes:
-            hosts[label] = serve(label, workers, dict(env, TESSERA_DATA=sdata[label]))
+            # db_mmap_mb on both: a million tokens are 270 MiB, far past a
+            # worker's page cache; read through a map, no pread a page.
+            hosts[label] = serve(label, workers, dict(
+                env, TESSERA_DATA=sdata[label], TESSERA_DB_MMAP_MB=str(args.mmap)))
         # The peers: the plain-C check on each store (one process of
         # `workers` workers each), PHP-FPM on the 100,000, all reading
         # Tessera's own database files read-only.
@@ -961,7 +1001,8 @@ def main():
                 peer_procs[side] = subprocess.Popen(
                     [check, "--db", os.path.join(d, "tessera.db"), "--pepper",
                      os.path.join(d, "pepper.key"), "--listen", "unix:" + sock,
-                     "--workers", str(workers)],
+                     "--workers", str(workers), "--mmap",
+                     str(0 if side == "c" else args.mmap)],
                     env=dict(os.environ, TESSERA_SOCKET_MODE="0666"),
                     stdout=log, stderr=log, start_new_session=True)
                 procs.append(peer_procs[side])
@@ -1183,8 +1224,7 @@ def main():
                                        cfile), side=sd)
                 c.webhook, c.creds = False, cfile
                 if sd == side:      # Tessera: every token's last use noted first
-                    c.warm = rotate_script(os.path.join(
-                        work, "warm-%s.lua" % sd), cfile, warm=True)
+                    c.warm = os.path.join(work, "warm-" + sd)
                     c.db = os.path.join(data if side == "sqlite" else
                                         sdata[side], "tessera.db")
                 cases.append(c)
@@ -1276,7 +1316,7 @@ def main():
                     pg_b = pg_groups(pg, {sampler.backend})
                     sampler.begin()
                 if c.warm:
-                    warm_up(c, args.connections, wrk_cpus)
+                    warm_up(c, args.connections, wrk_cpus, args.seconds)
                 fs0 = sqlite_fsyncs(data) if c.webhook and c.engine == "sqlite" else 0
                 groups = {"nginx": ngx_pids, "app": side_pids[c.side]}
                 if pg_b:

@@ -15,7 +15,9 @@
  * to addresses (allowed_ips) is refused: this peer does not parse CIDRs.
  *
  *   check --db DATA/tessera.db --pepper DATA/pepper.key
- *         --listen unix:PATH [--workers N]
+ *         --listen unix:PATH [--workers N] [--mmap MB]
+ *
+ * --mmap: PRAGMA mmap_size, as Tessera's db_mmap_mb (0: off, the default).
  *
  * Build: cc -O2 -o check check.c $(pkg-config --cflags --libs fcgi
  *        sqlite3 libsodium)
@@ -254,6 +256,8 @@ no:
 	return -1;
 }
 
+static char	 mmap_pragma[64] = "PRAGMA mmap_size = 0";
+
 static int
 serve(int fd, const char *dbpath, const unsigned char pepper[32])
 {
@@ -263,7 +267,9 @@ serve(int fd, const char *dbpath, const unsigned char pepper[32])
 	struct out	 o;
 
 	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
 	    sqlite3_exec(db, "PRAGMA query_only = ON", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, mmap_pragma, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
 	    NULL) != SQLITE_OK)
 		return fprintf(stderr, "check: %s: %s\n", dbpath,
@@ -298,13 +304,17 @@ main(int argc, char **argv)
 			listen = argv[i + 1];
 		else if (strcmp(argv[i], "--workers") == 0)
 			workers = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--mmap") == 0)
+			snprintf(mmap_pragma, sizeof(mmap_pragma),
+			    "PRAGMA mmap_size = %lld",
+			    strtoll(argv[i + 1], NULL, 10) * 1024 * 1024);
 		else
 			break;
 	}
 	if (!db || !pepper_file || !listen || strncmp(listen, "unix:", 5) != 0 ||
 	    workers < 1 || workers > 256)
 		return fprintf(stderr, "usage: check --db FILE --pepper FILE "
-		    "--listen unix:PATH [--workers N]\n"), 2;
+		    "--listen unix:PATH [--workers N] [--mmap MB]\n"), 2;
 	if ((f = fopen(pepper_file, "rb")) == NULL ||
 	    fread(pepper, 1, sizeof(pepper), f) != sizeof(pepper))
 		return perror(pepper_file), 1;
