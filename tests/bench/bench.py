@@ -511,13 +511,12 @@ def start_php_fpm(work, data, workers, log):
 
 
 def php_opcache_on(work):
-    """1 when php-fpm's workers run check.php from opcache (asked through
-    the pool's socket with a script of its own, not timed)."""
+    """"on" when php-fpm's workers have opcache enabled (asked through the
+    pool's socket with a script of its own, not timed), else "off"."""
     probe = os.path.join(work, "opcache.php")
     with open(probe, "w") as f:
         f.write("<?php $s = opcache_get_status(false);"
-                " echo ($s && $s['opcache_enabled']) ? 'on' : 'off';"
-                " echo ' ', count(opcache_get_status(true)['scripts'] ?? []);\n")
+                " echo ($s && $s['opcache_enabled']) ? 'on' : 'off';\n")
     os.chmod(work, 0o755)
     out = subprocess.run(["cgi-fcgi", "-bind", "-connect",
                           os.path.join(work, "php.sock")],
