@@ -150,11 +150,18 @@ tests-build: tessera
 	  SANITIZE="$(SANITIZE)"
 
 # The benchmark (not part of make test): tessera against a hello-world
-# libfcgi responder through one nginx, driven by wrk. A few minutes.
+# libfcgi responder through one nginx, driven by wrk, and against the
+# peers (the same /api/me check in plain C and in PHP-FPM 8.2, on 100,000
+# tokens; and /api/me on 1,000 against 1,000,000 tokens). About 10-15
+# minutes. BENCH_ARGS: --seconds N (5) --rounds N (3) --engines
+# sqlite[,pg] (sqlite,pg) --peers c,php|none --big N (1000000; 0: no size
+# cases) --small N (1000) --live N (10000 tokens rotated) --mmap MB (1024,
+# the size cases' db_mmap_mb) --pin; see tests/bench/bench.py.
 # Debian's mimalloc and jemalloc: the allocators preloaded by
 # BENCH_ARGS=--allocators=glibc,mimalloc,jemalloc to measure against
 # glibc's malloc.
-DEB_BENCH = wrk valgrind libfcgi-bin libmimalloc2.0 libjemalloc2
+DEB_BENCH = wrk valgrind libfcgi-bin libmimalloc2.0 libjemalloc2 \
+	    php8.2-fpm php8.2-sqlite3 php8.2-opcache
 deps-bench: deps-test
 	$(call install_missing,$(DEB_BENCH))
 

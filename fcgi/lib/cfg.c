@@ -42,6 +42,7 @@ static const struct cfg_key keys[] = {
 	S(data_dir, "/var/lib/tessera", 0),
 	S(database, "sqlite", 0),
 	I(db_max_pages, "0", 0, 1LL << 40, 0),
+	I(db_mmap_mb, "0", 0, 1LL << 20, 0),
 	S(extra_routes, "", 1),
 	S(listen, "unix:/run/tessera/tessera.sock", 0),
 	S(log_format, "text", 0),

@@ -82,6 +82,7 @@ struct config {
 	long long	 login_max_failures;
 	long long	 login_window;
 	long long	 db_max_pages;
+	long long	 db_mmap_mb;
 	int		 log_requests;
 	char		*log_format;	/* text or json */
 	char		*metrics_path;	/* "": no metrics */

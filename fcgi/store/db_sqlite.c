@@ -251,6 +251,10 @@ sq_open(struct db *db, const struct config *cfg, int create, char *err,
 		snprintf(pragmas + strlen(pragmas), sizeof(pragmas) -
 		    strlen(pragmas), " PRAGMA max_page_count = %lld;",
 		    cfg->db_max_pages);
+	if (cfg->db_mmap_mb > 0)
+		snprintf(pragmas + strlen(pragmas), sizeof(pragmas) -
+		    strlen(pragmas), " PRAGMA mmap_size = %lld;",
+		    cfg->db_mmap_mb * 1024 * 1024);
 	if (sq_exec(db, pragmas, err, errlen) == -1 ||
 	    migrate(db, cfg->schema_dir, err, errlen) == -1 ||
 	    prepare_tx(db, err, errlen) == -1)

@@ -39,6 +39,25 @@ wrk on CPU 0, the workers and PostgreSQL on the others: the load
 generator kept off the cores it measures; the targets are judged on the
 default, unpinned run), --keep (leave the work dir).
 
+Against the peers (step 13; --peers c,php, the default): the same
+/api/me check written in plain C (peers/check.c: libfcgi, SQLite,
+libsodium, no Lua) and in PHP-FPM 8.2 (peers/check.php: PDO SQLite,
+sodium; pm = static, opcache on), each with the same worker count behind
+the same nginx, reading the store's own database file read-only and
+answering the same bytes (checked before the rounds). The requests of
+these "spread" cases rotate over --live (10,000) distinct live tokens
+(ROTATE_LUA), of the 100,000; and for the store's size /api/me (and the
+plain-C check) on a store of --small (1,000) tokens against one of --big
+(1,000,000), both hosts with db_mmap_mb = --mmap (1024). Every token is a
+real one (load_data: secrets and keyed BLAKE2b hashes made here, inserted
+in bulk). Tessera notes a token's last use at most once a minute; before
+each of its spread cases warm_up has every token used, so the timed run
+measures the check alone, as the peers do. Prints the ratios to each peer
+and the targets: /api/me >= 0.95 x plain C and >= 1.6 x PHP-FPM, the
+1,000,000-token /api/me within 5 % of the 1,000-token one; and the
+webhook's deliveries/s against the append + fdatasync bound, and records/s
+with arrays of 100 records.
+
 --allocators LIST (e.g. glibc,mimalloc,jemalloc): glibc's malloc against
 Debian's mimalloc and jemalloc, in one run (step 10 measured a cache of
 small blocks, pool.c, this way, and removed it: bench/results.md). Each
@@ -54,10 +73,10 @@ round's, and the workers' memory (VmRSS, VmHWM) of each host.
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import sqlite3
@@ -70,6 +89,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -107,7 +127,7 @@ NGINX_FRONT = """  upstream {name} {{ {servers} keepalive {k}; }}
   server {{
     listen 127.0.0.1:{port};
     location / {{ include /etc/nginx/fastcgi_params;
-      fastcgi_param REQUEST_URI $request_uri;
+      fastcgi_param REQUEST_URI $request_uri; {extra}
       fastcgi_keep_conn on; fastcgi_pass {name}; }}
   }}
 """
@@ -115,11 +135,12 @@ NGINX_FRONT = """  upstream {name} {{ {servers} keepalive {k}; }}
 
 def nginx_conf(work, fronts):
     """One nginx, one upstream and one port per front: (name, sockets,
-    keepalive, port). Several sockets: nginx's default round robin."""
+    keepalive, port[, more fastcgi directives]). Several sockets: nginx's
+    default round robin."""
     out = NGINX_HEAD.format(w=work)
-    for name, socks, k, port in fronts:
+    for name, socks, k, port, *extra in fronts:
         out += NGINX_FRONT.format(name=name, k=k, port=port, servers=" ".join(
-            "server unix:%s;" % s for s in socks))
+            "server unix:%s;" % s for s in socks), extra="".join(extra))
     return out + "}\n"
 
 
@@ -152,10 +173,41 @@ def first_token(data, env=None):
             re.search(r"Token: +(\S+)", out).group(1))
 
 
-def load_data(data):
-    """1,000 accounts, 100,000 tokens; the bench user has 1,000 of them."""
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def base62(n, digits):
+    out = []
+    for _ in range(digits):
+        n, r = divmod(n, 62)
+        out.append(B62[r])
+    return "".join(reversed(out))
+
+
+def new_secret():
+    """A token secret as token.c makes one: "tsr_", 32 random bytes in 43
+    base62 digits, the CRC-32 of those 47 characters in 6 more."""
+    s = "tsr_" + base62(int.from_bytes(os.urandom(32), "big"), 43)
+    return s + base62(zlib.crc32(s.encode()), 6)
+
+
+def load_data(data, total=100000, live=10000, creds=None):
+    """tessera init, the bench user and its first token, 999 more accounts
+    with one admin each, and tokens up to total: the bench user has 1,000
+    of them (or total / 100 when that is fewer), the others the rest,
+    evenly. Every token is a real one: a secret made as token.c makes it
+    and its hash as token.c computes it (BLAKE2b-256 keyed with the pepper,
+    which is crypto_generichash; hashlib's blake2b is the same function),
+    inserted in bulk in one transaction. creds: a file to get the
+    credentials (base64 of "key:secret", one a line) of `live` of the
+    tokens, spread evenly over the table (every total/live-th row, so the
+    pages they live on are not a few hot ones). Returns key, token, total,
+    the bench user's count."""
     key, tok = first_token(data)
+    with open(os.path.join(data, "pepper.key"), "rb") as f:
+        pepper = f.read()
     db = sqlite3.connect(os.path.join(data, "tessera.db"))
+    db.execute("PRAGMA cache_size = -262144")      # 256 MiB while loading
     pw_hash, bench_uid, bench_acct = db.execute(
         "SELECT password_hash, id, account_id FROM users").fetchone()
     now = int(time.time())
@@ -169,20 +221,41 @@ def load_data(data):
             "role, created_at, updated_at) VALUES (?, ?, ?, ?, 'admin', ?, ?)",
             (acct, "u@bench-%04d.example" % a, "u@bench-%04d.example" % a,
              pw_hash, now, now))
-        users.append((cur.lastrowid, acct, 99))
-    # 99,000 for the other 999 (100 for the first 99, 99 for the rest), and
-    # 1,000 for the bench user (999 here + the one made above): 100,000.
-    users = [(u, a, 100 if i < 99 else 99) for i, (u, a, _) in enumerate(users)]
-    users.append((bench_uid, bench_acct, 1000 - 1))
-    rows = []
-    for uid, acct, n in users:
-        for i in range(n):
-            rows.append((str(uuid.uuid4()), secrets.token_bytes(32),
-                         "bench token %d" % i, acct, uid, now - i, now - i))
-    db.executemany("INSERT INTO tokens (key, secret_hash, kind, description, "
-                   "account_id, user_id, created_at, updated_at) VALUES "
-                   "(?, ?, 'user', ?, ?, ?, ?, ?)", rows)
+        users.append((cur.lastrowid, acct))
+    # 100,000: 1,000 for the bench user (999 here + the one made above),
+    # 99,000 for the other 999 (100 for the first 99, 99 for the rest).
+    mine = min(1000, max(1, total // 100))
+    base, extra = divmod(total - mine, 999)
+    owners = [(u, a, base + (1 if i < extra else 0))
+              for i, (u, a) in enumerate(users)]
+    owners.append((bench_uid, bench_acct, mine - 1))
+    n = sum(c for _, _, c in owners)
+    step = max(1, n // live) if live else 0
+    out = []
+    sql = ("INSERT INTO tokens (key, secret_hash, kind, description, "
+           "account_id, user_id, created_at, updated_at) VALUES "
+           "(?, ?, 'user', ?, ?, ?, ?, ?)")
+    rows, i = [], 0
+    for uid, acct, cnt in owners:
+        for j in range(cnt):
+            k, sec = str(uuid.uuid4()), new_secret()
+            rows.append((k, hashlib.blake2b(sec.encode(), key=pepper,
+                                             digest_size=32).digest(),
+                         "bench token %d" % j, acct, uid, now - j, now - j))
+            if step and i % step == 0 and len(out) < live:
+                out.append(base64.b64encode(("%s:%s" % (k, sec)).encode()))
+            i += 1
+            if len(rows) == 50000:
+                db.executemany(sql, rows)
+                rows = []
+    db.executemany(sql, rows)
     db.commit()
+    if creds:
+        if len(out) < live:     # few tokens: every one, the first too
+            out.append(base64.b64encode(("%s:%s" % (key, tok)).encode()))
+        with open(creds, "wb") as f:
+            f.write(b"\n".join(out) + b"\n")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     total = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
     mine = db.execute("SELECT count(*) FROM tokens WHERE user_id = ?",
                       (bench_uid,)).fetchone()[0]
@@ -350,6 +423,107 @@ def wrk(url, seconds, conns, script=None, headers=(), cpus=None):
             "non2xx": int(non2xx.group(1)) if non2xx else 0,
             "errors": errors.group(1).strip() if errors else "",
             "wrk_cpu": wrk_cpu}
+
+
+# wrk's script for the spread cases: GET the URL with "Authorization:
+# Basic" of each credential of a file in turn (10,000 distinct tokens, so
+# no one token stays in every cache), the requests made once at the start.
+# Each of wrk's threads starts at its own part of the list (setup() runs
+# for each thread before its init()). With WARM, each thread stops after
+# the answers to its part: one request for every token, no more.
+ROTATE_LUA = """
+local threads, creds, warm = %(threads)d, "%(creds)s", %(warm)s
+local count = 0
+function setup(thread)
+  thread:set("id", count)
+  count = count + 1
+end
+local reqs, n, i, share, seen = {}, 0, 0, 0, 0
+function init(args)
+  for line in io.lines(creds) do
+    n = n + 1
+    reqs[n] = wrk.format("GET", nil, { Authorization = "Basic " .. line })
+  end
+  share = math.ceil(n / threads)
+  i = id * share
+end
+function request()
+  i = i %% n + 1
+  return reqs[i]
+end
+if warm then
+  function response(status, headers, body)
+    seen = seen + 1
+    if seen >= share then wrk.thread:stop() end
+  end
+end
+"""
+
+
+def rotate_script(path, creds, warm=False, threads=2):
+    with open(path, "w") as f:
+        f.write(ROTATE_LUA % {"threads": threads, "creds": creds,
+                              "warm": "true" if warm else "false"})
+    return path
+
+
+PHP_FPM_CONF = """[global]
+pid = {w}/php-fpm.pid
+error_log = {w}/php-fpm.log
+daemonize = no
+
+[bench]
+{user}listen = {w}/php.sock
+listen.mode = 0666
+pm = static
+pm.max_children = {n}
+clear_env = yes
+env[TESSERA_DB] = {db}
+env[TESSERA_PEPPER] = {pepper}
+catch_workers_output = yes
+php_admin_value[opcache.enable] = 1
+php_admin_value[memory_limit] = 128M
+"""
+
+
+def start_php_fpm(work, data, workers, log):
+    """php-fpm 8.2 (Debian's, with its own php.ini and conf.d: opcache,
+    PDO SQLite and sodium loaded) serving tests/bench/peers/check.php on
+    WORK/php.sock: pm = static with the workers' count, opcache on,
+    expose_php off (no X-Powered-By: the answer is Tessera's bytes). As
+    root it runs its workers as root (-R); the database is root's."""
+    fpm = shutil.which("php-fpm8.2") or "/usr/sbin/php-fpm8.2"
+    if not os.path.exists(fpm):
+        raise RuntimeError("no php-fpm8.2 (make deps-bench installs it)")
+    with open(os.path.join(data, "pepper.key"), "rb") as f:
+        pepper = f.read().hex()
+    conf = os.path.join(work, "php-fpm.conf")
+    root = os.getuid() == 0
+    with open(conf, "w") as f:
+        f.write(PHP_FPM_CONF.format(
+            w=work, n=workers, db=os.path.join(data, "tessera.db"),
+            pepper=pepper, user="user = root\ngroup = root\n" if root else ""))
+    p = subprocess.Popen([fpm, "-F", "-y", conf, "-d", "expose_php=0"] +
+                         (["-R"] if root else []), stdout=log, stderr=log,
+                         start_new_session=True)
+    wait_socket(os.path.join(work, "php.sock"))
+    return p
+
+
+def php_opcache_on(work):
+    """"on" when php-fpm's workers have opcache enabled (asked through the
+    pool's socket with a script of its own, not timed), else "off"."""
+    probe = os.path.join(work, "opcache.php")
+    with open(probe, "w") as f:
+        f.write("<?php $s = opcache_get_status(false);"
+                " echo ($s && $s['opcache_enabled']) ? 'on' : 'off';\n")
+    os.chmod(work, 0o755)
+    out = subprocess.run(["cgi-fcgi", "-bind", "-connect",
+                          os.path.join(work, "php.sock")],
+                         env=dict(os.environ, SCRIPT_FILENAME=probe,
+                                  REQUEST_METHOD="GET"),
+                         capture_output=True, text=True).stdout
+    return out.rsplit("\n", 1)[-1].strip()
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -633,15 +807,64 @@ class Case:
     None (hello), "sqlite" or "pg"."""
 
     def __init__(self, name, url, script=None, hdrs=(), side="sqlite",
-                 conns=None, want=200, engine="sqlite"):
+                 conns=None, want=200, engine="sqlite", body=None):
         self.name, self.url, self.script, self.hdrs = name, url, script, hdrs
         self.side, self.conns, self.want, self.engine = side, conns, want, engine
         self.webhook = script is not None and engine is not None
+        self.body = body        # what the script POSTs (the pre-check sends it)
+        self.creds = None       # a spread case: its credentials file
+        self.warm = None        # ... and, on Tessera, its warm-up script
+
+
+def warm_up(c, conns, cpus, seconds):
+    """Before a spread case on Tessera: every one of its tokens used, so
+    that each has its last use noted (a write at most once a minute per
+    token: api.c's touch) recently enough that none is due again before
+    the timed run of `seconds` that follows ends: that run measures the
+    check alone, as the peers do it. Rounds of 2 s of wrk over the tokens
+    left, until none is left whose last use is older than 60 - seconds - 5
+    s (a token noted less than a minute ago is not noted again, so one
+    noted in the previous round waits for its minute: a few rounds more).
+    c.warm: the path prefix of the round's credentials and script."""
+    creds = dict((k, b) for b, k in read_creds(c.creds))
+    left = list(creds)
+    for _ in range(40):
+        with open(c.warm + ".creds", "w") as f:
+            f.write("".join(creds[k] + "\n" for k in left))
+        wrk(c.url, 2, conns, rotate_script(c.warm + ".lua", c.warm + ".creds",
+                                           warm=True), cpus=cpus)
+        left = untouched(c.db, list(creds), int(time.time()) - 55 + seconds)
+        if not left:
+            return
+    raise RuntimeError("%s: tokens still not noted after 80 s of warm-up" % c.name)
+
+
+def read_creds(path):
+    """The credentials of a spread case: [(base64 of key:secret, key)]."""
+    with open(path) as f:
+        lines = [x.strip() for x in f if x.strip()]
+    return [(b, base64.b64decode(b).decode().split(":", 1)[0]) for b in lines]
+
+
+def untouched(dbfile, keys, since):
+    """The tokens of keys with no last use noted since `since` (read-only;
+    Tessera writes last_used_at at most once a minute)."""
+    db = sqlite3.connect("file:%s?mode=ro" % dbfile, uri=True)
+    try:
+        return [r[0] for r in db.execute(
+            "SELECT key FROM tokens WHERE key IN (%s) AND (last_used_at IS "
+            "NULL OR last_used_at < ?)" % ",".join("?" * len(keys)),
+            keys + [since])]
+    finally:
+        db.close()
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5,
+                    help="seconds of each case in each round (5; at most 45: "
+                    "the spread cases on Tessera need their tokens' last use "
+                    "noted within the minute)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--keep", action="store_true")
@@ -667,13 +890,38 @@ def main():
                     "and PostgreSQL on the other CPUs (the load generator "
                     "off the cores it measures); the targets are judged on "
                     "the default, unpinned run")
+    ap.add_argument("--peers", default="c,php",
+                    help="the peers measured beside Tessera's /api/me: c (the "
+                    "plain-C check, tests/bench/peers/check.c), php (PHP-FPM "
+                    "8.2, check.php), both (default) or none")
+    ap.add_argument("--small", type=int, default=1000,
+                    help="tokens in the small store of the size cases (1,000)")
+    ap.add_argument("--big", type=int, default=1000000,
+                    help="tokens in the big store of the size cases "
+                    "(1,000,000; 0: no size cases)")
+    ap.add_argument("--mmap", type=int, default=1024,
+                    help="db_mmap_mb of the size cases' hosts and plain-C "
+                    "peers (1024; 0: SQLite's reads); the 100,000-token "
+                    "store runs with the defaults (off) on every side")
+    ap.add_argument("--live", type=int, default=10000,
+                    help="distinct tokens the spread cases rotate over "
+                    "(10,000)")
     args = ap.parse_args()
+    if not 1 <= args.seconds <= 45:
+        ap.error("--seconds: 1 to 45")
+    peers = [p.strip() for p in args.peers.split(",")
+             if p.strip() and p.strip() != "none"]
+    if not set(peers) <= {"c", "php"}:
+        ap.error("--peers: c, php, c,php or none")
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if "sqlite" not in engines or not set(engines) <= {"sqlite", "pg"}:
         ap.error("--engines: sqlite or sqlite,pg (the PostgreSQL figures are "
                  "judged against the SQLite engine's, in the same run)")
     allocs = parse_allocators(args.allocators)
     use_pg = "pg" in engines and not allocs
+    if allocs:
+        peers, args.big = [], 0      # the allocator mode measures Tessera alone
+    sizes = [("small", args.small), ("big", args.big)] if args.big else []
     started = time.monotonic()
     load_start = loadavg()
     cores = os.cpu_count()
@@ -694,7 +942,18 @@ def main():
                            capture_output=True, text=True).stdout.split())
         data = os.path.join(work, "data")
         print("loading 100,000 tokens across 1,000 accounts ...", flush=True)
-        key, tok, total, mine = load_data(data)
+        creds = {"sqlite": os.path.join(work, "creds-100k")}
+        key, tok, total, mine = load_data(data, 100000, args.live,
+                                          creds["sqlite"])
+        # The size cases: the same /api/me on a store of --small and one of
+        # --big tokens, each with a host of its own (and a plain-C peer).
+        sdata, stotal = {}, {}
+        for label, n in sizes:
+            print("loading %d tokens across 1,000 accounts ..." % n, flush=True)
+            sdata[label] = os.path.join(work, "data-" + label)
+            creds[label] = os.path.join(work, "creds-" + label)
+            stotal[label] = load_data(sdata[label], n, args.live,
+                                      creds[label])[2]
 
         env = dict(os.environ, TESSERA_DATA=data, TESSERA_SOCKET_MODE="0666",
                    TESSERA_LOG_REQUESTS="0", TESSERA_RATE_LIMIT_API_KEY="0",
@@ -721,6 +980,35 @@ def main():
         hosts = {}
         hosts["sqlite"] = serve("tessera", workers, env)
         hosts["sqlite16"] = serve("sqlite16", senders, env)
+        for label, _ in sizes:
+            # db_mmap_mb on both: a million tokens are 270 MiB, far past a
+            # worker's page cache; read through a map, no pread a page.
+            hosts[label] = serve(label, workers, dict(
+                env, TESSERA_DATA=sdata[label], TESSERA_DB_MMAP_MB=str(args.mmap)))
+        # The peers: the plain-C check on each store (one process of
+        # `workers` workers each), PHP-FPM on the 100,000, all reading
+        # Tessera's own database files read-only.
+        peer_procs = {}
+        if "c" in peers:
+            check = os.path.join(work, "check")
+            sh("cc", "-O2", "-o", check, os.path.join(HERE, "peers", "check.c"),
+               *subprocess.run(["pkg-config", "--cflags", "--libs", "fcgi",
+                                "sqlite3", "libsodium"], capture_output=True,
+                               text=True).stdout.split())
+            for side, d in [("c", data)] + [("c-" + l, sdata[l]) for l, _ in sizes]:
+                sock = "%s/%s.sock" % (work, side)
+                peer_procs[side] = subprocess.Popen(
+                    [check, "--db", os.path.join(d, "tessera.db"), "--pepper",
+                     os.path.join(d, "pepper.key"), "--listen", "unix:" + sock,
+                     "--workers", str(workers), "--mmap",
+                     str(0 if side == "c" else args.mmap)],
+                    env=dict(os.environ, TESSERA_SOCKET_MODE="0666"),
+                    stdout=log, stderr=log, start_new_session=True)
+                procs.append(peer_procs[side])
+                wait_socket(sock)
+        if "php" in peers:
+            peer_procs["php"] = start_php_fpm(work, data, workers, log)
+            procs.append(peer_procs["php"])
         # --allocators: a host per allocator, on the same data.
         for i, (label, lib) in enumerate(allocs):
             aenv = dict(env)
@@ -771,13 +1059,21 @@ def main():
 
         ports = {n: free_port() for n in
                  ("hello", "sqlite", "sqlite16", "pg", "pg2", "pg16") +
-                 tuple("alloc%d" % i for i in range(len(allocs)))}
+                 tuple("alloc%d" % i for i in range(len(allocs))) +
+                 tuple(l for l, _ in sizes) + tuple(peer_procs)}
         fronts = [("hello", ["%s/hello.sock" % work], keepalive, ports["hello"]),
                   ("tessera", [hosts["sqlite"][1]], keepalive, ports["sqlite"]),
                   ("sqlite16", [hosts["sqlite16"][1]], max(1, senders // 2),
                    ports["sqlite16"])]
         fronts += [("alloc%d" % i, [hosts["alloc%d" % i][1]], keepalive,
                     ports["alloc%d" % i]) for i in range(len(allocs))]
+        fronts += [(l, [hosts[l][1]], keepalive, ports[l]) for l, _ in sizes]
+        # The peers behind the same nginx, with the same keepalive; PHP-FPM
+        # is told which script to run.
+        fronts += [(side.replace("-", "_"), ["%s/%s.sock" % (work, side)],
+                    keepalive, ports[side], "fastcgi_param SCRIPT_FILENAME "
+                    "%s;" % os.path.join(HERE, "peers", "check.php")
+                    if side == "php" else "") for side in peer_procs]
         if use_pg:
             fronts += [("pg", [hosts["pg"][1]], keepalive, ports["pg"]),
                        # two hosts: half the workers of both, round robin
@@ -794,7 +1090,8 @@ def main():
         url = {n: "http://127.0.0.1:%d" % p for n, p in ports.items()}
         hbase, base = url["hello"], url["sqlite"]
         for n in url:
-            if n != "hello" and (use_pg or not n.startswith("pg")):
+            if n != "hello" and n not in peer_procs and \
+                    (use_pg or not n.startswith("pg")):
                 wait_ok(url[n] + "/healthz", "tessera (%s) behind nginx does not "
                         "answer; see %s/nginx-error.log and servers.log" % (n, work))
         basic = "Authorization: Basic " + base64.b64encode(
@@ -856,6 +1153,13 @@ def main():
         with open(script, "w") as f:
             f.write('wrk.method = "POST"\nwrk.body = [[%s]]\n'
                     'wrk.headers["Content-Type"] = "application/json"\n' % body)
+        # 100 records of about 100 bytes in one array (10 KiB a delivery).
+        body100 = "[%s]" % ",".join('{"event":"bench","n":%d,"payload":"%s"}'
+                                    % (i, "y" * 64) for i in range(100))
+        script100 = os.path.join(work, "post100.lua")
+        with open(script100, "w") as f:
+            f.write('wrk.method = "POST"\nwrk.body = [=[%s]=]\n'
+                    'wrk.headers["Content-Type"] = "application/json"\n' % body100)
         if use_pg:
             pbasic = "Authorization: Basic " + base64.b64encode(
                 ("%s:%s" % (pkey, ptok)).encode()).decode()
@@ -898,7 +1202,32 @@ def main():
                  side="hello", engine=None),
             Case("bound: 1 KiB append + fdatasync", hbase + "/append", script,
                  side="hello", engine=None),
+            Case("webhook, arrays of 100 records, durable", base + hook % pl,
+                 script100, (basic,), body=body100),
         ]
+        # Against the peers, and the store's size: /api/me with the
+        # requests spread over --live distinct tokens (rotate.lua), on
+        # Tessera and on each peer, the cases of one store side by side.
+        stores = [] if allocs else [("sqlite", "c", "php", creds["sqlite"], total)] + [
+            (l, "c-" + l, None, creds[l], stotal[l]) for l, _ in sizes]
+        spread = {}
+        for side, cside, pside, cfile, ntok in stores:
+            live = len(read_creds(cfile))
+            what = "%s of %s tokens" % (format(live, ","), format(ntok, ","))
+            for name, sd in (("/api/me", side), ("plain C", cside),
+                             ("PHP-FPM", pside)):
+                if sd is None or sd not in url:
+                    continue
+                c = Case("%s, %s" % (name, what), url[sd] + "/api/me",
+                         rotate_script(os.path.join(work, "rot-%s.lua" % sd),
+                                       cfile), side=sd)
+                c.webhook, c.creds = False, cfile
+                if sd == side:      # Tessera: every token's last use noted first
+                    c.warm = os.path.join(work, "warm-" + sd)
+                    c.db = os.path.join(data if side == "sqlite" else
+                                        sdata[side], "tessera.db")
+                cases.append(c)
+                spread[(side, name)] = c
         # --allocators: the three cases on each allocator's host instead,
         # in groups (one case, every allocator), turned round each round.
         kinds = (("/api/me Basic", "/api/me", None, (basic,)),
@@ -923,13 +1252,26 @@ def main():
         # Each case answers what it should before it is measured.
         for c in cases:
             h = dict(x.split(": ", 1) for x in c.hdrs)
-            if c.script:
+            if c.creds:         # a spread case: its first and last tokens
+                cr = read_creds(c.creds)
+                got = [http("GET", c.url, {"Authorization": "Basic " + b})
+                       for b, _ in (cr[0], cr[-1])]
+                if c.side in peer_procs:    # the peer answers Tessera's bytes
+                    tess = url["sqlite" if c.side in ("c", "php") else c.side[2:]]
+                    me = http("GET", tess + "/api/me",
+                              {"Authorization": "Basic " + cr[0][0]})
+                    if got[0][2] != me[2]:
+                        raise RuntimeError("%s answers %r, Tessera %r" % (
+                            c.name, got[0][2][:200], me[2][:200]))
+                st = max(g[0] for g in got)
+            elif c.script:
                 h["Content-Type"] = "application/json"
-                st = http("POST", c.url, h, body)[0]
+                st = http("POST", c.url, h, c.body or body)[0]
             else:
                 st = http("GET", c.url, h)[0]
             if st != c.want:
                 raise RuntimeError("%s answers %d, not %d" % (c.name, st, c.want))
+        opcache = php_opcache_on(work) if "php" in peer_procs else ""
         results = {c.name: [] for c in cases}
         # CPU time of each side per request (from /proc): where a case's
         # time goes on a machine whose cores the web server, the load
@@ -937,6 +1279,8 @@ def main():
         hz = os.sysconf("SC_CLK_TCK")
         side_pids = {"hello": children(hel.pid)}
         for n, (p, _) in hosts.items():
+            side_pids[n] = children(p.pid)
+        for n, p in peer_procs.items():
             side_pids[n] = children(p.pid)
         for i, (label, lib) in enumerate(allocs):
             check_allocator(side_pids["alloc%d" % i], lib)
@@ -955,6 +1299,8 @@ def main():
             pinned = [hel.pid] + side_pids["hello"]
             for n, (p, _) in hosts.items():
                 pinned += [p.pid] + side_pids[n]
+            for n, p in peer_procs.items():
+                pinned += [p.pid] + side_pids[n]
             if pg:
                 pinned += [pg.proc.pid] + all_children(pg.proc.pid)
             for pid in pinned:
@@ -968,6 +1314,8 @@ def main():
                     pgc = pg_counters(pg)
                     pg_b = pg_groups(pg, {sampler.backend})
                     sampler.begin()
+                if c.warm:
+                    warm_up(c, args.connections, wrk_cpus, args.seconds)
                 fs0 = sqlite_fsyncs(data) if c.webhook and c.engine == "sqlite" else 0
                 groups = {"nginx": ngx_pids, "app": side_pids[c.side]}
                 if pg_b:
@@ -1280,6 +1628,90 @@ def main():
     print()
     if allocs:
         return 0        # the targets are judged on the default run
+    def rounds(a, b):
+        """Each round's req/s of case a against case b."""
+        return ", ".join("%.0f/%.0f" % (x["rps"], y["rps"])
+                         for x, y in zip(results[a], results[b]))
+
+    # Against the peers: each store's /api/me beside its peers, as
+    # medians of the rounds and as the median of each round's ratio (the
+    # cases of a store run one after the other in a round).
+    def paired(a, b):
+        """Each round's req/s of case a over case b: (median, min, max)."""
+        v = [x["rps"] / y["rps"] for x, y in zip(results[a.name], results[b.name])]
+        return statistics.median(v), min(v), max(v)
+
+    peer_targets = []
+    if spread:
+        print("Against the peers: GET /api/me with the requests spread over "
+              "distinct live tokens (a wrk script rotating the Authorization "
+              "header), the same worker count (%d) on each side, behind the "
+              "same nginx. Plain C: tests/bench/peers/check.c (libfcgi, "
+              "SQLite, libsodium); PHP-FPM %s: tests/bench/peers/check.php "
+              "(pm = static, opcache %s). Each reads the store's own database "
+              "file read-only and answers the same bytes. Tessera's tokens "
+              "had their last use noted just before each timed run (see "
+              "warm_up). Ratios: of medians; in brackets, the median of each "
+              "round's ratio, lowest-highest:" % (
+                  workers, "8.2" if "php" in peer_procs else "(not run)",
+                  opcache or "-"))
+        print()
+        print("| store | /api/me req/s | plain C req/s | PHP-FPM req/s | "
+              "/api/me ÷ plain C | /api/me ÷ PHP-FPM | /api/me x baseline |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for side, cside, pside, cfile, ntok in stores:
+            me = spread[(side, "/api/me")]
+            cells = [("%.0f" % med[me.name]["rps"])]
+            ratios = []
+            for name in ("plain C", "PHP-FPM"):
+                pc = spread.get((side, name))
+                cells.append("%.0f" % med[pc.name]["rps"] if pc else "")
+                if pc:
+                    m, lo, hi = paired(me, pc)
+                    ratios.append("**%.2f** (%.2f, %.2f-%.2f)" % (
+                        med[me.name]["rps"] / med[pc.name]["rps"], m, lo, hi))
+                else:
+                    ratios.append("")
+            print("| %s | %s | %s | %.2f |" % (
+                me.name.split(", ", 1)[1], " | ".join(cells), " | ".join(ratios),
+                med[me.name]["rps"] / base_rps))
+        print()
+        me100 = spread[("sqlite", "/api/me")]
+        for name, want in (("plain C", 0.95), ("PHP-FPM", 1.6)):
+            pc = spread.get(("sqlite", name))
+            if pc:
+                r = med[me100.name]["rps"] / med[pc.name]["rps"]
+                peer_targets.append((
+                    "/api/me >= %.2f x %s (%s)" % (want, name,
+                                                   me100.name.split(", ", 1)[1]),
+                    r >= want, "%.0f against %.0f req/s: %.3f x; rounds %s" % (
+                        med[me100.name]["rps"], med[pc.name]["rps"], r,
+                        rounds(me100.name, pc.name))))
+        if sizes:
+            small, big = spread[("small", "/api/me")], spread[("big", "/api/me")]
+            r = med[big.name]["rps"] / med[small.name]["rps"]
+            m, lo, hi = paired(big, small)
+            why = "%.0f against %.0f req/s: %.3f x (each round: %.3f, %.3f-%.3f)" % (
+                med[big.name]["rps"], med[small.name]["rps"], r, m, lo, hi)
+            cs, cb = spread.get(("small", "plain C")), spread.get(("big", "plain C"))
+            if cs and cb:
+                why += "; plain C %.3f x; /api/me ÷ plain C %.3f and %.3f" % (
+                    med[cb.name]["rps"] / med[cs.name]["rps"],
+                    med[big.name]["rps"] / med[cb.name]["rps"],
+                    med[small.name]["rps"] / med[cs.name]["rps"])
+            peer_targets.append(("/api/me, %s tokens within 5 %% of %s" % (
+                format(stotal["big"], ","), format(stotal["small"], ",")),
+                r >= 0.95, why))
+    hooked = "webhook 1 KiB durable"
+    bound = "bound: 1 KiB append + fdatasync"
+    arr = "webhook, arrays of 100 records, durable"
+    print("Webhooks: %.0f deliveries/s durable, %.2f x the bare append + "
+          "fdatasync bound (%.0f/s; rounds %s); arrays of 100 records: %.0f "
+          "deliveries/s, %.0f records/s" % (
+              med[hooked]["rps"], med[hooked]["rps"] / med[bound]["rps"],
+              med[bound]["rps"], rounds(hooked, bound), med[arr]["rps"],
+              100 * med[arr]["rps"]))
+    print()
     non2xx_ok = all(sum(r["non2xx"] for r in results[c.name]) == 0 for c in cases
                     if c.want == 200) and \
         all(r["non2xx"] == r["requests"] for c in cases if c.want != 200
@@ -1294,11 +1726,6 @@ def main():
         ("CGI /healthz <= 15 ms", cgi_ms <= 15, ""),
         ("non-2xx only in the wrong-secret case (all 401)", non2xx_ok, ""),
     ]
-    def rounds(a, b):
-        """Each round's req/s of case a against case b."""
-        return ", ".join("%.0f/%.0f" % (x["rps"], y["rps"])
-                         for x, y in zip(results[a], results[b]))
-
     if use_pg:
         me_s, me_p = med["/api/me Basic"]["rps"], med["/api/me Basic, PostgreSQL"]["rps"]
         wh_s, wh_p = med[S % "SQLite"]["rps"], med[S % "PostgreSQL"]["rps"]
@@ -1311,6 +1738,7 @@ def main():
              wh_p >= wh_s, "%.0f against %.0f: %.2f x; rounds %s" % (
                  wh_p, wh_s, wh_p / wh_s, rounds(S % "PostgreSQL", S % "SQLite"))),
         ]
+    targets += peer_targets
     for name, good, why in targets:
         print("%-55s %s%s" % (name, "met" if good else "MISSED",
                                " (%s)" % why if why else ""))
