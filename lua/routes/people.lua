@@ -208,6 +208,13 @@ local function new_link(req, params)
   if p.active ~= 1 then
     return again(s, 409, p.email .. " is switched off: switch them on first.")
   end
+  -- Only for a person who has no password yet (the page offers it only
+  -- there): a link for anyone else would let an admin set another
+  -- admin's password and log in as them.
+  if p.invited ~= 1 then
+    return again(s, 409, p.email .. " has set a password already: a " ..
+      "set-password link is only for an invited person.")
+  end
   local secret, expires
   host.db.tx(function()
     secret, expires = host.people.link(p.id, s.user.id)
