@@ -82,6 +82,30 @@ temp_beside(const char *path, char *tmp, size_t tmplen, char *err,
 	return 0;
 }
 
+/* 1 when to names the database at dbpath, or its -wal or -shm, by its
+ * path or another (a symbolic link to the directory, ".."): --force would
+ * rename a copy over the live file, and the service's WAL would then be
+ * replayed onto pages it does not describe. A symbolic link named to is
+ * not followed: rename replaces the link. */
+static int
+same_file(const char *dbpath, const char *to)
+{
+	static const char *const side[] = { "", "-wal", "-shm" };
+	char		 p[PATH_MAX + 8];
+	struct stat	 a, b;
+	size_t		 i;
+
+	if (lstat(to, &b) == -1)
+		return 0;
+	for (i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, side[i]);
+		if (stat(p, &a) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 exec1(sqlite3 *h, const char *sql, char *err, size_t errlen)
 {
@@ -109,6 +133,11 @@ backup_copy(const char *dbpath, const char *to, int force, int busy_ms,
 	}
 	if (!force && access(to, F_OK) == 0) {
 		snprintf(err, errlen, "%s exists; --force replaces it", to);
+		return -1;
+	}
+	if (same_file(dbpath, to)) {
+		snprintf(err, errlen, "%s is the live database or its WAL: "
+		    "back up to another file", to);
 		return -1;
 	}
 	if (temp_beside(to, tmp, sizeof(tmp), err, errlen) == -1)

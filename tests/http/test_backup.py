@@ -118,6 +118,21 @@ def main():
         t.eq(rc, 0, "backup --force replaces a file")
         t.eq(count(forced, "records"), len(live), "... with the database as it is now")
 
+        # --force never replaces the live database (or its WAL) itself,
+        # by its own name or another.
+        ino = os.stat(live_db).st_ino
+        alias = os.path.join(work, "backups", "alias")
+        os.symlink(data, alias)
+        for target, what in ((live_db, "the live database"),
+                             (os.path.join(alias, "tessera.db"),
+                              "it through a link to its directory"),
+                             (live_db + "-wal", "its WAL")):
+            rc, msg = cli(data, "backup", "--to", target, "--force")
+            t.eq(rc, 1, "backup --force to %s is refused" % what)
+        t.has(msg, "live database", "... saying why")
+        t.eq(os.stat(live_db).st_ino, ino, "... and the live database is the same file")
+        os.unlink(alias)
+
         # Restore refuses the live data directory while it is served.
         size = os.path.getsize(live_db)
         rc, msg = cli(data, "restore", "--from", out)
