@@ -134,6 +134,28 @@ def demote_while_locked(t, db, ana, tok, a_id, b_id, account_id):
     db.run("UPDATE users SET role = 'member' WHERE id = ?", b_id)
 
 
+def password_throttle(t, base, db, b_id, b_pw):
+    """Wrong current passwords are limited as logins are (login_max_failures,
+    5, in login_window): the 6th try is 429 even with the right one."""
+    bob = login(base, BOB, b_pw)
+    btok = bob.csrf(bob.get("/settings/users")[2])
+    form = {"password": "yet another passphrase",
+            "confirm_password": "yet another passphrase", "csrf": btok}
+    got = [bob.post("/settings/users/password", dict(form, current_password="wrong %d" % i))[0]
+           for i in range(5)]
+    t.eq(got, [403] * 5, "password change: 5 wrong current passwords, 403 each")
+    s, h, b = bob.post("/settings/users/password", dict(form, current_password=b_pw))
+    t.ok(s == 429 and b"Too many wrong current passwords" in b,
+         "... the 6th, even the right one: 429, said so", s)
+    t.ok(login(base, BOB, b_pw) is not None, "... and the password is unchanged")
+    db.run("UPDATE login_failures SET at = at - 100000 WHERE key = ?",
+           "password-change %d" % b_id)
+    s, h, b = bob.post("/settings/users/password", dict(form, current_password=b_pw))
+    t.eq(s, 303, "once the window has passed, the right one changes it")
+    t.eq(db.val("SELECT count(*) FROM login_failures WHERE key = ?",
+                "password-change %d" % b_id), 0, "... and clears the person's failures")
+
+
 def main():
     t = Tap()
     work = scratch("people")
@@ -409,6 +431,7 @@ def main():
         if db.engine == "postgresql":
             demote_while_locked(t, db, ana, tok, ids[ANA], ids[BOB],
                                 db.val("SELECT account_id FROM users WHERE id = ?", ids[ANA]))
+        password_throttle(t, base, db, ids[BOB], "bob's new passphrase")
     t.done()
 
 
