@@ -27,19 +27,20 @@ auth_hash_password(const char *pw, size_t len, char out[AUTH_HASH_MAX])
 	return 0;
 }
 
-/* Returns 1 when pw matches hash. A NULL hash verifies against the dummy
+/* Returns 1 when pw matches hash. A NULL hash (an unknown user) or an
+ * empty one (an invited user, no password yet) verifies against the dummy
  * (and always fails), doing the same work. */
 int
 auth_verify_password(const char *hash, const char *pw, size_t len)
 {
 	char	 h[AUTH_HASH_MAX];
-	int	 ok;
+	int	 ok, real = hash != NULL && hash[0] != '\0';
 
 	/* libsodium reads a full crypto_pwhash_STRBYTES buffer. */
 	memset(h, 0, sizeof(h));
-	snprintf(h, sizeof(h), "%s", hash ? hash : dummy_hash);
+	snprintf(h, sizeof(h), "%s", real ? hash : dummy_hash);
 	ok = crypto_pwhash_str_verify(h, pw, len) == 0;
-	return hash != NULL && ok;
+	return real && ok;
 }
 
 /* 1 when hash was made with other limits than today's. */

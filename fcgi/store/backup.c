@@ -82,6 +82,30 @@ temp_beside(const char *path, char *tmp, size_t tmplen, char *err,
 	return 0;
 }
 
+/* 1 when to names the database at dbpath, or its -wal or -shm, by its
+ * path or another (a symbolic link to the directory, ".."): --force would
+ * rename a copy over the live file, and the service's WAL would then be
+ * replayed onto pages it does not describe. A symbolic link named to is
+ * not followed: rename replaces the link. */
+static int
+same_file(const char *dbpath, const char *to)
+{
+	static const char *const side[] = { "", "-wal", "-shm" };
+	char		 p[PATH_MAX + 8];
+	struct stat	 a, b;
+	size_t		 i;
+
+	if (lstat(to, &b) == -1)
+		return 0;
+	for (i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, side[i]);
+		if (stat(p, &a) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 exec1(sqlite3 *h, const char *sql, char *err, size_t errlen)
 {
@@ -109,6 +133,11 @@ backup_copy(const char *dbpath, const char *to, int force, int busy_ms,
 	}
 	if (!force && access(to, F_OK) == 0) {
 		snprintf(err, errlen, "%s exists; --force replaces it", to);
+		return -1;
+	}
+	if (same_file(dbpath, to)) {
+		snprintf(err, errlen, "%s is the live database or its WAL: "
+		    "back up to another file", to);
 		return -1;
 	}
 	if (temp_beside(to, tmp, sizeof(tmp), err, errlen) == -1)
@@ -170,12 +199,37 @@ text1(sqlite3 *h, const char *sql, char *out, size_t outlen)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The URI "file:PATH?QUERY" with the characters a URI filename gives a
+ * meaning (?, #, %) percent-encoded, so any file name opens as itself.
+ * -1 when it does not fit in out. */
+static int
+file_uri(const char *path, const char *query, char *out, size_t outlen)
+{
+	size_t	 o = 5, q = strlen(query);
+
+	if (outlen < o + q + 2)
+		return -1;
+	memcpy(out, "file:", o);
+	for (; *path != '\0'; path++) {
+		if (o + 3 + 1 + q + 1 > outlen)
+			return -1;
+		if (*path == '?' || *path == '#' || *path == '%') {
+			snprintf(out + o, 4, "%%%02X", (unsigned char)*path);
+			o += 3;
+		} else
+			out[o++] = *path;
+	}
+	out[o++] = '?';
+	memcpy(out + o, query, q + 1);
+	return 0;
+}
+
 int
 backup_check(const char *path, struct backup_info *bi, char *err,
     size_t errlen)
 {
 	sqlite3		*h = NULL;
-	char		 v[256], uri[PATH_MAX + 32];
+	char		 v[256], uri[3 * PATH_MAX + 32];
 	struct stat	 st;
 	int		 rc = -1;
 
@@ -188,10 +242,8 @@ backup_check(const char *path, struct backup_info *bi, char *err,
 	}
 	/* Read-only and immutable: the check changes nothing, not even a
 	 * WAL beside the file. */
-	snprintf(uri, sizeof(uri), "file:%s?mode=ro&immutable=1", path);
-	if (strpbrk(path, "?#%") != NULL) {
-		snprintf(err, errlen, "%s: the name may not have ?, # or %%",
-		    path);
+	if (file_uri(path, "mode=ro&immutable=1", uri, sizeof(uri)) == -1) {
+		snprintf(err, errlen, "%s: name too long", path);
 		return -1;
 	}
 	if (sqlite3_open_v2(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
@@ -266,7 +318,7 @@ backup_install(const char *from, const char *dbpath, char *err,
 	sqlite3		*h = NULL, *live = NULL;
 	sqlite3_backup	*b = NULL;
 	char		 tmp[PATH_MAX], side[PATH_MAX + 8], dir[PATH_MAX];
-	char		 uri[PATH_MAX + 32];
+	char		 uri[3 * PATH_MAX + 32];
 	struct stat	 st;
 	int		 rc = -1;
 
@@ -281,7 +333,11 @@ backup_install(const char *from, const char *dbpath, char *err,
 		unlink(tmp);
 		return -1;
 	}
-	snprintf(uri, sizeof(uri), "file:%s?mode=ro&immutable=1", from);
+	if (file_uri(from, "mode=ro&immutable=1", uri, sizeof(uri)) == -1) {
+		snprintf(err, errlen, "%s: name too long", from);
+		unlink(tmp);
+		return -1;
+	}
 	/* The copy, page by page, into the private file beside the live
 	 * one, in WAL mode as the service keeps it. */
 	if (sqlite3_open_v2(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |

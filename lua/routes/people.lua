@@ -208,6 +208,13 @@ local function new_link(req, params)
   if p.active ~= 1 then
     return again(s, 409, p.email .. " is switched off: switch them on first.")
   end
+  -- Only for a person who has no password yet (the page offers it only
+  -- there): a link for anyone else would let an admin set another
+  -- admin's password and log in as them.
+  if p.invited ~= 1 then
+    return again(s, 409, p.email .. " has set a password already: a " ..
+      "set-password link is only for an invited person.")
+  end
   local secret, expires
   host.db.tx(function()
     secret, expires = host.people.link(p.id, s.user.id)
@@ -261,14 +268,42 @@ local PASSWORD_WHY = {
   same = "The new password is the one you have.",
 }
 
+-- Wrong current passwords are limited as logins are: login_max_failures
+-- in login_window for the person, so a stolen session cannot guess the
+-- password at Argon2's speed. They are login_failures rows of the "pair"
+-- scope keyed "password-change ID" (a login's pair key is "EMAIL ADDRESS",
+-- which never starts so). A right one clears them.
+local function failure_key(s) return "password-change " .. s.user.id end
+
+local function password_wait(s)
+  local c = host.config
+  local now = host.now()
+  local f = host.db.row("login_failures_count", { scope = "pair",
+    key = failure_key(s), since = now - c.login_window })
+  if f and f.n >= c.login_max_failures then
+    return math.max(1, f.oldest + c.login_window - now)
+  end
+end
+
 local function password(req)
   local s, resp = auth.require(req)
   if not s then return resp end
+  local wait = password_wait(s)
+  if wait then
+    return again(s, 429, "Too many wrong current passwords: try again in " ..
+      math.ceil(wait / 60) .. " minutes.", { password_error = true })
+  end
   local ok, why = host.people.change_password()
+  local key = failure_key(s)
   if not ok then
+    if why == "current" then
+      host.db.exec("login_failure_add", { scope = "pair", key = key,
+        now = host.now() })
+    end
     return again(s, why == "current" and 403 or 400, PASSWORD_WHY[why] or why,
       { password_error = true })
   end
+  host.db.exec("login_failures_clear", { scope = "pair", key = key })
   hooks.fire("user_password_changed", { account_id = s.user.account_id,
     user_id = s.user.id, email = s.user.email, ip = req.remote_addr })
   return http.redirect("/settings/users?done=password")

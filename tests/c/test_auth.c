@@ -54,6 +54,27 @@ t_dummy_costs_the_same(void **state)
 	assert_true(dummy > real / 3 && dummy < real * 3);
 }
 
+/* An invited user's hash is "" (no password yet): refused after the same
+ * Argon2 work as a wrong password, so a login's time does not tell that
+ * the email is an invited person's. */
+static void
+t_empty_hash_costs_the_same(void **state)
+{
+	char	 h[AUTH_HASH_MAX];
+	double	 t0, real, empty;
+
+	(void)state;
+	assert_int_equal(auth_hash_password("pw", 2, h), 0);
+	t0 = mono_now();
+	auth_verify_password(h, "other", 5);
+	real = mono_now() - t0;
+	t0 = mono_now();
+	assert_false(auth_verify_password("", "other", 5));
+	empty = mono_now() - t0;
+	assert_false(auth_verify_password("", "", 0));
+	assert_true(empty > real / 3 && empty < real * 3);
+}
+
 static int
 b64url(char c)
 {
@@ -250,6 +271,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_password),
 		cmocka_unit_test(t_dummy_costs_the_same),
+		cmocka_unit_test(t_empty_hash_costs_the_same),
 		cmocka_unit_test(t_random_token),
 		cmocka_unit_test(t_keyed_hash),
 		cmocka_unit_test(t_str_eq),

@@ -117,6 +117,27 @@ def main():
         rc, msg = cli(data, "backup", "--to", forced, "--force")
         t.eq(rc, 0, "backup --force replaces a file")
         t.eq(count(forced, "records"), len(live), "... with the database as it is now")
+        odd = os.path.join(work, "backups", "odd?name#with%25.db")
+        rc, msg = cli(data, "backup", "--to", odd)
+        t.ok(rc == 0 and os.path.isfile(odd) and not os.path.exists(odd.split("?")[0]),
+             "backup --to a name with ?, # and %: written under that very name", msg)
+        t.eq(count(odd.replace("%", "%25").replace("?", "%3F").replace("#", "%23"),
+                   "records"), len(live), "... and it holds the records")
+
+        # --force never replaces the live database (or its WAL) itself,
+        # by its own name or another.
+        ino = os.stat(live_db).st_ino
+        alias = os.path.join(work, "backups", "alias")
+        os.symlink(data, alias)
+        for target, what in ((live_db, "the live database"),
+                             (os.path.join(alias, "tessera.db"),
+                              "it through a link to its directory"),
+                             (live_db + "-wal", "its WAL")):
+            rc, msg = cli(data, "backup", "--to", target, "--force")
+            t.eq(rc, 1, "backup --force to %s is refused" % what)
+        t.has(msg, "live database", "... saying why")
+        t.eq(os.stat(live_db).st_ino, ino, "... and the live database is the same file")
+        os.unlink(alias)
 
         # Restore refuses the live data directory while it is served.
         size = os.path.getsize(live_db)

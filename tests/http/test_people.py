@@ -134,6 +134,28 @@ def demote_while_locked(t, db, ana, tok, a_id, b_id, account_id):
     db.run("UPDATE users SET role = 'member' WHERE id = ?", b_id)
 
 
+def password_throttle(t, base, db, b_id, b_pw):
+    """Wrong current passwords are limited as logins are (login_max_failures,
+    5, in login_window): the 6th try is 429 even with the right one."""
+    bob = login(base, BOB, b_pw)
+    btok = bob.csrf(bob.get("/settings/users")[2])
+    form = {"password": "yet another passphrase",
+            "confirm_password": "yet another passphrase", "csrf": btok}
+    got = [bob.post("/settings/users/password", dict(form, current_password="wrong %d" % i))[0]
+           for i in range(5)]
+    t.eq(got, [403] * 5, "password change: 5 wrong current passwords, 403 each")
+    s, h, b = bob.post("/settings/users/password", dict(form, current_password=b_pw))
+    t.ok(s == 429 and b"Too many wrong current passwords" in b,
+         "... the 6th, even the right one: 429, said so", s)
+    t.ok(login(base, BOB, b_pw) is not None, "... and the password is unchanged")
+    db.run("UPDATE login_failures SET at = at - 100000 WHERE key = ?",
+           "password-change %d" % b_id)
+    s, h, b = bob.post("/settings/users/password", dict(form, current_password=b_pw))
+    t.eq(s, 303, "once the window has passed, the right one changes it")
+    t.eq(db.val("SELECT count(*) FROM login_failures WHERE key = ?",
+                "password-change %d" % b_id), 0, "... and clears the person's failures")
+
+
 def main():
     t = Tap()
     work = scratch("people")
@@ -249,6 +271,12 @@ def main():
              "... the old one is gone")
         t.eq(Client(base).get(path_of(url2))[0], 404, "... and answers 404 now")
         t.eq(Client(base).get(path_of(url3))[0], 200, "the fresh one works")
+        # A link only for a person without a password: never one that
+        # would let an admin take over someone who has one.
+        s, h, b = ana.post("/settings/users/%d/link" % ids[BOB], {"csrf": tok})
+        t.eq(s, 409, "a link for bob, who has a password: 409")
+        t.eq(db.val("SELECT count(*) FROM password_links WHERE user_id = ?", ids[BOB]), 0,
+             "... and no link is made for him")
 
         # Role changes and the last admin.
         s, h, b = ana.post("/settings/users/%d/role" % ids[ANA], {"role": "member", "csrf": tok})
@@ -396,12 +424,14 @@ def main():
             t.ok(any(want in e for e in ev), "activity: \"%s\"" % want, ev[:12])
         t.hasnt(b, secret.encode(), "no link secret in the activity")
         log = open(app.log_path, "rb").read()
-        t.ok(b"GET /set-password" in log or len(log) > 0, "the host's log is written")
+        t.ok(b"GET /set-password?token=[scrubbed]" in log,
+             "the host's log has the link's requests, the secret scrubbed")
         t.hasnt(log, secret.encode(), "no link secret in the host's log")
         demote_race(t, base, db, ana, tok, ids[ANA], ids[BOB], BOB, "bob's new passphrase")
         if db.engine == "postgresql":
             demote_while_locked(t, db, ana, tok, ids[ANA], ids[BOB],
                                 db.val("SELECT account_id FROM users WHERE id = ?", ids[ANA]))
+        password_throttle(t, base, db, ids[BOB], "bob's new passphrase")
     t.done()
 
 
