@@ -149,6 +149,19 @@ def data_env(data, base=None):
     return env
 
 
+def app_and_nginx(work, name, data, env, workers=2):
+    """`tessera serve` (app_env(data, **env)) on a unix socket in
+    work/name and nginx in front of it on a free port, neither started:
+    (app, web), to use with `with`."""
+    from servers import Nginx, TesseraServe, free_port
+    sock = os.path.join(work, name, "tessera.sock")
+    os.makedirs(os.path.dirname(sock), exist_ok=True)
+    app = TesseraServe(os.path.join(work, name), BIN, sock, workers=workers,
+                       env=app_env(data, **env))
+    web = Nginx(os.path.join(work, name + "-nginx"), free_port(), sock)
+    return app, web
+
+
 def app_env(data, lua_dir=None, **extra):
     """The environment that points tessera at data and the fixture routes."""
     env = {

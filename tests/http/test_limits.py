@@ -31,21 +31,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apiclient import ALL_USER_SCOPES, PW, Api, Db, cli_token, dig, is_failure  # noqa: E402
-from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, NO_LIMITS, Tap, add_user, app_env, data_env, init_data,  # noqa: E402
+from tap import (BIN, NO_LIMITS, Tap, app_and_nginx, add_user, data_env, init_data,  # noqa: E402
                  scratch)
 import openapi_check  # noqa: E402
 
 MIB = 1024 * 1024
-
-
-def servers(work, name, data, env, workers=2):
-    sock = os.path.join(work, name, "tessera.sock")
-    os.makedirs(os.path.dirname(sock), exist_ok=True)
-    app = TesseraServe(os.path.join(work, name), BIN, sock, workers=workers,
-                       env=app_env(data, **env))
-    web = Nginx(os.path.join(work, name + "-nginx"), free_port(), sock)
-    return app, web
 
 
 def pipeline(t, api, tok, name):
@@ -82,7 +72,7 @@ def max_records_and_rate(t, work):
     b = cli_token(data, "ana@example.com", "b")
     env = dict(NO_LIMITS, TESSERA_WEBHOOK_MAX_RECORDS=100,
                TESSERA_RATE_LIMIT_WEBHOOK_RECORDS=50)
-    app, web = servers(work, "a", data, env)
+    app, web = app_and_nginx(work, "a", data, env)
     with app, web:
         api = Api(web.base_url)
         pid = pipeline(t, api, a, "hook")
@@ -115,7 +105,7 @@ def quota(t, work):
     db = Db(data)
     a = cli_token(data, "ana@example.com", "a")
     z = cli_token(data, "zed@other.example", "z")
-    app, web = servers(work, "q", data, dict(NO_LIMITS, TESSERA_ACCOUNT_QUOTA_MB=1))
+    app, web = app_and_nginx(work, "q", data, dict(NO_LIMITS, TESSERA_ACCOUNT_QUOTA_MB=1))
     with app, web:
         api = Api(web.base_url)
         pa, pz = pipeline(t, api, a, "acme"), pipeline(t, api, z, "other")
@@ -182,7 +172,7 @@ def open_delivery(t, work):
     with open(clock, "w") as f:
         f.write(str(int(time.time())))
     env = dict(NO_LIMITS, TESSERA_TEST_CLOCK_FILE=clock)
-    app, web = servers(work, "d", data, env)
+    app, web = app_and_nginx(work, "d", data, env)
     with app, web:
         api = Api(web.base_url)
         pid = pipeline(t, api, a, "hook")
@@ -236,7 +226,7 @@ def flood(t, work):
     flooders = [cli_token(data, "ana@example.com", "flood %d" % i) for i in range(2)]
     victim = cli_token(data, "zed@other.example", "victim")
     env = dict(NO_LIMITS, TESSERA_RATE_LIMIT_WEBHOOK_RECORDS=0, TESSERA_LOG_REQUESTS=0)
-    app, web = servers(work, "f", data, env, workers=4)
+    app, web = app_and_nginx(work, "f", data, env, workers=4)
     with app, web:
         api = Api(web.base_url)
         pf, pv = pipeline(t, api, flooders[0], "flood"), pipeline(t, api, victim, "victim")
@@ -293,7 +283,7 @@ def big_records(t, work):
     data = init_data(os.path.join(work, "data-r"))
     add_user(data, "ana@example.com", PW, role="admin")
     a = cli_token(data, "ana@example.com", "a")
-    app, web = servers(work, "r", data, NO_LIMITS)
+    app, web = app_and_nginx(work, "r", data, NO_LIMITS)
     with app, web:
         api = Api(web.base_url)
         pid = pipeline(t, api, a, "big")
@@ -322,7 +312,7 @@ def big_objects(t, work):
     data = init_data(os.path.join(work, "data-o"))
     add_user(data, "ana@example.com", PW, role="admin")
     a = cli_token(data, "ana@example.com", "a")
-    app, web = servers(work, "o", data, dict(NO_LIMITS, TESSERA_LUA_MEMORY_MB=16))
+    app, web = app_and_nginx(work, "o", data, dict(NO_LIMITS, TESSERA_LUA_MEMORY_MB=16))
     with app, web:
         api = Api(web.base_url)
         sent = []

@@ -32,21 +32,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from apiclient import ALL_USER_SCOPES, PW, Api, Db, basic, cli_token, dig, typo  # noqa: E402
-from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import (BIN, NO_LIMITS, Tap, add_user, app_env, children, init_data,  # noqa: E402
+from servers import http  # noqa: E402
+from tap import (NO_LIMITS, Tap, app_and_nginx, add_user, children, init_data,  # noqa: E402
                  scratch, wait_for)
 
 # Debian's python3-prometheus-client (tests/run runs Debian's python3).
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-
-def servers(work, name, data, env, workers=2):
-    sock = os.path.join(work, name, "tessera.sock")
-    os.makedirs(os.path.dirname(sock), exist_ok=True)
-    app = TesseraServe(os.path.join(work, name), BIN, sock, workers=workers,
-                       env=app_env(data, **env))
-    web = Nginx(os.path.join(work, name + "-nginx"), free_port(), sock)
-    return app, web
 
 
 def scrape(t, base):
@@ -85,13 +76,13 @@ def pipeline(api, tok, name):
 
 def off(t, work):
     data = init_data(os.path.join(work, "data-off"))
-    app, web = servers(work, "off", data, dict(NO_LIMITS), workers=1)
+    app, web = app_and_nginx(work, "off", data, dict(NO_LIMITS), workers=1)
     with app, web:
         s, h, body = http("GET", web.base_url + "/metrics")
         t.eq(s, 404, "off: without metrics_path, GET /metrics -> 404")
         t.hasnt(body, b"tessera_", "off: ... and no counter in it")
     data = init_data(os.path.join(work, "data-deny"))
-    app, web = servers(work, "deny", data, dict(
+    app, web = app_and_nginx(work, "deny", data, dict(
         NO_LIMITS, TESSERA_METRICS_PATH="/metrics", TESSERA_METRICS_ALLOW="10.9.0.0/16"),
         workers=1)
     with app, web:
@@ -111,7 +102,7 @@ def counts(t, work):
     env = dict(NO_LIMITS, TESSERA_METRICS_PATH="/metrics",
                TESSERA_RATE_LIMIT_API_KEY=5,      # bursts of 10 a token
                TESSERA_RUN_POLL_MS=0)             # runs stay queued
-    app, web = servers(work, "m", data, env, workers=2)
+    app, web = app_and_nginx(work, "m", data, env, workers=2)
     with app, web:
         api = Api(web.base_url)
         base = web.base_url
@@ -268,7 +259,7 @@ def run_counts(t, work):
     add_user(data, "ana@example.com", PW, role="admin")
     db = Db(data)
     a = cli_token(data, "ana@example.com", "a", "--scopes", ",".join(ALL_USER_SCOPES))
-    app, web = servers(work, "runs", data, dict(NO_LIMITS, TESSERA_METRICS_PATH="/metrics",
+    app, web = app_and_nginx(work, "runs", data, dict(NO_LIMITS, TESSERA_METRICS_PATH="/metrics",
                                                TESSERA_RUN_POLL_MS=50), workers=1)
     with app, web:
         api, base = Api(web.base_url), web.base_url

@@ -25,20 +25,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from apiclient import PW, Api, basic, bearer, cli_token  # noqa: E402
-from servers import Nginx, TesseraServe, free_port, http  # noqa: E402
-from tap import BIN, NO_LIMITS, Tap, add_user, app_env, init_data, scratch  # noqa: E402
+from apiclient import PW, Api, bearer, cli_token  # noqa: E402
+from servers import http  # noqa: E402
+from tap import NO_LIMITS, Tap, app_and_nginx, add_user, init_data, scratch  # noqa: E402
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-
-def servers(work, name, data, env, workers=2):
-    sock = os.path.join(work, name, "tessera.sock")
-    os.makedirs(os.path.dirname(sock), exist_ok=True)
-    app = TesseraServe(os.path.join(work, name), BIN, sock, workers=workers,
-                       env=app_env(data, **env))
-    web = Nginx(os.path.join(work, name + "-nginx"), free_port(), sock)
-    return app, web
 
 
 def log_of(app):
@@ -50,7 +41,7 @@ def request_id(t, work, fmt):
     data = init_data(os.path.join(work, "data-" + fmt))
     add_user(data, "ana@example.com", PW, role="admin")
     tok = cli_token(data, "ana@example.com", "a")
-    app, web = servers(work, fmt, data, dict(
+    app, web = app_and_nginx(work, fmt, data, dict(
         NO_LIMITS, TESSERA_LOG_FORMAT=fmt, TESSERA_BODY_LIMIT=4096,
         TESSERA_RATE_LIMIT_API_KEY=1))
     with app, web:
@@ -126,7 +117,7 @@ def secrets_never_logged(t, work, fmt):
     data = init_data(os.path.join(work, "data-s-" + fmt))
     add_user(data, "ana@example.com", PW, role="admin")
     tok = cli_token(data, "ana@example.com", "a")
-    app, web = servers(work, "s-" + fmt, data, dict(NO_LIMITS, TESSERA_LOG_FORMAT=fmt))
+    app, web = app_and_nginx(work, "s-" + fmt, data, dict(NO_LIMITS, TESSERA_LOG_FORMAT=fmt))
     with app, web:
         base = web.base_url
         http("GET", base + "/api/me", tok.basic)
@@ -154,7 +145,7 @@ def ratelimit(t, work):
     data = init_data(os.path.join(work, "data-rl"))
     add_user(data, "ana@example.com", PW, role="admin")
     tok = cli_token(data, "ana@example.com", "a")
-    app, web = servers(work, "rl", data, dict(
+    app, web = app_and_nginx(work, "rl", data, dict(
         NO_LIMITS, TESSERA_RATE_LIMIT_API_KEY=2, TESSERA_RATE_LIMIT_API_IP=50))
     with app, web:
         api = Api(web.base_url)
