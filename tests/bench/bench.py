@@ -54,7 +54,8 @@ in bulk). Tessera notes a token's last use at most once a minute; before
 each of its spread cases warm_up has every token used, so the timed run
 measures the check alone, as the peers do. Prints the ratios to each peer
 and the targets: /api/me >= 0.95 x plain C and >= 1.6 x PHP-FPM, the
-1,000,000-token /api/me within 5 % of the 1,000-token one; and the
+/api/me ratio (to plain C) with 1,000,000 tokens within 5 % of that ratio
+with 1,000; and the
 webhook's deliveries/s against the append + fdatasync bound, and records/s
 with arrays of 100 records.
 
@@ -1688,20 +1689,37 @@ def main():
                         med[me100.name]["rps"], med[pc.name]["rps"], r,
                         rounds(me100.name, pc.name))))
         if sizes:
+            # The target is the /api/me ratio (to the plain-C check on the
+            # same store) with --big tokens against that ratio with
+            # --small: what the store's size costs Tessera beyond what it
+            # costs any check. Without the plain-C peer, /api/me's own
+            # req/s are compared (stricter: the size's cost to everyone).
             small, big = spread[("small", "/api/me")], spread[("big", "/api/me")]
-            r = med[big.name]["rps"] / med[small.name]["rps"]
-            m, lo, hi = paired(big, small)
-            why = "%.0f against %.0f req/s: %.3f x (each round: %.3f, %.3f-%.3f)" % (
-                med[big.name]["rps"], med[small.name]["rps"], r, m, lo, hi)
+            raw = med[big.name]["rps"] / med[small.name]["rps"]
             cs, cb = spread.get(("small", "plain C")), spread.get(("big", "plain C"))
             if cs and cb:
-                why += "; plain C %.3f x; /api/me ÷ plain C %.3f and %.3f" % (
-                    med[cb.name]["rps"] / med[cs.name]["rps"],
-                    med[big.name]["rps"] / med[cb.name]["rps"],
-                    med[small.name]["rps"] / med[cs.name]["rps"])
-            peer_targets.append(("/api/me, %s tokens within 5 %% of %s" % (
-                format(stotal["big"], ","), format(stotal["small"], ",")),
-                r >= 0.95, why))
+                rs = med[small.name]["rps"] / med[cs.name]["rps"]
+                rb = med[big.name]["rps"] / med[cb.name]["rps"]
+                r = rb / rs
+                _, lo, hi = paired(big, cb)
+                _, lo2, hi2 = paired(small, cs)
+                why = ("/api/me ÷ plain C %.3f with %s and %.3f with %s: %.3f x "
+                       "(each round's ratio: %.3f-%.3f and %.3f-%.3f); /api/me "
+                       "alone %.0f against %.0f req/s (%.3f x), plain C alone "
+                       "%.3f x" % (rb, format(stotal["big"], ","), rs,
+                                   format(stotal["small"], ","), r, lo, hi, lo2, hi2,
+                                   med[big.name]["rps"], med[small.name]["rps"], raw,
+                                   med[cb.name]["rps"] / med[cs.name]["rps"]))
+                what = "/api/me ÷ plain C"
+            else:
+                r = raw
+                m, lo, hi = paired(big, small)
+                why = "%.0f against %.0f req/s: %.3f x (each round: %.3f, %.3f-%.3f)" % (
+                    med[big.name]["rps"], med[small.name]["rps"], r, m, lo, hi)
+                what = "/api/me"
+            peer_targets.append(("%s, %s tokens within 5 %% of %s" % (
+                what, format(stotal["big"], ","), format(stotal["small"], ",")),
+                abs(r - 1) <= 0.05, why))
     hooked = "webhook 1 KiB durable"
     bound = "bound: 1 KiB append + fdatasync"
     arr = "webhook, arrays of 100 records, durable"
