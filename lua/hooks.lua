@@ -56,8 +56,11 @@
 -- The API answers 403 FORBIDDEN with the message, the tokens page shows
 -- it in the dialog. A hook that raises, or spends the request's
 -- instruction or memory budget, refuses too: 500 INTERNAL_ERROR with a
--- generic message, the error in the log, nothing changed. Define only the
--- ones you need; none is defined here (allow everything).
+-- generic message, the error in the log, nothing changed. A notification
+-- such a hook sends (host.notify) is queued whether it then allows or
+-- refuses: it tells of the attempt, which is what a refusal's receiver
+-- wants to hear. Define only the ones you need; none is defined here
+-- (allow everything).
 --
 --   before_token_create  { account_id, user_id, email, kind ("user", or
 --                  "via" for a Via destination's token), description, ip,
